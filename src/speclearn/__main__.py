@@ -1,0 +1,3 @@
+from speclearn.cli.main import run
+
+run()

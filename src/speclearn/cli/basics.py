@@ -1,0 +1,120 @@
+"""Foundation commands: inspect, preprocess, demo."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from speclearn.cli.common import AxisOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.core.errors import InputError
+from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
+from speclearn.preprocessing import CHEMCAM_MASKED_BANDS, average_by_group, preprocess as apply_pipeline, read_spec
+
+
+def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file.")], axis: AxisOption = None) -> None:
+    """Print what to know first about a spectra file; exit 2 with a precise message if it is invalid."""
+    spectra = read_spectra(file, axis=axis)
+    flat = spectra.flat()
+    if spectra.is_lazy:
+        import dask
+        low, high, nan = dask.compute(flat.min(), flat.max(), (~np.isfinite(flat)).sum())
+    else:
+        low, high, nan = flat.min(), flat.max(), (~np.isfinite(flat)).sum()
+    shape = " x ".join(map(str, spectra.intensity.shape))
+    kind = "spectrum image (y x x x channels)" if spectra.is_image else "spectra (spectra x channels)"
+    ids = spectra.ids
+    shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} ids)" if len(ids) > 5 else "")
+    typer.echo(f"file:      {file}")
+    typer.echo(f"layout:    {kind}, shape {shape}{', lazy (dask)' if spectra.is_lazy else ''}")
+    typer.echo(f"axis:      {spectra.describe_axis()}")
+    typer.echo(f"values:    {float(low):.6g} .. {float(high):.6g}")
+    typer.echo(f"NaN/inf:   {int(nan)}")
+    typer.echo(f"ids:       {shown}")
+    if len(spectra.meta.columns):
+        typer.echo(f"metadata:  {', '.join(map(str, spectra.meta.columns))}")
+    if nan:
+        raise InputError(f"{int(nan)} values are NaN or infinite", file=file)
+
+
+def _range(text: str, flag: str) -> tuple[float | None, float | None]:
+    try:
+        low, high = text.split(":")
+        return (float(low) if low else None, float(high) if high else None)
+    except ValueError:
+        raise InputError(f"{flag} must look like LOW:HIGH, got {text!r}") from None
+
+
+def preprocess(
+    spectra: SpectraOption,
+    out: OutOption,
+    pipeline: Annotated[Path | None, typer.Option(help="YAML file listing the steps (overrides the flags).")] = None,
+    crop: Annotated[str | None, typer.Option(help="Keep LOW:HIGH (axis units).")] = None,
+    mask: Annotated[str | None, typer.Option(help="'chemcam' or LOW:HIGH,LOW:HIGH bands to drop.")] = None,
+    baseline: Annotated[str | None, typer.Option(help="snip, arpls, asls, rolling_min, ...")] = None,
+    savgol: Annotated[str | None, typer.Option(help="WINDOW,POLYORDER[,DERIV] Savitzky-Golay filter.")] = None,
+    normalize: Annotated[str | None, typer.Option(help="snv, area or max.")] = None,
+    resample: Annotated[str | None, typer.Option(help="START:STOP:N new axis.")] = None,
+    scale: Annotated[bool, typer.Option(help="Standard-scale every channel.")] = False,
+    average_by: Annotated[str | None, typer.Option(help="Average spectra sharing this metadata column.")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="Metadata CSV (id + columns) for --average-by.")] = None,
+    axis: AxisOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Apply a preprocessing pipeline (flags or YAML) to a file and write the result."""
+    check_output(out, overwrite=overwrite, inputs=[spectra, pipeline, metadata])
+    data = read_spectra(spectra, axis=axis)
+    if pipeline is not None:
+        spec = read_spec(pipeline)
+    else:
+        spec = []
+        if crop:
+            low, high = _range(crop, "--crop")
+            spec.append({"crop": {"start": low, "stop": high}})
+        if mask:
+            bands = CHEMCAM_MASKED_BANDS if mask == "chemcam" else [_range(b, "--mask") for b in mask.split(",")]
+            spec.append({"mask": {"bands": [tuple(b) for b in bands]}})
+        if baseline:
+            spec.append({"baseline": {"method": baseline}})
+        if savgol:
+            try:
+                numbers = [int(v) for v in savgol.split(",")]
+            except ValueError:
+                raise InputError(f"--savgol must be WINDOW,POLYORDER[,DERIV], got {savgol!r}") from None
+            spec.append({"savgol": dict(zip(("window_length", "polyorder", "deriv"), numbers))})
+        if normalize:
+            spec.append({"normalize": {"method": normalize}})
+        if resample:
+            try:
+                start, stop, n = resample.split(":")
+                target = np.linspace(float(start), float(stop), int(n)).tolist()
+            except ValueError:
+                raise InputError(f"--resample must be START:STOP:N, got {resample!r}") from None
+            spec.append({"resample": {"target_axis": target}})
+        if scale:
+            spec.append({"scale": {}})
+    if average_by:
+        if metadata is None:
+            raise InputError("--average-by needs --metadata META.csv")
+        table = align_table(read_table_csv(metadata), data, file=metadata)
+        data = average_by_group(data.select(data.ids).__class__(data.intensity, data.axis, data.axis_kind,
+                                                                 data.axis_unit, meta=table, source=data.source),
+                                average_by)
+    result, _ = apply_pipeline(data, spec)
+    write_spectra(result, out, overwrite=overwrite)
+    say(f"wrote {out}: {result.describe_axis()}, {result.n_spectra} spectra")
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html and figures.")] = Path("speclearn-demo"),
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Run the main job on built-in data and write an HTML report with PNG figures."""
+    from speclearn.demo import run_demo
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError("output folder exists and is not empty; pass --overwrite", file=out)
+    path = run_demo(out, seed=seed)
+    say(f"report written to {path}")

@@ -1,0 +1,162 @@
+"""`Spectra`: the one container every part of speclearn reads, writes and passes around."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from speclearn.core.errors import InputError
+
+#: Known axis kinds and their default units.
+AXIS_KINDS: dict[str, str] = {
+    "mz": "m/z",
+    "wavelength": "nm",
+    "wavenumber": "cm-1",
+    "energy": "keV",
+    "channel": "",
+}
+
+
+def is_dask(array: Any) -> bool:
+    """True for a dask array (without importing dask when it is not needed)."""
+    return type(array).__module__.startswith("dask")
+
+
+def check_axis(axis: np.ndarray, *, file: str | None = None) -> np.ndarray:
+    """Return `axis` as float64 after checking it is 1-D, finite and strictly monotonic."""
+    axis = np.asarray(axis, dtype=float)
+    if axis.ndim != 1 or axis.size == 0:
+        raise InputError(f"axis must be a non-empty 1-D array, got shape {axis.shape}", file=file)
+    bad = np.flatnonzero(~np.isfinite(axis))
+    if bad.size:
+        raise InputError(f"axis value is not finite ({axis[bad[0]]})", file=file, column=int(bad[0]) + 1)
+    if axis.size > 1:
+        step = np.diff(axis)
+        same = np.flatnonzero(step == 0)
+        if same.size:
+            raise InputError(f"axis value {axis[same[0]]:g} is duplicated", file=file,
+                             column=int(same[0]) + 2)
+        if not (np.all(step > 0) or np.all(step < 0)):
+            turn = int(np.flatnonzero(np.sign(step) != np.sign(step[0]))[0])
+            raise InputError(f"axis is not monotonic: {axis[turn]:g} is followed by {axis[turn + 1]:g}",
+                             file=file, column=turn + 2)
+    return axis
+
+
+@dataclass(frozen=True, eq=False)
+class Spectra:
+    """Spectra on a common axis, with one metadata row per spectrum.
+
+    intensity: (n_spectra, n_channels) or a spectrum image (y, x, n_channels); numpy or dask.
+    axis: channel positions (m/z, wavelength, wavenumber, energy ...), strictly monotonic.
+    axis_kind, axis_unit: what the axis measures; see `AXIS_KINDS`.
+    meta: per-spectrum table indexed by string ids (groups, targets, instrument parameters,
+        positions). For an image the rows run over pixels in C order.
+    source: the file the spectra came from, used to name it in error messages.
+    """
+
+    intensity: Any
+    axis: np.ndarray
+    axis_kind: str = "channel"
+    axis_unit: str = ""
+    meta: pd.DataFrame = field(default=None)  # type: ignore[assignment]
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        intensity = self.intensity if is_dask(self.intensity) else np.asarray(self.intensity)
+        if intensity.ndim not in (2, 3):
+            raise InputError("intensity must be 2-D (spectra, channels) or 3-D (y, x, channels), "
+                             f"got {intensity.ndim}-D shape {intensity.shape}", file=self.source)
+        axis = check_axis(self.axis, file=self.source)
+        if axis.size != intensity.shape[-1]:
+            raise InputError(f"axis has {axis.size} values but the spectra have "
+                             f"{intensity.shape[-1]} channels", file=self.source)
+        n = int(np.prod(intensity.shape[:-1]))
+        meta = self.meta
+        if meta is None:
+            width = len(str(max(n - 1, 0)))
+            meta = pd.DataFrame(index=pd.Index([f"s{i:0{width}d}" for i in range(n)], name="id"))
+        if len(meta) != n:
+            raise InputError(f"metadata has {len(meta)} rows for {n} spectra", file=self.source)
+        meta = meta.copy()
+        meta.index = meta.index.astype(str).rename("id")
+        if meta.index.has_duplicates:
+            dup = meta.index[meta.index.duplicated()][0]
+            raise InputError(f"duplicate id {dup!r}", file=self.source)
+        unit = self.axis_unit or AXIS_KINDS.get(self.axis_kind, "")
+        object.__setattr__(self, "intensity", intensity)
+        object.__setattr__(self, "axis", axis)
+        object.__setattr__(self, "axis_unit", unit)
+        object.__setattr__(self, "meta", meta)
+
+    # --- shape ---------------------------------------------------------------------------
+    @property
+    def is_image(self) -> bool:
+        return self.intensity.ndim == 3
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.intensity.shape[-1])
+
+    @property
+    def n_spectra(self) -> int:
+        return len(self.meta)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.meta.index)
+
+    @property
+    def is_lazy(self) -> bool:
+        return is_dask(self.intensity)
+
+    def flat(self) -> Any:
+        """Intensities as (n_spectra, n_channels); an image is reshaped, pixels in C order."""
+        return self.intensity.reshape(-1, self.n_channels) if self.is_image else self.intensity
+
+    def values(self) -> np.ndarray:
+        """(n_spectra, n_channels) as a numpy array (computes a lazy array)."""
+        flat = self.flat()
+        return np.asarray(flat.compute() if is_dask(flat) else flat)
+
+    # --- derived containers ----------------------------------------------------------------
+    def with_intensity(self, intensity: Any, axis: np.ndarray | None = None) -> "Spectra":
+        """Same spectra (ids, metadata, axis kind) with new intensities, and a new axis if given."""
+        if self.is_image and intensity.ndim == 2:
+            intensity = intensity.reshape(*self.intensity.shape[:2], intensity.shape[-1])
+        return replace(self, intensity=intensity, axis=self.axis if axis is None else axis)
+
+    def select(self, ids: list[str] | pd.Index) -> "Spectra":
+        """The listed spectra, in that order (a spectrum image becomes a flat set)."""
+        position = self.meta.index.get_indexer(pd.Index(ids).astype(str))
+        if (position < 0).any():
+            missing = pd.Index(ids)[position < 0][0]
+            raise InputError(f"id {missing!r} is not among the spectra", file=self.source)
+        return replace(self, intensity=self.flat()[position], meta=self.meta.iloc[position])
+
+    def compute(self) -> "Spectra":
+        """A copy held in memory (numpy)."""
+        return self if not self.is_lazy else replace(self, intensity=self.intensity.compute())
+
+    def describe_axis(self) -> str:
+        unit = f" {self.axis_unit}" if self.axis_unit else ""
+        return f"{self.axis_kind} {self.axis[0]:g} .. {self.axis[-1]:g}{unit} ({self.n_channels} channels)"
+
+    def axis_spec(self) -> dict[str, Any]:
+        """JSON-ready description of the axis, stored with models to refuse other data."""
+        return {"kind": self.axis_kind, "unit": self.axis_unit, "values": self.axis.tolist()}
+
+    def check_axis_matches(self, spec: dict[str, Any], *, what: str = "the model") -> None:
+        """Raise InputError unless this data has the axis described by `spec` (see `axis_spec`)."""
+        expected = np.asarray(spec["values"], dtype=float)
+        if expected.size != self.n_channels:
+            raise InputError(f"{self.n_channels} channels, but {what} was trained on {expected.size} "
+                             f"({spec['kind']} {expected[0]:g} .. {expected[-1]:g})", file=self.source)
+        tolerance = 1e-6 * max(np.abs(expected).max(), 1.0)
+        off = np.flatnonzero(np.abs(expected - self.axis) > tolerance)
+        if off.size:
+            i = int(off[0])
+            raise InputError(f"axis mismatch with {what}: channel {i + 1} is at {self.axis[i]:g}, "
+                             f"{what} expects {expected[i]:g}", file=self.source, column=i + 2)
