@@ -80,6 +80,10 @@ def test_template_normalisation():
     assert template.max() > core_only.max()  # the low-mass tail adds under the core
     expected = sum(f * instrument.core_area(instrument.fwhm(mz)) for mz, f in isotope_pattern("In")) * 1.02
     assert np.trapezoid(template, axis) == pytest.approx(expected, rel=2e-3)
+    voigt = replace(instrument, shape="pseudo_voigt", eta=0.3, tail_fraction=0.0)
+    expected = sum(f * voigt.core_area(voigt.fwhm(mz)) for mz, f in isotope_pattern("In"))
+    wide = np.linspace(95.0, 135.0, 40001)
+    assert np.trapezoid(species_template("In", wide, voigt), wide) == pytest.approx(expected, rel=1e-2)
     shifted = species_template("In", axis, instrument, mass_shift=0.1)
     assert axis[shifted.argmax()] - axis[template.argmax()] == pytest.approx(0.1, abs=2e-3)
 

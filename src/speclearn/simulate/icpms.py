@@ -220,6 +220,8 @@ class ICPMSInstrument:
     def half_window(self, fwhm: float) -> float:
         """Half-width (m/z) around a centre beyond which a peak is not rendered."""
         half = self.window_fwhm * fwhm
+        if self.shape == "pseudo_voigt":  # Lorentzian wings down to 1e-4 of the height
+            half = max(half, 0.5 * fwhm * math.sqrt(self.eta / 1e-4))
         if self.tail_fraction:
             half = max(half, fwhm + 12 * self.tail_length)
         if self.abundance_sensitivity_low or self.abundance_sensitivity_high:
