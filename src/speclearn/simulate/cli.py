@@ -1,7 +1,6 @@
 """`speclearn simulate ...`: synthetic spectra with their ground truth, one command per technique."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer

@@ -676,7 +676,7 @@ def plot_preview(sim: ICPMSSimulation, path: str | Path, *, n_show: int = 3,
     bottom.plot(axis[inside], sim.clean[0, inside], lw=1.0, color="k", label="clean")
     first = sim.peaks[(sim.peaks["id"] == sim.spectra.ids[0]) & sim.peaks["centre"].between(low, high)]
     for species, kind, charge in first[["species", "kind", "charge"]].drop_duplicates().itertuples(index=False):
-        rows = first[(first["species"] == species) & (first["charge"] == charge)]
+        rows = first[(first["species"] == species) & (first["kind"] == kind) & (first["charge"] == charge)]
         if rows["amplitude"].max() < 1e-3 * max(sim.clean[0, inside].max(), 1):
             continue
         ion = rows["amplitude"].to_numpy() @ render_peaks(axis[inside], rows["centre"].to_numpy(),
