@@ -139,7 +139,7 @@ def read_xarray(path: str | Path) -> Spectra:
     engine = XARRAY_SUFFIXES[path.suffix.lower()]
     try:
         if engine == "zarr":
-            ds = xr.open_zarr(path, chunks={})
+            ds = xr.open_zarr(path, chunks={}, consolidated=False)
         else:
             ds = xr.open_dataset(path, engine=engine, chunks={})
     except Exception as err:  # noqa: BLE001 - any backend failure is a bad file for the user
@@ -160,7 +160,7 @@ def write_xarray(spectra: Spectra, path: str | Path, *, overwrite: bool = False)
         for name in ds.variables:
             ds[name].encoding.pop("chunks", None)
         with atomic_path(path, overwrite=overwrite, directory=True) as tmp:
-            ds.to_zarr(tmp, mode="w", consolidated=True)
+            ds.to_zarr(tmp, mode="w", consolidated=False)
     else:
         with atomic_path(path, overwrite=overwrite) as tmp:
             ds.to_netcdf(tmp, engine="h5netcdf")
