@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from speclearn.core.errors import InputError
@@ -33,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"speclearn: error: {err}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as err:
+    except typer.Exit as err:
         return int(err.exit_code)
-    except click.ClickException as err:
-        err.show()
-        return 2 if err.exit_code in (1, 2) else err.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         return 1
+    except typer.TyperException as err:  # usage errors: unknown option, missing argument, bad value
+        err.show()
+        return 2
 
 
 def run() -> None:
