@@ -7,7 +7,7 @@ import traceback
 import typer
 
 from speclearn.core.errors import InputError
-from speclearn.cli import basics
+from speclearn.cli import basics, bench
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -15,6 +15,7 @@ app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
 app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
+app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 
 
