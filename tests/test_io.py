@@ -53,6 +53,12 @@ def test_reads_real_eds_spectra_shipped_with_exspy(name):
     assert real.axis[-1] > 10 and real.values().sum() > 1000
 
 
+def test_reads_real_msa_spectrum_shipped_with_exspy():
+    real = read_spectra(EXSPY_DATA.parent / "tests" / "components" / "coreloss_spectrum.msa")
+    assert real.n_spectra == 1 and real.axis_kind == "energy" and real.axis_unit == "eV"
+    assert np.all(np.diff(real.axis) > 0) and np.isfinite(real.values()).all()
+
+
 def test_reads_jcamp(tmp_path):
     text = "##TITLE=t\n##JCAMP-DX=4.24\n##DATA TYPE=INFRARED SPECTRUM\n##XUNITS=1/CM\n##YUNITS=ABSORBANCE\n" \
            "##FIRSTX=1000\n##LASTX=1004\n##NPOINTS=5\n##XFACTOR=1\n##YFACTOR=1\n##XYDATA=(X++(Y..Y))\n" \
