@@ -54,7 +54,8 @@ def _libs_preview(simulation, mode: str, path: Path) -> None:
         axes[-1, 0].set_xlabel("wavelength (nm)")
     else:
         extra = simulation.phase_maps is not None
-        fig, axes = plt.subplots(1 + extra, 1, figsize=(12, 3.2 * (1 + extra)), squeeze=False)
+        fig, axes = plt.subplots(1, 1 + extra, figsize=(12 + 4 * extra, 3.4), squeeze=False,
+                                 width_ratios=[3, 1] if extra else [1])
         ax = axes[0, 0]
         clean_p = simulation.clean_primary.reshape(-1, simulation.primary.n_channels)[0]
         clean_s = simulation.clean_secondary.reshape(-1, simulation.secondary.n_channels)[0]
@@ -66,9 +67,9 @@ def _libs_preview(simulation, mode: str, path: Path) -> None:
         ax.set_xlabel("wavelength (nm)")
         ax.legend(fontsize=8)
         if extra:
-            image = axes[1, 0].imshow(np.argmax(simulation.phase_maps, axis=0), cmap="tab20", interpolation="nearest")
-            axes[1, 0].set_title("dominant phase", fontsize=9)
-            fig.colorbar(image, ax=axes[1, 0])
+            image = axes[0, 1].imshow(np.argmax(simulation.phase_maps, axis=0), cmap="tab20", interpolation="nearest")
+            axes[0, 1].set_title("dominant phase", fontsize=9)
+            fig.colorbar(image, ax=axes[0, 1])
     fig.tight_layout()
     save_figure(fig, path)
 
