@@ -8,6 +8,7 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics, bench
+from speclearn.simulate import cli as simulate_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -17,6 +18,7 @@ app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
 # seed systems: one sub-app each
+app.add_typer(simulate_cli.app, name="simulate")
 
 
 def main(argv: list[str] | None = None) -> int:
