@@ -4,11 +4,10 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from speclearn.core.errors import InputError
-from speclearn.cli import basics
+from speclearn.cli import basics, bench
 from speclearn.simulate import cli as simulate_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
@@ -17,6 +16,7 @@ app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
 app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
+app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 app.add_typer(simulate_cli.app, name="simulate")
 
@@ -35,14 +35,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"speclearn: error: {err}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as err:
+    except typer.Exit as err:
         return int(err.exit_code)
-    except click.ClickException as err:
-        err.show()
-        return 2 if err.exit_code in (1, 2) else err.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         return 1
+    except typer.TyperException as err:  # usage errors: unknown option, missing argument, bad value
+        err.show()
+        return 2
 
 
 def run() -> None:

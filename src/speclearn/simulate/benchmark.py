@@ -96,7 +96,7 @@ def _write(result: dict, out_dir: Path) -> None:
     table = pd.DataFrame(result["rows"])
     columns = ["generator", "scale", "n_spectra", "n_channels", "wall_s", "cpu_s", "peak_rss_mb", "target_s",
                "target_met"]
-    lines = [f"# simulate_speed ({result['scale']})", "",
+    lines = [f"### simulate_speed ({result['scale']})", "",
              f"Machine: {result['machine']}", "", result["note"], "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table.iterrows():
