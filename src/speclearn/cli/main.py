@@ -17,6 +17,8 @@ app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 # seed systems: one sub-app each
+from speclearn.denoise import cli as denoise_cli  # noqa: E402
+app.add_typer(denoise_cli.app, name="denoise")
 
 
 def main(argv: list[str] | None = None) -> int:
