@@ -9,6 +9,8 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics
+from speclearn.denoise import cli as denoise_cli
+from speclearn.simulate import cli as simulate_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -17,7 +19,7 @@ app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 # seed systems: one sub-app each
-from speclearn.denoise import cli as denoise_cli  # noqa: E402
+app.add_typer(simulate_cli.app, name="simulate")
 app.add_typer(denoise_cli.app, name="denoise")
 
 

@@ -166,9 +166,11 @@ class LIBSKnobs:
                 raise InputError(f"knob {name!r} must be {names[name].type}, got {value!r}")
             if not isinstance(value, bool) and (not np.isfinite(value) or value < 0):
                 raise InputError(f"knob {name!r} must be a finite number >= 0, got {value!r}")
-        knob = cls(**knobs)
-        if knob.temperature < 3000 or knob.electron_density <= 0 or knob.peak_counts <= 0:
-            raise InputError("temperature must be >= 3000 K, electron_density and peak_counts > 0")
+        knob = cls(**{k: int(v) if names[k].type == "int" else v for k, v in knobs.items()})
+        if knob.temperature < 3000 or knob.electron_density <= 0 or knob.peak_counts <= 0 \
+                or knob.grains_per_phase < 1:
+            raise InputError("temperature must be >= 3000 K, electron_density and peak_counts > 0, "
+                             "grains_per_phase >= 1")
         return knob
 
 
@@ -335,7 +337,7 @@ def _response(knob: LIBSKnobs, spectrometers: tuple[Spectrometer, ...], sequence
     acquisition sequence (`sequence` labels, e.g. target location) plus a random walk over its shots
     that wanders ~`response_drift` over the whole sequence."""
     static = np.concatenate([s.response() for s in spectrometers])
-    static = static / static.mean() if knob.response else np.ones_like(static)
+    static = static if knob.response else np.ones_like(static)
     n = sequence.size
     if knob.response_drift == 0:
         return np.repeat(static[None, :], n, 0)
@@ -562,7 +564,8 @@ def simulate_libs_map(ny: int, nx: int, *, n_phases: int = 8, seed: int = 0, oth
     local = (flat @ phases.to_numpy()) * np.exp(rng_comp.normal(0, knob.location_heterogeneity, (ny * nx, len(OXIDES))))
     dominant = flat.argmax(axis=1)
     iy, ix = np.divmod(np.arange(ny * nx), nx)
-    ids = pd.Index([f"y{a}_x{b}" for a, b in zip(iy, ix)], name="id")
+    width = len(str(ny * nx - 1))
+    ids = pd.Index([f"s{i:0{width}d}" for i in range(ny * nx)], name="id")  # the ids image files get back
     plasma = _sample_plasma(knob, ny * nx, dominant, n_phases, rng_plasma)
     lines, results = _paired_instruments(knob, pd.DataFrame(local, columns=list(OXIDES)), plasma,
                                          np.zeros(ny * nx, dtype=int), other_day, instrument)

