@@ -8,6 +8,7 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics, bench
+from speclearn.denoise import cli as denoise_cli
 from speclearn.simulate import cli as simulate_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
@@ -19,6 +20,7 @@ app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 app.add_typer(simulate_cli.app, name="simulate")
+app.add_typer(denoise_cli.app, name="denoise")
 
 
 def main(argv: list[str] | None = None) -> int:

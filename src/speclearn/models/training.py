@@ -21,6 +21,7 @@ class TrainingConfig:
     optimizer: str = "adam"  # adam | sgd
     momentum: float = 0.9
     patience: int = 20
+    clip_norm: float | None = None  # clip the gradient norm (stabilises SGD at high learning rates)
     max_seconds: float | None = None
     seed: int = 0
     progress: bool = True
@@ -82,6 +83,8 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(module, batch)
                 loss.backward()
+                if config.clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
                 optimizer.step()
                 total += float(loss.detach()) * len(index)
             history.train_loss.append(total / n)

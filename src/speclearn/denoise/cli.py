@@ -1,0 +1,103 @@
+"""`speclearn denoise train|apply`: fit a denoiser on spectra (+ weak labels or clean pairs), apply it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.core.errors import InputError
+from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
+
+app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
+
+METHODS = ("siamese", "supervised", "classical")
+
+
+def default_method(groups: Path | None, clean: Path | None) -> str:
+    """siamese when groups are given, else supervised when clean spectra are, else classical."""
+    return "siamese" if groups is not None else "supervised" if clean is not None else "classical"
+
+
+def read_groups(path: Path, spectra) -> list[str]:
+    """The first column of a groups table (`id,group`), in the order of the spectra."""
+    table = read_table_csv(path)
+    if table.shape[1] < 1:
+        raise InputError("groups file needs an id column and a group column", file=path)
+    column = table.columns[0]
+    groups = align_table(table, spectra, file=path)[column]
+    if groups.isna().any():
+        raise InputError(f"missing group label for id {groups.index[groups.isna()][0]!r}", file=path,
+                         column=f"2 ({column})")
+    n = groups.astype(str).nunique()
+    if n < 3:
+        raise InputError(f"{n} distinct group(s) in column {column!r}; triplets need at least 3 targets", file=path)
+    return groups.astype(str).tolist()
+
+
+@app.command("train")
+def train_command(
+    spectra: SpectraOption,
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
+    groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group: which spectra share a target.")] = None,
+    clean: Annotated[Path | None, typer.Option("--clean", help="Clean spectra (same ids and axis) for supervised.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="siamese | supervised | classical (default: "
+                                               "siamese with --groups, else supervised with --clean, else classical).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (network methods).")] = None,
+    device: DeviceOption = "auto",
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Fit a denoiser and save it to MODEL_DIR."""
+    from speclearn.denoise import DENOISERS
+
+    method = method or default_method(groups, clean)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method == "siamese" and groups is None:
+        raise InputError("--method siamese needs --groups GROUPS.csv (which spectra come from the same target)")
+    if method == "supervised" and clean is None:
+        raise InputError("--method supervised needs --clean CLEAN.csv (clean spectra paired with --spectra)")
+    check_output(out, overwrite=overwrite, inputs=[spectra, groups, clean])
+    data = read_spectra(spectra)
+    labels = read_groups(groups, data) if groups is not None and method == "siamese" else None
+    clean_data = None
+    if clean is not None and method == "supervised":
+        clean_data = read_spectra(clean)
+        clean_data.check_axis_matches(data.axis_spec(), what=f"the spectra {spectra}")
+        clean_data = clean_data.select(data.ids)  # same ids as the spectra, in their order
+    estimator_class = DENOISERS[method]
+    params = {"seed": seed}
+    if method != "classical":
+        params.update(device=device, progress=True)
+        if epochs is not None:
+            params["epochs"] = epochs
+    estimator = estimator_class(**params).fit(data, groups=labels, clean=clean_data)
+    estimator.save(out, overwrite=overwrite)
+    say(f"wrote {method} denoiser to {out} ({data.n_spectra} spectra, {data.n_channels} channels)")
+
+
+@app.command("apply")
+def apply_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from `denoise train`.")],
+    spectra: SpectraOption,
+    out: OutOption,
+    noise: Annotated[Path | None, typer.Option("--noise", help="Also write the removed / noise component.")] = None,
+    device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Write the cleaned spectra (and optionally the noise component)."""
+    from speclearn.denoise import load_denoiser
+
+    check_output(out, overwrite=overwrite, inputs=[spectra, model])
+    if noise is not None:
+        check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
+    estimator = load_denoiser(model)
+    if "device" in estimator.get_params():
+        estimator.set_params(device=device)
+    data = read_spectra(spectra)
+    write_spectra(estimator.transform(data), out, overwrite=overwrite)
+    if noise is not None:
+        write_spectra(estimator.noise(data), noise, overwrite=overwrite)
+    say(f"wrote {out}" + (f" and {noise}" if noise is not None else ""))

@@ -1,0 +1,83 @@
+"""Supervised denoiser: a 1-D U-Net trained on (noisy, clean) pairs, e.g. from the LIBS simulator.
+
+It predicts the residual y - clean (everything to remove, the non-zero-mean part included), on
+spectra divided by one global RMS scale; the loss is the mean squared error to the clean spectra.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from speclearn.denoise.base import Denoiser, intensity_scale
+from speclearn.denoise.networks import UNet1d
+from speclearn.models import (TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device,
+                              train)
+
+
+class ResidualUNet(nn.Module):
+    def __init__(self, width: int, levels: int, kernel_size: int):
+        super().__init__()
+        self.net = UNet1d(width=width, levels=levels, kernel_size=kernel_size)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y - self.net(y)
+
+
+class SupervisedDenoiser(Denoiser):
+    """U-Net denoiser trained with clean targets (the upper bound a weakly supervised method chases)."""
+
+    method = "supervised"
+    needs_clean = True
+
+    def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, epochs: int = 60,
+                 batch_size: int = 32, learning_rate: float = 1e-3, validation_fraction: float = 0.1,
+                 patience: int = 10, max_seconds: float | None = 1200.0, seed: int = 0, device: str = "auto",
+                 progress: bool = False):
+        self.width = width
+        self.levels = levels
+        self.kernel_size = kernel_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.max_seconds = max_seconds
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    def _module(self) -> ResidualUNet:
+        return ResidualUNet(self.width, self.levels, self.kernel_size)
+
+    def _fit(self, X, *, groups, clean) -> None:
+        torch.manual_seed(self.seed)
+        self.scale_ = intensity_scale(X)
+        noisy = torch.as_tensor(X / self.scale_, dtype=torch.float32)
+        target = torch.as_tensor(clean / self.scale_, dtype=torch.float32)
+        order = np.random.default_rng(self.seed).permutation(len(X))
+        n_val = int(round(self.validation_fraction * len(X))) if len(X) >= 10 else 0
+        val, fit = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
+        self.module_ = self._module()
+        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
+                                progress=self.progress)
+        self.history_ = train(self.module_, lambda m, b: torch.mean((m(b[0]) - b[1]) ** 2),
+                              [noisy[fit], target[fit]], [noisy[val], target[val]] if n_val else None, config,
+                              device=resolve_device(self.device), description="supervised U-Net").as_dict()
+        self.module_.cpu().eval()
+
+    def _clean(self, X: np.ndarray) -> np.ndarray:
+        device = resolve_device(self.device)
+        self.module_.to(device).eval()
+        out = predict_batches(self.module_, X / self.scale_, batch_size=64, device=device) * self.scale_
+        self.module_.cpu()
+        return out.astype(np.float64)
+
+    def _state(self):
+        return module_arrays(self.module_), {}, {"scale": self.scale_, "history": getattr(self, "history_", {})}
+
+    def _restore(self, arrays, estimators, extra) -> None:
+        self.scale_ = float(extra["scale"])
+        self.history_ = extra.get("history", {})
+        self.module_ = load_module_arrays(self._module(), arrays)
