@@ -114,3 +114,14 @@ def relative_loss_floor(Y: np.ndarray) -> np.ndarray:
         positive = column[column > 0]
         floors.append(0.01 * np.median(positive) if positive.size else 1.0)
     return np.asarray(floors)
+
+
+def calibrate(signal: np.ndarray, Y: np.ndarray, floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target calibration line concentration = slope * signal + intercept, weighted by
+    1 / (concentration + floor) so that it minimises relative rather than absolute errors."""
+    slope, intercept = np.empty(Y.shape[1]), np.empty(Y.shape[1])
+    for k in range(Y.shape[1]):
+        w = 1.0 / (Y[:, k] + floors[k])
+        A = np.stack([signal[:, k], np.ones(len(Y))], axis=1) * w[:, None]
+        slope[k], intercept[k] = np.linalg.lstsq(A, Y[:, k] * w, rcond=None)[0]
+    return slope, intercept

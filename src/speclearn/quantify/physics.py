@@ -17,9 +17,11 @@ from speclearn.core.errors import InputError
 
 #: Common spectral interferences in quadrupole ICP-MS (argides, chlorides, oxides, doubly charged).
 COMMON_INTERFERENCES: tuple[str, ...] = (
-    "ArO", "ArOH", "ArN", "ArC", "ArAr", "ArCl", "ArNa", "ArCa", "ClO", "ClOH", "CaO", "TiO", "MoO", "ZrO",
-    "BaO", "CeO", "NdO", "SmO", "Ba++", "Nd++", "Sm++", "Gd++", "Sn",
+    "ArH", "ArAr", "ArO", "ArOH", "ArN", "ArC", "ArCl", "ArNa", "ArCa", "O2", "N2", "ClO", "ClOH", "CaO", "SO",
+    "SO2", "S2", "TiO", "BaO", "CeO", "NdO", "SmO", "Nd++", "Sm++", "Gd++",
 )
+#: Common matrix / isobaric elements checked as interferents (with their oxides and M2+ ions).
+COMMON_INTERFERENT_ELEMENTS: tuple[str, ...] = ("Fe", "Sn", "Zr", "W", "Mo", "Ru", "Pd", "Ge", "Ni", "Ba", "Hg")
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
 _MIN_FRACTION = 1e-4
 #: Natural abundances (IUPAC 2013, %) that periodictable leaves empty.
@@ -138,10 +140,12 @@ def template_matrix(species: list[str], axis: np.ndarray, peaks: PeakModel, **kw
 
 
 def candidate_interferences(analytes: list[str], internal_standard: str | None, axis: np.ndarray,
-                            extra: tuple[str, ...] = COMMON_INTERFERENCES) -> list[str]:
-    """Known interferences plus oxides and doubly charged ions of the analytes, if they land on `axis`."""
-    names = list(extra)
-    for element in [*analytes, *([internal_standard] if internal_standard else [])]:
+                            extra: tuple[str, ...] = COMMON_INTERFERENCES,
+                            elements: tuple[str, ...] = COMMON_INTERFERENT_ELEMENTS) -> list[str]:
+    """Known interferences, common isobaric elements, and the oxides and doubly charged ions of all
+    these elements and of the analytes, where they land on `axis`."""
+    names = list(extra) + list(elements)
+    for element in [*analytes, *([internal_standard] if internal_standard else []), *elements]:
         names += [f"{element}O", f"{element}++"]
     seen = set(analytes) | ({internal_standard} if internal_standard else set())
     keep = []

@@ -18,25 +18,34 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
-from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
+from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
 from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
                                         refine_peak_model, template_matrix)
 
 
 class LinearInversion:
-    """Templates + baseline on a channel region; `solve` returns non-negative amounts per species."""
+    """Templates + baseline on a channel region; `solve` returns non-negative amounts per species.
+
+    Each spectrum's mass calibration is corrected too: the residual of a first solution is regressed
+    on the fit's derivative with respect to a mass shift, the spectrum is resampled by that shift and
+    solved again (`shift_iterations` times).
+    """
 
     def __init__(self, species: list[str], axis: np.ndarray, peaks: PeakModel, *, baseline: bool = True,
-                 noise: tuple[float, float] = (1.0, 0.0)):
+                 noise: tuple[float, ...] = (1.0, 0.0, 0.0), shift_iterations: int = 2):
         self.species, self.peaks, self.noise = list(species), peaks, noise
+        self.axis, self.shift_iterations = np.asarray(axis, float), shift_iterations
         templates = template_matrix(self.species, axis, peaks)
         signal = templates.max(axis=1, keepdims=True)
         self.region = np.flatnonzero((templates > 1e-3 * np.maximum(signal, 1e-300)).any(axis=0))
         columns = [templates[:, self.region]]
+        shifts = [template_matrix(self.species, axis, peaks, derivative="shift")[:, self.region]]
         if baseline:
             x = (axis[self.region] - axis.min()) / max(np.ptp(axis), 1e-12)
             columns.append(np.stack([1 - x, x]))
+            shifts.append(np.zeros((2, len(self.region))))
         self.design = np.concatenate(columns).T  # (region channels, species + baseline)
+        self.shift_design = np.concatenate(shifts).T  # d design / d mass shift
         self.scale = np.maximum(np.linalg.norm(self.design, axis=0), 1e-300)
         self._gram_factor = cho_factor(self._gram(np.ones(len(self.region))))
 
@@ -51,40 +60,60 @@ class LinearInversion:
         target = solve_triangular(upper, rhs, trans="T")
         return nnls(upper, target, maxiter=50 * upper.shape[1])[0]
 
-    def solve(self, X: np.ndarray, *, weighted: bool = True, return_fit: bool = False):
-        """Amounts (n, n_species + baseline terms) for each row of X (full-axis spectra)."""
-        Y = np.asarray(X, float)[:, self.region]
+    def _solve_one(self, y: np.ndarray, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
         D = self.design / self.scale
-        out = np.empty((len(Y), D.shape[1]))
-        fits = np.empty_like(Y) if return_fit else None
-        for i, y in enumerate(Y):
-            x = self._nnls_normal(self._gram_factor, D.T @ y)
-            if weighted:
-                fit = D @ x
-                w = 1.0 / (self.noise[0] + self.noise[1] * np.maximum(fit, 0))
-                factor = cho_factor(self._gram(w))
-                x = self._nnls_normal(factor, D.T @ (w * y))
+        x = self._nnls_normal(self._gram_factor, D.T @ y)
+        w = np.ones_like(y)
+        if weighted:
+            w = 1.0 / self.variance(D @ x)
+            x = self._nnls_normal(cho_factor(self._gram(w)), D.T @ (w * y))
+        return x, w
+
+    def solve(self, X: np.ndarray, *, weighted: bool = True, return_fit: bool = False,
+              shifts: np.ndarray | None = None):
+        """Amounts (n, n_species + baseline terms) for each row of X (full-axis spectra).
+
+        shifts: known mass shifts per spectrum (m/z); None estimates them. The estimated shifts are
+        left in `self.last_shifts`.
+        """
+        X = np.asarray(X, float)
+        D = self.design / self.scale
+        out = np.empty((len(X), D.shape[1]))
+        fits = np.empty((len(X), len(self.region))) if return_fit else None
+        self.last_shifts = np.zeros(len(X))
+        for i, row in enumerate(X):
+            delta = 0.0 if shifts is None else float(shifts[i])
+            y = np.interp(self.axis[self.region] + delta, self.axis, row) if delta else row[self.region]
+            x, w = self._solve_one(y, weighted)
+            for _ in range(self.shift_iterations if shifts is None else 0):
+                slope = (self.shift_design / self.scale) @ x
+                step = float(np.sum(w * slope * (y - D @ x)) / max(np.sum(w * slope * slope), 1e-300))
+                delta += step
+                y = np.interp(self.axis[self.region] + delta, self.axis, row)
+                x, w = self._solve_one(y, weighted)
+            self.last_shifts[i] = delta
             out[i] = x
             if return_fit:
                 fits[i] = D @ x
         amounts = out / self.scale
         return (amounts, fits) if return_fit else amounts
 
-    def standard_errors(self, typical: np.ndarray) -> np.ndarray:
-        """Standard error of each amount for a spectrum like `typical` (weighted least squares)."""
-        amounts, fits = self.solve(typical[None, :], weighted=False, return_fit=True)
-        w = 1.0 / (self.noise[0] + self.noise[1] * np.maximum(fits[0], 0))
-        return np.sqrt(np.diag(np.linalg.inv(self._gram(w)))) / self.scale
+    def variance(self, signal: np.ndarray) -> np.ndarray:
+        """Noise model: a + b * signal + c * signal^2 (counting + proportional noise)."""
+        signal = np.maximum(signal, 0)
+        return self.noise[0] + signal * (self.noise[1] + self.noise[2] * signal)
 
-    def estimate_noise(self, X: np.ndarray) -> tuple[float, float]:
-        """Fit residual variance = a + b * signal on unweighted solutions of the rows of X."""
+    def estimate_noise(self, X: np.ndarray) -> tuple[float, float, float]:
+        """Fit the variance model to the squared residuals of unweighted solutions of the rows of X."""
         _, fits = self.solve(X, weighted=False, return_fit=True)
-        residual2 = (np.asarray(X, float)[:, self.region] - fits) ** 2
+        residual2 = (np.stack([np.interp(self.axis[self.region] + d, self.axis, row)
+                               for row, d in zip(np.asarray(X, float), self.last_shifts)]) - fits) ** 2
         signal = np.maximum(fits, 0).ravel()
-        A = np.stack([np.ones_like(signal), signal], axis=1)
-        coef = np.linalg.lstsq(A, residual2.ravel(), rcond=None)[0]
+        A = np.stack([np.ones_like(signal), signal, signal ** 2], axis=1)
+        scale = np.maximum(np.abs(A).max(axis=0), 1e-300)
+        coef = np.maximum(nnls(A / scale, residual2.ravel())[0] / scale, 0.0)
         floor = max(float(np.median(residual2)), 1e-12)
-        return max(float(coef[0]), 0.1 * floor), max(float(coef[1]), 0.0)
+        return max(float(coef[0]), 0.1 * floor), float(coef[1]), float(coef[2])
 
     def render(self, amounts: np.ndarray, n_channels: int) -> np.ndarray:
         """Spectra (n, n_channels) from amounts (zero outside the fitted region)."""
@@ -98,8 +127,8 @@ class WNNLS(Quantifier):
 
     internal_standard: element added at constant concentration to every sample ('' for none).
     interferences: 'auto' (common ICP-MS interferences and the analytes' oxides / doubly charged
-        ions that land on the axis, pruned to those whose median amount over the training spectra
-        exceeds twice its standard error) or a comma list.
+        ions that land on the axis, pruned to those found (amount > 0) in at least 75 % of the
+        training spectra) or a comma list.
     """
 
     method = "wnnls"
@@ -137,9 +166,7 @@ class WNNLS(Quantifier):
         amounts = inversion.solve(X, weighted=self.weighted)
         if self.interferences == "auto":  # keep only interferences the training spectra actually show
             n_fixed = len(self.targets_) + (1 if self._standard() else 0)
-            error = inversion.standard_errors(X.mean(axis=0))
-            significance = np.median(amounts / error, axis=0)[n_fixed:len(species)]
-            used = significance > 2.0
+            used = (amounts[:, n_fixed:len(species)] > 0).mean(axis=0) >= 0.75
             species = species[:n_fixed] + [s for s, u in zip(species[n_fixed:], used) if u]
             inversion = self._inversion(axis, species, peaks, noise)
             amounts = inversion.solve(X, weighted=self.weighted)
@@ -149,13 +176,7 @@ class WNNLS(Quantifier):
         if self._standard() and self.reference_ <= 0:
             raise InputError(f"the internal standard {self.internal_standard} is not visible in the training "
                              "spectra; pass internal_standard='' (CLI: it must be added to every sample)")
-        ratios = self._ratios(amounts)
-        floors = relative_loss_floor(Y)
-        self.slope_, self.intercept_ = np.empty(Y.shape[1]), np.empty(Y.shape[1])
-        for k in range(Y.shape[1]):
-            w = 1.0 / (Y[:, k] + floors[k])
-            A = np.stack([ratios[:, k], np.ones(len(Y))], axis=1) * w[:, None]
-            self.slope_[k], self.intercept_[k] = np.linalg.lstsq(A, Y[:, k] * w, rcond=None)[0]
+        self.slope_, self.intercept_ = calibrate(self._ratios(amounts), Y, relative_loss_floor(Y))
 
     def _standard(self) -> str:
         return self.internal_standard if self.internal_standard and self.internal_standard not in self.targets_ else ""
