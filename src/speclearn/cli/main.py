@@ -17,6 +17,8 @@ app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
 # seed systems: one sub-app each
+from speclearn.quantify import cli as quantify_cli  # noqa: E402
+app.add_typer(quantify_cli.app, name="quantify")
 
 
 def main(argv: list[str] | None = None) -> int:

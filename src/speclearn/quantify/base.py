@@ -93,9 +93,25 @@ class Quantifier(BaseEstimator):
     def _restore(self, extra: dict[str, Any], arrays: dict[str, np.ndarray], estimators: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    # --- optional outputs (methods that model the physics override these) ------------------------
+    def reconstruct(self, X: np.ndarray) -> np.ndarray | None:
+        """Denoised spectra, or None when the method does not model the spectrum."""
+        return None
+
+    def peak_parameters(self, X: np.ndarray) -> np.ndarray | None:
+        """(n, K, 3) centre (m/z), FWHM and height of each analyte's main isotope, or None."""
+        return None
+
+    def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
+        """Internal-standard signal relative to the training median (1.0 = 100 %), or None."""
+        return None
+
     # --- persistence ---------------------------------------------------------------------------
     def to_saved_model(self) -> SavedModel:
         extra, arrays, estimators = self._state()
+        limits = getattr(self, "limits_", None)
+        extra = {**extra, "unit": getattr(self, "unit_", ""),
+                 "limits": None if limits is None else limits.reset_index(names="analyte").to_dict("list")}
         return SavedModel(model_type=f"quantify.{self.method}", params=self.get_params(), axis=self.axis_,
                           targets=self.targets_, extra=extra, arrays=arrays, estimators=estimators)
 
@@ -103,6 +119,9 @@ class Quantifier(BaseEstimator):
     def from_saved_model(cls, model: SavedModel) -> "Quantifier":
         quantifier = cls(**model.params)
         quantifier.axis_, quantifier.targets_ = model.axis, list(model.targets)
+        quantifier.unit_ = model.extra.get("unit", "")
+        limits = model.extra.get("limits")
+        quantifier.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
         quantifier._restore(model.extra, model.arrays, model.estimators)
         return quantifier
 

@@ -32,7 +32,8 @@ from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, 
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
 from speclearn.quantify.learned import bin_channels
 from speclearn.quantify.peaks import peak_targets
-from speclearn.quantify.physics import PeakModel, isotope_pattern, template_matrix
+from speclearn.core.errors import InputError
+from speclearn.quantify.physics import PeakModel, check_analytes, isotope_pattern, template_matrix
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -136,7 +137,8 @@ class PhysicsCAE(nn.Module):
 
 # --- estimator -----------------------------------------------------------------------------------------
 class CAEMMT(Quantifier):
-    """CAEM-MT quantifier. architecture: 'physics' (default) or 'seed' (the seed's configuration).
+    """CAEM-MT quantifier. architecture: 'physics', 'seed' (the seed's configuration) or 'auto' (default:
+    physics when the targets are element symbols on an m/z axis, else seed, e.g. NIR data).
 
     Loss weights (lambda_struct, alpha, beta), optimiser settings (Adam, learning_rate, batch_size,
     epochs, patience) follow seed §3.2-3.3 and §4.4; max_seconds caps training time; val_fraction of
@@ -145,7 +147,7 @@ class CAEMMT(Quantifier):
 
     method = "caemmt"
 
-    def __init__(self, architecture: str = "physics", epochs: int = 200, batch_size: int = 64,
+    def __init__(self, architecture: str = "auto", epochs: int = 200, batch_size: int = 64,
                  learning_rate: float = 1e-4, patience: int = 20, max_seconds: float = 900.0,
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
                  hidden: int = 256, val_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
@@ -171,10 +173,10 @@ class CAEMMT(Quantifier):
     def _lambda(self) -> float:
         if self.lambda_struct is not None:
             return self.lambda_struct
-        return 0.1 if self.architecture == "seed" else 0.0
+        return 0.1 if self.architecture_ == "seed" else 0.0
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
-        if self.architecture == "seed":
+        if self.architecture_ == "seed":
             return (bin_channels(X, self.downsample_) / self.input_scale_).astype(np.float32)
         return (X[:, self.region_] / self.input_scale_).astype(np.float32)
 
@@ -189,18 +191,28 @@ class CAEMMT(Quantifier):
         return PhysicsCAE(len(extra["species"]), len(extra["region"]), len(self.targets_), extra["use_standard"],
                           hidden=self.hidden)
 
+    def _resolve_architecture(self, axis: np.ndarray) -> str:
+        """'auto': physics when every target is an element measurable on the axis, else the seed network."""
+        if self.architecture not in ("auto", "physics", "seed"):
+            raise InputError(f"unknown CAEM-MT architecture {self.architecture!r}; choose auto, physics or seed")
+        if self.architecture != "auto":
+            return self.architecture
+        try:
+            check_analytes(self.targets_, axis)
+        except InputError:
+            return "seed"
+        return "physics"
+
     # --- fit ---------------------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
-        if self.architecture not in ("physics", "seed"):
-            from speclearn.core.errors import InputError
-            raise InputError(f"unknown CAEM-MT architecture {self.architecture!r}; choose physics or seed")
+        self.architecture_ = self._resolve_architecture(context.spectra.axis)
         torch.manual_seed(self.seed)
         self.floor_ = relative_loss_floor(Y)
         self.isotopes_ = {}
         peaks = np.full((len(X), len(self.targets_), 3), np.nan)
         if context.peaks is not None:
             peaks, self.isotopes_ = peak_targets(context.peaks, context.spectra.ids, self.targets_)
-        if self.architecture == "seed":
+        if self.architecture_ == "seed":
             net, inputs, clean = self._setup_seed(X, Y, context, peaks)
         else:
             net, inputs, clean = self._setup_physics(X, Y, context)
@@ -212,7 +224,7 @@ class CAEMMT(Quantifier):
                                 progress=self.progress)
         self.history_ = train(net, self._loss, [t[train_idx] for t in tensors],
                               [t[val_idx] for t in tensors] if len(val_idx) else None, config,
-                              device=context.device, description=f"CAEM-MT ({self.architecture})").as_dict()
+                              device=context.device, description=f"CAEM-MT ({self.architecture_})").as_dict()
         self.net_ = net.cpu().eval()
 
     def _setup_seed(self, X, Y, context, peaks):
@@ -275,7 +287,7 @@ class CAEMMT(Quantifier):
         x, y, clean, peaks = batch
         loss = torch.zeros((), device=x.device)
         floor = torch.as_tensor(self.floor_, dtype=torch.float32, device=x.device)
-        if self.architecture == "seed":
+        if self.architecture_ == "seed":
             recon, conc, peak_out = net(x)
             mean = torch.as_tensor(self.conc_mean_, dtype=torch.float32, device=x.device)
             std = torch.as_tensor(self.conc_std_, dtype=torch.float32, device=x.device)
@@ -305,7 +317,7 @@ class CAEMMT(Quantifier):
                             torch.asinh(peaks[..., 2] / reference[:, 2])], dim=-1)
 
     def _peak_error(self, predicted: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-        if self.architecture == "physics":  # centre in sigma units, relative width, log amplitude
+        if self.architecture_ == "physics":  # centre in sigma units, relative width, log amplitude
             sigma = true[..., 1] / FWHM_PER_SIGMA
             predicted = torch.stack([predicted[..., 0] / sigma, predicted[..., 1] / true[..., 1],
                                      torch.log(predicted[..., 2].clamp(min=1e-6))], -1)
@@ -331,12 +343,12 @@ class CAEMMT(Quantifier):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         out = self._outputs(X, 1).astype(float)
-        return out * self.conc_std_ + self.conc_mean_ if self.architecture == "seed" else out
+        return out * self.conc_std_ + self.conc_mean_ if self.architecture_ == "seed" else out
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:
         """Denoised spectra on the full axis (zero outside the physics model's region)."""
         recon = self._outputs(X, 0).astype(float) * self.input_scale_
-        if self.architecture == "seed":
+        if self.architecture_ == "seed":
             return np.repeat(recon, self.downsample_, axis=1)[:, :X.shape[1]] / self.downsample_
         out = np.zeros_like(X, dtype=float)
         out[:, self.region_] = recon
@@ -345,7 +357,7 @@ class CAEMMT(Quantifier):
     def peak_parameters(self, X: np.ndarray) -> np.ndarray | None:
         """(n, K, 3) centre, FWHM and height of each analyte's main isotope (None if never trained on peaks
         for the seed architecture)."""
-        if self.architecture == "seed":
+        if self.architecture_ == "seed":
             if not self.isotopes_:
                 return None
             out = self._outputs(X, 2).reshape(len(X), -1, 3).astype(float)
@@ -357,6 +369,12 @@ class CAEMMT(Quantifier):
             _, _, shape, amounts = self.net_(batch)
             return self._physics_peaks(self.net_, shape, amounts).flatten(1)
         return predict_batches(peaks_of, self._inputs(X)).reshape(len(X), -1, 3).astype(float)
+
+    def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
+        if self.architecture_ == "seed" or not self.extra_["use_standard"]:
+            return None
+        amounts = predict_batches(lambda b: self.net_.amounts(b)[0], self._inputs(X))
+        return amounts[:, len(self.targets_)].astype(float) / float(self.net_.reference)
 
     # --- persistence ---------------------------------------------------------------------------------
     _ARRAYS = ("floor_", "region_", "conc_mean_", "conc_std_", "peak_reference_", "recon_weight_")
@@ -371,6 +389,7 @@ class CAEMMT(Quantifier):
 
     def _restore(self, extra: dict[str, Any], arrays, estimators) -> None:
         self.extra_, self.input_scale_ = extra, float(extra["input_scale"])
+        self.architecture_ = extra["architecture"]
         self.isotopes_, self.history_ = {k: int(v) for k, v in extra["isotopes"].items()}, extra["history"]
         self.downsample_ = int(extra["downsample"])
         if extra.get("peaks"):

@@ -114,6 +114,11 @@ class GaussianDeconvolution(Quantifier):
         features = self._features(X)
         return features @ self.coef_[:, :-1].T + self.coef_[:, -1]
 
+    def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
+        if not self._standard():
+            return None
+        return self.fit_peaks(X)[:, -1, 1] / self.reference_
+
     def _state(self):
         extra = {"peaks": self.peaks_.as_dict(), "windows": [[e, float(m)] for e, m in self.windows_],
                  "reference": getattr(self, "reference_", 1.0)}

@@ -20,7 +20,9 @@ from scipy.optimize import nnls
 from speclearn.core.errors import InputError
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
 from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
-                                        refine_peak_model, template_matrix)
+                                        isotope_pattern, refine_peak_model, template_matrix)
+
+FWHM_PER_SIGMA = 2 * np.sqrt(2 * np.log(2))
 
 
 class LinearInversion:
@@ -203,8 +205,24 @@ class WNNLS(Quantifier):
         return self.amounts(X)[:, len(self.targets_)] / self.reference_
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:
-        """Fitted (denoised) spectra."""
-        return self._inversion_.render(self.amounts(X), X.shape[1])
+        """Fitted (denoised) spectra, at each spectrum's estimated mass shift."""
+        amounts = self.amounts(X)
+        shifts, design = self._inversion_.last_shifts, self._inversion_.design
+        fitted = amounts @ design.T + shifts[:, None] * (amounts @ self._inversion_.shift_design.T)
+        out = np.zeros_like(X, dtype=float)
+        out[:, self._inversion_.region] = fitted
+        return out
+
+    def peak_parameters(self, X: np.ndarray) -> np.ndarray:
+        """(n, K, 3) centre, FWHM and height of each analyte's most abundant isotope."""
+        amounts = self.amounts(X)[:, :len(self.targets_)]
+        shifts = self._inversion_.last_shifts
+        main = [max(isotope_pattern(k), key=lambda p: p[1]) for k in self.targets_]
+        mz, fraction = np.array([m for m, _, _ in main]), np.array([f for _, f, _ in main])
+        sigma = self.peaks_.sigma(mz)
+        return np.stack([np.broadcast_to(self.peaks_.centre(mz), amounts.shape) + shifts[:, None],
+                         np.broadcast_to(sigma * FWHM_PER_SIGMA, amounts.shape),
+                         amounts * fraction / (sigma * np.sqrt(2 * np.pi))], axis=-1)
 
     # --- persistence -----------------------------------------------------------------------------
     def _state(self):
