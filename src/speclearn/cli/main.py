@@ -19,6 +19,8 @@ app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 from speclearn.quantify import cli as quantify_cli  # noqa: E402
 app.add_typer(quantify_cli.app, name="quantify")
+from speclearn.trust import cli as trust_cli  # noqa: E402
+app.add_typer(trust_cli.app, name="qa")
 
 
 def main(argv: list[str] | None = None) -> int:

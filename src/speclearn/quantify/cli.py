@@ -34,6 +34,11 @@ def train(
     blanks: Annotated[Path | None, typer.Option("--blanks", help="Blank replicate spectra for LOD/LOQ (default: "
                                                                  "training spectra whose targets are all 0).")] = None,
     unit: Annotated[str, typer.Option("--unit", help="Concentration unit of the targets.")] = "ug/L",
+    calibration_fraction: Annotated[float, typer.Option(
+        "--calibration-fraction", help="Hold out this fraction of the training spectra to calibrate "
+                                       "split-conformal intervals (0: none; see speclearn.trust).")] = 0.0,
+    conformal_score: Annotated[str, typer.Option("--conformal-score", help="absolute, relative or log "
+                                                                          "(with --calibration-fraction).")] = "log",
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -60,7 +65,13 @@ def train(
         raise InputError("file not found", file=peaks)
     peak_table = pd.read_csv(peaks) if peaks else None
     model = METHODS[method](**params)
-    model.fit(data, table, clean=clean_spectra, peaks=peak_table, device=torch_device)
+    fit_data = dict(clean=clean_spectra, peaks=peak_table, device=torch_device)
+    if calibration_fraction:
+        from speclearn.trust.intervals import fit_calibrated
+        trusted = fit_calibrated(model, data, table, calibration_fraction=calibration_fraction,
+                                 score=conformal_score, seed=seed, **fit_data)
+    else:
+        model.fit(data, table, **fit_data)
     model.unit_ = unit
     if blanks:
         blank_data = read_spectra(blanks)
@@ -69,7 +80,11 @@ def train(
         ids = blank_ids(table)
         limits = detection_limits(model.predict(data.select(ids))) if ids else None
     model.limits_ = limits
-    save_quantifier(model, out, overwrite=overwrite)
+    if calibration_fraction:
+        from speclearn.trust.intervals import save_trusted
+        save_trusted(trusted, out, overwrite=overwrite)
+    else:
+        save_quantifier(model, out, overwrite=overwrite)
     say(f"wrote {out}: {method} model, {data.n_spectra} spectra x {data.n_channels} channels, "
         f"targets {', '.join(model.targets_)} ({unit})")
     if limits is not None and limits["n_blanks"].iloc[0] >= 3:
@@ -87,6 +102,11 @@ def predict(
                                                                      "multiplied by the dilution factor.")] = None,
     flags: Annotated[Path | None, typer.Option("--flags", help="Where to write the flags table "
                                                                "(default: OUT stem + .flags.csv).")] = None,
+    interval: Annotated[float | None, typer.Option("--interval", help="Add <target>_lo / <target>_hi columns: "
+                                                                      "a prediction interval at this level "
+                                                                      "(e.g. 0.9).")] = None,
+    interval_method: Annotated[str, typer.Option("--interval-method", help="auto, conformal, counting "
+                                                                           "(wnnls), dropout or ensemble.")] = "auto",
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -117,7 +137,11 @@ def predict(
     recovery = quantifier.internal_standard_recovery(X)
     table["internal_standard_recovery"] = np.nan if recovery is None else recovery
     table["dilution"] = dilution
-    write_table_csv(measured * dilution[:, None], out, overwrite=overwrite)
+    result = measured * dilution[:, None]
+    if interval is not None:
+        from speclearn.trust.intervals import add_intervals
+        result = add_intervals(model, quantifier, data, interval, interval_method, scale=dilution)
+    write_table_csv(result, out, overwrite=overwrite)
     write_table_csv(table, flags, overwrite=overwrite)
     if recon is not None:
         write_spectra(data.with_intensity(recon), reconstructed, overwrite=overwrite)

@@ -64,6 +64,8 @@ class TrustedQuantifier:
         available = self.available()
         if method == "auto":
             method = next((m for m in ("conformal", "counting", "ensemble") if m in available), "")
+        if method in SPREADS and method not in available:
+            SPREADS[method].check(self.quantifier)  # raises with the reason
         if method not in available:
             name = getattr(self.quantifier, "method", "")
             raise InputError(f"this {name} model has no {'' if method == '' else method + ' '}uncertainty support"
@@ -171,18 +173,13 @@ def interval_columns(predictions: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFra
     return pd.DataFrame(columns, index=predictions.index)
 
 
-def add_intervals(model: SavedModel, quantifier: Quantifier, spectra: Spectra, predictions: pd.DataFrame,
-                  level: float, method: str = "auto") -> pd.DataFrame:
-    """Hook for `quantify predict --interval`: the prediction table with interval columns added.
-
-    `predictions` may hold extra columns (flags, recovery); the interval columns follow each target.
-    """
-    trusted = TrustedQuantifier.from_saved_model(model)
+def add_intervals(model_dir: str | Path, quantifier: Quantifier, spectra: Spectra, level: float,
+                  method: str = "auto", scale: np.ndarray | None = None) -> pd.DataFrame:
+    """Hook for `quantify predict --interval`: predictions (times `scale`, e.g. dilution factors) with
+    `<target>_lo` and `<target>_hi` after each target column. Raises InputError (before anything is
+    written) when the model has no uncertainty support of that kind."""
+    trusted = TrustedQuantifier.from_saved_model(load_model(model_dir))
     trusted.quantifier = quantifier
-    _, lo, hi = trusted.predict_intervals(spectra, level, method)
-    out = predictions.copy()
-    for name in quantifier.targets_:
-        position = out.columns.get_loc(name) + 1
-        out.insert(position, f"{name}_lo", lo[name].reindex(out.index))
-        out.insert(position + 1, f"{name}_hi", hi[name].reindex(out.index))
-    return out
+    predictions, lo, hi = trusted.predict_intervals(spectra, level, method)
+    factor = np.ones(len(predictions)) if scale is None else np.asarray(scale, float)
+    return interval_columns(*(frame * factor[:, None] for frame in (predictions, lo, hi)))

@@ -204,8 +204,8 @@ class RunQA(BaseEstimator):
         X = run.values().astype(float)
         stats = self._statistics(X)
         table = pd.DataFrame(index=run.meta.index)
-        for name, (centre, spread) in self.calibration_.items():
-            table[name] = np.maximum((stats[name] - centre) / spread, 0) / self.z_limit
+        for name, z in self._robust_z(stats).items():
+            table[name] = np.maximum(z, 0) / self.z_limit
         lo, hi = self.recovery_range
         if "recovery" in stats:
             table["is_recovery"] = np.maximum(lo / np.maximum(stats["recovery"], 1e-9), stats["recovery"] / hi)
@@ -242,6 +242,16 @@ class RunQA(BaseEstimator):
                 reasons.append("sensitivity/latent drift over the run (EWMA)")
             out.append("; ".join(reasons))
         return out
+
+    def _robust_z(self, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: (stats[name] - centre) / spread for name, (centre, spread) in self.calibration_.items()}
+
+    def sequence_features(self, run: Spectra) -> np.ndarray:
+        """(n, features) per-spectrum inputs of a sequence model: drift-chart inputs and robust z of the
+        per-spectrum statistics (both in in-control standard deviations)."""
+        run.check_axis_matches(self.axis_, what="the QA model")
+        stats = self._statistics(run.values().astype(float))
+        return np.column_stack([self._drift_inputs(stats), *self._robust_z(stats).values()])
 
     # --- persistence ----------------------------------------------------------------------------
     def to_saved_model(self) -> SavedModel:
