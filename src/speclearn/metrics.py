@@ -71,3 +71,9 @@ def time_per_item(fn: Callable[[], object], n_items: int, repeats: int = 3) -> f
         fn()
         best = min(best, time.perf_counter() - start)
     return best / max(n_items, 1)
+
+
+def interval_coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int | None = None):
+    """Fraction of true values inside [lo, hi] (prediction-interval coverage)."""
+    true = np.asarray(true, float)
+    return np.mean((true >= np.asarray(lo, float)) & (true <= np.asarray(hi, float)), axis=axis)

@@ -54,7 +54,7 @@ def run_order(metadata: Path | None, data):
 
 
 def plot_run(table: pd.DataFrame, times, path: Path) -> Path:
-    """Run-level drift plot: IS recovery and total counts, then the anomaly components over the run."""
+    """Run-level drift plot: IS recovery and signal level, then the anomaly components over the run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -64,7 +64,7 @@ def plot_run(table: pd.DataFrame, times, path: Path) -> Path:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
     if table["is_recovery_value"].notna().any():
         top.plot(x, 100 * table["is_recovery_value"], ".-", label="internal-standard recovery %")
-    top.plot(x, 100 * table["total_counts_ratio"], ".-", label="total counts % of reference")
+    top.plot(x, 100 * table["signal_level_ratio"], ".-", label="signal level % of reference (median over bright bins)")
     top.axhline(100, color="0.5", lw=0.8)
     top.set(ylabel="% of reference", title="Sensitivity over the run")
     top.legend(fontsize=8)

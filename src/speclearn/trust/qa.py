@@ -3,17 +3,18 @@
 `RunQA.fit(reference)` learns what in-control spectra look like: binned log counts standardised per
 bin, a PCA (latent space for the Mahalanobis out-of-distribution distance and the drift charts), a
 small autoencoder (reconstruction error, and per-bin residuals that point at unexpected signal), the
-internal standard's recovery and the total counts. A quarter of the reference spectra is held out to
-calibrate every statistic (robust z against the held-out median and MAD), so a component's
+internal standard's recovery and the signal level. A quarter of the reference spectra is held out to
+calibrate every per-spectrum statistic (robust z against the held-out median and MAD), so a component's
 normalised score > 1 means "beyond `z_limit` robust standard deviations of in-control spectra".
 
 `RunQA.score(run)` returns per spectrum (in run order) the components, normalised to 1 = limit:
 recon (autoencoder reconstruction error), ood (Mahalanobis distance in the PCA latent), spike
 (largest narrow excess over a running median), interference (largest per-bin autoencoder residual,
 named after the known interferences at that m/z), is_recovery (internal standard outside
-`recovery_range`), drift (EWMA chart over the run of the internal-standard recovery, total counts and
-latent scores, inputs clipped at +-4 so that one outlier does not read as drift); anomaly_score = the
-largest, reasons = the components above 1.
+`recovery_range`), drift (EWMA chart over the run of the internal-standard recovery, the signal
+level (median log ratio to the reference over the bright bins, robust to the sample's composition)
+and the first latent scores, inputs clipped at +-4 so that one outlier does not read as drift);
+anomaly_score = the largest, reasons = the components above 1.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from speclearn.trust.charts import ewma_chart
 
 COMPONENTS = ("recon", "ood", "spike", "interference", "is_recovery", "drift")
 MODEL_TYPE = "qa.run"
+BRIGHT_COUNTS = 20.0  # bins whose reference mean exceeds this many counts measure the signal level
 
 
 class Autoencoder(nn.Module):
@@ -135,7 +137,7 @@ class RunQA(BaseEstimator):
                "spike": spike, "interference": np.abs(residual).max(axis=1),
                "spike_at": spike_at, "interference_bin": np.abs(residual).argmax(axis=1),
                "latent": scores[:, :3] / self.latent_sd_[:3],
-               "log_total": np.log(np.maximum(X.sum(axis=1), 1e-12))}
+               "level": np.median((f * self.sd_)[:, self.bright_], axis=1)}
         recovery = self._recovery(X)
         if recovery is not None:
             out["recovery"] = recovery
@@ -143,11 +145,10 @@ class RunQA(BaseEstimator):
 
     def _drift_inputs(self, stats: dict[str, np.ndarray]) -> np.ndarray:
         """(n, features) standardised in-control inputs of the drift chart."""
-        columns = [(stats["log_total"] - self.total_centre_) / self.total_sd_, *stats["latent"].T]
+        columns = [stats["level"], *stats["latent"].T]
         if "recovery" in stats:
-            columns.insert(0, (np.log(np.maximum(stats["recovery"], 1e-6)) - self.recovery_centre_)
-                           / self.recovery_sd_)
-        return np.stack(columns, axis=1)
+            columns.insert(0, np.log(np.maximum(stats["recovery"], 1e-6)))
+        return (np.stack(columns, axis=1) - self.drift_centre_) / self.drift_sd_
 
     # --- fit ----------------------------------------------------------------------------------
     def fit(self, reference: Spectra) -> "RunQA":
@@ -161,6 +162,9 @@ class RunQA(BaseEstimator):
         self.bin_ = max(1, int(np.ceil(X.shape[1] / self.n_features)))
         logs = np.log1p(np.maximum(bin_channels(X[fit_rows], self.bin_), 0))
         self.mean_, self.sd_ = logs.mean(axis=0), np.maximum(logs.std(axis=0), 0.05)
+        self.bright_ = np.flatnonzero(self.mean_ >= np.log1p(BRIGHT_COUNTS))
+        if self.bright_.size == 0:
+            self.bright_ = np.arange(len(self.mean_))
         train_features = self._features(X[fit_rows])
         k = min(self.n_components, *train_features.shape)
         self.pca_ = PCA(k, random_state=self.seed).fit(train_features)
@@ -187,11 +191,12 @@ class RunQA(BaseEstimator):
             if self.is_reference_ <= 0:
                 raise InputError(f"no {self.internal_standard} signal in the reference spectra; "
                                  "use --internal-standard ''", file=reference.source)
-        self.total_centre_, self.total_sd_, self.recovery_centre_, self.recovery_sd_ = 0.0, 1.0, 0.0, 1.0
-        stats = self._statistics(X[hold])
-        self.total_centre_, self.total_sd_ = _centre_spread(stats["log_total"])
-        if "recovery" in stats:
-            self.recovery_centre_, self.recovery_sd_ = _centre_spread(np.log(np.maximum(stats["recovery"], 1e-6)))
+        self.drift_centre_, self.drift_sd_ = 0.0, 1.0
+        everything = self._statistics(X)  # drift inputs: mean and sd over all reference spectra (the EWMA
+        raw = self._drift_inputs(everything)  # averages, so heavy tails count; more spectra, less bias)
+        self.drift_centre_, self.drift_sd_ = raw.mean(axis=0), np.maximum(raw.std(axis=0, ddof=1), 1e-9)
+        self.level_centre_ = float(np.median(everything["level"]))
+        stats = {k: v[hold] for k, v in everything.items()}
         self.calibration_ = {name: _centre_spread(stats[name]) for name in ("recon", "ood", "spike", "interference")}
         return self
 
@@ -216,7 +221,7 @@ class RunQA(BaseEstimator):
         table["anomaly_score"] = table[list(COMPONENTS)].max(axis=1)
         table["flagged"] = table["anomaly_score"] > 1
         table["is_recovery_value"] = stats.get("recovery", np.full(len(X), np.nan))
-        table["total_counts_ratio"] = np.exp(stats["log_total"] - self.total_centre_)
+        table["signal_level_ratio"] = np.exp(stats["level"] - self.level_centre_)
         table["reasons"] = self._reasons(table, stats, np.asarray(run.axis, float))
         return table
 
@@ -256,9 +261,9 @@ class RunQA(BaseEstimator):
     # --- persistence ----------------------------------------------------------------------------
     def to_saved_model(self) -> SavedModel:
         extra = {"bin": self.bin_, "windows": self.windows_, "is_reference": self.is_reference_,
-                 "total": [self.total_centre_, self.total_sd_], "recovery": [self.recovery_centre_, self.recovery_sd_],
+                 "level_centre": self.level_centre_,
                  "calibration": self.calibration_, "history": self.history_, "n_features_in": len(self.mean_)}
-        arrays = {"mean": self.mean_, "sd": self.sd_, "latent_sd": self.latent_sd_, "residual_sd": self.residual_sd_,
+        arrays = {"mean": self.mean_, "sd": self.sd_, "bright": self.bright_, "drift_centre": self.drift_centre_, "drift_sd": self.drift_sd_, "latent_sd": self.latent_sd_, "residual_sd": self.residual_sd_,
                   **module_arrays(self.net_)}
         return SavedModel(MODEL_TYPE, self.get_params(), self.axis_, extra=extra, arrays=arrays,
                           estimators={"pca": self.pca_})
@@ -270,10 +275,11 @@ class RunQA(BaseEstimator):
         qa, e = cls(**params), model.extra
         qa.axis_, qa.bin_, qa.windows_ = model.axis, int(e["bin"]), [tuple(w) for w in e["windows"]]
         qa.is_reference_, qa.history_ = float(e["is_reference"]), e["history"]
-        qa.total_centre_, qa.total_sd_ = e["total"]
-        qa.recovery_centre_, qa.recovery_sd_ = e["recovery"]
+        qa.level_centre_ = float(e["level_centre"])
+        qa.drift_centre_, qa.drift_sd_ = np.asarray(model.arrays["drift_centre"]), np.asarray(model.arrays["drift_sd"])
         qa.calibration_ = {k: tuple(v) for k, v in e["calibration"].items()}
         qa.mean_, qa.sd_ = np.asarray(model.arrays["mean"]), np.asarray(model.arrays["sd"])
+        qa.bright_ = np.asarray(model.arrays["bright"])
         qa.latent_sd_, qa.residual_sd_ = np.asarray(model.arrays["latent_sd"]), np.asarray(model.arrays["residual_sd"])
         qa.pca_ = model.estimators["pca"]
         qa.net_ = load_module_arrays(Autoencoder(int(e["n_features_in"]), qa.latent), model.arrays)

@@ -1,7 +1,7 @@
 """A small recurrent detector over the run (seed 002: "RNNs to detect anomalies during operation").
 
 Input: the per-spectrum QA statistics in run order (the drift-chart inputs: internal-standard
-recovery, total counts, latent scores, each standardised against in-control spectra, plus the
+recovery, signal level, latent scores, each standardised against in-control spectra, plus the
 normalised per-spectrum components). A one-layer GRU reads the sequence and outputs per step the
 probability that the run is out of control there. It is trained self-supervised on in-control
 sequences (held-out reference spectra drawn in random order) with synthetic faults added in feature
