@@ -13,7 +13,7 @@ recon (autoencoder reconstruction error), ood (Mahalanobis distance in the PCA l
 named after the known interferences at that m/z), is_recovery (internal standard outside
 `recovery_range`), drift (EWMA chart over the run of the internal-standard recovery, the signal
 level (median log ratio to the reference over the bright bins, robust to the sample's composition)
-and the first latent scores, inputs clipped at +-4 so that one outlier does not read as drift);
+the first latent scores, the reconstruction error and the largest residual, inputs clipped at +-4 so that one outlier does not read as drift);
 anomaly_score = the largest, reasons = the components above 1.
 """
 from __future__ import annotations
@@ -92,11 +92,13 @@ class RunQA(BaseEstimator):
     internal_standard: element added to every sample ('' for none; m/z axes only).
     n_features: spectra are binned (channels summed) to at most this many bins.
     z_limit: robust z at which a component reaches 1 (is flagged).
+    ewma_lambda, ewma_limit: EWMA weight and control limit (in EWMA standard deviations; 3.5 rather than
+        the textbook 3 because the chart watches seven inputs at once).
     """
 
     def __init__(self, internal_standard: str = "In", n_features: int = 256, n_components: int = 8,
                  latent: int = 8, epochs: int = 150, z_limit: float = 6.0,
-                 recovery_range: tuple[float, float] = (0.7, 1.25), ewma_lambda: float = 0.2,
+                 recovery_range: tuple[float, float] = (0.7, 1.25), ewma_lambda: float = 0.2, ewma_limit: float = 3.5,
                  spike_window: int = 7, seed: int = 0, progress: bool = False):
         self.internal_standard = internal_standard
         self.n_features = n_features
@@ -106,6 +108,7 @@ class RunQA(BaseEstimator):
         self.z_limit = z_limit
         self.recovery_range = recovery_range
         self.ewma_lambda = ewma_lambda
+        self.ewma_limit = ewma_limit
         self.spike_window = spike_window
         self.seed = seed
         self.progress = progress
@@ -198,6 +201,9 @@ class RunQA(BaseEstimator):
         self.level_centre_ = float(np.median(everything["level"]))
         stats = {k: v[hold] for k, v in everything.items()}
         self.calibration_ = {name: _centre_spread(stats[name]) for name in ("recon", "ood", "spike", "interference")}
+        self.shape_centre_, self.shape_sd_ = 0.0, 1.0
+        shape = self._shape_inputs(stats)  # held-out spectra: the autoencoder fits its own training spectra
+        self.shape_centre_, self.shape_sd_ = shape.mean(axis=0), np.maximum(shape.std(axis=0, ddof=1), 1e-9)
         return self
 
     # --- score --------------------------------------------------------------------------------
@@ -216,7 +222,8 @@ class RunQA(BaseEstimator):
             table["is_recovery"] = np.maximum(lo / np.maximum(stats["recovery"], 1e-9), stats["recovery"] / hi)
         else:
             table["is_recovery"] = 0.0
-        drift = ewma_chart(np.clip(self._drift_inputs(stats), -4, 4), lam=self.ewma_lambda)
+        drift = ewma_chart(np.clip(np.column_stack([self._drift_inputs(stats), self._shape_inputs(stats)]), -4, 4),
+                           lam=self.ewma_lambda, limit=self.ewma_limit)
         table["drift"] = drift.max(axis=1)
         table["anomaly_score"] = table[list(COMPONENTS)].max(axis=1)
         table["flagged"] = table["anomaly_score"] > 1
@@ -251,6 +258,12 @@ class RunQA(BaseEstimator):
     def _robust_z(self, stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {name: (stats[name] - centre) / spread for name, (centre, spread) in self.calibration_.items()}
 
+    def _shape_inputs(self, stats: dict[str, np.ndarray]) -> np.ndarray:
+        """(n, 2) reconstruction error and largest residual, standardised: a persistent change of the
+        spectra's shape (a new matrix) raises them a little in every spectrum, which the EWMA adds up."""
+        z = self._robust_z(stats)
+        return (np.column_stack([z["recon"], z["interference"]]) - self.shape_centre_) / self.shape_sd_
+
     def sequence_features(self, run: Spectra) -> np.ndarray:
         """(n, features) per-spectrum inputs of a sequence model: drift-chart inputs and robust z of the
         per-spectrum statistics (both in in-control standard deviations)."""
@@ -263,7 +276,7 @@ class RunQA(BaseEstimator):
         extra = {"bin": self.bin_, "windows": self.windows_, "is_reference": self.is_reference_,
                  "level_centre": self.level_centre_,
                  "calibration": self.calibration_, "history": self.history_, "n_features_in": len(self.mean_)}
-        arrays = {"mean": self.mean_, "sd": self.sd_, "bright": self.bright_, "drift_centre": self.drift_centre_, "drift_sd": self.drift_sd_, "latent_sd": self.latent_sd_, "residual_sd": self.residual_sd_,
+        arrays = {"shape_centre": self.shape_centre_, "shape_sd": self.shape_sd_, "mean": self.mean_, "sd": self.sd_, "bright": self.bright_, "drift_centre": self.drift_centre_, "drift_sd": self.drift_sd_, "latent_sd": self.latent_sd_, "residual_sd": self.residual_sd_,
                   **module_arrays(self.net_)}
         return SavedModel(MODEL_TYPE, self.get_params(), self.axis_, extra=extra, arrays=arrays,
                           estimators={"pca": self.pca_})
@@ -280,6 +293,7 @@ class RunQA(BaseEstimator):
         qa.calibration_ = {k: tuple(v) for k, v in e["calibration"].items()}
         qa.mean_, qa.sd_ = np.asarray(model.arrays["mean"]), np.asarray(model.arrays["sd"])
         qa.bright_ = np.asarray(model.arrays["bright"])
+        qa.shape_centre_, qa.shape_sd_ = np.asarray(model.arrays["shape_centre"]), np.asarray(model.arrays["shape_sd"])
         qa.latent_sd_, qa.residual_sd_ = np.asarray(model.arrays["latent_sd"]), np.asarray(model.arrays["residual_sd"])
         qa.pca_ = model.estimators["pca"]
         qa.net_ = load_module_arrays(Autoencoder(int(e["n_features_in"]), qa.latent), model.arrays)
