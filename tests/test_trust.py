@@ -8,7 +8,6 @@ import pytest
 from speclearn.core.errors import InputError
 from speclearn.io import read_table_csv, write_spectra, write_table_csv
 from speclearn.quantify.caemmt import CAEMMT
-from speclearn.quantify.pls import PLS
 from speclearn.quantify.wnnls import WNNLS
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
 from speclearn.trust.conformal import SplitConformal, conformal_quantile

@@ -20,7 +20,6 @@ from speclearn.io import align_table, check_output, read_spectra, read_table_csv
 
 app = typer.Typer(help="QA flags over a run: `speclearn qa --model QA_MODEL --spectra RUN.csv --out FLAGS.csv`; "
                        "train the QA model with `speclearn qa train`.")
-OptionalPath = Annotated[Path | None, typer.Option()]
 
 
 def plot_path(flags: Path) -> Path:

@@ -18,7 +18,6 @@ anomaly_score = the largest, reasons = the components above 1.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import pandas as pd
