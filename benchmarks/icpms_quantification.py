@@ -12,8 +12,10 @@ def main() -> None:
     parser.add_argument("--scale", choices=["quick", "full"], default="quick")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hard-scale", choices=["quick", "full"], default=None,
+                        help="scale of the harder setting (default: --scale)")
     args = parser.parse_args()
-    run_benchmark(args.out, scale=args.scale, seed=args.seed)
+    run_benchmark(args.out, scale=args.scale, seed=args.seed, hard_scale=args.hard_scale)
     print((args.out / "icpms_quantification.md").read_text())
 
 
