@@ -398,14 +398,13 @@ class CAEMMT(Quantifier):
         return amounts[:, len(self.targets_)].astype(float) / float(self.net_.reference)
 
     # --- persistence ---------------------------------------------------------------------------------
-    _ARRAYS = ("floor_", "region_", "conc_mean_", "conc_std_", "peak_reference_", "recon_weight_", "projection_",
-               "axis_step_")
+    _ARRAYS = ("floor_", "region_", "conc_mean_", "conc_std_", "peak_reference_", "recon_weight_", "projection_")
 
     def _state(self):
         extra = {**self.extra_, "input_scale": self.input_scale_, "isotopes": self.isotopes_,
                  "history": self.history_, "downsample": getattr(self, "downsample_", 1),
                  "peaks": self.peaks_.as_dict() if hasattr(self, "peaks_") else None,
-                 "noise": list(getattr(self, "noise_", []))}
+                 "noise": list(getattr(self, "noise_", [])), "axis_step": getattr(self, "axis_step_", None)}
         arrays = {name: np.asarray(getattr(self, name)) for name in self._ARRAYS if hasattr(self, name)}
         return extra, {**arrays, **module_arrays(self.net_)}, {}
 
@@ -413,7 +412,7 @@ class CAEMMT(Quantifier):
         self.extra_, self.input_scale_ = extra, float(extra["input_scale"])
         self.architecture_ = extra["architecture"]
         self.isotopes_, self.history_ = {k: int(v) for k, v in extra["isotopes"].items()}, extra["history"]
-        self.downsample_ = int(extra["downsample"])
+        self.downsample_, self.axis_step_ = int(extra["downsample"]), extra.get("axis_step")
         if extra.get("peaks"):
             self.peaks_, self.noise_ = PeakModel(**extra["peaks"]), tuple(extra["noise"])
         for name in self._ARRAYS:
