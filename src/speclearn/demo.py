@@ -65,12 +65,16 @@ def nir_pls_section(out: Path, seed: int) -> Section:
                    table=table, figures=["nir_pls.png"])
 
 
+#: Small enough for a few minutes on two cores.
+ICPMS_DEMO_SIZES = {"train": 96, "val": 24, "test": 40, "blanks": 6, "gd_train": 30, "seconds": 60}
+
+
 def icpms_quantification_section(out: Path, seed: int) -> Section:
     """Simulated ICP-MS: CAEM-MT against the five baselines and the noise floor, trained briefly."""
     from speclearn.quantify.benchmark import METHOD_LABELS, run_setting
     from speclearn.simulate.icpms import ICPMSConfig
 
-    sizes = {"train": 96, "val": 24, "test": 40, "blanks": 6, "gd_train": 30, "seconds": 60}
+    sizes = ICPMS_DEMO_SIZES
     methods = ["caemmt", "wnnls", "gd", "bss", "rf", "pls"]
     result = run_setting("demo", ICPMSConfig(), sizes, seed, out, methods)
     rows = {r["label"]: {"mean rel. error (%)": 100 * r["mean_relative_error"],
