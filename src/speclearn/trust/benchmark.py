@@ -299,24 +299,29 @@ def _markdown_qa(result: dict, seconds: float, scale: str) -> str:
 
 
 def plot_coverage(rows: list[dict], path: Path) -> Path:
+    """Empirical vs nominal coverage per model and interval method (±3-point band shaded)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from speclearn.report import save_figure
 
     frame = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(16, 6), sharey=True)
+    styles = ["-", "--", ":", "-."]
     for ax, label in zip(axes, ("test", "shift")):
-        for (dataset, model, method), group in frame.groupby(["dataset", "model", "interval"], sort=False):
+        groups = frame.groupby(["dataset", "model", "interval"], sort=False)
+        for k, ((dataset, model, method), group) in enumerate(groups):
             if group[f"coverage_{label}"].notna().any():
-                ax.plot(group["nominal"] * 100, group[f"coverage_{label}"] * 100, "o-", lw=0.8, ms=3,
+                ax.plot(group["nominal"] * 100, group[f"coverage_{label}"] * 100, marker="o", ms=3, lw=1,
+                        ls=styles[k // 10 % len(styles)], color=f"C{k % 10}",
                         label=f"{model}: {method}" + (" [NIR]" if "NIR" in dataset else ""))
         ax.plot([78, 97], [78, 97], "k--", lw=1)
         ax.fill_between([78, 97], [75, 94], [81, 100], color="0.85", zorder=0)
         ax.set(xlabel="nominal %", title=f"coverage: {label}")
     axes[0].set_ylabel("empirical coverage %")
-    axes[1].legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center right")
+    fig.tight_layout(rect=(0, 0, 0.66, 1))
     return save_figure(fig, path)
 
 
