@@ -70,6 +70,8 @@ def train(
         from speclearn.trust.intervals import fit_calibrated
         trusted = fit_calibrated(model, data, table, calibration_fraction=calibration_fraction,
                                  score=conformal_score, seed=seed, **fit_data)
+        say(f"conformal calibration ({conformal_score} score) on {trusted.conformal.scores_.shape[0]} held-out "
+            f"spectra; the model is fitted on the other {data.n_spectra - trusted.conformal.scores_.shape[0]}")
     else:
         model.fit(data, table, **fit_data)
     model.unit_ = unit
