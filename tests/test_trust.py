@@ -69,6 +69,9 @@ def test_every_score_covers_exchangeable_residuals(score):
     conformal = SplitConformal(score).calibrate(y[:500], p[:500])
     lo, hi = conformal.interval(p[500:], 0.9)
     assert abs(((y[500:] >= lo) & (y[500:] <= hi)).mean() - 0.9) < 0.03
+    shifted = p[500:] - 1.0  # some predictions negative: still inside their interval
+    lo, hi = conformal.interval(shifted, 0.9)
+    assert (shifted < 0).any() and ((lo <= shifted) & (shifted <= hi)).all()
 
 
 def test_counting_statistics_shrink_relative_error_with_counts(data, trusted_wnnls):

@@ -83,8 +83,8 @@ class SplitConformal:
             half = q * np.maximum(sigma, 1e-12 * self.floor_)
         else:
             base = np.maximum(p, 0) + self.floor_
-            with np.errstate(over="ignore", invalid="ignore"):
-                return base * np.exp(-q) - self.floor_, base * np.exp(q) - self.floor_
+            with np.errstate(over="ignore", invalid="ignore"):  # a negative prediction stays inside
+                return np.minimum(base * np.exp(-q) - self.floor_, p), base * np.exp(q) - self.floor_
         with np.errstate(invalid="ignore"):
             return p - half, p + half
 
