@@ -21,6 +21,10 @@ app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 app.add_typer(simulate_cli.app, name="simulate")
 app.add_typer(denoise_cli.app, name="denoise")
+from speclearn.quantify import cli as quantify_cli  # noqa: E402
+app.add_typer(quantify_cli.app, name="quantify")
+from speclearn.trust import cli as trust_cli  # noqa: E402
+app.add_typer(trust_cli.app, name="qa")
 
 
 def main(argv: list[str] | None = None) -> int:
