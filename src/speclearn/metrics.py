@@ -71,3 +71,11 @@ def time_per_item(fn: Callable[[], object], n_items: int, repeats: int = 3) -> f
         fn()
         best = min(best, time.perf_counter() - start)
     return best / max(n_items, 1)
+
+
+def k_score(labels_true: np.ndarray, labels_predicted: np.ndarray) -> float:
+    """Seed 003 eq. 5: the fraction of items given the same cluster label (accuracy of label agreement)."""
+    labels_true, labels_predicted = np.ravel(labels_true), np.ravel(labels_predicted)
+    if labels_true.shape != labels_predicted.shape:
+        raise ValueError(f"{labels_true.size} labels against {labels_predicted.size}")
+    return float(np.mean(labels_true == labels_predicted))

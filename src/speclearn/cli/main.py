@@ -9,6 +9,7 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics
+from speclearn.transfer import cli as transfer_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -17,6 +18,7 @@ app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 # seed systems: one sub-app each
+app.add_typer(transfer_cli.app, name="transfer")
 
 
 def main(argv: list[str] | None = None) -> int:
