@@ -1,6 +1,8 @@
 """Spectral transfer (seed 003): every method beats the mean spectrum, metrics, persistence, latent sharing, CLI."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from speclearn.io import read_spectra, write_spectra
 from speclearn.metrics import k_score, relative_squared_error
 from speclearn.transfer import METHODS, VAEMLPTransfer, load_transfer_model
 from speclearn.transfer.evaluation import ClusterScorer, transfer_scores
-from speclearn.transfer.networks import cyclical_beta
+from speclearn.transfer.networks import InstrumentDrift, cyclical_beta
 
 PRIMARY_AXIS = np.linspace(245.0, 407.0, 160)
 SMALL_NET = dict(hidden=(96, 48), latent=6, mlp_hidden=(48, 48), learning_rate=2e-3, batch_size=32)
@@ -50,10 +52,22 @@ def data():
     return {"train": paired(240, 0), "test": paired(60, 1)}
 
 
+@pytest.fixture(scope="module")
+def fitted(data):
+    """One fitted model per method, shared by the tests of this module (copy before changing it)."""
+    cache = {}
+
+    def get(method: str):
+        if method not in cache:
+            cache[method] = METHODS[method](**FAST[method], **PREP).fit(*data["train"])
+        return cache[method]
+    return get
+
+
 @pytest.mark.parametrize("method", list(METHODS))
-def test_method_beats_mean_spectrum_and_round_trips(method, data, tmp_path):
+def test_method_beats_mean_spectrum_and_round_trips(method, data, fitted, tmp_path):
     (primary, secondary), (primary_test, secondary_test) = data["train"], data["test"]
-    model = METHODS[method](**FAST[method], **PREP).fit(primary, secondary)
+    model = fitted(method)
     predicted = model.predict(secondary_test)
     assert predicted.n_channels == PRIMARY_AXIS.size and predicted.ids == secondary_test.ids
     np.testing.assert_allclose(predicted.axis, PRIMARY_AXIS)
@@ -91,9 +105,9 @@ def test_k_score_and_silhouette_choice():
     assert scorer.score(test, test[::-1]) < 0.5
 
 
-def test_add_secondary_trains_only_its_mlp(data):
-    (primary, secondary), (primary_test, _) = data["train"], data["test"]
-    model = VAEMLPTransfer(**FAST["vae-mlp"], **PREP).fit(primary, secondary)
+def test_add_secondary_trains_only_its_mlp(data, fitted):
+    primary_test = data["test"][0]
+    model = copy.deepcopy(fitted("vae-mlp"))
     vae_before = {k: v.clone() for k, v in model.vae_.state_dict().items()}
     first_before = model.predict(data["test"][1]).values()
     other_axis = np.linspace(280.0, 380.0, 90)
@@ -112,8 +126,8 @@ def test_add_secondary_trains_only_its_mlp(data):
         model.predict(secondary2_test, "secondary")
 
 
-def test_latent_sampling_and_compression_ratio(data):
-    model = VAEMLPTransfer(**FAST["vae-mlp"], **PREP).fit(*data["train"])
+def test_latent_sampling_and_compression_ratio(fitted):
+    model = fitted("vae-mlp")
     drawn = model.sample(20, seed=3)
     assert drawn.values().shape == (20, PRIMARY_AXIS.size) and np.isfinite(drawn.values()).all()
     np.testing.assert_array_equal(drawn.values(), model.sample(20, seed=3).values())
@@ -127,6 +141,23 @@ def test_cyclical_annealing_schedule():
     betas = [cyclical_beta(step, 400) for step in range(400)]
     assert betas[0] == 0.0 and max(betas) == 0.5
     assert betas[50] == pytest.approx(0.5) and betas[99] == 0.5 and betas[100] == 0.0  # 4 cycles of 100 steps
+
+
+def test_instrument_drift_augmentation():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(1.0, 2.0, (5, 50))
+    mean, scale = raw.mean(0), raw.std(0) + 0.1
+    x = torch.from_numpy((raw - mean) / scale).float()
+    assert torch.allclose(InstrumentDrift(mean, scale, response_sd=0.0, max_shift=0.0)(x), x, atol=1e-5)
+    drifted = InstrumentDrift(mean, scale, response_sd=0.2, max_shift=0.0, seed=1)(x).numpy() * scale + mean
+    ratio = drifted / raw  # a smooth positive response per spectrum (degree <= 2 in log)
+    assert (ratio > 0).all() and not np.allclose(ratio, 1.0)
+    log_ratio = np.log(ratio)
+    assert np.allclose(log_ratio, np.polynomial.polynomial.polyval(
+        np.linspace(-1, 1, 50), np.polynomial.polynomial.polyfit(np.linspace(-1, 1, 50), log_ratio.T, 2)).T, atol=1e-4)
+    shifted = InstrumentDrift(mean, scale, response_sd=0.0, max_shift=1.0, seed=2)(x).numpy() * scale + mean
+    assert (shifted >= raw.min() - 1e-4).all() and (shifted <= raw.max() + 1e-4).all()
+    assert not np.allclose(shifted, raw)
 
 
 def test_streams_from_zarr_like_memory(data, tmp_path):

@@ -73,3 +73,48 @@ def regression_loss(module: nn.Module, batch: Sequence[torch.Tensor]) -> torch.T
     """Mean squared error of `module(x)` against `y` (L2 comes from the optimiser's weight decay)."""
     x, y = batch
     return ((module(x) - y) ** 2).mean()
+
+
+class InstrumentDrift:
+    """Training-time augmentation of scaled spectra with another day's instrument changes.
+
+    Each spectrum gets a random smooth multiplicative response exp(sum_k c_k P_k(x)) (Legendre
+    degree <= 2, c_k ~ N(0, response_sd)) and a random calibration shift of up to `max_shift`
+    channels (linear interpolation), applied in the measured intensity scale (`mean`, `scale` undo
+    and redo the standard scaling).
+    """
+
+    def __init__(self, mean, scale, *, response_sd: float, max_shift: float, seed: int = 0):
+        n = len(mean)
+        x = torch.linspace(-1.0, 1.0, n)
+        self.basis = torch.stack([torch.ones(n), x, 1.5 * x ** 2 - 0.5])
+        self.mean = torch.as_tensor(mean, dtype=torch.float32)
+        self.scale = torch.as_tensor(scale, dtype=torch.float32)
+        self.response_sd, self.max_shift = response_sd, max_shift
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n, m = x.shape
+        raw = x * self.scale.to(x.device) + self.mean.to(x.device)
+        if self.max_shift > 0:
+            shift = (torch.rand(n, 1, generator=self.generator) * 2 - 1) * self.max_shift
+            position = (torch.arange(m)[None, :] + shift).clamp(0, m - 1).to(x.device)
+            low = position.floor().long()
+            high = (low + 1).clamp(max=m - 1)
+            weight = position - low
+            raw = raw.gather(1, low) * (1 - weight) + raw.gather(1, high) * weight
+        if self.response_sd > 0:
+            coefficients = torch.randn(n, 3, generator=self.generator) * self.response_sd
+            raw = raw * torch.exp(coefficients @ self.basis).to(x.device)
+        return (raw - self.mean.to(x.device)) / self.scale.to(x.device)
+
+
+class AugmentedRegressionLoss:
+    """`regression_loss` on inputs passed through `augment` while the module trains."""
+
+    def __init__(self, augment: InstrumentDrift):
+        self.augment = augment
+
+    def __call__(self, module: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return regression_loss(module, (self.augment(x) if module.training else x, y))

@@ -17,11 +17,16 @@ from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
 from speclearn.transfer.base import DEFAULT_SECONDARY, TransferModel, check_name
-from speclearn.transfer.networks import VAE, VAELoss, dense_stack, n_parameters, regression_loss
+from speclearn.transfer.networks import (VAE, AugmentedRegressionLoss, InstrumentDrift, VAELoss, dense_stack,
+                                         n_parameters, regression_loss)
 
 
 class VAEMLPTransfer(TransferModel):
-    """Seed-003 composed model: VAE on the primary spectra + MLP from each secondary to the latent means."""
+    """Seed-003 composed model: VAE on the primary spectra + MLP from each secondary to the latent means.
+
+    `augment_response` / `augment_shift` (off by default, not in the seed) train the MLPs on
+    secondary spectra with random smooth response changes and calibration shifts (`InstrumentDrift`).
+    """
 
     method = "vae-mlp"
     min_pairs = 10
@@ -30,7 +35,8 @@ class VAEMLPTransfer(TransferModel):
                  mlp_epochs: int = 100, patience: int = 10, batch_size: int = 128, learning_rate: float = 1e-4,
                  weight_decay: float = 1e-5, beta_max: float = 0.5, kl_cycles: int = 4,
                  baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
-                 seed: int = 0, device: str = "auto", max_seconds: float | None = None, progress: bool = False):
+                 augment_response: float = 0.0, augment_shift: float = 0.0, seed: int = 0, device: str = "auto",
+                 max_seconds: float | None = None, progress: bool = False):
         self.hidden = hidden
         self.latent = latent
         self.mlp_hidden = mlp_hidden
@@ -45,6 +51,8 @@ class VAEMLPTransfer(TransferModel):
         self.baseline_window = baseline_window
         self.baseline_sigma = baseline_sigma
         self.validation_fraction = validation_fraction
+        self.augment_response = augment_response
+        self.augment_shift = augment_shift
         self.seed = seed
         self.device = device
         self.max_seconds = max_seconds
@@ -67,14 +75,19 @@ class VAEMLPTransfer(TransferModel):
         self.vae_.cpu()
         self.history_ = {"vae": history.as_dict()}
         self.mlps_: dict[str, torch.nn.Module] = {}
-        self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name)
+        self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name, scaler=self.secondary_pipes_[name].named_steps["scale"])
 
-    def _fit_mlp(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
+    def _fit_mlp(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler) -> None:
         """Train the MLP of secondary `name` on the VAE's latent means of the paired primary spectra."""
         device = resolve_device(self.device)
         targets, targets_val = self.encode_scaled(Xp), self.encode_scaled(Xp_val)
         mlp = dense_stack([Xs.shape[1], *self.mlp_hidden, self.latent])
-        history = train(mlp, regression_loss, [data.Rows(Xs), torch.from_numpy(targets)],
+        loss = regression_loss
+        if self.augment_response > 0 or self.augment_shift > 0:
+            loss = AugmentedRegressionLoss(InstrumentDrift(scaler.mean_, scaler.scale_, seed=self.seed,
+                                                           response_sd=self.augment_response,
+                                                           max_shift=self.augment_shift))
+        history = train(mlp, loss, [data.Rows(Xs), torch.from_numpy(targets)],
                         [data.Rows(Xs_val), torch.from_numpy(targets_val)],
                         self._config(self.mlp_epochs, self.patience), device=device, description=f"MLP {name}")
         self.mlps_[name] = mlp.cpu().eval()
@@ -91,7 +104,7 @@ class VAEMLPTransfer(TransferModel):
             Xp, Xs, Xp_val, Xs_val = data.scaled_arrays(
                 [(self.primary_pipe_, primary), (pipe, secondary), (self.primary_pipe_, validation[0]),
                  (pipe, validation[1])], Path(spool))
-            self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name)
+            self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name, scaler=pipe.named_steps["scale"])
         self.secondary_axes_[name] = secondary.axis_spec()
         self.secondary_pipes_[name] = pipe
         return self
