@@ -9,6 +9,7 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics
+from speclearn.simulate import cli as simulate_cli
 from speclearn.transfer import cli as transfer_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
@@ -18,6 +19,7 @@ app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 # seed systems: one sub-app each
+app.add_typer(simulate_cli.app, name="simulate")
 app.add_typer(transfer_cli.app, name="transfer")
 
 
