@@ -19,7 +19,7 @@ from speclearn.core.spectra import Spectra, is_dask
 from speclearn.preprocessing import BaselineCorrector, StandardScaler
 
 #: rows per block when a lazy (dask/Zarr) array is streamed through preprocessing or prediction
-BLOCK_ROWS = 2048
+BLOCK_ROWS = 1024
 
 
 def pair(primary: Spectra, secondary: Spectra) -> tuple[Spectra, Spectra]:

@@ -19,20 +19,31 @@ from speclearn.report import save_figure
 K_GRID = (3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 
 
+def unit_norm(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, float)
+    norm = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norm > 0, norm, 1.0)
+
+
 class ClusterScorer:
     """k-means fitted on primary training spectra; k chosen by the best silhouette on validation spectra.
 
-    (The seed writes "minimize the silhouette score"; a higher silhouette is the better clustering,
-    so the maximum is taken.)
+    With `normalize` (default) spectra are clustered by shape (unit Euclidean norm), so the
+    shot-to-shot total intensity does not decide the clusters. (The seed writes "minimize the
+    silhouette score"; a higher silhouette is the better clustering, so the maximum is taken.)
     """
 
-    def __init__(self, grid=K_GRID, seed: int = 0, silhouette_sample: int = 5000):
+    def __init__(self, grid=K_GRID, seed: int = 0, silhouette_sample: int = 5000, normalize: bool = True):
         self.grid = grid
         self.seed = seed
         self.silhouette_sample = silhouette_sample
+        self.normalize = normalize
+
+    def _prepare(self, X: np.ndarray) -> np.ndarray:
+        return unit_norm(X) if self.normalize else np.asarray(X, float)
 
     def fit(self, train: np.ndarray, validation: np.ndarray) -> "ClusterScorer":
-        train, validation = np.asarray(train, float), np.asarray(validation, float)
+        train, validation = self._prepare(train), self._prepare(validation)
         self.silhouettes_ = {}
         models = {}
         for k in (k for k in self.grid if k < min(len(train), len(validation))):
@@ -46,7 +57,7 @@ class ClusterScorer:
         return self
 
     def labels(self, X: np.ndarray) -> np.ndarray:
-        return self.kmeans_.predict(np.asarray(X, float))
+        return self.kmeans_.predict(self._prepare(X))
 
     def score(self, true: np.ndarray, predicted: np.ndarray) -> float:
         return k_score(self.labels(true), self.labels(predicted))
