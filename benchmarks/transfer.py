@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speclearn.transfer.benchmark import run_benchmark
+from speclearn.transfer.benchmark import rerun_streaming, run_benchmark
 
 
 def main() -> None:
@@ -12,8 +12,11 @@ def main() -> None:
     parser.add_argument("--scale", choices=("quick", "full"), default="quick")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only-streaming", action="store_true",
+                        help="redo only the Zarr streaming study and update an existing transfer.json")
     args = parser.parse_args()
-    result = run_benchmark(args.out, scale=args.scale, seed=args.seed)
+    run = rerun_streaming if args.only_streaming else run_benchmark
+    result = run(args.out, scale=args.scale, seed=args.seed)
     print((args.out / "transfer.md").read_text())
     for name, target in result["targets"].items():
         print(name, "MET" if target["met"] else "NOT MET")

@@ -278,6 +278,20 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
     return result
 
 
+def rerun_streaming(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict:
+    """Redo only the streaming study and update transfer.json / transfer.md written by `run_benchmark`."""
+    import torch
+
+    torch.set_num_threads(1)
+    out_dir = Path(out_dir)
+    result = json.loads((out_dir / "transfer.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="speclearn-stream-") as work:
+        result["streaming"] = streaming_study(SCALES[scale], seed, Path(work))
+    (out_dir / "transfer.json").write_text(json.dumps(result, indent=2, default=float))
+    (out_dir / "transfer.md").write_text(markdown(result))
+    return result
+
+
 def check_targets(blocks: dict) -> dict:
     other = blocks["other day"]
     rse = {m: other[m]["rse"] for m in METHODS}

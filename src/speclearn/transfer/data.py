@@ -70,11 +70,24 @@ def instrument_pipeline(window: int, sigma: float) -> Pipeline:
 
 
 def fit_pipeline(spectra: Spectra, window: int, sigma: float) -> Pipeline:
-    """Fit the instrument pipeline on training spectra (one streaming pass for lazy data)."""
+    """Fit the instrument pipeline on training spectra; lazy data in one pass holding one block at a time."""
     pipe = instrument_pipeline(window, sigma)
     X = spectra.flat()
-    baseline = pipe.named_steps["baseline"].fit(X)
-    pipe.named_steps["scale"].fit(baseline.transform(X))
+    baseline, scaler = pipe.named_steps["baseline"].fit(X), pipe.named_steps["scale"]
+    if not is_dask(X):
+        scaler.fit(baseline.transform(X))
+        return pipe
+    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for _, block in iter_blocks(X):  # merge per-block moments (Chan et al.), exact to rounding
+        block = baseline.transform(block)
+        block_mean = block.mean(axis=0)
+        delta, total = block_mean - mean, count + len(block)
+        m2 += ((block - block_mean) ** 2).sum(axis=0) + delta ** 2 * count * len(block) / total
+        mean += delta * len(block) / total
+        count = total
+    scaler.fit(np.stack([mean, mean]))  # sets the fitted state; the moments come from the pass above
+    std = np.sqrt(m2 / count)
+    scaler.mean_, scaler.scale_ = mean, np.where(std > 0, std, 1.0)
     return pipe
 
 
