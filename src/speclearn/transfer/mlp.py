@@ -47,6 +47,7 @@ class OneStepMLPTransfer(TransferModel):
         return dense_stack(one_step_sizes(n_secondary, n_primary, self.mlp_hidden, self.latent, self.hidden))
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
+        torch.manual_seed(self.seed)
         self.net_ = self._network(Xs.shape[1], Xp.shape[1])
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 weight_decay=self.weight_decay, patience=self.patience, max_seconds=self.max_seconds,

@@ -66,6 +66,7 @@ class VAEMLPTransfer(TransferModel):
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         device = resolve_device(self.device)
+        torch.manual_seed(self.seed)  # the initial weights, like every random step, follow the seed
         self.vae_ = VAE(Xp.shape[1], tuple(self.hidden), self.latent)
         steps = self.vae_epochs * math.ceil(len(Xp) / self.batch_size)
         # the VAE trains its full schedule (seed: 50 epochs); the best validation reconstruction is kept
@@ -81,6 +82,7 @@ class VAEMLPTransfer(TransferModel):
         """Train the MLP of secondary `name` on the VAE's latent means of the paired primary spectra."""
         device = resolve_device(self.device)
         targets, targets_val = self.encode_scaled(Xp), self.encode_scaled(Xp_val)
+        torch.manual_seed(self.seed)
         mlp = dense_stack([Xs.shape[1], *self.mlp_hidden, self.latent])
         loss = regression_loss
         if self.augment_response > 0 or self.augment_shift > 0:
