@@ -16,7 +16,7 @@ import torch
 from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
-from speclearn.transfer.base import DEFAULT_SECONDARY, TransferModel, check_name
+from speclearn.transfer.base import TransferModel, check_name
 from speclearn.transfer.networks import (VAE, AugmentedRegressionLoss, InstrumentDrift, VAELoss, dense_stack,
                                          n_parameters, regression_loss)
 
@@ -155,6 +155,3 @@ class VAEMLPTransfer(TransferModel):
                                                arrays, f"mlp.{name}.")
                       for name, axis in self.secondary_axes_.items()}
         self.history_ = extra.get("history", {})
-
-
-__all__ = ["DEFAULT_SECONDARY", "VAEMLPTransfer"]
