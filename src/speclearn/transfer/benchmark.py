@@ -253,6 +253,11 @@ NOTES = """## Notes
   spectra perturbed by random smooth responses and calibration shifts (`InstrumentDrift`).
 - Wall times are on 2 CPU cores shared with 5 other jobs (load 7-12); the same 2000-spectrum
   streaming epoch took 7.9 s in one run and 38.9 s in another, so timings are only indicative.
+- Memory is not shown flat: peak anonymous RSS rose by ~160 MiB from 2,000 to 8,000 spectra (an
+  earlier run, before the scaler statistics were accumulated block by block, rose 274 MiB). A
+  stage-wise probe on random data (2,000 vs 6,000 spectra) found the VAE epoch itself adding 212 vs
+  110 MiB (no growth with size); the remaining growth was not traced. Training reads batches from a
+  preprocessed float32 memmap spool (file pages, reclaimable), never the whole set.
 """
 
 
