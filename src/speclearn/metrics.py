@@ -90,3 +90,11 @@ def interval_coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: in
     """Fraction of true values inside [lo, hi] (prediction-interval coverage)."""
     true = np.asarray(true, float)
     return np.mean((true >= np.asarray(lo, float)) & (true <= np.asarray(hi, float)), axis=axis)
+
+
+def k_score(labels_true: np.ndarray, labels_predicted: np.ndarray) -> float:
+    """Seed 003 eq. 5: the fraction of items given the same cluster label (accuracy of label agreement)."""
+    labels_true, labels_predicted = np.ravel(labels_true), np.ravel(labels_predicted)
+    if labels_true.shape != labels_predicted.shape:
+        raise ValueError(f"{labels_true.size} labels against {labels_predicted.size}")
+    return float(np.mean(labels_true == labels_predicted))

@@ -10,6 +10,7 @@ from speclearn.core.errors import InputError
 from speclearn.cli import basics, bench
 from speclearn.denoise import cli as denoise_cli
 from speclearn.simulate import cli as simulate_cli
+from speclearn.transfer import cli as transfer_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -25,6 +26,7 @@ from speclearn.quantify import cli as quantify_cli  # noqa: E402
 app.add_typer(quantify_cli.app, name="quantify")
 from speclearn.trust import cli as trust_cli  # noqa: E402
 app.add_typer(trust_cli.app, name="qa")
+app.add_typer(transfer_cli.app, name="transfer")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,15 @@
+"""Spectral library transfer between instruments (seed 003): VAE latent space + MLP, and baselines."""
+from speclearn.transfer.base import TransferModel, load_transfer_model
+from speclearn.transfer.ds import DSTransfer
+from speclearn.transfer.knn import KNNTransfer
+from speclearn.transfer.mlp import OneStepMLPTransfer
+from speclearn.transfer.pds import PDSTransfer
+from speclearn.transfer.pls import PLSTransfer
+from speclearn.transfer.vae_mlp import VAEMLPTransfer
+
+#: `--method` name -> estimator class
+METHODS: dict[str, type[TransferModel]] = {cls.method: cls for cls in (
+    VAEMLPTransfer, OneStepMLPTransfer, PLSTransfer, KNNTransfer, DSTransfer, PDSTransfer)}
+
+__all__ = ["METHODS", "DSTransfer", "KNNTransfer", "OneStepMLPTransfer", "PDSTransfer", "PLSTransfer",
+           "TransferModel", "VAEMLPTransfer", "load_transfer_model"]

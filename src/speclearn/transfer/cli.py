@@ -1,0 +1,86 @@
+"""`speclearn transfer train | add-secondary | apply`: spectral transfer between instruments (seed 003)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.core.errors import InputError
+from speclearn.io import check_output, read_spectra, write_spectra
+
+app = typer.Typer(no_args_is_help=True, help="Transfer spectra from secondary instruments into a primary one's space.")
+
+PrimaryOption = Annotated[Path, typer.Option("--primary", help="Primary-instrument spectra (paired by id).")]
+SecondaryOption = Annotated[Path, typer.Option("--secondary", help="Secondary-instrument spectra (paired by id).")]
+NameOption = Annotated[str, typer.Option("--name", help="Name of the secondary instrument inside the model.")]
+EpochsOption = Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs for the networks (VAE and MLP).")]
+WindowOption = Annotated[int, typer.Option("--baseline-window", min=1, help="Rolling-minimum window (channels).")]
+SigmaOption = Annotated[float, typer.Option("--baseline-sigma", min=0.0, help="Gaussian smoothing of the baseline.")]
+NETWORK_METHODS = ("vae-mlp", "mlp")
+
+
+@app.command("train")
+def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOption,
+                  method: Annotated[str, typer.Option("--method", help="vae-mlp, mlp, pls, knn, ds or pds.")] = "vae-mlp",
+                  name: NameOption = "secondary", epochs: EpochsOption = None, baseline_window: WindowOption = 100,
+                  baseline_sigma: SigmaOption = 50.0, device: DeviceOption = "auto", seed: SeedOption = 0,
+                  overwrite: OverwriteOption = False) -> None:
+    """Fit a transfer model on paired primary/secondary spectra and save it (both axes kept)."""
+    from speclearn.models import resolve_device
+    from speclearn.transfer import METHODS
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    check_output(out, overwrite=overwrite, inputs=[primary, secondary])
+    params = {"seed": seed, "baseline_window": baseline_window, "baseline_sigma": baseline_sigma}
+    if method in NETWORK_METHODS:
+        resolve_device(device)
+        params["device"] = device
+        if epochs is not None:
+            params.update({"vae_epochs": epochs, "mlp_epochs": epochs} if method == "vae-mlp" else {"epochs": epochs})
+    model = METHODS[method](**params).fit(read_spectra(primary), read_spectra(secondary), name=name)
+    model.save(out, overwrite=overwrite)
+    say(f"wrote {out}: {method} model, {model.n_train_} training pairs, {model.fit_seconds_:.1f} s")
+
+
+@app.command("add-secondary")
+def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A saved vae-mlp transfer model.")],
+                          primary: PrimaryOption, secondary: SecondaryOption, name: NameOption, out: OutOption,
+                          epochs: EpochsOption = None, device: DeviceOption = "auto",
+                          overwrite: OverwriteOption = False) -> None:
+    """Connect another secondary instrument to a vae-mlp model: trains only its MLP, the VAE is unchanged."""
+    from speclearn.models import resolve_device
+    from speclearn.transfer import VAEMLPTransfer, load_transfer_model
+
+    check_output(out, overwrite=overwrite, inputs=[model, primary, secondary])
+    fitted = load_transfer_model(model)
+    if not isinstance(fitted, VAEMLPTransfer):
+        raise InputError(f"add-secondary needs a vae-mlp model (the shared latent space); this is "
+                         f"{fitted.method!r}", file=model)
+    if name in fitted.secondaries:
+        raise InputError(f"the model already has a secondary named {name!r}", file=model)
+    resolve_device(device)
+    fitted.device = device
+    if epochs is not None:
+        fitted.mlp_epochs = epochs
+    fitted.add_secondary(read_spectra(primary), read_spectra(secondary), name)
+    fitted.save(out, overwrite=overwrite)
+    say(f"wrote {out}: secondaries {', '.join(fitted.secondaries)}")
+
+
+@app.command("apply")
+def apply_command(model: Annotated[Path, typer.Option("--model", help="A saved transfer model.")],
+                  spectra: SpectraOption, out: OutOption,
+                  secondary: Annotated[str | None, typer.Option("--secondary", help="Which secondary the spectra come "
+                                                                "from (needed when the model has several).")] = None,
+                  overwrite: OverwriteOption = False) -> None:
+    """Transfer secondary spectra into the primary space (baseline removed, unscaled) and write them."""
+    from speclearn.transfer import load_transfer_model
+
+    check_output(out, overwrite=overwrite, inputs=[model, spectra])
+    fitted = load_transfer_model(model)
+    predicted = fitted.predict(read_spectra(spectra), secondary)
+    write_spectra(predicted, out, overwrite=overwrite)
+    say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")
