@@ -40,8 +40,7 @@ def read_labels(path: str | Path, spectra: Spectra) -> pd.Series:
     if empty.any():
         r = int(np.flatnonzero(empty.to_numpy())[0])
         raise InputError("missing label", file=path, row=f"{r + 1} (id {labels.index[r]!r})", column=2)
-    aligned = align_table(labels.astype(str).str.strip().to_frame(), spectra, file=path)
-    return aligned[column].rename("label")
+    return check_labels(labels.astype(str).str.strip(), spectra, file=path)
 
 
 def check_labels(labels: pd.Series, spectra: Spectra, *, file: str | Path | None = None) -> pd.Series:
@@ -50,7 +49,7 @@ def check_labels(labels: pd.Series, spectra: Spectra, *, file: str | Path | None
         raise InputError("labels must be a pandas Series indexed by spectrum id", file=file)
     labels = labels.copy()
     labels.index = labels.index.astype(str)
-    labels = align_table(labels.to_frame("label"), spectra, file=file)["label"].astype(str)
+    labels = align_table(labels.rename("label").to_frame(), spectra, file=file)["label"].astype(str)
     counts = labels.value_counts()
     if len(counts) < 2:
         raise InputError(f"need at least two classes, found only {counts.index[0]!r}", file=file)

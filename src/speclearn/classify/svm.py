@@ -1,9 +1,11 @@
-"""Support-vector classifier (RBF kernel on standard-scaled spectra, Platt probabilities)."""
+"""Support-vector classifier (RBF kernel on standard-scaled spectra, sigmoid-calibrated probabilities)."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -24,5 +26,6 @@ class SVMClassifier(SklearnClassifier):
         self.seed = seed
 
     def _make_estimator(self, y: np.ndarray) -> Any:
-        return make_pipeline(StandardScaler(), SVC(C=self.C, gamma=self.gamma, probability=True,
-                                                   random_state=self.seed))
+        folds = StratifiedKFold(min(3, int(np.bincount(y).min())), shuffle=True, random_state=self.seed)
+        svc = SVC(C=self.C, gamma=self.gamma, random_state=self.seed)
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(svc, cv=folds, ensemble=False))

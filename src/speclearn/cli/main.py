@@ -8,6 +8,8 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics, bench
+from speclearn.classify import cli as classify_cli
+from speclearn.generate import cli as generate_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -17,6 +19,8 @@ app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
 # seed systems: one sub-app each
+app.add_typer(classify_cli.app, name="classify")
+app.add_typer(generate_cli.app, name="generate")
 
 
 def main(argv: list[str] | None = None) -> int:
