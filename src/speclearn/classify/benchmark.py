@@ -24,7 +24,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.metrics import mean_confidence_interval, paired_t_test
 from speclearn.preprocessing import preprocess
 
-SCALES = {"quick": {"repeats": 10, "epochs": 60, "pretrain_epochs": 10},
+SCALES = {"quick": {"repeats": 20, "epochs": 40, "pretrain_epochs": 8},
           "full": {"repeats": 20, "epochs": 100, "pretrain_epochs": 15}}
 NAME = "classification"
 

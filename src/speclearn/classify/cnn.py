@@ -25,16 +25,24 @@ def _block(n_in: int, n_out: int, kernel: int) -> nn.Sequential:
 
 
 class BandCNN(nn.Module):
-    """Three strided conv blocks (x1/4 length each), adaptive pooling to 8 positions, linear head."""
+    """Input centring, three strided conv blocks (x1/4 length each), adaptive pooling to 8 positions, linear head."""
 
-    def __init__(self, n_classes: int, width: int = 16, kernel: int = 9, dropout: float = 0.3):
+    def __init__(self, n_classes: int, n_channels: int, width: int = 16, kernel: int = 9, dropout: float = 0.3):
         super().__init__()
+        self.register_buffer("input_mean", torch.zeros(n_channels))
+        self.register_buffer("input_scale", torch.ones(()))
         self.features = nn.Sequential(_block(1, width, kernel), _block(width, 2 * width, kernel),
                                       _block(2 * width, 4 * width, kernel), nn.AdaptiveAvgPool1d(8), nn.Flatten())
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * width * 8, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x.unsqueeze(1)))
+        return self.head(self.features(((x - self.input_mean) / self.input_scale).unsqueeze(1)))
+
+    def centre_on(self, X: torch.Tensor) -> None:
+        """Centre inputs on the mean training spectrum and divide by one overall scale, so the
+        network sees how spectra differ from each other rather than their common shape."""
+        self.input_mean.copy_(X.mean(dim=0))
+        self.input_scale.copy_((X - X.mean(dim=0)).std().clamp_min(1e-12))
 
 
 def _cross_entropy(module: nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
@@ -87,20 +95,23 @@ class CNNClassifier(SpectralClassifier):
                                      n_per_class=self.pretrain_per_class, seed=self.seed + 1)
         if pipeline is not None:
             X = pipeline.transform(X)
-        net = BandCNN(self.pretrain_classes, self.width, self.kernel)
-        train(net, _cross_entropy, [torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)], None,
+        net = BandCNN(self.pretrain_classes, n_channels, self.width, self.kernel)
+        X = torch.as_tensor(X, dtype=torch.float32)
+        net.centre_on(X)
+        train(net, _cross_entropy, [X, torch.as_tensor(y)], None,
               self._config(self.pretrain_epochs, self.seed + 1), device=resolve_device(self.device),
               description="pretraining")
         return module_arrays(net.features, prefix=FEATURES)
 
     def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
         torch.manual_seed(self.seed)
-        self.net_ = BandCNN(len(self.classes_), self.width, self.kernel)
+        self.net_ = BandCNN(len(self.classes_), X.shape[1], self.width, self.kernel)
         if self.pretrain:
             encoder = self._given_encoder or self.pretrained_encoder(X.shape[1], self.pipeline_)
             load_module_arrays(self.net_.features, encoder, prefix=FEATURES)
-        self.history_ = train(self.net_, _cross_entropy,
-                              [torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)], None,
+        X = torch.as_tensor(X, dtype=torch.float32)
+        self.net_.centre_on(X)
+        self.history_ = train(self.net_, _cross_entropy, [X, torch.as_tensor(y)], None,
                               self._config(self.epochs, self.seed), device=resolve_device(self.device),
                               description="fine-tuning" if self.pretrain else "training")
         self.net_.cpu()
@@ -116,4 +127,5 @@ class CNNClassifier(SpectralClassifier):
         return module_arrays(self.net_), {}
 
     def _restore(self, model: SavedModel) -> None:
-        self.net_ = load_module_arrays(BandCNN(len(self.classes_), self.width, self.kernel), model.arrays)
+        n_channels = len(model.axis["values"])
+        self.net_ = load_module_arrays(BandCNN(len(self.classes_), n_channels, self.width, self.kernel), model.arrays)
