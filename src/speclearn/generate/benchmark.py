@@ -50,7 +50,7 @@ def libs_dataset(n_targets: int, shots: int, seed: int) -> tuple[Spectra, pd.Dat
     return spectra, sim.targets, sim.groups.to_numpy()
 
 
-def pls_components(X: np.ndarray, Y: np.ndarray, seed: int, max_components: int = 15) -> int:
+def pls_components(X: np.ndarray, Y: np.ndarray, seed: int, max_components: int = 30) -> int:
     """Number of PLS components with the lowest 5-fold CV RMSE."""
     limit = min(max_components, len(X) - len(X) // 5 - 1)
     errors = np.zeros(limit)
