@@ -98,3 +98,56 @@ def k_score(labels_true: np.ndarray, labels_predicted: np.ndarray) -> float:
     if labels_true.shape != labels_predicted.shape:
         raise ValueError(f"{labels_true.size} labels against {labels_predicted.size}")
     return float(np.mean(labels_true == labels_predicted))
+
+
+def mmd_permutation_test(a: np.ndarray, b: np.ndarray, *, n_permutations: int = 200, seed: int = 0) -> dict[str, float]:
+    """Two-sample test: squared MMD (RBF kernel, median-distance bandwidth) and its permutation p-value."""
+    from scipy.spatial.distance import cdist
+
+    pooled = np.vstack([np.asarray(a, float), np.asarray(b, float)])
+    distances = cdist(pooled, pooled, "sqeuclidean")
+    bandwidth = np.median(distances[np.triu_indices_from(distances, 1)])
+    kernel = np.exp(-distances / max(bandwidth, 1e-300))
+    n = len(a)
+
+    def mmd2(order: np.ndarray) -> float:
+        k = kernel[np.ix_(order, order)]
+        return float(k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean())
+
+    rng = np.random.default_rng(seed)
+    observed = mmd2(np.arange(len(pooled)))
+    null = np.array([mmd2(rng.permutation(len(pooled))) for _ in range(n_permutations)])
+    return {"mmd2": observed, "p": float((1 + np.sum(null >= observed)) / (1 + n_permutations)),
+            "n_permutations": n_permutations}
+
+
+def classifier_two_sample_test(a: np.ndarray, b: np.ndarray, *, n_components: int = 10, seed: int = 0) -> dict[str, float]:
+    """C2ST: cross-validated accuracy of logistic regression (on PCA scores) telling `a` from `b`.
+
+    0.5 means indistinguishable; p is the binomial probability of that accuracy or more by chance.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.vstack([np.asarray(a, float), np.asarray(b, float)])
+    y = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    model = make_pipeline(StandardScaler(), PCA(min(n_components, X.shape[1], len(X) // 2), random_state=seed),
+                          LogisticRegression(max_iter=2000))
+    predicted = cross_val_predict(model, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+    correct = int(np.sum(predicted == y))
+    chance = max(len(a), len(b)) / len(X)
+    return {"accuracy": correct / len(X), "chance": chance,
+            "p": float(stats.binomtest(correct, len(X), chance, alternative="greater").pvalue)}
+
+
+def mean_confidence_interval(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Mean and Student-t confidence interval of repeated measurements (e.g. accuracy over splits)."""
+    values = np.asarray(values, float)
+    mean = float(values.mean())
+    if values.size < 2:
+        return {"mean": mean, "low": mean, "high": mean, "n": int(values.size)}
+    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(values.size)}

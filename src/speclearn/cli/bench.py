@@ -18,6 +18,8 @@ BENCHMARKS = {
     "transfer": "speclearn.transfer.benchmark",
     "unmixing": "speclearn.unmix.benchmark",
     "simulate": "speclearn.simulate.benchmark",
+    "classification": "speclearn.classify.benchmark",
+    "augmentation": "speclearn.generate.benchmark",
 }
 
 

@@ -6,11 +6,15 @@ import traceback
 
 import typer
 
-from speclearn.core.errors import InputError
+from speclearn.classify import cli as classify_cli
 from speclearn.cli import basics, bench
+from speclearn.core.errors import InputError
 from speclearn.denoise import cli as denoise_cli
+from speclearn.generate import cli as generate_cli
+from speclearn.quantify import cli as quantify_cli
 from speclearn.simulate import cli as simulate_cli
 from speclearn.transfer import cli as transfer_cli
+from speclearn.trust import cli as trust_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -21,12 +25,12 @@ app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 app.add_typer(simulate_cli.app, name="simulate")
-app.add_typer(denoise_cli.app, name="denoise")
-from speclearn.quantify import cli as quantify_cli  # noqa: E402
 app.add_typer(quantify_cli.app, name="quantify")
-from speclearn.trust import cli as trust_cli  # noqa: E402
-app.add_typer(trust_cli.app, name="qa")
+app.add_typer(denoise_cli.app, name="denoise")
 app.add_typer(transfer_cli.app, name="transfer")
+app.add_typer(trust_cli.app, name="qa")
+app.add_typer(classify_cli.app, name="classify")
+app.add_typer(generate_cli.app, name="generate")
 
 
 def main(argv: list[str] | None = None) -> int:
