@@ -4,11 +4,11 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from speclearn.core.errors import InputError
-from speclearn.cli import basics
+from speclearn.cli import basics, bench
+from speclearn.simulate import cli as simulate_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -16,7 +16,9 @@ app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
 app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
+app.command("bench")(bench.bench)
 # seed systems: one sub-app each
+app.add_typer(simulate_cli.app, name="simulate")
 from speclearn.quantify import cli as quantify_cli  # noqa: E402
 app.add_typer(quantify_cli.app, name="quantify")
 
@@ -35,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"speclearn: error: {err}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as err:
+    except typer.Exit as err:
         return int(err.exit_code)
-    except click.ClickException as err:
-        err.show()
-        return 2 if err.exit_code in (1, 2) else err.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         return 1
+    except typer.TyperException as err:  # usage errors: unknown option, missing argument, bad value
+        err.show()
+        return 2
 
 
 def run() -> None:

@@ -99,12 +99,12 @@ def to_dataset(spectra: Spectra):
         ds = xr.Dataset({"intensity": (("y", "x", "channel"), spectra.intensity)},
                         coords={"channel": channel, "y": np.arange(ny), "x": np.arange(nx)})
     else:
-        coords: dict[str, Any] = {"channel": channel, "spectrum": np.asarray(spectra.ids, dtype=str)}
+        coords: dict[str, Any] = {"channel": channel, "spectrum": np.asarray(spectra.ids, dtype=object)}
         ds = xr.Dataset({"intensity": (("spectrum", "channel"), spectra.intensity)}, coords=coords)
         for name in spectra.meta.columns:
             column = spectra.meta[name]
             values = column.to_numpy(dtype=float) if pd.api.types.is_numeric_dtype(column) \
-                else column.astype(str).to_numpy(dtype=str)
+                else column.astype(str).to_numpy(dtype=object)
             ds[str(name)] = ("spectrum", values)
     return ds
 
@@ -121,13 +121,19 @@ def from_dataset(ds, *, source: str) -> Spectra:
     attrs = ds["channel"].attrs if "channel" in ds.coords else {}
     meta = None
     if da.ndim == 2:
-        ids = ds["spectrum"].values.astype(str) if "spectrum" in ds.coords else None
-        extra = {name: ds[name].values for name in ds.data_vars if name != "intensity" and ds[name].dims == (da.dims[0],)}
+        ids = [str(i) for i in ds["spectrum"].values] if "spectrum" in ds.coords else None
+        extra = {name: _plain(ds[name].values) for name in ds.data_vars
+                 if name != "intensity" and ds[name].dims == (da.dims[0],)}
         if ids is not None or extra:
             index = pd.Index(ids if ids is not None else [f"s{i}" for i in range(da.shape[0])], name="id")
             meta = pd.DataFrame(extra, index=index)
     return Spectra(da.data, axis, axis_kind=attrs.get("kind", "channel"), axis_unit=attrs.get("units", ""),
                    meta=meta, source=source)
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """Numbers stay numbers; any string dtype (fixed, variable, object) becomes Python str objects."""
+    return values if values.dtype.kind in "biuf" else np.asarray([str(v) for v in values], dtype=object)
 
 
 def read_xarray(path: str | Path) -> Spectra:
@@ -139,7 +145,7 @@ def read_xarray(path: str | Path) -> Spectra:
     engine = XARRAY_SUFFIXES[path.suffix.lower()]
     try:
         if engine == "zarr":
-            ds = xr.open_zarr(path, chunks={})
+            ds = xr.open_zarr(path, chunks={}, consolidated=False)
         else:
             ds = xr.open_dataset(path, engine=engine, chunks={})
     except Exception as err:  # noqa: BLE001 - any backend failure is a bad file for the user
@@ -160,7 +166,7 @@ def write_xarray(spectra: Spectra, path: str | Path, *, overwrite: bool = False)
         for name in ds.variables:
             ds[name].encoding.pop("chunks", None)
         with atomic_path(path, overwrite=overwrite, directory=True) as tmp:
-            ds.to_zarr(tmp, mode="w", consolidated=True)
+            ds.to_zarr(tmp, mode="w", consolidated=False)
     else:
         with atomic_path(path, overwrite=overwrite) as tmp:
             ds.to_netcdf(tmp, engine="h5netcdf")

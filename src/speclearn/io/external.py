@@ -49,7 +49,7 @@ def read_jcamp(path: str | Path) -> Spectra:
     except ImportError:
         raise InputError("reading JCAMP-DX needs the jcamp package: pip install 'speclearn[formats]'", file=path) from None
     try:
-        record = jcamp.jcamp_readfile(str(path))
+        record = jcamp.readfile(str(path))
     except Exception as err:  # noqa: BLE001
         raise InputError(f"cannot read JCAMP-DX ({type(err).__name__}: {err})", file=path) from None
     if "x" not in record or "y" not in record:

@@ -35,7 +35,7 @@ class SpectralTransformer(TransformerMixin, BaseEstimator):
         try:
             return validate_data(self, X, reset=reset, dtype=np.float64, copy=False)
         except ValueError as err:
-            raise InputError(str(err).splitlines()[0]) from None
+            raise InputError(" ".join(str(err).split())) from None
 
     def fit(self, X: Any, y: Any = None) -> "SpectralTransformer":
         X = self._check(X, reset=True)

@@ -235,6 +235,10 @@ def markdown(result: dict) -> str:
 
 
 def _write(result: dict, out_dir: Path, stem: str) -> None:
+    result["summary"] = {setting["setting"]: {m: {"mean": r["mean_relative_error"], "median": r["median_relative_error"],
+                                                  "ms_per_spectrum": r["ms_per_spectrum"]}
+                                              for m, r in setting["results"].items()}
+                         for setting in result["settings"]}
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
     (out_dir / f"{stem}.md").write_text("# ICP-MS quantification benchmark\n\n" + markdown(result))
 

@@ -79,9 +79,16 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0,
         "note": ("wall_s over cpu_s shows contention: the machine may be shared; a target is judged on "
                  "the full scale only"),
         "rows": rows,
+        "summary": summarise(rows),
     }
     _write(result, out_dir)
     return result
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per generator: wall and CPU seconds, peak memory and whether the target was met."""
+    return {row["generator"]: {key: row[key] for key in ("n_spectra", "n_channels", "wall_s", "cpu_s",
+                                                           "peak_rss_mb", "target_met")} for row in rows}
 
 
 def _write(result: dict, out_dir: Path) -> None:
@@ -96,7 +103,7 @@ def _write(result: dict, out_dir: Path) -> None:
     table = pd.DataFrame(result["rows"])
     columns = ["generator", "scale", "n_spectra", "n_channels", "wall_s", "cpu_s", "peak_rss_mb", "target_s",
                "target_met"]
-    lines = [f"# simulate_speed ({result['scale']})", "",
+    lines = [f"### simulate_speed ({result['scale']})", "",
              f"Machine: {result['machine']}", "", result["note"], "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table.iterrows():

@@ -1,0 +1,38 @@
+"""`speclearn bench NAME`: run one of the benchmarks (the same code as `benchmarks/NAME.py`)."""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speclearn.cli.common import SeedOption, say
+from speclearn.core.errors import InputError
+
+#: benchmark name -> module holding `run_benchmark(out_dir, *, scale, seed)`
+BENCHMARKS = {
+    "icpms": "speclearn.quantify.benchmark",
+    "denoising": "speclearn.denoise.benchmark",
+    "transfer": "speclearn.transfer.benchmark",
+    "unmixing": "speclearn.unmix.benchmark",
+    "simulate": "speclearn.simulate.benchmark",
+}
+
+
+def bench(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHMARKS)}.")],
+    scale: Annotated[str, typer.Option(help="quick (minutes) or full (the issue's protocol scale).")] = "quick",
+    out: Annotated[Path, typer.Option(help="Folder for JSON, markdown and figures.")] = Path("benchmarks/results"),
+    seed: SeedOption = 0,
+) -> None:
+    """Run a benchmark and write its JSON, markdown table and figures."""
+    if name not in BENCHMARKS:
+        raise InputError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    if scale not in ("quick", "full"):
+        raise InputError(f"--scale must be quick or full, got {scale!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    result = importlib.import_module(BENCHMARKS[name]).run_benchmark(out, scale=scale, seed=seed)
+    say(f"wrote benchmark results to {out}")
+    typer.echo(json.dumps(result.get("summary", {}), indent=2, default=str))

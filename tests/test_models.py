@@ -1,0 +1,86 @@
+"""The one model format: round trip, axis refusal, no pickle, device choice, shared training loop."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cross_decomposition import PLSRegression
+
+from speclearn.core.errors import InputError
+from speclearn.models import (SavedModel, TrainingConfig, load_model, load_module_arrays, module_arrays,
+                              resolve_device, save_model, train)
+from speclearn.preprocessing import build_pipeline
+
+
+def test_round_trip_with_estimators_and_arrays(tmp_path, spectra):
+    X, y = spectra.values(), spectra.values()[:, 10]
+    pls = PLSRegression(2).fit(X, y)
+    pipeline = build_pipeline([{"savgol": {"window_length": 5, "polyorder": 2}}, {"scale": {}}], spectra.axis).fit(X)
+    model = SavedModel("pls", {"n_components": 2}, spectra.axis_spec(), ["Cd"], [{"scale": {}}],
+                       arrays={"w": np.arange(3.0)}, estimators={"regressor": pls, "preprocessing": pipeline})
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m", expected_types=("pls",))
+    np.testing.assert_allclose(back.estimators["regressor"].predict(X), pls.predict(X))
+    np.testing.assert_allclose(back.estimators["preprocessing"].transform(X), pipeline.transform(X))
+    np.testing.assert_array_equal(back.arrays["w"], np.arange(3.0))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["targets"] == ["Cd"] and config["speclearn_version"] and config["axis"]["kind"] == "wavelength"
+    assert not list((tmp_path / "m").glob("*.pkl"))
+    with pytest.raises(InputError, match="'pls' model"):
+        load_model(tmp_path / "m", expected_types=("caemmt",))
+
+
+def test_model_refuses_other_axis(tmp_path, spectra):
+    save_model(SavedModel("x", {}, spectra.axis_spec()), tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    model.check_spectra(spectra)
+    shifted = spectra.with_intensity(spectra.values(), axis=spectra.axis + 0.5)
+    with pytest.raises(InputError, match="axis mismatch.*channel 1 is at 200.5"):
+        model.check_spectra(shifted)
+    with pytest.raises(InputError, match="32 channels, but the model"):
+        model.check_spectra(spectra.with_intensity(spectra.values()[:, :32], axis=spectra.axis[:32]))
+
+
+def test_untrusted_types_are_refused(tmp_path, spectra):
+    import skops.io as sio
+
+    save_model(SavedModel("x", {}, spectra.axis_spec(), estimators={"e": PLSRegression(1)}), tmp_path / "m")
+    sio.dump({"f": np.float64(1.0), "k": __import__("fractions").Fraction(1, 3)}, tmp_path / "m" / "e.skops")
+    with pytest.raises(InputError, match="untrusted type fractions.Fraction"):
+        load_model(tmp_path / "m")
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(InputError, match="not a speclearn model folder"):
+        load_model(tmp_path)
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_training_loop_fits_stops_early_and_is_reproducible(tmp_path):
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.normal(size=(200, 3)), dtype=torch.float32)
+    y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def fit(seed):
+        torch.manual_seed(seed)
+        net = torch.nn.Linear(3, 1)
+        history = train(net, lambda m, b: torch.mean((m(b[0]) - b[1]) ** 2), (X[:150], y[:150]), (X[150:], y[150:]),
+                        TrainingConfig(epochs=300, batch_size=32, learning_rate=0.05, patience=5, seed=seed, progress=False))
+        return net, history
+
+    net, history = fit(1)
+    assert history.val_loss[history.best_epoch] < 1e-2 * float(y.var())
+    assert history.stopped == "early stopping" and len(history.val_loss) < 300
+    again, _ = fit(1)
+    torch.testing.assert_close(net.weight, again.weight)
+    copy = load_module_arrays(torch.nn.Linear(3, 1), module_arrays(net))
+    torch.testing.assert_close(copy.weight, net.weight)
