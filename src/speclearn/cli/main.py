@@ -19,6 +19,8 @@ app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
 # seed systems: one sub-app each
 app.add_typer(simulate_cli.app, name="simulate")
+from speclearn.quantify import cli as quantify_cli  # noqa: E402
+app.add_typer(quantify_cli.app, name="quantify")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,146 @@
+"""What every quantifier shares: input checks, the fit/predict protocol, saving through `SavedModel`.
+
+A quantifier maps spectra to a table of concentrations (one column per target, any names). Subclasses
+implement `_fit(X, Y, context)` / `_predict(X)` on numpy arrays and `_state()` / `_restore()` for
+persistence; this base does the validation, id bookkeeping and the model folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.io import align_table
+from speclearn.models import SavedModel
+
+
+@dataclass
+class FitContext:
+    """Optional training information beside spectra and targets."""
+
+    spectra: Spectra
+    clean: np.ndarray | None = None  # (n, channels) noise-free spectra aligned with the training spectra
+    peaks: pd.DataFrame | None = None  # per-spectrum peak table: id, species, mass_number, centre, width, amplitude
+    device: str = "cpu"
+
+
+def check_targets(targets: pd.DataFrame, spectra: Spectra, *, file: str | None = None) -> pd.DataFrame:
+    """Targets aligned with the spectra (same ids), numeric, finite and non-negative."""
+    if targets.shape[1] == 0:
+        raise InputError("the targets table has no target column", file=file)
+    targets = align_table(targets, spectra, file=file)
+    values = targets.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(x[0]) for x in np.nonzero(bad))
+        raise InputError("concentration is missing or not a finite number", file=file,
+                         row=f"id {targets.index[r]!r}", column=f"{c + 2} ({targets.columns[c]})")
+    negative = values < 0
+    if negative.any():
+        r, c = (int(x[0]) for x in np.nonzero(negative))
+        raise InputError(f"negative concentration {values[r, c]:g}", file=file, row=f"id {targets.index[r]!r}",
+                         column=f"{c + 2} ({targets.columns[c]})")
+    return pd.DataFrame(values, index=targets.index, columns=[str(c) for c in targets.columns])
+
+
+def align_clean(clean: Spectra | None, spectra: Spectra) -> np.ndarray | None:
+    """Clean spectra as an array in the training spectra's order, on the same axis."""
+    if clean is None:
+        return None
+    clean.check_axis_matches(spectra.axis_spec(), what="the training spectra")
+    order = align_table(pd.DataFrame(index=clean.meta.index), spectra, file=clean.source)
+    return clean.select(order.index).values()
+
+
+class Quantifier(BaseEstimator):
+    """Base of every quantification method (scikit-learn style; hyperparameters are __init__ args)."""
+
+    method: ClassVar[str] = ""
+
+    def fit(self, spectra: Spectra, targets: pd.DataFrame, *, clean: Spectra | None = None,
+            peaks: pd.DataFrame | None = None, device: str = "cpu") -> "Quantifier":
+        targets = check_targets(targets, spectra)
+        if spectra.n_spectra < 3:
+            raise InputError(f"{spectra.n_spectra} training spectra; at least 3 are needed", file=spectra.source)
+        self.axis_ = spectra.axis_spec()
+        self.targets_ = list(targets.columns)
+        context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks, device=device)
+        self._fit(spectra.values().astype(float), targets.to_numpy(float), context)
+        return self
+
+    def predict(self, spectra: Spectra) -> pd.DataFrame:
+        """Concentrations: one row per spectrum (indexed by id), one column per training target."""
+        spectra.check_axis_matches(self.axis_, what="the model")
+        values = self._predict(spectra.values().astype(float))
+        return pd.DataFrame(values, index=spectra.meta.index, columns=self.targets_)
+
+    # --- to implement ------------------------------------------------------------------------
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
+        raise NotImplementedError
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+        """(JSON-able extra, named arrays, named sklearn estimators) that `_restore` rebuilds from."""
+        raise NotImplementedError
+
+    def _restore(self, extra: dict[str, Any], arrays: dict[str, np.ndarray], estimators: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # --- optional outputs (methods that model the physics override these) ------------------------
+    def reconstruct(self, X: np.ndarray) -> np.ndarray | None:
+        """Denoised spectra, or None when the method does not model the spectrum."""
+        return None
+
+    def peak_parameters(self, X: np.ndarray) -> np.ndarray | None:
+        """(n, K, 3) centre (m/z), FWHM and height of each analyte's main isotope, or None."""
+        return None
+
+    def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
+        """Internal-standard signal relative to the training median (1.0 = 100 %), or None."""
+        return None
+
+    # --- persistence ---------------------------------------------------------------------------
+    def to_saved_model(self) -> SavedModel:
+        extra, arrays, estimators = self._state()
+        limits = getattr(self, "limits_", None)
+        extra = {**extra, "unit": getattr(self, "unit_", ""),
+                 "limits": None if limits is None else limits.reset_index(names="analyte").to_dict("list")}
+        return SavedModel(model_type=f"quantify.{self.method}", params=self.get_params(), axis=self.axis_,
+                          targets=self.targets_, extra=extra, arrays=arrays, estimators=estimators)
+
+    @classmethod
+    def from_saved_model(cls, model: SavedModel) -> "Quantifier":
+        quantifier = cls(**model.params)
+        quantifier.axis_, quantifier.targets_ = model.axis, list(model.targets)
+        quantifier.unit_ = model.extra.get("unit", "")
+        limits = model.extra.get("limits")
+        quantifier.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
+        quantifier._restore(model.extra, model.arrays, model.estimators)
+        return quantifier
+
+
+def relative_loss_floor(Y: np.ndarray) -> np.ndarray:
+    """Per-target concentration floor for relative errors/weights: 1 % of the median positive value."""
+    floors = []
+    for column in Y.T:
+        positive = column[column > 0]
+        floors.append(0.01 * np.median(positive) if positive.size else 1.0)
+    return np.asarray(floors)
+
+
+def calibrate(signal: np.ndarray, Y: np.ndarray, floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target calibration line concentration = slope * signal + intercept, weighted by
+    1 / (concentration + floor) so that it minimises relative rather than absolute errors."""
+    slope, intercept = np.empty(Y.shape[1]), np.empty(Y.shape[1])
+    for k in range(Y.shape[1]):
+        w = 1.0 / (Y[:, k] + floors[k])
+        A = np.stack([signal[:, k], np.ones(len(Y))], axis=1) * w[:, None]
+        slope[k], intercept[k] = np.linalg.lstsq(A, Y[:, k] * w, rcond=None)[0]
+    return slope, intercept

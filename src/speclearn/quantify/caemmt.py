@@ -1,0 +1,423 @@
+"""CAEM-MT: convolutional autoencoder with a multi-task head (seed 000 §3.2-3.3), and its physics variant.
+
+architecture='seed' is the seed's network: five Conv1d layers (kernel 31, stride 2, batch norm, ReLU), a
+128-wide bottleneck, a symmetric ConvTranspose decoder reconstructing the clean spectrum, and a head
+(256 hidden) with separate branches for the concentrations and the analytes' peak parameters. Loss:
+MSE(reconstruction, clean) + lambda_struct * mean|s[i+1] - s[i-1]| + alpha * Huber(standardised
+concentrations) + beta * MAE(peak parameters). Spectra are binned by `downsample` (10,000 channels
+-> 2,500 by default) so that it trains on two CPU cores.
+
+architecture='physics' (the improved variant) puts the ICP-MS physics inside the model. The encoder
+starts with a fixed linear layer: the least-squares projection of the spectrum onto isotope-pattern
+templates of the analytes, the internal standard and the interferences found in the training data
+(and their mass-shift derivatives, so the amounts are insensitive to small mass-calibration errors);
+templates, peak width and mass calibration come from a `WNNLS` fitted on the training spectra. The
+amounts are divided by the internal standard's; an MLP (256 hidden) reads them and its concentration
+branch adds a learned correction to a trainable calibration line (initialised from the training
+data), trained with a Huber loss on relative errors. Its peak branch predicts amount corrections, a
+per-spectrum mass shift and width scale, from which the decoder renders the spectrum with the
+templates (first-order in shift and width): the reconstruction and the analytes' peak parameters.
+Losses without targets (no clean spectra, no peak table) are left out.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
+from speclearn.quantify.learned import bin_channels
+from speclearn.quantify.peaks import peak_targets
+from speclearn.core.errors import InputError
+from speclearn.quantify.physics import PeakModel, check_analytes, isotope_pattern, template_matrix
+
+FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
+SQRT_2PI = math.sqrt(2 * math.pi)
+
+
+# --- networks ----------------------------------------------------------------------------------------
+class SeedCAE(nn.Module):
+    """The seed's autoencoder + multi-task head; forward -> (reconstruction, concentrations, peak params)."""
+
+    def __init__(self, n_in: int, n_targets: int, n_peak_outputs: int, channels=(16, 32, 64, 64, 128),
+                 kernel: int = 31, latent: int = 128, hidden: int = 256):
+        super().__init__()
+        self.n_in = n_in
+        pad = kernel // 2
+        encoder, length, previous = [], n_in, 1
+        self.lengths = [n_in]
+        for width in channels:
+            encoder += [nn.Conv1d(previous, width, kernel, stride=2, padding=pad), nn.BatchNorm1d(width), nn.ReLU()]
+            length = (length + 2 * pad - kernel) // 2 + 1
+            self.lengths.append(length)
+            previous = width
+        self.encoder = nn.Sequential(*encoder)
+        self.shape = (channels[-1], length)
+        self.to_latent = nn.Linear(channels[-1] * length, latent)
+        self.from_latent = nn.Linear(latent, channels[-1] * length)
+        decoder = []
+        widths = [1, *channels]
+        for i in range(len(channels), 0, -1):
+            target = self.lengths[i - 1]
+            extra = target - ((self.lengths[i] - 1) * 2 - 2 * pad + kernel)
+            decoder.append(nn.ConvTranspose1d(widths[i], widths[i - 1] if i > 1 else 16, kernel, stride=2,
+                                              padding=pad, output_padding=max(0, min(1, extra))))
+            decoder += [nn.BatchNorm1d(widths[i - 1] if i > 1 else 16), nn.ReLU()]
+        decoder.append(nn.Conv1d(16, 1, 1))
+        self.decoder = nn.Sequential(*decoder)
+        self.head = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU())
+        self.concentrations = nn.Linear(hidden, n_targets)
+        self.peaks = nn.Linear(hidden, max(n_peak_outputs, 1))
+
+    def forward(self, x: torch.Tensor):
+        z = self.to_latent(self.encoder(x[:, None, :]).flatten(1))
+        recon = self.decoder(self.from_latent(z).view(-1, *self.shape))[:, 0]
+        recon = nn.functional.pad(recon, (0, max(0, self.n_in - recon.shape[1])))[:, :self.n_in]
+        h = self.head(z)
+        return recon, self.concentrations(h), self.peaks(h)
+
+
+class PhysicsCAE(nn.Module):
+    """Template projection encoder + MLP head + template decoder (see the module docstring).
+
+    Buffers (set by `CAEMMT`): projection (2S+2, R), templates / shift / width derivatives (S, R),
+    baseline rows (2, R), amount scale (S,), calibration init; S species, R region channels, the
+    first K species are the analytes, species K is the internal standard when `use_standard`.
+    """
+
+    def __init__(self, n_species: int, n_region: int, n_targets: int, use_standard: bool, hidden: int = 256):
+        super().__init__()
+        S, R, K = n_species, n_region, n_targets
+        self.S, self.K, self.use_standard = S, K, use_standard
+        for name, shape in (("projection", (2 * S + 2, R)), ("templates", (S, R)), ("d_shift", (S, R)),
+                            ("d_width", (S, R)), ("baseline", (2, R)), ("amount_scale", (S,)),
+                            ("ratio_scale", (K,)), ("conc_scale", (K,))):
+            self.register_buffer(name, torch.zeros(shape))
+        self.register_buffer("reference", torch.ones(()))
+        self.slope = nn.Parameter(torch.ones(K))
+        self.intercept = nn.Parameter(torch.zeros(K))
+        self.body = nn.Sequential(nn.Linear(2 * S + K, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.concentrations = nn.Linear(hidden, K)
+        self.peaks = nn.Linear(hidden, S + 2)
+        for layer in (self.concentrations, self.peaks):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def amounts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        coef = x @ self.projection.T
+        a, b = coef[:, :self.S], coef[:, self.S:2 * self.S]
+        return a, b, coef[:, 2 * self.S:]
+
+    def ratios(self, a: torch.Tensor) -> torch.Tensor:
+        if not self.use_standard:
+            return a[:, :self.K]
+        standard = a[:, self.K].clamp(min=1e-6 * float(self.reference))
+        return a[:, :self.K] / standard[:, None] * self.reference
+
+    def forward(self, x: torch.Tensor):
+        a, b, base = self.amounts(x)
+        ratio = self.ratios(a)
+        features = torch.cat([torch.asinh(a / self.amount_scale), torch.asinh(b / self.amount_scale),
+                              ratio / self.ratio_scale], dim=1)
+        h = self.body(features)
+        conc = self.slope * ratio + self.intercept + self.conc_scale * self.concentrations(h)
+        p = self.peaks(h)
+        amounts = torch.relu(a + self.amount_scale * p[:, :self.S])
+        shift_estimate = (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
+        shift = shift_estimate + 0.05 * p[:, self.S]
+        log_width = 0.1 * p[:, self.S + 1]
+        recon = (amounts @ self.templates + (amounts * shift[:, None]) @ self.d_shift
+                 + (amounts * log_width[:, None]) @ self.d_width + base @ self.baseline)
+        return recon, conc, torch.stack([shift, log_width], 1), amounts
+
+
+# --- estimator -----------------------------------------------------------------------------------------
+class CAEMMT(Quantifier):
+    """CAEM-MT quantifier. architecture: 'physics', 'seed' (the seed's configuration) or 'auto' (default:
+    physics when the targets are element symbols on an m/z axis, else seed, e.g. NIR data).
+
+    Loss weights (lambda_struct, alpha, beta), optimiser settings (Adam, learning_rate, batch_size,
+    epochs, patience) follow seed §3.2-3.3 and §4.4; max_seconds caps training time; val_fraction of
+    the training spectra is held out for early stopping.
+    """
+
+    method = "caemmt"
+
+    def __init__(self, architecture: str = "auto", epochs: int = 200, batch_size: int = 64,
+                 learning_rate: float = 1e-4, patience: int = 20, max_seconds: float = 900.0,
+                 lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
+                 hidden: int = 256, val_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
+                 progress: bool = True):
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.max_seconds = max_seconds
+        self.lambda_struct = lambda_struct
+        self.alpha = alpha
+        self.beta = beta
+        self.downsample = downsample
+        self.hidden = hidden
+        self.val_fraction = val_fraction
+        self.internal_standard = internal_standard
+        self.seed = seed
+        self.progress = progress
+
+    # --- helpers -----------------------------------------------------------------------------------
+    @property
+    def _lambda(self) -> float:
+        if self.lambda_struct is not None:
+            return self.lambda_struct
+        return 0.1 if self.architecture_ == "seed" else 0.0
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        if self.architecture_ == "seed":
+            return (bin_channels(X, self.downsample_) / self.input_scale_).astype(np.float32)
+        return (X[:, self.region_] / self.input_scale_).astype(np.float32)
+
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        order = np.random.default_rng(self.seed).permutation(n)
+        n_val = int(round(self.val_fraction * n)) if n >= 10 else 0
+        return order[n_val:], order[:n_val]
+
+    def _build(self, extra: dict[str, Any]) -> nn.Module:
+        if extra["architecture"] == "seed":
+            return SeedCAE(extra["n_in"], len(self.targets_), extra["n_peak_outputs"], hidden=self.hidden)
+        return PhysicsCAE(len(extra["species"]), len(extra["region"]), len(self.targets_), extra["use_standard"],
+                          hidden=self.hidden)
+
+    def _resolve_architecture(self, axis: np.ndarray) -> str:
+        """'auto': physics when every target is an element measurable on the axis, else the seed network."""
+        if self.architecture not in ("auto", "physics", "seed"):
+            raise InputError(f"unknown CAEM-MT architecture {self.architecture!r}; choose auto, physics or seed")
+        if self.architecture != "auto":
+            return self.architecture
+        try:
+            check_analytes(self.targets_, axis)
+        except InputError:
+            return "seed"
+        return "physics"
+
+    # --- fit ---------------------------------------------------------------------------------------
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
+        self.architecture_ = self._resolve_architecture(context.spectra.axis)
+        torch.manual_seed(self.seed)
+        self.floor_ = relative_loss_floor(Y)
+        self.isotopes_ = {}
+        peaks = np.full((len(X), len(self.targets_), 3), np.nan)
+        if context.peaks is not None:
+            peaks, self.isotopes_ = peak_targets(context.peaks, context.spectra.ids, self.targets_)
+        if self.architecture_ == "seed":
+            net, inputs, clean = self._setup_seed(X, Y, context, peaks)
+        else:
+            net, inputs, clean = self._setup_physics(X, Y, context)
+        train_idx, val_idx = self._split(len(X))
+        tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32)),
+                   torch.from_numpy(clean), torch.from_numpy(peaks.astype(np.float32))]
+        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
+                                progress=self.progress)
+        self.history_ = train(net, self._loss, [t[train_idx] for t in tensors],
+                              [t[val_idx] for t in tensors] if len(val_idx) else None, config,
+                              device=context.device, description=f"CAEM-MT ({self.architecture_})").as_dict()
+        self.net_ = net.cpu().eval()
+
+    def _setup_seed(self, X, Y, context, peaks):
+        self.downsample_ = max(1, min(self.downsample, X.shape[1] // 64))
+        binned = bin_channels(X, self.downsample_)
+        self.input_scale_ = float(np.percentile(binned, 99.9)) or 1.0
+        self.conc_mean_, self.conc_std_ = Y.mean(axis=0), np.maximum(Y.std(axis=0), 1e-12)
+        centre = np.nanmean(peaks, axis=0)  # (K, 3)
+        self.peak_reference_ = np.where(np.isfinite(centre), centre, 1.0)
+        clean = self._inputs(context.clean) if context.clean is not None else np.full((len(X), 1), np.nan, np.float32)
+        self.extra_ = {"architecture": "seed", "n_in": binned.shape[1], "n_peak_outputs": 3 * len(self.targets_)}
+        return self._build(self.extra_), self._inputs(X), clean
+
+    def _setup_physics(self, X, Y, context):
+        from speclearn.quantify.wnnls import WNNLS
+
+        physics = WNNLS(internal_standard=self.internal_standard)
+        physics.fit(context.spectra, _frame(Y, context.spectra.ids, self.targets_))
+        inversion = physics._inversion_
+        species, peaks, axis = physics.species_, physics.peaks_, context.spectra.axis
+        self.region_ = inversion.region
+        self.input_scale_ = float(np.percentile(X[:, self.region_], 99.9)) or 1.0
+        self.peaks_, self.noise_ = peaks, physics.noise_
+        use_standard = bool(physics._standard())
+        self.extra_ = {"architecture": "physics", "species": species, "region": self.region_.tolist(),
+                       "use_standard": use_standard}
+        net = self._build(self.extra_)
+        T = template_matrix(species, axis, peaks)[:, self.region_]
+        dS = template_matrix(species, axis, peaks, derivative="shift")[:, self.region_]
+        dW = template_matrix(species, axis, peaks, derivative="width")[:, self.region_]
+        x = (axis[self.region_] - axis.min()) / max(np.ptp(axis), 1e-12)
+        base = np.stack([1 - x, x])
+        design = np.concatenate([T, dS, base]).T / self.input_scale_  # amounts in counts from scaled input
+        projection = np.linalg.pinv(design)
+        net.projection.copy_(torch.from_numpy(projection.astype(np.float32)))
+        for name, value in (("templates", T), ("d_shift", dS), ("d_width", dW), ("baseline", base)):
+            getattr(net, name).copy_(torch.from_numpy((value / self.input_scale_).astype(np.float32)))
+        inputs = self._inputs(X)
+        with torch.no_grad():
+            a = net.amounts(torch.from_numpy(inputs))[0].numpy().astype(float)
+            net.amount_scale.copy_(torch.from_numpy(np.maximum(np.percentile(np.abs(a), 90, axis=0), 1e-6)
+                                                    .astype(np.float32)))
+            if use_standard:
+                net.reference.fill_(float(np.median(a[:, len(self.targets_)])))
+            ratio = net.ratios(torch.from_numpy(a.astype(np.float32))).numpy().astype(float)
+            slope, intercept = calibrate(ratio, Y, self.floor_)
+            net.slope.copy_(torch.from_numpy(slope.astype(np.float32)))
+            net.intercept.copy_(torch.from_numpy(intercept.astype(np.float32)))
+            net.ratio_scale.copy_(torch.from_numpy(np.maximum(np.abs(ratio).std(axis=0), 1e-12).astype(np.float32)))
+            net.conc_scale.copy_(torch.from_numpy(np.maximum(Y.std(axis=0), 1e-12).astype(np.float32) * 0.1))
+        weights = 1.0 / np.sqrt(_variance(self.noise_, np.maximum(X[:, self.region_].mean(axis=0), 0)))
+        self.recon_weight_ = (weights * self.input_scale_).astype(np.float32)
+        clean = (context.clean[:, self.region_] / self.input_scale_).astype(np.float32) if context.clean is not None \
+            else np.full((len(X), 1), np.nan, np.float32)
+        self.isotopes_ = self.isotopes_ or {k: _main_isotope(k) for k in self.targets_}
+        return net, inputs, clean
+
+    # --- loss --------------------------------------------------------------------------------------
+    def _loss(self, net: nn.Module, batch) -> torch.Tensor:
+        x, y, clean, peaks = batch
+        loss = torch.zeros((), device=x.device)
+        floor = torch.as_tensor(self.floor_, dtype=torch.float32, device=x.device)
+        if self.architecture_ == "seed":
+            recon, conc, peak_out = net(x)
+            mean = torch.as_tensor(self.conc_mean_, dtype=torch.float32, device=x.device)
+            std = torch.as_tensor(self.conc_std_, dtype=torch.float32, device=x.device)
+            loss = loss + self.alpha * nn.functional.huber_loss(conc, (y - mean) / std)
+            predicted_peaks = peak_out.view(len(x), -1, 3)
+            reference = torch.as_tensor(self.peak_reference_, dtype=torch.float32, device=x.device)
+            true_peaks = self._normalise_seed_peaks(peaks, reference)
+            weight = torch.ones((), device=x.device)
+        else:
+            recon, conc, shape, amounts = net(x)
+            loss = loss + self.alpha * nn.functional.huber_loss((conc - y) / (y + floor), torch.zeros_like(y),
+                                                                delta=0.1)
+            predicted_peaks = self._physics_peaks(net, shape, amounts)
+            true_peaks = peaks
+            weight = torch.as_tensor(self.recon_weight_, device=x.device)
+        if clean.shape[1] == recon.shape[1] and torch.isfinite(clean).all():
+            loss = loss + nn.functional.mse_loss(recon * weight, clean * weight)
+        if self._lambda:
+            loss = loss + self._lambda * (recon[:, 2:] - recon[:, :-2]).abs().mean()
+        if torch.isfinite(true_peaks).any():
+            loss = loss + self.beta * self._peak_error(predicted_peaks, true_peaks)
+        return loss
+
+    def _normalise_seed_peaks(self, peaks: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """Seed head targets: centre offset (Da / 0.1), width / reference, asinh(amplitude / reference)."""
+        return torch.stack([(peaks[..., 0] - reference[:, 0]) / 0.1, peaks[..., 1] / reference[:, 1],
+                            torch.asinh(peaks[..., 2] / reference[:, 2])], dim=-1)
+
+    def _peak_error(self, predicted: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        if self.architecture_ == "physics":  # centre in sigma units, relative width, log amplitude
+            sigma = true[..., 1] / FWHM_PER_SIGMA
+            predicted = torch.stack([predicted[..., 0] / sigma, predicted[..., 1] / true[..., 1],
+                                     torch.log(predicted[..., 2].clamp(min=1e-6))], -1)
+            true = torch.stack([true[..., 0] / sigma, torch.ones_like(sigma), torch.log(true[..., 2].clamp(min=1e-6))], -1)
+        mask = torch.isfinite(true)
+        return (predicted[mask] - true[mask]).abs().mean()
+
+    def _physics_peaks(self, net: PhysicsCAE, shape: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
+        """(B, K, 3) centre, FWHM and height of each analyte's main isotope."""
+        mz = torch.as_tensor([_isotope_mz(k, self.isotopes_.get(k)) for k in self.targets_], dtype=torch.float32,
+                             device=shape.device)
+        sigma = torch.as_tensor(self.peaks_.sigma(mz.cpu().numpy()), dtype=torch.float32, device=shape.device)
+        fraction = torch.as_tensor([_isotope_fraction(k, self.isotopes_.get(k)) for k in self.targets_],
+                                   dtype=torch.float32, device=shape.device)
+        centre = torch.as_tensor(self.peaks_.centre(mz.cpu().numpy()), dtype=torch.float32, device=shape.device)
+        width = sigma[None, :] * torch.exp(shape[:, 1:2])
+        height = amounts[:, :len(self.targets_)] * fraction / (width * SQRT_2PI)
+        return torch.stack([centre[None, :] + shape[:, 0:1], width * FWHM_PER_SIGMA, height], dim=-1)
+
+    # --- prediction ----------------------------------------------------------------------------------
+    def _outputs(self, X: np.ndarray, index: int) -> np.ndarray:
+        return predict_batches(lambda b: self.net_(b)[index], self._inputs(X), batch_size=256)
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        out = self._outputs(X, 1).astype(float)
+        return out * self.conc_std_ + self.conc_mean_ if self.architecture_ == "seed" else out
+
+    def reconstruct(self, X: np.ndarray) -> np.ndarray:
+        """Denoised spectra on the full axis (zero outside the physics model's region)."""
+        recon = self._outputs(X, 0).astype(float) * self.input_scale_
+        if self.architecture_ == "seed":
+            return np.repeat(recon, self.downsample_, axis=1)[:, :X.shape[1]] / self.downsample_
+        out = np.zeros_like(X, dtype=float)
+        out[:, self.region_] = recon
+        return out
+
+    def peak_parameters(self, X: np.ndarray) -> np.ndarray | None:
+        """(n, K, 3) centre, FWHM and height of each analyte's main isotope (None if never trained on peaks
+        for the seed architecture)."""
+        if self.architecture_ == "seed":
+            if not self.isotopes_:
+                return None
+            out = self._outputs(X, 2).reshape(len(X), -1, 3).astype(float)
+            ref = self.peak_reference_
+            return np.stack([out[..., 0] * 0.1 + ref[:, 0], out[..., 1] * ref[:, 1],
+                             np.sinh(out[..., 2]) * ref[:, 2]], axis=-1)
+
+        def peaks_of(batch):
+            _, _, shape, amounts = self.net_(batch)
+            return self._physics_peaks(self.net_, shape, amounts).flatten(1)
+        return predict_batches(peaks_of, self._inputs(X)).reshape(len(X), -1, 3).astype(float)
+
+    def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
+        if self.architecture_ == "seed" or not self.extra_["use_standard"]:
+            return None
+        amounts = predict_batches(lambda b: self.net_.amounts(b)[0], self._inputs(X))
+        return amounts[:, len(self.targets_)].astype(float) / float(self.net_.reference)
+
+    # --- persistence ---------------------------------------------------------------------------------
+    _ARRAYS = ("floor_", "region_", "conc_mean_", "conc_std_", "peak_reference_", "recon_weight_")
+
+    def _state(self):
+        extra = {**self.extra_, "input_scale": self.input_scale_, "isotopes": self.isotopes_,
+                 "history": self.history_, "downsample": getattr(self, "downsample_", 1),
+                 "peaks": self.peaks_.as_dict() if hasattr(self, "peaks_") else None,
+                 "noise": list(getattr(self, "noise_", []))}
+        arrays = {name: np.asarray(getattr(self, name)) for name in self._ARRAYS if hasattr(self, name)}
+        return extra, {**arrays, **module_arrays(self.net_)}, {}
+
+    def _restore(self, extra: dict[str, Any], arrays, estimators) -> None:
+        self.extra_, self.input_scale_ = extra, float(extra["input_scale"])
+        self.architecture_ = extra["architecture"]
+        self.isotopes_, self.history_ = {k: int(v) for k, v in extra["isotopes"].items()}, extra["history"]
+        self.downsample_ = int(extra["downsample"])
+        if extra.get("peaks"):
+            self.peaks_, self.noise_ = PeakModel(**extra["peaks"]), tuple(extra["noise"])
+        for name in self._ARRAYS:
+            if name in arrays:
+                setattr(self, name, np.asarray(arrays[name]))
+        self.net_ = load_module_arrays(self._build(extra), arrays)
+
+
+def _frame(Y: np.ndarray, ids: list[str], names: list[str]):
+    import pandas as pd
+    return pd.DataFrame(Y, index=pd.Index(ids, name="id"), columns=names)
+
+
+def _variance(noise, signal: np.ndarray) -> np.ndarray:
+    return noise[0] + signal * (noise[1] + noise[2] * signal)
+
+
+def _main_isotope(element: str) -> int:
+    return max(isotope_pattern(element), key=lambda p: p[1])[2]
+
+
+def _isotope_mz(element: str, mass_number: int | None) -> float:
+    pattern = isotope_pattern(element)
+    return next((mz for mz, _, a in pattern if a == mass_number), max(pattern, key=lambda p: p[1])[0])
+
+
+def _isotope_fraction(element: str, mass_number: int | None) -> float:
+    pattern = isotope_pattern(element)
+    return next((f for _, f, a in pattern if a == mass_number), max(p[1] for p in pattern))

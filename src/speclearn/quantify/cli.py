@@ -1,0 +1,126 @@
+"""`speclearn quantify train|predict`: ICP-MS quantification (or any spectra -> concentrations)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.core.errors import InputError
+from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
+
+app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
+
+
+def _flags_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".flags.csv")
+
+
+@app.command()
+def train(
+    spectra: SpectraOption,
+    targets: Annotated[Path, typer.Option("--targets", help="Concentrations: id + one column per analyte.")],
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
+    method: Annotated[str | None, typer.Option("--method", help="caemmt, gd, bss, rf, pls or wnnls "
+                                                                "(default: the best measured).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (caemmt).")] = None,
+    seed: SeedOption = 0,
+    clean: Annotated[Path | None, typer.Option("--clean", help="Noise-free spectra (reconstruction loss).")] = None,
+    peaks: Annotated[Path | None, typer.Option("--peaks", help="Peak table: id, species, mass_number, centre, "
+                                                               "width, amplitude (peak-parameter loss).")] = None,
+    blanks: Annotated[Path | None, typer.Option("--blanks", help="Blank replicate spectra for LOD/LOQ (default: "
+                                                                 "training spectra whose targets are all 0).")] = None,
+    unit: Annotated[str, typer.Option("--unit", help="Concentration unit of the targets.")] = "ug/L",
+    device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Train a quantification model and write it to a model folder."""
+    from speclearn.models import resolve_device
+    from speclearn.quantify import DEFAULT_METHOD, METHODS, save_quantifier
+    from speclearn.quantify.analyst import blank_ids, detection_limits
+    from speclearn.quantify.base import check_targets
+
+    method = method or DEFAULT_METHOD
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks])
+    torch_device = str(resolve_device(device))
+    data = read_spectra(spectra)
+    table = check_targets(read_table_csv(targets, numeric=True), data, file=str(targets))
+    params: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
+    if epochs is not None:
+        if method != "caemmt":
+            raise InputError(f"--epochs applies to caemmt only, not {method}")
+        params["epochs"] = epochs
+    clean_spectra = read_spectra(clean) if clean else None
+    if peaks and not peaks.is_file():
+        raise InputError("file not found", file=peaks)
+    peak_table = pd.read_csv(peaks) if peaks else None
+    model = METHODS[method](**params)
+    model.fit(data, table, clean=clean_spectra, peaks=peak_table, device=torch_device)
+    model.unit_ = unit
+    if blanks:
+        blank_data = read_spectra(blanks)
+        limits = detection_limits(model.predict(blank_data))
+    else:
+        ids = blank_ids(table)
+        limits = detection_limits(model.predict(data.select(ids))) if ids else None
+    model.limits_ = limits
+    save_quantifier(model, out, overwrite=overwrite)
+    say(f"wrote {out}: {method} model, {data.n_spectra} spectra x {data.n_channels} channels, "
+        f"targets {', '.join(model.targets_)} ({unit})")
+    if limits is not None and limits["n_blanks"].iloc[0] >= 3:
+        say("LOD / LOQ (" + unit + "): " + ", ".join(f"{k} {r.lod:.3g}/{r.loq:.3g}" for k, r in limits.iterrows()))
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from `quantify train`.")],
+    spectra: SpectraOption,
+    out: OutOption,
+    reconstructed: Annotated[Path | None, typer.Option("--reconstructed", help="Also write the reconstructed "
+                                                                               "(denoised) spectra here.")] = None,
+    metadata: Annotated[Path | None, typer.Option("--metadata", help="id + `dilution` column: results are "
+                                                                     "multiplied by the dilution factor.")] = None,
+    flags: Annotated[Path | None, typer.Option("--flags", help="Where to write the flags table "
+                                                               "(default: OUT stem + .flags.csv).")] = None,
+    device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Predict concentrations: OUT has id + one column per training target; a flags table beside it
+    marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
+    from speclearn.models import resolve_device
+    from speclearn.quantify import load_quantifier
+    from speclearn.quantify.analyst import dilution_factors, flag_results
+
+    resolve_device(device)
+    flags = flags or _flags_path(out)
+    inputs = [spectra, metadata, model]
+    for path in (out, flags, reconstructed):
+        if path is not None:
+            check_output(path, overwrite=overwrite, inputs=inputs)
+    quantifier = load_quantifier(model)
+    data = read_spectra(spectra)
+    data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
+    meta = read_table_csv(metadata) if metadata else None
+    dilution = dilution_factors(meta, data, file=str(metadata) if metadata else None)
+    measured = quantifier.predict(data)
+    X = data.values().astype(float)
+    recon = quantifier.reconstruct(X) if reconstructed else None
+    if reconstructed and recon is None:
+        raise InputError(f"a {quantifier.method} model does not reconstruct spectra; use caemmt or wnnls",
+                         file=model)
+    table = flag_results(measured, getattr(quantifier, "limits_", None))
+    recovery = quantifier.internal_standard_recovery(X)
+    table["internal_standard_recovery"] = np.nan if recovery is None else recovery
+    table["dilution"] = dilution
+    write_table_csv(measured * dilution[:, None], out, overwrite=overwrite)
+    write_table_csv(table, flags, overwrite=overwrite)
+    if recon is not None:
+        write_spectra(data.with_intensity(recon), reconstructed, overwrite=overwrite)
+    unit = getattr(quantifier, "unit_", "")
+    say(f"wrote {out}: {data.n_spectra} spectra, {len(quantifier.targets_)} targets"
+        f"{f' ({unit})' if unit else ''}; flags in {flags}")

@@ -1,0 +1,55 @@
+"""Shared plumbing of the scikit-learn quantifiers (PLS, random forest, PCA+NMF): channel binning,
+optional log target transform, persistence of the fitted estimator through skops."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
+
+
+def bin_channels(X: np.ndarray, factor: int) -> np.ndarray:
+    """Sum adjacent channels in groups of `factor` (the last partial group is summed too)."""
+    if factor <= 1:
+        return X
+    n, c = X.shape
+    full = (c // factor) * factor
+    binned = X[:, :full].reshape(n, -1, factor).sum(axis=2)
+    return np.concatenate([binned, X[:, full:].sum(axis=1, keepdims=True)], axis=1) if full < c else binned
+
+
+class SklearnQuantifier(Quantifier):
+    """A scikit-learn regressor on binned spectra. Subclasses define `_estimator(n, n_features)`.
+
+    max_features: spectra are binned (adjacent channels summed) down to at most this many features.
+    log_targets: fit log1p(c / floor) (floor = 1 % of the median positive target) and invert, so the
+        fit weighs relative rather than absolute errors.
+    """
+
+    log_targets_default = False
+
+    def _estimator(self, n_samples: int, n_features: int) -> Any:
+        raise NotImplementedError
+
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        return bin_channels(X, self.bin_)
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
+        self.bin_ = max(1, int(np.ceil(X.shape[1] / self.max_features)))
+        self.floor_ = relative_loss_floor(Y)
+        features = self._features(X)
+        self.estimator_ = self._estimator(*features.shape).fit(features, self._forward(Y))
+
+    def _forward(self, Y: np.ndarray) -> np.ndarray:
+        return np.log1p(Y / self.floor_) if self.log_targets else Y
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.estimator_.predict(self._features(X)), float).reshape(len(X), -1)
+        return np.expm1(out) * self.floor_ if self.log_targets else out
+
+    def _state(self):
+        return {"bin": self.bin_}, {"floor": self.floor_}, {"estimator": self.estimator_}
+
+    def _restore(self, extra: dict[str, Any], arrays, estimators) -> None:
+        self.bin_, self.floor_, self.estimator_ = int(extra["bin"]), np.asarray(arrays["floor"]), estimators["estimator"]

@@ -1,0 +1,240 @@
+"""ICP-MS physics shared by the quantifiers: isotope patterns, interference candidates, peak templates.
+
+Everything comes from the periodictable isotope tables and from the training spectra themselves
+(peak width and mass calibration are estimated from the data); nothing assumes which simulator, if
+any, produced the spectra.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from speclearn.core.errors import InputError
+
+#: Common spectral interferences in quadrupole ICP-MS (argides, chlorides, oxides, doubly charged).
+COMMON_INTERFERENCES: tuple[str, ...] = (
+    "ArH", "ArAr", "ArO", "ArOH", "ArN", "ArC", "ArCl", "ArNa", "ArCa", "O2", "N2", "ClO", "ClOH", "CaO", "SO",
+    "SO2", "S2", "TiO", "BaO", "CeO", "NdO", "SmO", "Nd++", "Sm++", "Gd++",
+)
+#: Common matrix / isobaric elements checked as interferents (with their oxides and M2+ ions).
+COMMON_INTERFERENT_ELEMENTS: tuple[str, ...] = ("Fe", "Sn", "Zr", "W", "Mo", "Ru", "Pd", "Ge", "Ni", "Ba", "Hg")
+_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
+_MIN_FRACTION = 1e-4
+#: Natural abundances (IUPAC 2013, %) that periodictable leaves empty.
+_ABUNDANCE_FALLBACK: dict[str, dict[int, float]] = {"U": {234: 0.0054, 235: 0.7204, 238: 99.2742}}
+
+
+def parse_species(species: str) -> tuple[dict[str, int], int]:
+    """'ArO' -> ({'Ar': 1, 'O': 1}, 1); 'Ba++' -> ({'Ba': 1}, 2). Unknown symbols are an InputError."""
+    import periodictable
+
+    text = species.strip()
+    charge = 1 + text.count("+") - (1 if text.count("+") else 0)
+    formula = text.rstrip("+")
+    parts = _TOKEN.findall(formula)
+    if not formula or "".join(s + n for s, n in parts) != formula:
+        raise InputError(f"{species!r} is not an element symbol or formula (e.g. Cd, ArO, Ba++)")
+    counts: dict[str, int] = {}
+    for symbol, number in parts:
+        try:
+            element = periodictable.elements.symbol(symbol)
+        except ValueError:
+            raise InputError(f"unknown element {symbol!r} in {species!r}") from None
+        if symbol not in _ABUNDANCE_FALLBACK and not any(element[a].abundance > 0 for a in element.isotopes):
+            raise InputError(f"element {symbol!r} has no stable isotope to measure")
+        counts[symbol] = counts.get(symbol, 0) + int(number or 1)
+    return counts, charge
+
+
+@lru_cache(maxsize=None)
+def _element_pattern(symbol: str) -> tuple[tuple[float, float, int], ...]:
+    import periodictable
+
+    element = periodictable.elements.symbol(symbol)
+    abundance = _ABUNDANCE_FALLBACK.get(symbol) or {a: element[a].abundance for a in element.isotopes}
+    return tuple((float(element[a].mass), share / 100.0, int(a)) for a, share in abundance.items() if share > 0)
+
+
+@lru_cache(maxsize=None)
+def isotope_pattern(species: str) -> tuple[tuple[float, float, int], ...]:
+    """(m/z, fraction, nominal mass) of every isotopologue of `species` above 1e-4, fractions sum ~1."""
+    counts, charge = parse_species(species)
+    pattern = {(0.0, 0): 1.0}
+    for symbol, count in counts.items():
+        for _ in range(count):
+            new: dict[tuple[float, int], float] = {}
+            for (mass, nominal), fraction in pattern.items():
+                for iso_mass, abundance, a in _element_pattern(symbol):
+                    key = (round(mass + iso_mass, 4), nominal + a)
+                    new[key] = new.get(key, 0.0) + fraction * abundance
+            pattern = {k: v for k, v in new.items() if v >= _MIN_FRACTION}
+    return tuple(sorted((mass / charge, fraction, nominal) for (mass, nominal), fraction in pattern.items()))
+
+
+def check_analytes(names: list[str], axis: np.ndarray) -> None:
+    """Analytes for the physics methods must be element symbols measurable on `axis`."""
+    for column, name in enumerate(names):
+        try:
+            counts, charge = parse_species(name)
+        except InputError as err:
+            raise InputError(f"target {name!r} is not an element symbol, so the physics inversion cannot "
+                             f"model it ({err.problem}); use a learned method (pls, rf, bss, caemmt)",
+                             column=column + 2) from None
+        if len(counts) != 1 or charge != 1 or next(iter(counts.values())) != 1:
+            raise InputError(f"target {name!r} must be a single element symbol", column=column + 2)
+        masses = [m for m, _, _ in isotope_pattern(name)]
+        if max(masses) < axis.min() or min(masses) > axis.max():
+            raise InputError(f"no isotope of {name} lies on the m/z axis {axis.min():g}..{axis.max():g}",
+                             column=column + 2)
+
+
+@dataclass(frozen=True)
+class PeakModel:
+    """Peak shape: Gaussian of sigma = width0 + width_slope * m/z, centred at m/z + shift0 + shift_slope * m/z."""
+
+    width0: float
+    width_slope: float = 0.0
+    shift0: float = 0.0
+    shift_slope: float = 0.0
+
+    def sigma(self, mz: np.ndarray | float) -> np.ndarray:
+        return np.maximum(self.width0 + self.width_slope * np.asarray(mz, float), 1e-4)
+
+    def centre(self, mz: np.ndarray | float) -> np.ndarray:
+        return np.asarray(mz, float) + self.shift0 + self.shift_slope * np.asarray(mz, float)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"width0": self.width0, "width_slope": self.width_slope, "shift0": self.shift0,
+                "shift_slope": self.shift_slope}
+
+
+def render(species: str, axis: np.ndarray, peaks: PeakModel, *, shift: float = 0.0,
+           width_scale: float = 1.0, derivative: str | None = None) -> np.ndarray:
+    """Unit-amount signal of `species` on `axis` (each isotope peak has area = its fraction, in Da).
+
+    derivative: None, 'shift' (d/d shift) or 'width' (d/d width_scale) for first-order corrections.
+    """
+    out = np.zeros_like(axis, dtype=float)
+    for mz, fraction, _ in isotope_pattern(species):
+        centre, sigma = peaks.centre(mz) + shift, peaks.sigma(mz) * width_scale
+        lo, hi = np.searchsorted(axis, [centre - 6 * sigma, centre + 6 * sigma])
+        if hi <= lo:
+            continue
+        u = (axis[lo:hi] - centre) / sigma
+        g = fraction * np.exp(-0.5 * u * u) / (sigma * np.sqrt(2 * np.pi))
+        if derivative == "shift":
+            g = g * u / sigma
+        elif derivative == "width":
+            g = g * (u * u - 1.0) / width_scale
+        out[lo:hi] += g
+    return out
+
+
+def template_matrix(species: list[str], axis: np.ndarray, peaks: PeakModel, **kwargs) -> np.ndarray:
+    """(n_species, n_channels) templates."""
+    return np.stack([render(s, axis, peaks, **kwargs) for s in species]) if species else np.zeros((0, axis.size))
+
+
+def candidate_interferences(analytes: list[str], internal_standard: str | None, axis: np.ndarray,
+                            extra: tuple[str, ...] = COMMON_INTERFERENCES,
+                            elements: tuple[str, ...] = COMMON_INTERFERENT_ELEMENTS) -> list[str]:
+    """Known interferences, common isobaric elements, and the oxides and doubly charged ions of all
+    these elements and of the analytes, where they land on `axis`."""
+    names = list(extra) + list(elements)
+    for element in [*analytes, *([internal_standard] if internal_standard else []), *elements]:
+        names += [f"{element}O", f"{element}++"]
+    seen = set(analytes) | ({internal_standard} if internal_standard else set())
+    keep = []
+    for name in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        masses = np.array([m for m, _, _ in isotope_pattern(name)])
+        if ((masses > axis.min()) & (masses < axis.max())).any():
+            keep.append(name)
+    return keep
+
+
+def _fit_gaussian(axis: np.ndarray, y: np.ndarray, centre: float, half_window: float):
+    """Least-squares Gaussian + constant around `centre`; returns (centre, sigma, area, r2) or None."""
+    lo, hi = np.searchsorted(axis, [centre - half_window, centre + half_window])
+    x, v = axis[lo:hi], y[lo:hi]
+    if v.size < 8 or v.max() <= 0:
+        return None
+    base0 = float(np.percentile(v, 10))
+    height = float(v.max() - base0)
+    if height <= 0:
+        return None
+    start = [float(x[np.argmax(v)]), half_window / 4, height, base0]
+
+    def residual(p):
+        return p[2] * np.exp(-0.5 * ((x - p[0]) / p[1]) ** 2) + p[3] - v
+
+    fit = least_squares(residual, start, bounds=([x[0], 1e-3, 0, -np.inf], [x[-1], half_window, np.inf, np.inf]))
+    r2 = 1 - np.sum(fit.fun ** 2) / max(np.sum((v - v.mean()) ** 2), 1e-300)
+    centre_fit, sigma, amp = fit.x[:3]
+    return float(centre_fit), float(sigma), float(amp * sigma * np.sqrt(2 * np.pi)), float(r2)
+
+
+def estimate_peak_model(axis: np.ndarray, mean_spectrum: np.ndarray, elements: list[str]) -> PeakModel:
+    """Estimate peak width and mass calibration from isolated strong isotope peaks of the mean spectrum.
+
+    Each element's most abundant isotope is fitted with a Gaussian; width and centre offset are then
+    fitted linearly in m/z (a constant if fewer than three good peaks).
+    """
+    step = float(np.median(np.abs(np.diff(axis))))
+    results = []
+    for element in elements:
+        mz, _, _ = max(isotope_pattern(element), key=lambda p: p[1])
+        if not axis.min() + 1 < mz < axis.max() - 1:
+            continue
+        fit = _fit_gaussian(axis, mean_spectrum, mz, 0.45)
+        if fit is not None and fit[3] > 0.9 and abs(fit[0] - mz) < 0.3 and fit[1] > 1.5 * step:
+            results.append((mz, fit[0] - mz, fit[1], fit[2]))
+    if not results:
+        raise InputError("could not find any isolated analyte or internal-standard peak in the training "
+                         "spectra to estimate the peak width; are these ICP-MS spectra on an m/z axis?")
+    mz, offset, sigma, area = (np.array(c) for c in zip(*results))
+    if len(results) >= 3 and np.ptp(mz) > 20:
+        w = np.sqrt(area / area.max())
+        width = np.polyfit(mz, sigma, 1, w=w)
+        shift = np.polyfit(mz, offset, 1, w=w)
+        return PeakModel(width0=float(width[1]), width_slope=float(width[0]),
+                         shift0=float(shift[1]), shift_slope=float(shift[0]))
+    return PeakModel(width0=float(np.median(sigma)), shift0=float(np.median(offset)))
+
+
+def refine_peak_model(axis: np.ndarray, spectrum: np.ndarray, species: list[str], start: PeakModel) -> PeakModel:
+    """Refine width and mass calibration by fitting all templates (NNLS amounts) to `spectrum`.
+
+    Variable projection: for given peak parameters the amounts are the NNLS solution, so the
+    nonlinear search runs over the four peak-model parameters only.
+    """
+    from scipy.optimize import nnls
+
+    span = float(np.ptp(axis))
+
+    def model(p: np.ndarray) -> PeakModel:
+        return PeakModel(width0=float(p[0]), width_slope=float(p[1] / span), shift0=float(p[2]),
+                         shift_slope=float(p[3] / span))
+
+    region = np.flatnonzero((template_matrix(species, axis, start) > 0).any(axis=0))
+    x = (axis[region] - axis.min()) / max(span, 1e-12)
+    y = spectrum[region]
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        design = np.concatenate([template_matrix(species, axis, model(p))[:, region], np.stack([1 - x, x])]).T
+        scale = np.maximum(np.linalg.norm(design, axis=0), 1e-300)
+        return design @ (nnls(design / scale, y)[0] / scale) - y
+
+    p0 = np.array([start.width0, start.width_slope * span, start.shift0, start.shift_slope * span])
+    sigma = float(start.sigma(axis.mean()))
+    lower = [0.2 * start.width0 if start.width0 > 0 else 1e-4, -abs(p0[1]) - sigma, p0[2] - sigma, p0[3] - sigma]
+    upper = [5 * max(start.width0, sigma), abs(p0[1]) + sigma, p0[2] + sigma, p0[3] + sigma]
+    fit = least_squares(residual, p0, bounds=(lower, upper), x_scale=[sigma, sigma, sigma, sigma],
+                        diff_step=1e-3, max_nfev=60)
+    return model(fit.x)

@@ -1,0 +1,166 @@
+"""Quantification methods on small simulated ICP-MS sets, the CLI contract and bad inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.io import write_spectra, write_table_csv
+from speclearn.quantify import METHODS, load_quantifier, save_quantifier
+from speclearn.quantify.physics import isotope_pattern
+from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
+
+ANALYTES = ("Cd", "Pb", "Cu", "As", "Mo")
+INSTRUMENT = ICPMSInstrument(mz_min=50.0, mz_max=220.0, n_channels=2400)
+FAST = {"caemmt": {"epochs": 40, "max_seconds": 8, "progress": False, "patience": 10},
+        "rf": {"n_estimators": 60}, "gd": {"isotopes_per_element": 1}, "pls": {"max_components": 12}, "bss": {"max_iter": 200}}
+
+
+def _config(**kwargs) -> ICPMSConfig:
+    return ICPMSConfig(analytes=ANALYTES, interferents=("Sn", "Zr"), instrument=INSTRUMENT, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def icpms():
+    train = simulate_icpms(70, seed=1, config=_config(), workers=1)
+    test = simulate_icpms(30, seed=2, config=_config(), workers=1)
+    return train, test
+
+
+def _rmse(predicted: pd.DataFrame, true: pd.DataFrame) -> float:
+    return float(np.sqrt(np.mean((predicted.to_numpy() - true.to_numpy()) ** 2)))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_beats_training_mean_and_round_trips(method, icpms, tmp_path):
+    train, test = icpms
+    model = METHODS[method](**FAST.get(method, {}))
+    ids = train.spectra.ids[:25] if method == "gd" else train.spectra.ids  # peak fitting is slow
+    model.fit(train.spectra.select(ids), train.targets.loc[ids],
+              clean=train.spectra.with_intensity(train.clean).select(ids), peaks=train.peaks)
+    predicted = model.predict(test.spectra)
+    assert list(predicted.columns) == list(ANALYTES) and list(predicted.index) == test.spectra.ids
+    baseline = pd.DataFrame(np.broadcast_to(train.targets.mean().to_numpy(), test.targets.shape),
+                            index=test.targets.index, columns=test.targets.columns)
+    physics = method in ("wnnls", "caemmt", "gd")  # these must do far better than the mean
+    assert _rmse(predicted, test.targets) < (0.5 if physics else 1.0) * _rmse(baseline, test.targets)
+    save_quantifier(model, tmp_path / "model")
+    again = load_quantifier(tmp_path / "model")
+    np.testing.assert_allclose(again.predict(test.spectra).to_numpy(), predicted.to_numpy(), rtol=1e-5, atol=1e-9)
+    other = Spectra(test.spectra.values()[:, :-1], test.spectra.axis[:-1], axis_kind="mz")
+    with pytest.raises(InputError, match="channels"):
+        again.predict(other)
+
+
+def test_wnnls_recovers_concentrations_on_noise_light_data():
+    quiet = _config(gaussian_noise_rel=0.0, mass_shift_sd=0.0, sensitivity_drift_sd=0.0, mass_bias_sd=0.0,
+                    concentration_median=20.0)
+    train = simulate_icpms(40, seed=3, config=quiet, workers=1)
+    test = simulate_icpms(15, seed=4, config=quiet, workers=1)
+    model = METHODS["wnnls"]().fit(train.spectra, train.targets)
+    error = np.abs(model.predict(test.spectra) - test.targets) / test.targets
+    assert float(np.median(error.to_numpy())) < 0.03
+    assert (model.internal_standard_recovery(test.spectra.values()) > 0.8).all()
+    peaks = model.peak_parameters(test.spectra.values())
+    cd = max(isotope_pattern("Cd"), key=lambda p: p[1])[0]
+    assert abs(np.median(peaks[:, 0, 0]) - cd) < 0.02  # estimated mass calibration puts Cd-114 where it is
+
+
+def test_wnnls_refuses_unknown_element(icpms):
+    train, _ = icpms
+    targets = train.targets.rename(columns={"Cd": "Xx"})
+    with pytest.raises(InputError, match="Xx"):
+        METHODS["wnnls"]().fit(train.spectra, targets)
+
+
+def test_bad_targets(icpms):
+    train, _ = icpms
+    model = METHODS["pls"]()
+    with pytest.raises(InputError, match="no row"):
+        model.fit(train.spectra, train.targets.iloc[1:])
+    extra = pd.concat([train.targets, train.targets.iloc[:1].rename(index=lambda i: "ghost")])
+    with pytest.raises(InputError, match="not among the spectra"):
+        model.fit(train.spectra, extra)
+    negative = train.targets.copy()
+    negative.iloc[3, 1] = -1.0
+    with pytest.raises(InputError, match="negative"):
+        model.fit(train.spectra, negative)
+    missing = train.targets.copy()
+    missing.iloc[2, 0] = np.nan
+    with pytest.raises(InputError, match="finite"):
+        model.fit(train.spectra, missing)
+
+
+@pytest.fixture(scope="module")
+def files(icpms, tmp_path_factory):
+    train, test = icpms
+    folder = tmp_path_factory.mktemp("quantify")
+    write_spectra(train.spectra, folder / "train.csv")
+    write_spectra(test.spectra, folder / "test.csv")
+    targets = train.targets.copy()
+    write_table_csv(targets, folder / "targets.csv")
+    return folder
+
+
+def test_cli_train_predict(cli, files):
+    code, _, err = cli("quantify", "train", "--spectra", files / "train.csv", "--targets", files / "targets.csv",
+                       "--out", files / "model", "--method", "wnnls")
+    assert code == 0, err
+    code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "test.csv",
+                       "--out", files / "pred.csv", "--reconstructed", files / "recon.csv")
+    assert code == 0, err
+    pred = pd.read_csv(files / "pred.csv")
+    assert list(pred.columns) == ["id", *ANALYTES]
+    flags = pd.read_csv(files / "pred.flags.csv", index_col="id")
+    assert flags["internal_standard_recovery"].between(0.7, 1.3).all()
+    assert pd.read_csv(files / "recon.csv").shape == (30, INSTRUMENT.n_channels + 1)
+    code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "test.csv",
+                       "--out", files / "pred.csv")
+    assert code == 2 and "exists" in err
+
+
+def test_cli_bad_inputs(cli, files, tmp_path):
+    train = pd.read_csv(files / "train.csv")
+    targets = pd.read_csv(files / "targets.csv")
+    targets.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
+    code, _, err = cli("quantify", "train", "--spectra", files / "train.csv", "--targets", tmp_path / "short.csv",
+                       "--out", tmp_path / "m1", "--method", "pls")
+    assert code == 2 and "no row" in err
+    bad = targets.copy()
+    bad.iloc[0, 1] = -2
+    bad.to_csv(tmp_path / "negative.csv", index=False)
+    code, _, err = cli("quantify", "train", "--spectra", files / "train.csv", "--targets", tmp_path / "negative.csv",
+                       "--out", tmp_path / "m2", "--method", "pls")
+    assert code == 2 and "negative" in err
+    targets.rename(columns={"Cd": "Qq"}).to_csv(tmp_path / "unknown.csv", index=False)
+    code, _, err = cli("quantify", "train", "--spectra", files / "train.csv", "--targets", tmp_path / "unknown.csv",
+                       "--out", tmp_path / "m3", "--method", "wnnls")
+    assert code == 2 and "Qq" in err
+    train.iloc[:, :-5].to_csv(tmp_path / "cropped.csv", index=False)
+    code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", tmp_path / "cropped.csv",
+                       "--out", tmp_path / "p.csv")
+    assert code == 2 and "channels" in err
+
+
+def test_real_nir_fermentation(cli, tmp_path):
+    """chemotools' 21 real NIR spectra: learned methods run, physics methods refuse with a clear message."""
+    from speclearn.demo import load_fermentation
+
+    spectra, glucose = load_fermentation()
+    write_spectra(spectra, tmp_path / "nir.csv")
+    write_table_csv(glucose.to_frame("glucose"), tmp_path / "glucose.csv")
+    for method in ("pls", "rf", "bss", "caemmt"):
+        code, _, err = cli("quantify", "train", "--spectra", tmp_path / "nir.csv", "--targets",
+                           tmp_path / "glucose.csv", "--out", tmp_path / method, "--method", method,
+                           *(["--epochs", "5"] if method == "caemmt" else []))
+        assert code == 0, (method, err)
+        code, _, err = cli("quantify", "predict", "--model", tmp_path / method, "--spectra", tmp_path / "nir.csv",
+                           "--out", tmp_path / f"{method}.csv")
+        assert code == 0, (method, err)
+        assert np.isfinite(pd.read_csv(tmp_path / f"{method}.csv")["glucose"]).all()
+    for method in ("wnnls", "gd"):
+        code, _, err = cli("quantify", "train", "--spectra", tmp_path / "nir.csv", "--targets",
+                           tmp_path / "glucose.csv", "--out", tmp_path / method, "--method", method)
+        assert code == 2 and "glucose" in err and "element" in err
