@@ -154,3 +154,13 @@ def test_cli_params_train_predict_and_bad_inputs(cli, matrix, tmp_path):
     code, _, err = cli("quantify", "train", *common, "--params", tmp_path / "train_params.csv", "--method", "pls",
                        "--out", tmp_path / "model_pls")
     assert code == 2 and "does not use instrument parameters" in err
+
+
+def test_cli_simulate_writes_process_parameters(cli, tmp_path):
+    code, _, err = cli("simulate", "icpms", "--n", 4, "--channels", 400, "--mz-min", 50, "--mz-max", 125,
+                       "--analytes", "As,Cd", "--interferents", "", "--matrix-effects", "--no-preview",
+                       "--out", tmp_path / "sim")
+    assert code == 0, err
+    process = pd.read_csv(tmp_path / "sim" / "process.csv", index_col="id")
+    assert list(process.columns) == list(PROCESS_PARAMETERS) and len(process) == 4
+    assert np.isfinite(process.to_numpy()).all()
