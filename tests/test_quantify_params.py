@@ -15,7 +15,7 @@ from speclearn.simulate.icpms import (PROCESS_PARAMETERS, ICPMSConfig, ICPMSInst
                                       simulate_icpms)
 
 ANALYTES = ("Co", "Zn", "As", "Se", "Cd")
-INSTRUMENT = ICPMSInstrument(mz_min=50.0, mz_max=125.0, n_channels=1500)
+INSTRUMENT = ICPMSInstrument(mz_min=50.0, mz_max=125.0, n_channels=1200)
 
 
 def _config(process: ProcessConfig | None = ProcessConfig()) -> ICPMSConfig:
