@@ -14,8 +14,8 @@ from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpm
 
 ANALYTES = ("Cd", "Pb", "Cu", "As", "Mo")
 INSTRUMENT = ICPMSInstrument(mz_min=50.0, mz_max=220.0, n_channels=2400)
-FAST = {"caemmt": {"epochs": 40, "max_seconds": 8, "progress": False, "patience": 10},
-        "twohead": {"epochs": 40, "max_seconds": 8, "progress": False, "patience": 10},
+FAST = {"caemmt": {"epochs": 40, "max_seconds": 5, "progress": False, "patience": 10},
+        "twohead": {"epochs": 40, "max_seconds": 5, "progress": False, "patience": 10},
         "rf": {"n_estimators": 60}, "gd": {"isotopes_per_element": 1}, "pls": {"max_components": 12}, "bss": {"max_iter": 200}}
 
 
@@ -38,18 +38,20 @@ def _rmse(predicted: pd.DataFrame, true: pd.DataFrame) -> float:
 def test_method_beats_training_mean_and_round_trips(method, icpms, tmp_path):
     train, test = icpms
     model = METHODS[method](**FAST.get(method, {}))
-    ids = train.spectra.ids[:25] if method == "gd" else train.spectra.ids  # peak fitting is slow
+    ids = train.spectra.ids[:20] if method == "gd" else train.spectra.ids  # peak fitting is slow
     model.fit(train.spectra.select(ids), train.targets.loc[ids],
               clean=train.spectra.with_intensity(train.clean).select(ids), peaks=train.peaks)
-    predicted = model.predict(test.spectra)
-    assert list(predicted.columns) == list(ANALYTES) and list(predicted.index) == test.spectra.ids
-    baseline = pd.DataFrame(np.broadcast_to(train.targets.mean().to_numpy(), test.targets.shape),
-                            index=test.targets.index, columns=test.targets.columns)
+    test_ids = test.spectra.ids[:15] if method == "gd" else test.spectra.ids
+    test_spectra, test_targets = test.spectra.select(test_ids), test.targets.loc[test_ids]
+    predicted = model.predict(test_spectra)
+    assert list(predicted.columns) == list(ANALYTES) and list(predicted.index) == test_ids
+    baseline = pd.DataFrame(np.broadcast_to(train.targets.mean().to_numpy(), test_targets.shape),
+                            index=test_targets.index, columns=test_targets.columns)
     physics = method in ("wnnls", "caemmt", "gd")  # these must do far better than the mean
-    assert _rmse(predicted, test.targets) < (0.5 if physics else 1.0) * _rmse(baseline, test.targets)
+    assert _rmse(predicted, test_targets) < (0.5 if physics else 1.0) * _rmse(baseline, test_targets)
     save_quantifier(model, tmp_path / "model")
     again = load_quantifier(tmp_path / "model")
-    np.testing.assert_allclose(again.predict(test.spectra).to_numpy(), predicted.to_numpy(), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(again.predict(test_spectra).to_numpy(), predicted.to_numpy(), rtol=1e-5, atol=1e-9)
     other = Spectra(test.spectra.values()[:, :-1], test.spectra.axis[:-1], axis_kind="mz")
     with pytest.raises(InputError, match="channels"):
         again.predict(other)
@@ -152,7 +154,7 @@ def test_real_nir_fermentation(cli, tmp_path):
     spectra, glucose = load_fermentation()
     write_spectra(spectra, tmp_path / "nir.csv")
     write_table_csv(glucose.to_frame("glucose"), tmp_path / "glucose.csv")
-    for method in ("pls", "rf", "bss", "caemmt"):
+    for method in ("pls", "caemmt"):  # caemmt falls back to the seed network: targets are not elements
         code, _, err = cli("quantify", "train", "--spectra", tmp_path / "nir.csv", "--targets",
                            tmp_path / "glucose.csv", "--out", tmp_path / method, "--method", method,
                            *(["--epochs", "5"] if method == "caemmt" else []))

@@ -8,7 +8,8 @@ concentrations) + beta * MAE(peak parameters). Spectra are binned by `downsample
 -> 2,500 by default) so that it trains on two CPU cores.
 
 architecture='physics' (the improved variant) puts the ICP-MS physics inside the model. The encoder
-starts with a fixed linear layer: the least-squares projection of the spectrum onto isotope-pattern
+starts with a fixed linear layer: the weighted least-squares projection (weights from the noise
+model at the mean training spectrum) of the spectrum onto isotope-pattern
 templates of the analytes, the internal standard and the interferences found in the training data
 (and their mass-shift derivatives, so the amounts are insensitive to small mass-calibration errors);
 templates, peak width and mass calibration come from a `WNNLS` fitted on the training spectra. The
@@ -93,7 +94,8 @@ class PhysicsCAE(nn.Module):
         super().__init__()
         S, R, K = n_species, n_region, n_targets
         self.S, self.K, self.use_standard = S, K, use_standard
-        for name, shape in (("projection", (2 * S + 2, R)), ("templates", (S, R)), ("d_shift", (S, R)),
+        for name, shape in (("projection", (2 * S + 2, R)), ("amount_projection", (S + 2, R)),
+                            ("templates", (S, R)), ("d_shift", (S, R)),
                             ("d_width", (S, R)), ("baseline", (2, R)), ("amount_scale", (S,)),
                             ("ratio_scale", (K,)), ("conc_scale", (K,))):
             self.register_buffer(name, torch.zeros(shape))
@@ -108,9 +110,11 @@ class PhysicsCAE(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def amounts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        coef = x @ self.projection.T
-        a, b = coef[:, :self.S], coef[:, self.S:2 * self.S]
-        return a, b, coef[:, 2 * self.S:]
+        """Amounts (templates only), amount x residual shift (with shift derivatives), baseline terms."""
+        spectrum = x[:, :-1]
+        a = spectrum @ self.amount_projection.T
+        b = (spectrum @ self.projection.T)[:, self.S:2 * self.S]
+        return a[:, :self.S], b, a[:, self.S:]
 
     def ratios(self, a: torch.Tensor) -> torch.Tensor:
         if not self.use_standard:
@@ -127,7 +131,7 @@ class PhysicsCAE(nn.Module):
         conc = self.slope * ratio + self.intercept + self.conc_scale * self.concentrations(h)
         p = self.peaks(h)
         amounts = torch.relu(a + self.amount_scale * p[:, :self.S])
-        shift_estimate = (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
+        shift_estimate = x[:, -1] + (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
         shift = shift_estimate + 0.05 * p[:, self.S]
         log_width = 0.1 * p[:, self.S + 1]
         recon = (amounts @ self.templates + (amounts * shift[:, None]) @ self.d_shift
@@ -178,7 +182,19 @@ class CAEMMT(Quantifier):
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         if self.architecture_ == "seed":
             return (bin_channels(X, self.downsample_) / self.input_scale_).astype(np.float32)
-        return (X[:, self.region_] / self.input_scale_).astype(np.float32)
+        X = np.asarray(X, float)
+        step = float(self.axis_step_)
+        region = self.region_
+        coef = X[:, region] @ self.projection_.T
+        S = (coef.shape[1] - 2) // 2
+        a, b = coef[:, :S], coef[:, S:2 * S]
+        shift = np.clip((a * b).sum(1) / np.maximum((a * a).sum(1), 1e-30), -5 * step, 5 * step)
+        position = region[None, :] + shift[:, None] / step  # resample every spectrum onto the nominal axis
+        low = np.clip(np.floor(position).astype(int), 0, X.shape[1] - 2)
+        frac = position - low
+        rows = np.arange(len(X))[:, None]
+        shifted = X[rows, low] * (1 - frac) + X[rows, low + 1] * frac
+        return np.concatenate([shifted / self.input_scale_, shift[:, None]], axis=1).astype(np.float32)
 
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         order = np.random.default_rng(self.seed).permutation(n)
@@ -258,8 +274,14 @@ class CAEMMT(Quantifier):
         x = (axis[self.region_] - axis.min()) / max(np.ptp(axis), 1e-12)
         base = np.stack([1 - x, x])
         design = np.concatenate([T, dS, base]).T / self.input_scale_  # amounts in counts from scaled input
-        projection = np.linalg.pinv(design)
+        weights = 1.0 / _variance(physics.noise_, np.maximum(X[:, self.region_].mean(axis=0), 0))
+        gram = (design * weights[:, None]).T @ design
+        projection = _weighted_projection(design, weights)
         net.projection.copy_(torch.from_numpy(projection.astype(np.float32)))
+        amount_design = np.concatenate([T, base]).T / self.input_scale_
+        net.amount_projection.copy_(torch.from_numpy(_weighted_projection(amount_design, weights).astype(np.float32)))
+        self.projection_ = projection / self.input_scale_  # on unscaled spectra, for the shift estimate
+        self.axis_step_ = float(np.median(np.abs(np.diff(axis))))
         for name, value in (("templates", T), ("d_shift", dS), ("d_width", dW), ("baseline", base)):
             getattr(net, name).copy_(torch.from_numpy((value / self.input_scale_).astype(np.float32)))
         inputs = self._inputs(X)
@@ -275,8 +297,7 @@ class CAEMMT(Quantifier):
             net.intercept.copy_(torch.from_numpy(intercept.astype(np.float32)))
             net.ratio_scale.copy_(torch.from_numpy(np.maximum(np.abs(ratio).std(axis=0), 1e-12).astype(np.float32)))
             net.conc_scale.copy_(torch.from_numpy(np.maximum(Y.std(axis=0), 1e-12).astype(np.float32) * 0.1))
-        weights = 1.0 / np.sqrt(_variance(self.noise_, np.maximum(X[:, self.region_].mean(axis=0), 0)))
-        self.recon_weight_ = (weights * self.input_scale_).astype(np.float32)
+        self.recon_weight_ = (np.sqrt(weights) * self.input_scale_).astype(np.float32)
         clean = (context.clean[:, self.region_] / self.input_scale_).astype(np.float32) if context.clean is not None \
             else np.full((len(X), 1), np.nan, np.float32)
         self.isotopes_ = self.isotopes_ or {k: _main_isotope(k) for k in self.targets_}
@@ -377,13 +398,13 @@ class CAEMMT(Quantifier):
         return amounts[:, len(self.targets_)].astype(float) / float(self.net_.reference)
 
     # --- persistence ---------------------------------------------------------------------------------
-    _ARRAYS = ("floor_", "region_", "conc_mean_", "conc_std_", "peak_reference_", "recon_weight_")
+    _ARRAYS = ("floor_", "region_", "conc_mean_", "conc_std_", "peak_reference_", "recon_weight_", "projection_")
 
     def _state(self):
         extra = {**self.extra_, "input_scale": self.input_scale_, "isotopes": self.isotopes_,
                  "history": self.history_, "downsample": getattr(self, "downsample_", 1),
                  "peaks": self.peaks_.as_dict() if hasattr(self, "peaks_") else None,
-                 "noise": list(getattr(self, "noise_", []))}
+                 "noise": list(getattr(self, "noise_", [])), "axis_step": getattr(self, "axis_step_", None)}
         arrays = {name: np.asarray(getattr(self, name)) for name in self._ARRAYS if hasattr(self, name)}
         return extra, {**arrays, **module_arrays(self.net_)}, {}
 
@@ -391,7 +412,7 @@ class CAEMMT(Quantifier):
         self.extra_, self.input_scale_ = extra, float(extra["input_scale"])
         self.architecture_ = extra["architecture"]
         self.isotopes_, self.history_ = {k: int(v) for k, v in extra["isotopes"].items()}, extra["history"]
-        self.downsample_ = int(extra["downsample"])
+        self.downsample_, self.axis_step_ = int(extra["downsample"]), extra.get("axis_step")
         if extra.get("peaks"):
             self.peaks_, self.noise_ = PeakModel(**extra["peaks"]), tuple(extra["noise"])
         for name in self._ARRAYS:
@@ -403,6 +424,12 @@ class CAEMMT(Quantifier):
 def _frame(Y: np.ndarray, ids: list[str], names: list[str]):
     import pandas as pd
     return pd.DataFrame(Y, index=pd.Index(ids, name="id"), columns=names)
+
+
+def _weighted_projection(design: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(D^T W D)^-1 D^T W: weighted least-squares coefficients as a linear map."""
+    gram = (design * weights[:, None]).T @ design
+    return np.linalg.solve(gram + 1e-9 * np.trace(gram) / len(gram) * np.eye(len(gram)), (design * weights[:, None]).T)
 
 
 def _variance(noise, signal: np.ndarray) -> np.ndarray:

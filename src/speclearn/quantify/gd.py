@@ -114,6 +114,13 @@ class GaussianDeconvolution(Quantifier):
         features = self._features(X)
         return features @ self.coef_[:, :-1].T + self.coef_[:, -1]
 
+    def peak_parameters(self, X: np.ndarray) -> np.ndarray:
+        """(n, K, 3) fitted centre, FWHM and height of each analyte's strongest isotope peak."""
+        first = [next(j for j, (name, _) in enumerate(self.windows_) if name == k) for k in self.targets_]
+        fits = self.fit_peaks(X)[:, first]
+        sigma = fits[..., 6]
+        return np.stack([fits[..., 4], sigma * 2 * np.sqrt(2 * np.log(2)), fits[..., 1] / (sigma * SQRT_2PI)], axis=-1)
+
     def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
         if not self._standard():
             return None
