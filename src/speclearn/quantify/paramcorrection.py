@@ -19,19 +19,26 @@ from speclearn.quantify.wnnls import WNNLS
 
 
 class ParameterCorrectedWNNLS(WNNLS):
-    """WNNLS + per-analyte linear model of log(recovery) on the instrument parameters (`ridge` shrinks it)."""
+    """WNNLS + per-analyte linear model of log(recovery) on the instrument parameters (`ridge` shrinks it).
+
+    warm_start: keep an already fitted WNNLS (same training spectra) and fit only the correction.
+    """
 
     method = "wnnls_params"
     uses_params = True
 
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
-                 weighted: bool = True, ridge: float = 1e-3):
+                 weighted: bool = True, ridge: float = 1e-3, warm_start: bool = False):
         super().__init__(internal_standard=internal_standard, interferences=interferences, baseline=baseline,
                          weighted=weighted)
         self.ridge = ridge
+        self.warm_start = warm_start
 
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
-        super()._fit(X, Y, context)
+        if not (self.warm_start and hasattr(self, "slope_")):
+            super()._fit(X, Y, context)
+        for name in self._ARRAYS:  # a refit without parameters drops an earlier correction
+            self.__dict__.pop(name, None)
         P = context.params
         if P is None:
             return

@@ -58,7 +58,8 @@ class TwoHeadQuantifier(Quantifier):
 
     internal_standard, interferences: passed to the `WNNLS` spectral front end. Training: Adam
     (learning_rate, weight_decay), batch_size, epochs, early stopping (patience) on val_fraction of the
-    training spectra, max_seconds.
+    training spectra, max_seconds. warm_start: keep an already fitted front end (`physics_`, a WNNLS
+    fitted on the same training spectra) and train only the network.
     """
 
     method = "twohead"
@@ -67,7 +68,7 @@ class TwoHeadQuantifier(Quantifier):
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", hidden: int = 64,
                  param_hidden: int = 32, epochs: int = 400, batch_size: int = 32, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, patience: int = 40, val_fraction: float = 0.2,
-                 max_seconds: float = 600.0, seed: int = 0, progress: bool = True):
+                 max_seconds: float = 600.0, seed: int = 0, progress: bool = True, warm_start: bool = False):
         self.internal_standard = internal_standard
         self.interferences = interferences
         self.hidden = hidden
@@ -81,14 +82,15 @@ class TwoHeadQuantifier(Quantifier):
         self.max_seconds = max_seconds
         self.seed = seed
         self.progress = progress
+        self.warm_start = warm_start
 
     # --- inputs --------------------------------------------------------------------------------------
-    def _inputs(self, X: np.ndarray, P: np.ndarray | None) -> np.ndarray:
-        amounts = self.physics_.amounts(X)
+    def _inputs(self, amounts: np.ndarray, P: np.ndarray | None) -> np.ndarray:
+        """Network input from the WNNLS amounts (n, species + baseline) and the raw parameters."""
         n_species = len(self.physics_.species_)
         features = (np.arcsinh(amounts[:, :n_species] / self.amount_scale_) - self.feature_mean_) / self.feature_std_
         calibrated = self.physics_._ratios(amounts) * self.physics_.slope_ + self.physics_.intercept_
-        params = np.empty((len(X), 0)) if P is None else (P - self.param_mean_) / self.param_std_
+        params = np.empty((len(amounts), 0)) if P is None else (P - self.param_mean_) / self.param_std_
         return np.concatenate([features, params, calibrated], axis=1).astype(np.float32)
 
     def _build(self, n_features: int, n_params: int) -> TwoHeadNet:
@@ -97,17 +99,20 @@ class TwoHeadQuantifier(Quantifier):
     # --- fit -----------------------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         torch.manual_seed(self.seed)
-        self.physics_ = WNNLS(internal_standard=self.internal_standard, interferences=self.interferences)
-        self.physics_.fit(context.spectra, pd.DataFrame(Y, index=context.spectra.meta.index, columns=self.targets_))
-        amounts = self.physics_.amounts(X)[:, :len(self.physics_.species_)]
-        self.amount_scale_ = np.maximum(np.percentile(np.abs(amounts), 90, axis=0), 1e-12)
-        scaled = np.arcsinh(amounts / self.amount_scale_)
+        if not (self.warm_start and hasattr(self, "physics_")):
+            self.physics_ = WNNLS(internal_standard=self.internal_standard, interferences=self.interferences)
+            self.physics_.fit(context.spectra, pd.DataFrame(Y, index=context.spectra.meta.index,
+                                                            columns=self.targets_))
+        amounts = self.physics_.amounts(X)
+        species = amounts[:, :len(self.physics_.species_)]
+        self.amount_scale_ = np.maximum(np.percentile(np.abs(species), 90, axis=0), 1e-12)
+        scaled = np.arcsinh(species / self.amount_scale_)
         self.feature_mean_, self.feature_std_ = scaled.mean(axis=0), np.maximum(scaled.std(axis=0), 1e-6)
         P = context.params
         if P is not None:
             self.param_mean_, self.param_std_ = P.mean(axis=0), np.maximum(P.std(axis=0), 1e-12)
         self.floor_ = relative_loss_floor(Y)
-        inputs = self._inputs(X, P)
+        inputs = self._inputs(amounts, P)
         self.net_ = self._build(scaled.shape[1], 0 if P is None else P.shape[1])
         order = np.random.default_rng(self.seed).permutation(len(X))
         n_val = int(round(self.val_fraction * len(X))) if len(X) >= 10 else 0
@@ -127,7 +132,7 @@ class TwoHeadQuantifier(Quantifier):
 
     # --- prediction ----------------------------------------------------------------------------------
     def _predict(self, X: np.ndarray, P: np.ndarray | None = None) -> np.ndarray:
-        return predict_batches(self.net_, self._inputs(X, P)).astype(float)
+        return predict_batches(self.net_, self._inputs(self.physics_.amounts(X), P)).astype(float)
 
     def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
         return self.physics_.internal_standard_recovery(X)
