@@ -18,6 +18,26 @@ from speclearn.quantify.base import FitContext, relative_loss_floor
 from speclearn.quantify.wnnls import WNNLS
 
 
+def fit_log_recovery(predicted: np.ndarray, Y: np.ndarray, standardised: np.ndarray, ridge: float) -> np.ndarray:
+    """(K, 1 + P) per-analyte intercept and slopes of log(predicted / true) on standardised parameters.
+
+    Weighted (c / (c + 10 * floor)) ridge least squares over the samples where both are positive; an
+    analyte with too few of them gets zeros (no correction).
+    """
+    design = np.column_stack([np.ones(len(standardised)), standardised])
+    floor = relative_loss_floor(Y)
+    penalty = ridge * len(design) * np.diag([0.0, *np.ones(standardised.shape[1])])
+    coef = np.zeros((Y.shape[1], design.shape[1]))
+    for k in range(Y.shape[1]):
+        usable = (predicted[:, k] > 0) & (Y[:, k] > 0)
+        if usable.sum() <= design.shape[1]:
+            continue
+        w = Y[usable, k] / (Y[usable, k] + 10 * floor[k])
+        A = design[usable] * w[:, None]
+        coef[k] = np.linalg.solve(A.T @ A + penalty, A.T @ (np.log(predicted[usable, k] / Y[usable, k]) * w))
+    return coef
+
+
 class ParameterCorrectedWNNLS(WNNLS):
     """WNNLS + per-analyte linear model of log(recovery) on the instrument parameters (`ridge` shrinks it).
 
@@ -43,19 +63,8 @@ class ParameterCorrectedWNNLS(WNNLS):
         if P is None:
             return
         self.param_mean_, self.param_std_ = P.mean(axis=0), np.maximum(P.std(axis=0), 1e-12)
-        design = np.column_stack([np.ones(len(P)), (P - self.param_mean_) / self.param_std_])
-        predicted = super()._predict(X)
-        floor = relative_loss_floor(Y)
-        self.correction_ = np.zeros((Y.shape[1], design.shape[1]))
-        penalty = self.ridge * len(P) * np.diag([0.0, *np.ones(P.shape[1])])
-        for k in range(Y.shape[1]):
-            usable = (predicted[:, k] > 0) & (Y[:, k] > 0)
-            if usable.sum() <= design.shape[1]:
-                continue  # too few detected samples to learn a correction: keep the plain WNNLS
-            w = Y[usable, k] / (Y[usable, k] + 10 * floor[k])
-            A = design[usable] * w[:, None]
-            b = np.log(predicted[usable, k] / Y[usable, k]) * w
-            self.correction_[k] = np.linalg.solve(A.T @ A + penalty, A.T @ b)
+        self.correction_ = fit_log_recovery(super()._predict(X), Y, (P - self.param_mean_) / self.param_std_,
+                                            self.ridge)
 
     def _predict(self, X: np.ndarray, P: np.ndarray | None = None) -> np.ndarray:
         predicted = super()._predict(X)

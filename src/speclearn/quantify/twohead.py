@@ -6,8 +6,10 @@ Parameter head: an MLP on the standardised per-spectrum instrument/process param
 nebuliser flow, conductivity, temperature, ...). Late fusion: both embeddings are concatenated and a
 fusion MLP outputs a log-correction per analyte, plus a linear term in the parameters (a wide-and-deep
 skip that holds the classical log-linear correction), applied to the internal-standard-corrected
-calibration line of the WNNLS: concentration = calibrated ratio * exp(correction). The correction starts at zero
-(the WNNLS result) and is trained with a Huber loss on relative errors.
+calibration line of the WNNLS: concentration = calibrated ratio * exp(correction). The linear term and the
+output bias start at the classical correction (`paramcorrection.fit_log_recovery` on the training
+spectra; zero without parameters), the MLP part at zero; all is trained with a Huber loss on relative
+errors, so the network learns what the classical log-linear correction misses.
 
 Fitted without parameters the parameter head is absent: the same model, spectral head only, which is
 what the matrix-effect benchmark compares against.
@@ -23,6 +25,7 @@ from torch import nn
 
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
+from speclearn.quantify.paramcorrection import fit_log_recovery
 from speclearn.quantify.wnnls import WNNLS
 
 
@@ -114,6 +117,12 @@ class TwoHeadQuantifier(Quantifier):
         self.floor_ = relative_loss_floor(Y)
         inputs = self._inputs(amounts, P)
         self.net_ = self._build(scaled.shape[1], 0 if P is None else P.shape[1])
+        if P is not None:  # start from the classical log-linear correction: the network learns what it misses
+            n_inputs = scaled.shape[1] + P.shape[1]
+            coef = fit_log_recovery(inputs[:, n_inputs:].astype(float), Y, inputs[:, scaled.shape[1]:n_inputs], 1e-3)
+            with torch.no_grad():
+                self.net_.params_linear.weight.copy_(torch.from_numpy(-coef[:, 1:]).float())
+                self.net_.fusion[-1].bias.copy_(torch.from_numpy(-coef[:, 0]).float())
         order = np.random.default_rng(self.seed).permutation(len(X))
         n_val = int(round(self.val_fraction * len(X))) if len(X) >= 10 else 0
         tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32))]
