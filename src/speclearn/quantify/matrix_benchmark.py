@@ -129,13 +129,19 @@ def markdown(result: dict) -> str:
                      f"{row['mre_matrix_free']:.4f} ({row['reference']}) | {row['matrix_effect_error']:.4f} | "
                      f"{row['wall_s']} | {row['scale']}{epochs} |")
     summary = result["summary"]
+    best = min(result["rows"], key=lambda row: row["mre_matrix"])
+    smallest = min(result["rows"], key=lambda row: row["matrix_effect_error"])
     verdict = "met" if summary["goal_met"] else "NOT met"
     lines += ["", f"Two-headed ME / same model without parameters: {summary['two_headed_over_without_parameters']:.2f} "
                   f"(goal <= {GOAL}: {verdict}); / internal standard only: "
                   f"{summary['two_headed_over_internal_standard_only']:.2f}; / classical parameter correction: "
                   f"{summary['two_headed_over_classical_correction']:.2f}.",
-              f"Wall times on a shared, loaded 2-core machine (load {result['machine']['load_average_1min_before']:.1f}"
-              f" before, {result['machine']['load_average_1min_after']:.1f} after)."]
+              f"Lowest MRE on the matrix-affected data: {best['model']} ({best['mre_matrix']:.4f}); smallest "
+              f"matrix-effect error: {smallest['model']} ({smallest['matrix_effect_error']:.4f}).",
+              f"Channels: {result['scale_detail']['n_channels']} (the simulator's default is 10,000; fewer for the "
+              "shared CPU). Timing: " + result["timing"] + f"; wall times on a shared, loaded 2-core machine (load "
+              f"{result['machine']['load_average_1min_before']:.1f} before, "
+              f"{result['machine']['load_average_1min_after']:.1f} after)."]
     return "\n".join(lines) + "\n"
 
 
