@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speclearn.quantify.benchmark import run_benchmark
+from speclearn.quantify.benchmark import merge_results, run_benchmark
 
 
 def main() -> None:
@@ -14,8 +14,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hard-scale", choices=["quick", "full"], default=None,
                         help="scale of the harder setting (default: --scale)")
+    parser.add_argument("--setting", choices=["seed", "hard"], default=None,
+                        help="run one setting only (to run them as parallel processes), then --merge")
+    parser.add_argument("--merge", action="store_true", help="combine the per-setting results and exit")
     args = parser.parse_args()
-    run_benchmark(args.out, scale=args.scale, seed=args.seed, hard_scale=args.hard_scale)
+    if args.merge:
+        merge_results(args.out)
+    else:
+        run_benchmark(args.out, scale=args.scale, seed=args.seed, hard_scale=args.hard_scale, only=args.setting)
+        if args.setting:
+            return
     print((args.out / "icpms_quantification.md").read_text())
 
 

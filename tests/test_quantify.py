@@ -112,8 +112,11 @@ def test_cli_train_predict(cli, files):
                        "--out", files / "model", "--method", "wnnls")
     assert code == 0, err
     code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "test.csv",
-                       "--out", files / "pred.csv", "--reconstructed", files / "recon.csv")
+                       "--out", files / "pred.csv", "--reconstructed", files / "recon.csv",
+                       "--peaks-out", files / "peaks.csv")
     assert code == 0, err
+    peaks = pd.read_csv(files / "peaks.csv")
+    assert len(peaks) == 30 * len(ANALYTES) and peaks["width"].between(0.4, 1.0).all()  # FWHM 0.45 + 0.0015 m/z
     pred = pd.read_csv(files / "pred.csv")
     assert list(pred.columns) == ["id", *ANALYTES]
     flags = pd.read_csv(files / "pred.flags.csv", index_col="id")

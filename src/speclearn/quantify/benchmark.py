@@ -25,9 +25,9 @@ from speclearn.quantify import DEFAULT_METHOD, METHODS
 from speclearn.quantify.analyst import detection_limits
 from speclearn.quantify.peaks import peak_targets
 
-SCALES = {"quick": {"train": 160, "val": 40, "test": 60, "blanks": 10, "gd_train": 80, "seconds": 120},
+SCALES = {"quick": {"train": 160, "val": 40, "test": 60, "blanks": 10, "gd_train": 60, "seconds": 150},
           "full": {"train": 800, "val": 200, "test": 200, "blanks": 20, "gd_train": 100, "seconds": 300}}
-SEED_ARCHITECTURE_SECONDS = 120  # the seed network cannot converge on 2 cores anyway; cap its share of the run
+SEED_ARCHITECTURE_SECONDS = 90  # the seed network cannot converge on 2 cores anyway; cap its share of the run
 METHOD_LABELS = {"caemmt": "CAEM-MT (physics, default)", "caemmt-seed": "CAEM-MT (seed configuration)",
                  "wnnls": "WNNLS physics inversion", "gd": "Gaussian deconvolution", "bss": "PCA+NMF (BSS)",
                  "rf": "Random forest", "pls": "PLS"}
@@ -226,11 +226,18 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _write(result: dict, out_dir: Path, stem: str) -> None:
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
+    (out_dir / f"{stem}.md").write_text("# ICP-MS quantification benchmark\n\n" + markdown(result))
+
+
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods: list[str] | None = None,
-                  hard_scale: str | None = None) -> dict:
+                  hard_scale: str | None = None, only: str | None = None) -> dict:
     """Run every method on the seed and hard settings; write icpms_quantification.json/.md and PNGs.
 
     hard_scale: scale of the hard setting (default: `scale`), to fit a shared machine's time budget.
+    only: run just this setting and write icpms_quantification_<setting>.json/.md (run the settings in
+    parallel processes, then `merge_results`).
     """
     scales = {"seed": scale, "hard": hard_scale or scale}
     methods = methods or ["caemmt", "caemmt-seed", "wnnls", "gd", "bss", "rf", "pls"]
@@ -241,9 +248,24 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
               "cpu": f"{os.cpu_count()} CPU cores, torch threads {__import__('torch').get_num_threads()}",
               "contention": "shared machine: other helpers' jobs ran at the same time, timings are upper bounds"}
     for name, config in settings().items():
+        if only and name != only:
+            continue
         result["settings"].append(run_setting(name, config, SCALES[scales[name]], seed, out_dir, methods))
         result["settings"][-1]["scale"]["name"] = scales[name]
         result["wall_seconds"] = time.perf_counter() - start
-        (out_dir / "icpms_quantification.json").write_text(json.dumps(result, indent=1, default=str))
-        (out_dir / "icpms_quantification.md").write_text("# ICP-MS quantification benchmark\n\n" + markdown(result))
+        _write(result, out_dir, f"icpms_quantification_{only}" if only else "icpms_quantification")
+    return result
+
+
+def merge_results(out_dir: Path) -> dict:
+    """Combine icpms_quantification_<setting>.json files into icpms_quantification.json/.md."""
+    out_dir = Path(out_dir)
+    parts = [json.loads((out_dir / f"icpms_quantification_{name}.json").read_text()) for name in settings()
+             if (out_dir / f"icpms_quantification_{name}.json").exists()]
+    if not parts:
+        raise FileNotFoundError(f"no icpms_quantification_<setting>.json in {out_dir}")
+    result = {**parts[0], "settings": [s for p in parts for s in p["settings"]],
+              "wall_seconds": max(p["wall_seconds"] for p in parts),
+              "contention": parts[0]["contention"] + f"; the {len(parts)} settings ran as parallel processes"}
+    _write(result, out_dir, "icpms_quantification")
     return result

@@ -110,6 +110,9 @@ def predict(
                                                                      "multiplied by the dilution factor.")] = None,
     flags: Annotated[Path | None, typer.Option("--flags", help="Where to write the flags table "
                                                                "(default: OUT stem + .flags.csv).")] = None,
+    peaks_out: Annotated[Path | None, typer.Option("--peaks-out", help="Also write each analyte's main isotope "
+                                                                       "peak: centre, FWHM, height (caemmt, "
+                                                                       "wnnls, gd).")] = None,
     params: ParamsOption = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
@@ -123,7 +126,7 @@ def predict(
     resolve_device(device)
     flags = flags or _flags_path(out)
     inputs = [spectra, metadata, model, params]
-    for path in (out, flags, reconstructed):
+    for path in (out, flags, reconstructed, peaks_out):
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
     quantifier = load_quantifier(model)
@@ -138,6 +141,9 @@ def predict(
     if reconstructed and recon is None:
         raise InputError(f"a {quantifier.method} model does not reconstruct spectra; use caemmt or wnnls",
                          file=model)
+    peak_values = quantifier.peak_parameters(X) if peaks_out else None
+    if peaks_out and peak_values is None:
+        raise InputError(f"a {quantifier.method} model does not estimate peak parameters", file=model)
     table = flag_results(measured, getattr(quantifier, "limits_", None))
     recovery = quantifier.internal_standard_recovery(X)
     table["internal_standard_recovery"] = np.nan if recovery is None else recovery
@@ -146,6 +152,13 @@ def predict(
     write_table_csv(table, flags, overwrite=overwrite)
     if recon is not None:
         write_spectra(data.with_intensity(recon), reconstructed, overwrite=overwrite)
+    if peak_values is not None:
+        from speclearn.quantify.peaks import peak_table
+        from speclearn.io import atomic_path
+
+        with atomic_path(peaks_out, overwrite=overwrite) as tmp:
+            peak_table(data.ids, quantifier.targets_, quantifier.main_isotopes(), peak_values).to_csv(
+                tmp, index=False, float_format="%.8g")
     unit = getattr(quantifier, "unit_", "")
     say(f"wrote {out}: {data.n_spectra} spectra, {len(quantifier.targets_)} targets"
         f"{f' ({unit})' if unit else ''}; flags in {flags}")
