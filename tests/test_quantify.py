@@ -15,6 +15,7 @@ from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpm
 ANALYTES = ("Cd", "Pb", "Cu", "As", "Mo")
 INSTRUMENT = ICPMSInstrument(mz_min=50.0, mz_max=220.0, n_channels=2400)
 FAST = {"caemmt": {"epochs": 40, "max_seconds": 5, "progress": False, "patience": 10},
+        "twohead": {"epochs": 40, "max_seconds": 5, "progress": False, "patience": 10},
         "rf": {"n_estimators": 60}, "gd": {"isotopes_per_element": 1}, "pls": {"max_components": 12}, "bss": {"max_iter": 200}}
 
 

@@ -14,6 +14,7 @@ from speclearn.core.errors import InputError
 #: benchmark name -> module holding `run_benchmark(out_dir, *, scale, seed)`
 BENCHMARKS = {
     "icpms": "speclearn.quantify.benchmark",
+    "matrix_effects": "speclearn.quantify.matrix_benchmark",
     "denoising": "speclearn.denoise.benchmark",
     "transfer": "speclearn.transfer.benchmark",
     "unmixing": "speclearn.unmix.benchmark",

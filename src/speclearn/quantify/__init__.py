@@ -13,12 +13,16 @@ from speclearn.quantify.base import Quantifier
 from speclearn.quantify.bss import BlindSourceSeparation
 from speclearn.quantify.caemmt import CAEMMT
 from speclearn.quantify.gd import GaussianDeconvolution
+from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.pls import PLS
 from speclearn.quantify.rf import RandomForest
+from speclearn.quantify.twohead import TwoHeadQuantifier
 from speclearn.quantify.wnnls import WNNLS
 
 METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvolution, "bss": BlindSourceSeparation,
-                                        "rf": RandomForest, "pls": PLS, "wnnls": WNNLS}
+                                        "rf": RandomForest, "pls": PLS, "wnnls": WNNLS,
+                                        # with per-spectrum instrument parameters (--params): issue 9
+                                        "twohead": TwoHeadQuantifier, "wnnls_params": ParameterCorrectedWNNLS}
 #: The method with the lowest mean and median relative error in benchmarks/results/icpms_quantification.md
 #: (both settings, quick scale): the physics inversion. CAEM-MT (physics) is far faster but less accurate.
 DEFAULT_METHOD = "wnnls"

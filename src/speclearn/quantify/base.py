@@ -27,6 +27,7 @@ class FitContext:
     clean: np.ndarray | None = None  # (n, channels) noise-free spectra aligned with the training spectra
     peaks: pd.DataFrame | None = None  # per-spectrum peak table: id, species, mass_number, centre, width, amplitude
     device: str = "cpu"
+    params: np.ndarray | None = None  # (n, P) per-spectrum instrument/process parameters (`Quantifier.uses_params`)
 
 
 def check_targets(targets: pd.DataFrame, spectra: Spectra, *, file: str | None = None) -> pd.DataFrame:
@@ -48,6 +49,28 @@ def check_targets(targets: pd.DataFrame, spectra: Spectra, *, file: str | None =
     return pd.DataFrame(values, index=targets.index, columns=[str(c) for c in targets.columns])
 
 
+def check_params(params: pd.DataFrame, spectra: Spectra, *, columns: list[str] | None = None,
+                 file: str | None = None) -> np.ndarray:
+    """Per-spectrum parameters as (n, P) floats in the spectra's order: every spectrum needs a row and every
+    value must be a finite number; `columns` (those a model was trained with) must all be present."""
+    if params.shape[1] == 0:
+        raise InputError("the parameters table has no parameter column", file=file)
+    params = align_table(params, spectra, file=file)
+    if columns is not None:
+        missing = [c for c in columns if c not in params.columns]
+        if missing:
+            raise InputError(f"parameter column(s) {', '.join(map(repr, missing))} missing; the model was trained "
+                             f"with {', '.join(columns)}", file=file)
+        params = params[columns]
+    values = params.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(x[0]) for x in np.nonzero(bad))
+        raise InputError("parameter is missing or not a finite number", file=file, row=f"id {params.index[r]!r}",
+                         column=f"{c + 2} ({params.columns[c]})")
+    return values
+
+
 def align_clean(clean: Spectra | None, spectra: Spectra) -> np.ndarray | None:
     """Clean spectra as an array in the training spectra's order, on the same axis."""
     if clean is None:
@@ -61,22 +84,36 @@ class Quantifier(BaseEstimator):
     """Base of every quantification method (scikit-learn style; hyperparameters are __init__ args)."""
 
     method: ClassVar[str] = ""
+    uses_params: ClassVar[bool] = False  # accepts per-spectrum instrument parameters (then `_predict(X, P)`)
 
     def fit(self, spectra: Spectra, targets: pd.DataFrame, *, clean: Spectra | None = None,
-            peaks: pd.DataFrame | None = None, device: str = "cpu") -> "Quantifier":
+            peaks: pd.DataFrame | None = None, device: str = "cpu",
+            params: pd.DataFrame | None = None) -> "Quantifier":
         targets = check_targets(targets, spectra)
         if spectra.n_spectra < 3:
             raise InputError(f"{spectra.n_spectra} training spectra; at least 3 are needed", file=spectra.source)
+        if params is not None and not self.uses_params:
+            raise InputError(f"the {self.method} method does not use instrument parameters")
         self.axis_ = spectra.axis_spec()
         self.targets_ = list(targets.columns)
-        context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks, device=device)
+        self.param_columns_ = None if params is None else [str(c) for c in params.columns]
+        context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks, device=device,
+                             params=None if params is None else check_params(params, spectra))
         self._fit(spectra.values().astype(float), targets.to_numpy(float), context)
         return self
 
-    def predict(self, spectra: Spectra) -> pd.DataFrame:
-        """Concentrations: one row per spectrum (indexed by id), one column per training target."""
+    def predict(self, spectra: Spectra, params: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Concentrations: one row per spectrum (indexed by id), one column per training target.
+        `params`: the per-spectrum parameters, required exactly when the model was trained with them."""
         spectra.check_axis_matches(self.axis_, what="the model")
-        values = self._predict(spectra.values().astype(float))
+        columns = getattr(self, "param_columns_", None)
+        if columns and params is None:
+            raise InputError(f"the model was trained with instrument parameters ({', '.join(columns)}); "
+                             "give them for these spectra too (--params)")
+        if params is not None and not columns:
+            raise InputError("the model was trained without instrument parameters; leave them out (--params)")
+        X = spectra.values().astype(float)
+        values = self._predict(X, check_params(params, spectra, columns=columns)) if columns else self._predict(X)
         return pd.DataFrame(values, index=spectra.meta.index, columns=self.targets_)
 
     # --- to implement ------------------------------------------------------------------------
@@ -117,7 +154,7 @@ class Quantifier(BaseEstimator):
     def to_saved_model(self) -> SavedModel:
         extra, arrays, estimators = self._state()
         limits = getattr(self, "limits_", None)
-        extra = {**extra, "unit": getattr(self, "unit_", ""),
+        extra = {**extra, "unit": getattr(self, "unit_", ""), "param_columns": getattr(self, "param_columns_", None),
                  "limits": None if limits is None else limits.reset_index(names="analyte").to_dict("list")}
         return SavedModel(model_type=f"quantify.{self.method}", params=self.get_params(), axis=self.axis_,
                           targets=self.targets_, extra=extra, arrays=arrays, estimators=estimators)
@@ -127,6 +164,7 @@ class Quantifier(BaseEstimator):
         quantifier = cls(**model.params)
         quantifier.axis_, quantifier.targets_ = model.axis, list(model.targets)
         quantifier.unit_ = model.extra.get("unit", "")
+        quantifier.param_columns_ = model.extra.get("param_columns")
         limits = model.extra.get("limits")
         quantifier.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
         quantifier._restore(model.extra, model.arrays, model.estimators)

@@ -19,13 +19,31 @@ def _flags_path(out: Path) -> Path:
     return out.with_name(out.stem + ".flags.csv")
 
 
+ParamsOption = Annotated[Path | None, typer.Option(
+    "--params", help="Per-spectrum instrument/process parameters: id + numeric columns (e.g. rf_power_w, "
+                     "nebuliser_flow_l_min, conductivity_ms_cm); rows for other ids are ignored. A model "
+                     "trained with --params needs them at predict too.")]
+
+
+def _params_for(table: pd.DataFrame | None, data, path: Path | None) -> pd.DataFrame | None:
+    """The rows of a parameters table for these spectra; InputError naming `path` if any is missing."""
+    from speclearn.quantify.base import check_params
+
+    if table is None:
+        return None
+    rows = table[table.index.isin(data.meta.index)]
+    check_params(rows, data, file=str(path))
+    return rows
+
+
 @app.command()
 def train(
     spectra: SpectraOption,
     targets: Annotated[Path, typer.Option("--targets", help="Concentrations: id + one column per analyte.")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
-    method: Annotated[str | None, typer.Option("--method", help="caemmt, gd, bss, rf, pls or wnnls "
-                                                                "(default: the best measured).")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="caemmt, gd, bss, rf, pls, wnnls; with --params "
+                                                                "also twohead or wnnls_params (default: the "
+                                                                "best measured).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (caemmt).")] = None,
     seed: SeedOption = 0,
     clean: Annotated[Path | None, typer.Option("--clean", help="Noise-free spectra (reconstruction loss).")] = None,
@@ -39,6 +57,7 @@ def train(
                                        "split-conformal intervals (0: none; see speclearn.trust).")] = 0.0,
     conformal_score: Annotated[str, typer.Option("--conformal-score", help="absolute, relative or log "
                                                                           "(with --calibration-fraction).")] = "log",
+    params: ParamsOption = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -51,36 +70,41 @@ def train(
     method = method or DEFAULT_METHOD
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks])
+    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params])
     torch_device = str(resolve_device(device))
     data = read_spectra(spectra)
     table = check_targets(read_table_csv(targets, numeric=True), data, file=str(targets))
-    params: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
+    hyper: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
     if epochs is not None:
-        if method != "caemmt":
-            raise InputError(f"--epochs applies to caemmt only, not {method}")
-        params["epochs"] = epochs
+        if "epochs" not in METHODS[method]().get_params():
+            raise InputError(f"--epochs applies to caemmt and twohead only, not {method}")
+        hyper["epochs"] = epochs
+    param_table = read_table_csv(params, numeric=True) if params else None
     clean_spectra = read_spectra(clean) if clean else None
     if peaks and not peaks.is_file():
         raise InputError("file not found", file=peaks)
     peak_table = pd.read_csv(peaks) if peaks else None
-    model = METHODS[method](**params)
+    model = METHODS[method](**hyper)
     fit_data = dict(clean=clean_spectra, peaks=peak_table, device=torch_device)
     if calibration_fraction:
+        if param_table is not None:
+            raise InputError("--calibration-fraction cannot be combined with --params yet")
         from speclearn.trust.intervals import fit_calibrated
         trusted = fit_calibrated(model, data, table, calibration_fraction=calibration_fraction,
                                  score=conformal_score, seed=seed, **fit_data)
         say(f"conformal calibration ({conformal_score} score) on {trusted.conformal.scores_.shape[0]} held-out "
             f"spectra; the model is fitted on the other {data.n_spectra - trusted.conformal.scores_.shape[0]}")
     else:
-        model.fit(data, table, **fit_data)
+        model.fit(data, table, params=_params_for(param_table, data, params), **fit_data)
     model.unit_ = unit
     if blanks:
         blank_data = read_spectra(blanks)
-        limits = detection_limits(model.predict(blank_data))
+        limits = detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
     else:
         ids = blank_ids(table)
-        limits = detection_limits(model.predict(data.select(ids))) if ids else None
+        blank_data = data.select(ids) if ids else None
+        limits = (detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
+                  if ids else None)
     model.limits_ = limits
     if calibration_fraction:
         from speclearn.trust.intervals import save_trusted
@@ -112,6 +136,7 @@ def predict(
     peaks_out: Annotated[Path | None, typer.Option("--peaks-out", help="Also write each analyte's main isotope "
                                                                        "peak: centre, FWHM, height (caemmt, "
                                                                        "wnnls, gd).")] = None,
+    params: ParamsOption = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -123,7 +148,7 @@ def predict(
 
     resolve_device(device)
     flags = flags or _flags_path(out)
-    inputs = [spectra, metadata, model]
+    inputs = [spectra, metadata, model, params]
     for path in (out, flags, reconstructed, peaks_out):
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
@@ -132,7 +157,8 @@ def predict(
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None
     dilution = dilution_factors(meta, data, file=str(metadata) if metadata else None)
-    measured = quantifier.predict(data)
+    param_table = read_table_csv(params, numeric=True) if params else None
+    measured = quantifier.predict(data, _params_for(param_table, data, params))
     X = data.values().astype(float)
     recon = quantifier.reconstruct(X) if reconstructed else None
     if reconstructed and recon is None:

@@ -150,9 +150,13 @@ def icpms(
     mz_max: Annotated[float, typer.Option(help="Last m/z.")] = 250.0,
     shape: Annotated[str, typer.Option(help="Peak shape: gaussian or pseudo_voigt.")] = "gaussian",
     dwell_time: Annotated[float, typer.Option(help="Counting time per channel, s.")] = 0.01,
+    matrix_effects: Annotated[bool, typer.Option(
+        "--matrix-effects/--no-matrix-effects", help="Draw RF power, nebuliser flow, conductivity and sample "
+                                                     "temperature per spectrum, with the matrix effects they cause; "
+                                                     "writes process.csv (for quantify --params).")] = False,
 ) -> None:
     """Simulate ICP-MS spectra: spectra.csv, clean.csv, targets.csv, peaks.csv, params.csv, truth.json."""
-    from speclearn.simulate.icpms import DEFAULT_ANALYTES, ICPMSConfig, ICPMSInstrument, simulate_icpms
+    from speclearn.simulate.icpms import DEFAULT_ANALYTES, ICPMSConfig, ICPMSInstrument, ProcessConfig, simulate_icpms
 
     check_output(out, overwrite=overwrite)
     instrument = ICPMSInstrument(mz_min=mz_min, mz_max=mz_max, n_channels=channels, shape=shape,
@@ -165,7 +169,7 @@ def icpms(
         concentration_median=concentration_median, concentration_sigma=concentration_sigma,
         polyatomic_scale=polyatomic_scale, oxide_ratio=oxide_ratio, doubly_charged_ratio=doubly_charged_ratio,
         mass_shift_sd=mass_shift_sd, sensitivity_drift_sd=drift_sd, gaussian_noise_rel=gaussian_noise,
-        poisson=poisson, instrument=instrument)
+        poisson=poisson, instrument=instrument, process=ProcessConfig() if matrix_effects else None)
     simulation = simulate_icpms(n, seed=seed, config=config, concentration_range_factor=range_factor)
     simulation.write(out, overwrite=overwrite, preview=preview)
     say(f"wrote {n} ICP-MS spectra x {channels} channels ({len(simulation.peaks) // n} peaks each) to {out}")

@@ -127,9 +127,10 @@ def _ionisation_energies() -> dict[str, tuple[float, float]]:
             for symbol in available_elements() if f"{symbol} I" in energy}
 
 
-def _saha_ratio(energy_ev: float, temperature: float, electron_density: float) -> float:
-    """n(next stage) / n(this stage) in LTE at `temperature` (K) and electron density (cm^-3)."""
-    return SAHA_CONSTANT * temperature ** 1.5 / electron_density * math.exp(-energy_ev / (BOLTZMANN_EV * temperature))
+def _saha_ratio(energy_ev: float, temperature, electron_density: float):
+    """n(next stage) / n(this stage) in LTE at `temperature` (K, scalar or array) and electron density (cm^-3)."""
+    temperature = np.asarray(temperature, dtype=float)
+    return SAHA_CONSTANT * temperature ** 1.5 / electron_density * np.exp(-energy_ev / (BOLTZMANN_EV * temperature))
 
 
 # --- instrument ----------------------------------------------------------------------------------
@@ -336,6 +337,97 @@ def species_template(species: str, axis: np.ndarray, instrument: ICPMSInstrument
 
 
 # --- configuration -------------------------------------------------------------------------------
+#: Measured process parameters the simulator writes when matrix effects are on (the columns a
+#: two-headed quantifier reads with `--params`); `tds_g_l` and `plasma_temperature_k` are hidden truth.
+PROCESS_PARAMETERS = ("rf_power_w", "nebuliser_flow_l_min", "conductivity_ms_cm", "sample_temperature_c")
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """Per-spectrum instrument and sample parameters and the matrix effects they cause.
+
+    Drawn per spectrum (from their own random stream, so the rest of a simulation is unchanged):
+    RF power (W, normal), nebuliser gas flow (L/min, normal), total dissolved solids (g/L,
+    log-normal) read as conductivity (mS/cm = `conductivity_per_tds` * TDS, with a log-normal
+    measurement error) and sample temperature (°C, normal). Effects, each relative to the nominal
+    conditions (power_nominal, flow_nominal, zero TDS, temperature_nominal):
+
+    - ionisation temperature T = T0 + power_k_per_w * dP - flow_k_per_l_min * dF - tds_k_per_g_l * TDS
+      (a cooler, more loaded plasma); the Saha fraction of each element changes with T, so elements
+      with a high first ionisation energy (As, Se, Cd, Zn, Hg) lose most, In (5.8 eV) almost nothing;
+    - space-charge suppression exp(-space_charge_per_g_l * TDS * (reference_mz / m/z)): light ions
+      are lost more than heavy ones, for every ion in the beam;
+    - aerosol transport exp(-((F - flow_optimum) / flow_width)^2) and sample uptake
+      1 + uptake_per_c * dT (lower viscosity): the same for every element of the sample;
+    - oxide ratio * exp(oxide_per_l_min * dF - oxide_per_w * dP), doubly charged ratio *
+      exp(doubly_per_w * dP - doubly_per_l_min * dF);
+    - matrix polyatomics (chloride, sodium, sulfur, calcium, carbon sources) * TDS / tds_median.
+    """
+
+    power_nominal: float = 1550.0
+    power_sd: float = 60.0
+    flow_nominal: float = 1.0
+    flow_sd: float = 0.05
+    tds_median: float = 1.0
+    tds_sigma: float = 0.9
+    conductivity_per_tds: float = 1.9
+    conductivity_error: float = 0.03
+    temperature_nominal: float = 20.0
+    temperature_sd: float = 3.0
+    power_k_per_w: float = 1.0
+    flow_k_per_l_min: float = 2500.0
+    tds_k_per_g_l: float = 120.0
+    space_charge_per_g_l: float = 0.08
+    flow_optimum: float = 1.0
+    flow_width: float = 0.25
+    uptake_per_c: float = 0.015
+    oxide_per_l_min: float = 8.0
+    oxide_per_w: float = 0.006
+    doubly_per_w: float = 0.004
+    doubly_per_l_min: float = 4.0
+
+    def __post_init__(self) -> None:
+        for name in ("power_nominal", "flow_nominal", "tds_median", "conductivity_per_tds", "flow_width"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"process {name} must be > 0, got {getattr(self, name):g}")
+        for name in ("power_sd", "flow_sd", "tds_sigma", "conductivity_error", "temperature_sd"):
+            if getattr(self, name) < 0:
+                raise InputError(f"process {name} must be >= 0, got {getattr(self, name):g}")
+
+    def draw(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
+        """Per-spectrum parameters: the measured PROCESS_PARAMETERS plus the true TDS (g/L)."""
+        power = self.power_nominal + self.power_sd * rng.standard_normal(n)
+        flow = self.flow_nominal + self.flow_sd * rng.standard_normal(n)
+        tds = _lognormal(rng, self.tds_median, self.tds_sigma, n)
+        conductivity = self.conductivity_per_tds * tds * np.exp(self.conductivity_error * rng.standard_normal(n))
+        temperature = self.temperature_nominal + self.temperature_sd * rng.standard_normal(n)
+        return pd.DataFrame({"rf_power_w": power, "nebuliser_flow_l_min": flow, "conductivity_ms_cm": conductivity,
+                             "sample_temperature_c": temperature, "tds_g_l": tds})
+
+    def plasma_temperature(self, draws: pd.DataFrame, nominal: float) -> np.ndarray:
+        """Ionisation temperature (K) per spectrum."""
+        return (nominal + self.power_k_per_w * (draws["rf_power_w"].to_numpy() - self.power_nominal)
+                - self.flow_k_per_l_min * (draws["nebuliser_flow_l_min"].to_numpy() - self.flow_nominal)
+                - self.tds_k_per_g_l * draws["tds_g_l"].to_numpy())
+
+    def sample_factor(self, draws: pd.DataFrame) -> np.ndarray:
+        """Aerosol transport times uptake: the same for every element of a sample."""
+        flow = draws["nebuliser_flow_l_min"].to_numpy()
+        dtemp = draws["sample_temperature_c"].to_numpy() - self.temperature_nominal
+        return np.exp(-((flow - self.flow_optimum) / self.flow_width) ** 2) * (1 + self.uptake_per_c * dtemp)
+
+    def space_charge(self, draws: pd.DataFrame, mz: np.ndarray, reference_mz: float) -> np.ndarray:
+        """(n, peaks) transmission factor from space charge: lighter ions suppressed more."""
+        return np.exp(-self.space_charge_per_g_l * draws["tds_g_l"].to_numpy()[:, None] * reference_mz / mz[None, :])
+
+    def ratio_factors(self, draws: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per-spectrum multipliers of the oxide and the doubly charged ratios."""
+        dpower = draws["rf_power_w"].to_numpy() - self.power_nominal
+        dflow = draws["nebuliser_flow_l_min"].to_numpy() - self.flow_nominal
+        return (np.exp(self.oxide_per_l_min * dflow - self.oxide_per_w * dpower),
+                np.exp(self.doubly_per_w * dpower - self.doubly_per_l_min * dflow))
+
+
 @dataclass(frozen=True)
 class ICPMSConfig:
     """Everything drawn per spectrum, with its distribution (defaults: a trace-metal water analysis).
@@ -348,7 +440,9 @@ class ICPMSConfig:
     drifts per run (log-normal `sensitivity_drift_sd`, plus a mass-bias exponent with sd
     `mass_bias_sd`); the mass calibration shifts by N(0, mass_shift_sd) m/z, rendered on a grid of
     1/`shift_subdivisions` channel. Background: (constant + slope * (m/z - mz_min)) cps, scaled per
-    spectrum by a log-normal factor (`background_sd`).
+    spectrum by a log-normal factor (`background_sd`). `process` (default None: no matrix effects)
+    adds per-spectrum instrument and sample parameters that change sensitivities and interference
+    levels (see `ProcessConfig`); they are written to `params`.
     """
 
     analytes: tuple[str, ...] = DEFAULT_ANALYTES
@@ -377,6 +471,7 @@ class ICPMSConfig:
     poisson: bool = True
     gaussian_noise_rel: float = 0.005
     instrument: ICPMSInstrument = field(default_factory=ICPMSInstrument)
+    process: ProcessConfig | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "analytes", tuple(self.analytes))
@@ -411,9 +506,14 @@ class ICPMSConfig:
 
     def element_sensitivity(self, symbol: str) -> float:
         """cps per µg/L of an element summed over its isotopes, at reference transmission."""
-        ionised = _saha_ratio(_ionisation_energies()[symbol][0], self.ionisation_temperature, self.electron_density)
         mass = float(periodictable.elements.symbol(symbol).mass)
-        return self.instrument.sensitivity * ionised / (1 + ionised) * self.instrument.reference_mz / mass
+        return (self.instrument.sensitivity * self.ionised_fraction(symbol, self.ionisation_temperature)
+                * self.instrument.reference_mz / mass)
+
+    def ionised_fraction(self, symbol: str, temperature: np.ndarray | float) -> np.ndarray | float:
+        """Saha fraction M+ / (M + M+) of an element at ionisation temperature(s) (K)."""
+        ratio = _saha_ratio(_ionisation_energies()[symbol][0], temperature, self.electron_density)
+        return ratio / (1 + ratio) if ratio.ndim else float(ratio / (1 + ratio))
 
     def doubly_charged_factor(self, symbol: str) -> float:
         """M2+/M+ of an element relative to `doubly_charged_ratio` (Saha scaling from Ba)."""
@@ -502,7 +602,9 @@ class ICPMSSimulation:
                       "centre": "m/z", "width": "FWHM m/z", "amplitude": "counts at the peak centre"},
             "files": {"spectra.csv": "noisy spectra", "clean.csv": "noise-free spectra",
                       "targets.csv": "analyte concentrations", "peaks.csv": "one row per rendered peak",
-                      "params.csv": "per-spectrum instrument and plasma parameters"},
+                      "params.csv": "per-spectrum instrument and plasma parameters",
+                      **({"process.csv": "measured process parameters (speclearn quantify --params)"}
+                         if self.config.process is not None else {})},
         }
 
     def write(self, directory: str | Path, *, overwrite: bool = False, preview: bool = False) -> Path:
@@ -513,6 +615,8 @@ class ICPMSSimulation:
             write_spectra(self.spectra.with_intensity(self.clean), tmp / "clean.csv")
             write_table_csv(self.targets, tmp / "targets.csv")
             write_table_csv(self.params, tmp / "params.csv")
+            if self.config.process is not None:
+                write_table_csv(self.params[list(PROCESS_PARAMETERS)], tmp / "process.csv")
             self.peaks.to_csv(tmp / "peaks.csv", index=False, float_format="%.8g")
             (tmp / "truth.json").write_text(json.dumps(self.truth(), indent=1, default=str))
             if preview:
@@ -566,6 +670,19 @@ def simulate_icpms(n: int, *, seed: int = 0, config: ICPMSConfig | None = None,
     source_level = {src: _lognormal(rng, 1.0, config.plasma_sd if src == "plasma" else config.matrix_sd, n)
                     for src in sources}
     background = _lognormal(rng, 1.0, config.background_sd, n)
+    process = config.process.draw(np.random.default_rng([seed, 1]), n) if config.process else None
+    element_gain: dict[str, np.ndarray] = {}  # matrix effect on each element's M+ (ionisation, transport)
+    if process is not None:
+        oxide_factor, doubly_factor = config.process.ratio_factors(process)
+        oxide, doubly = oxide * oxide_factor, doubly * doubly_factor
+        matrix_load = process["tds_g_l"].to_numpy() / config.process.tds_median
+        source_level = {src: level if src == "plasma" else level * matrix_load for src, level in source_level.items()}
+        temperature = config.process.plasma_temperature(process, config.ionisation_temperature)
+        process["plasma_temperature_k"] = temperature
+        sample = config.process.sample_factor(process)
+        element_gain = {element: sample * config.ionised_fraction(element, temperature)
+                        / config.ionised_fraction(element, config.ionisation_temperature)
+                        for _, element, kind, _ in _ion_list(config) if kind != "polyatomic"}
 
     # ion levels (cps at reference transmission, before drift) -> peak heights (counts)
     ions = _ion_list(config)
@@ -586,7 +703,10 @@ def simulate_icpms(n: int, *, seed: int = 0, config: ICPMSConfig | None = None,
                 levels[:, j] *= oxide
             elif kind == "doubly_charged":
                 levels[:, j] *= doubly * config.doubly_charged_factor(element)
+            levels[:, j] *= element_gain.get(element, 1.0)
     response = inst.transmission(comps.mz[None, :], mass_bias[:, None]) * drift[:, None]
+    if process is not None:
+        response *= config.process.space_charge(process, comps.mz, inst.reference_mz)
     heights = levels[:, comps.level] * comps.fraction[None, :] * response * inst.dwell_time
 
     # render and add noise per sub-channel shift (tasks run in threads; numpy releases the GIL):
@@ -630,11 +750,14 @@ def simulate_icpms(n: int, *, seed: int = 0, config: ICPMSConfig | None = None,
         **{f"{src}_level": level for src, level in source_level.items()},
         **{f"conc_{s}": interferent_conc[:, j] for j, s in enumerate(config.interferents)},
     }, index=ids)
+    if process is not None:
+        params = pd.concat([params, process.set_index(ids)], axis=1)
     if config.internal_standard:
-        is_mz = comps.mz[(comps.kind == "internal_standard")]
-        is_frac = comps.fraction[(comps.kind == "internal_standard")]
+        standard = comps.kind == "internal_standard"
+        is_mz, is_frac = comps.mz[standard], comps.fraction[standard]
         nominal = (is_frac * inst.transmission(is_mz)).sum()
-        params["is_recovery"] = (inst.transmission(is_mz[None, :], mass_bias[:, None]) @ is_frac) * drift / nominal
+        params["is_recovery"] = (response[:, standard] @ is_frac) * element_gain.get(config.internal_standard, 1.0) \
+            / nominal
     peaks = pd.DataFrame({
         "id": pd.Categorical.from_codes(np.repeat(np.arange(n), comps.mz.size), categories=ids),
         **{name: _tiled_categorical(getattr(comps, name), n) for name in ("species", "element", "kind")},
