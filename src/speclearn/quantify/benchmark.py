@@ -248,8 +248,8 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
     """Run every method on the seed and hard settings; write icpms_quantification.json/.md and PNGs.
 
     hard_scale: scale of the hard setting (default: `scale`), to fit a shared machine's time budget.
-    only: run just this setting and write icpms_quantification_<setting>.json/.md (run the settings in
-    parallel processes, then `merge_results`).
+    only: run just this setting and write parts/icpms_quantification_<setting>.json/.md (run the settings
+    in parallel processes, then `merge_results`).
     """
     scales = {"seed": scale, "hard": hard_scale or scale}
     methods = methods or ["caemmt", "caemmt-seed", "wnnls", "gd", "bss", "rf", "pls"]
@@ -265,17 +265,21 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
         result["settings"].append(run_setting(name, config, SCALES[scales[name]], seed, out_dir, methods))
         result["settings"][-1]["scale"]["name"] = scales[name]
         result["wall_seconds"] = time.perf_counter() - start
-        _write(result, out_dir, f"icpms_quantification_{only}" if only else "icpms_quantification")
+        if only:
+            (out_dir / "parts").mkdir(exist_ok=True)
+            _write(result, out_dir / "parts", f"icpms_quantification_{only}")
+        else:
+            _write(result, out_dir, "icpms_quantification")
     return result
 
 
 def merge_results(out_dir: Path) -> dict:
-    """Combine icpms_quantification_<setting>.json files into icpms_quantification.json/.md."""
+    """Combine parts/icpms_quantification_<setting>.json files into icpms_quantification.json/.md."""
     out_dir = Path(out_dir)
-    parts = [json.loads((out_dir / f"icpms_quantification_{name}.json").read_text()) for name in settings()
-             if (out_dir / f"icpms_quantification_{name}.json").exists()]
+    files = [out_dir / "parts" / f"icpms_quantification_{name}.json" for name in settings()]
+    parts = [json.loads(path.read_text()) for path in files if path.exists()]
     if not parts:
-        raise FileNotFoundError(f"no icpms_quantification_<setting>.json in {out_dir}")
+        raise FileNotFoundError(f"no parts/icpms_quantification_<setting>.json in {out_dir}")
     result = {**parts[0], "settings": [s for p in parts for s in p["settings"]],
               "wall_seconds": max(p["wall_seconds"] for p in parts),
               "contention": parts[0]["contention"] + f"; the {len(parts)} settings ran as parallel processes"}
