@@ -21,6 +21,7 @@ BENCHMARKS = {
     "simulate": "speclearn.simulate.benchmark",
     "classification": "speclearn.classify.benchmark",
     "augmentation": "speclearn.generate.benchmark",
+    "trust": "speclearn.trust.benchmark",
 }
 
 
