@@ -9,6 +9,8 @@ import typer
 
 from speclearn.core.errors import InputError
 from speclearn.cli import basics
+from speclearn.simulate import cli as simulate_cli
+from speclearn.unmix import cli as unmix_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -17,6 +19,8 @@ app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 # seed systems: one sub-app each
+app.add_typer(simulate_cli.app, name="simulate")
+app.add_typer(unmix_cli.app, name="unmix")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Physics-based synthetic spectra with full ground truth."""
