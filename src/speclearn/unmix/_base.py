@@ -135,17 +135,19 @@ def _laplacian_terms(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kl_abundances(counts: np.ndarray, components: np.ndarray, *, initial: np.ndarray | None = None,
-                  max_iter: int = 200, tol: float = 1e-4, smoothness: float = 0.0,
+                  max_iter: int = 1000, tol: float = 1e-3, smoothness: float = 0.0,
                   scale: float | None = None) -> np.ndarray:
     """Poisson/KL fit of abundances (rows, nx, K) of a band (rows, nx, C) with the spectra fixed.
 
-    Multiplicative updates A <- A (R W^T) / (1 W^T), R = X / (A W) evaluated at non-zero counts only.
+    Multiplicative updates A <- A (R W^T) / (1 W^T), R = X / (A W) evaluated at non-zero counts only,
+    until every pixel's abundances move by less than `tol` x its counts over 10 iterations.
     `smoothness` adds a quadratic penalty between 4-neighbours (dimensionless: it is divided by
     `scale`, the mean counts per pixel), via the usual split of its gradient into the update.
     """
     rows, nx, n_channels = counts.shape
     k = components.shape[0]
     flat = sparse.csr_matrix(counts.reshape(-1, n_channels))
+    flat.sum_duplicates()
     pixel_of = np.repeat(np.arange(flat.shape[0]), np.diff(flat.indptr))
     wt = np.ascontiguousarray(components.T)
     w_rows, w_sum = wt[flat.indices], components.sum(axis=1)
@@ -153,16 +155,19 @@ def kl_abundances(counts: np.ndarray, components: np.ndarray, *, initial: np.nda
     a = (np.maximum(initial.reshape(-1, k), EPS) if initial is not None
          else np.repeat(totals[:, None] / k, k, axis=1) + EPS)
     strength = smoothness / max(scale or max(totals.mean(), EPS), EPS)
+    ratio = flat.copy()
     for iteration in range(max_iter):
-        model = np.einsum("ij,ij->i", a[pixel_of], w_rows)
-        ratio = sparse.csr_matrix((flat.data / np.maximum(model, EPS), flat.indices, flat.indptr), shape=flat.shape)
+        model = np.einsum("ij,ij->i", np.take(a, pixel_of, axis=0), w_rows)
+        np.divide(flat.data, np.maximum(model, EPS), out=ratio.data)
         numerator, denominator = ratio @ wt, np.broadcast_to(w_sum, a.shape)
         if strength > 0:
             neighbours, degree = _laplacian_terms(a.reshape(rows, nx, k))
             numerator = numerator + strength * neighbours.reshape(-1, k)
             denominator = denominator + strength * (degree * a.reshape(rows, nx, k)).reshape(-1, k)
         updated = a * numerator / denominator
-        if iteration % 10 == 9 and np.abs(updated - a).sum() <= tol * max(a.sum(), EPS):
+        if iteration % 10 == 0:
+            checkpoint = a
+        if iteration % 10 == 9 and (np.abs(updated - checkpoint).sum(axis=1) <= tol * np.maximum(totals, 1)).all():
             a = updated
             break
         a = updated
@@ -183,7 +188,7 @@ def kl_spectra_step(counts: np.ndarray, abundances: np.ndarray, components: np.n
 
 
 def stream_abundances(cube: Cube, components: np.ndarray, *, initial: np.ndarray | None = None,
-                      max_iter: int = 200, smoothness: float = 0.0, block_bytes: int = BLOCK_BYTES,
+                      max_iter: int = 1000, smoothness: float = 0.0, block_bytes: int = BLOCK_BYTES,
                       progress: bool = False, description: str = "abundances") -> np.ndarray:
     """Counts per component (y, x, K) of the whole cube with fixed spectra, one band of rows at a time."""
     ny, nx, n_channels = cube.shape
@@ -219,7 +224,7 @@ class CubeUnmixer(BaseEstimator):
         self.axis_ = cube.axis
         return self
 
-    def transform(self, data: Spectra | Any, *, max_iter: int = 300, progress: bool = False) -> np.ndarray:
+    def transform(self, data: Spectra | Any, *, max_iter: int = 1000, progress: bool = False) -> np.ndarray:
         """Abundances (K, y, x) of a new cube on the same axis, with the fitted spectra fixed."""
         cube = as_cube(data, self.components_.shape[0])
         if cube.shape[-1] != self.components_.shape[1]:

@@ -56,7 +56,7 @@ class PSNMF(CubeUnmixer):
 
     def __init__(self, n_components: int = 3, *, bin_factor: int = 4, refine_spectra: bool = False,
                  sum_to_one: bool = True, smoothness: float = 0.0, max_iter_binned: int = 1000,
-                 max_iter: int = 300, refine_passes: int = 20, tol: float = 1e-7, block_bytes: int = BLOCK_BYTES,
+                 max_iter: int = 1000, refine_passes: int = 20, tol: float = 1e-7, block_bytes: int = BLOCK_BYTES,
                  random_state: int | None = 0, progress: bool = False):
         self.n_components = n_components
         self.bin_factor = bin_factor
