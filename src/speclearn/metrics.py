@@ -71,3 +71,28 @@ def time_per_item(fn: Callable[[], object], n_items: int, repeats: int = 3) -> f
         fn()
         best = min(best, time.perf_counter() - start)
     return best / max(n_items, 1)
+
+
+def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
+    """Run `module:function(**kwargs)` in a fresh Python process; its wall time, peak RSS and JSON result.
+
+    Peak memory of a process cannot be reset, so each measurement gets its own process.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    module, function = target.split(":")
+    code = ("import json, resource, time, importlib\n"
+            f"f = getattr(importlib.import_module({module!r}), {function!r})\n"
+            "start = time.perf_counter()\n"
+            f"result = f(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
+            "wall = time.perf_counter() - start\n"
+            "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "print('@@' + json.dumps({'wall_s': wall, 'peak_rss_mb': rss, 'result': result}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("@@")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{target} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(lines[-1][2:])
