@@ -8,6 +8,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.simulate.edx import DEFAULT_PHASES, phase_spectrum, simulate_edx
 from speclearn.unmix import NMF, PCANMF, PSNMF, apply_unmixing, save_unmixing
+from speclearn.unmix.psnmf import auto_bin_factor
 from speclearn.unmix.evaluation import composition_error, match_components, score_unmixing
 from speclearn.unmix.quantify import quantify_spectrum
 
@@ -40,6 +41,13 @@ def test_psnmf_beats_plain_nmf_at_low_dose():
                                 "nmf": NMF(3, loss="kullback-leibler", max_iter=400).fit(sim.spectra)}.items()}
     assert scores["psnmf"]["abundance_rmse"] < scores["nmf"]["abundance_rmse"]
     assert scores["psnmf"]["spectral_angle_deg"] < scores["nmf"]["spectral_angle_deg"]
+
+
+def test_auto_bin_factor_grows_as_the_dose_falls():
+    assert [auto_bin_factor(dose, 64, 64, 4) for dose in (10, 50, 200, 1000)] == [8, 4, 2, 1]
+    assert auto_bin_factor(1, 16, 16, 4) == 4  # capped: keeps >= 16 binned pixels
+    sim = small_map(20, seed=1)
+    assert PSNMF(3, bin_factor="auto").fit(sim.spectra).bin_factor_ == 6
 
 
 def test_chunked_step_two_equals_one_block(moderate):

@@ -89,3 +89,5 @@ def test_missing_options_and_unknown_method_exit_2(cli, tmp_path, zarr_cube):
     assert code == 2 and "--components" in err
     code, _, err = cli("unmix", "--cube", zarr_cube, "--components", 2, "--out", tmp_path / "r", "--method", "ica")
     assert code == 2 and "ica" in err
+    code, _, err = cli("unmix", "--cube", zarr_cube, "--components", 2, "--out", tmp_path / "r", "--bin", "big")
+    assert code == 2 and "--bin" in err

@@ -61,7 +61,7 @@ def unmix(
     components: Annotated[int | None, typer.Option("--components", help="Number of components K.")] = None,
     out: DirOption = None,
     method: Annotated[str, typer.Option("--method", help="psnmf, nmf or pca-nmf.")] = "psnmf",
-    bin_factor: Annotated[int, typer.Option("--bin", help="PSNMF: bin b x b pixels in step 1.")] = 4,
+    bin_factor: Annotated[str, typer.Option("--bin", help="PSNMF: bin b x b pixels in step 1, or 'auto'.")] = "4",
     loss: Annotated[str, typer.Option("--loss", help="nmf / pca-nmf: kullback-leibler or frobenius.")] = "kullback-leibler",
     refine: Annotated[bool, typer.Option("--refine/--fixed", help="PSNMF: refine the spectra in step 2.")] = False,
     smoothness: Annotated[float, typer.Option("--smoothness", help="PSNMF: spatial smoothness of the maps (0 = off).")] = 0.0,
@@ -83,8 +83,10 @@ def unmix(
         raise InputError(f"unknown --method {method!r}; choose {', '.join(METHODS)}")
     _prepare_out(out, UNMIX_FILES, overwrite, [cube])
     data = read_spectra(cube, axis=axis)
-    options = {"psnmf": {"bin_factor": bin_factor, "refine_spectra": refine, "smoothness": smoothness,
-                         "progress": True},
+    if bin_factor != "auto" and not bin_factor.isdigit():
+        raise InputError(f"--bin must be a positive integer or 'auto', got {bin_factor!r}")
+    options = {"psnmf": {"bin_factor": bin_factor if bin_factor == "auto" else int(bin_factor),
+                         "refine_spectra": refine, "smoothness": smoothness, "progress": True},
                "nmf": {"loss": loss}, "pca-nmf": {"loss": loss}}[method]
     estimator = METHODS[method](components, random_state=seed, **options)
     start = time.perf_counter()
@@ -103,7 +105,8 @@ def unmix(
     summary = {"cube": str(cube), "shape": list(data.intensity.shape), "axis": data.describe_axis(),
                "method": method, "params": {k: v for k, v in estimator.get_params().items()
                                             if isinstance(v, (int, float, str, bool, type(None)))},
-               "runtime_s": runtime, "mean_abundance": estimator.abundances_.reshape(components, -1).mean(axis=1).tolist()}
+               "runtime_s": runtime, "bin_factor_used": getattr(estimator, "bin_factor_", None),
+               "mean_abundance": estimator.abundances_.reshape(components, -1).mean(axis=1).tolist()}
     element_list = _parse_elements(elements)
     if element_list:
         if data.axis_kind != "energy":

@@ -37,6 +37,14 @@ def bin_cube(cube: Cube, factor: int, *, block_bytes: int = BLOCK_BYTES) -> np.n
     return binned
 
 
+def auto_bin_factor(mean_counts: float, ny: int, nx: int, n_components: int, target_counts: float = 640.0) -> int:
+    """Smallest b giving >= `target_counts` mean counts per binned pixel, keeping >= max(16, 4K) binned pixels."""
+    b = max(1, int(np.ceil(np.sqrt(target_counts / max(mean_counts, 1e-12)))))
+    while b > 1 and (ny // b) * (nx // b) < max(16, 4 * n_components):
+        b -= 1
+    return b
+
+
 def upsample(maps: np.ndarray, factor: int, ny: int, nx: int) -> np.ndarray:
     """(nyb, nxb, K) binned maps -> (ny, nx, K) by repetition (edges continue the last bin), per pixel."""
     iy = np.minimum(np.arange(ny) // factor, maps.shape[0] - 1)
@@ -47,14 +55,15 @@ def upsample(maps: np.ndarray, factor: int, ny: int, nx: int) -> np.ndarray:
 class PSNMF(CubeUnmixer):
     """NMF pan-sharpening with Poisson (KL) NMF.
 
-    n_components: K phases. bin_factor: b (step 1 bins b x b pixels). refine_spectra: update the
+    n_components: K phases. bin_factor: b (step 1 bins b x b pixels), or "auto": the smallest b giving
+    ~640 mean counts per binned pixel (see `auto_bin_factor`; `bin_factor_` is the one used). refine_spectra: update the
     spectra in step 2 (maps only are kept from it; spectra come from step 1). sum_to_one:
     `abundances_` as fractions of counts per pixel. smoothness: dimensionless spatial penalty on the
     full-resolution maps (0 = off). max_iter_binned / max_iter: iterations of steps 1 and 2; tol:
     scikit-learn's stopping tolerance for step 1.
     """
 
-    def __init__(self, n_components: int = 3, *, bin_factor: int = 4, refine_spectra: bool = False,
+    def __init__(self, n_components: int = 3, *, bin_factor: int | str = 4, refine_spectra: bool = False,
                  sum_to_one: bool = True, smoothness: float = 0.0, max_iter_binned: int = 1000,
                  max_iter: int = 1000, refine_passes: int = 20, tol: float = 1e-7, block_bytes: int = BLOCK_BYTES,
                  random_state: int | None = 0, progress: bool = False):
@@ -74,7 +83,13 @@ class PSNMF(CubeUnmixer):
     def fit(self, data: Spectra | Any, y: None = None) -> "PSNMF":
         cube = as_cube(data, self.n_components, block_bytes=self.block_bytes)
         ny, nx, _ = cube.shape
-        b = int(self.bin_factor)
+        if self.bin_factor == "auto":
+            b = auto_bin_factor(cube.mean_counts, ny, nx, self.n_components)
+        elif isinstance(self.bin_factor, (int, np.integer)):
+            b = int(self.bin_factor)
+        else:
+            raise InputError(f"bin factor must be a positive integer or 'auto', got {self.bin_factor!r}")
+        self.bin_factor_ = b
         if b < 1 or ny // b < 1 or nx // b < 1:
             raise InputError(f"bin factor {b} does not fit a {ny} x {nx} map", file=cube.source)
         if (ny // b) * (nx // b) < self.n_components:
