@@ -86,12 +86,20 @@ def fwhm_kev(energy_kev: np.ndarray, fwhm_mnka: float = 0.130) -> np.ndarray:
 def detector_efficiency(energy_kev: np.ndarray, *, window_um: float = 0.3, dead_layer_um: float = 0.05,
                         crystal_mm: float = 0.45) -> np.ndarray:
     """Transmission of a polymer window and a Si dead layer times absorption in the Si crystal."""
+    energy = np.ascontiguousarray(energy_kev, dtype=float)
+    return _efficiency(energy.tobytes(), window_um, dead_layer_um, crystal_mm).reshape(energy.shape)
+
+
+@lru_cache(maxsize=64)
+def _efficiency(energy_bytes: bytes, window_um: float, dead_layer_um: float, crystal_mm: float) -> np.ndarray:
     import xraydb
-    energy_ev = np.clip(np.asarray(energy_kev, float), 0.05, None) * 1e3
+    energy_ev = np.clip(np.frombuffer(energy_bytes), 0.1, None) * 1e3  # Elam tables start at 100 eV
     mu_si = xraydb.material_mu("Si", energy_ev, density=2.33)  # 1/cm
     mu_window = xraydb.material_mu("C8H8", energy_ev, density=1.05)
-    return (np.exp(-mu_window * window_um * 1e-4) * np.exp(-mu_si * dead_layer_um * 1e-4)
-            * (1 - np.exp(-mu_si * crystal_mm * 0.1)))
+    efficiency = (np.exp(-mu_window * window_um * 1e-4) * np.exp(-mu_si * dead_layer_um * 1e-4)
+                  * (1 - np.exp(-mu_si * crystal_mm * 0.1)))
+    efficiency.flags.writeable = False  # shared by the cache
+    return efficiency
 
 
 @lru_cache(maxsize=256)
