@@ -76,7 +76,9 @@ def time_per_item(fn: Callable[[], object], n_items: int, repeats: int = 3) -> f
 def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
     """Run `module:function(**kwargs)` in a fresh Python process; its wall time, peak RSS and JSON result.
 
-    Peak memory of a process cannot be reset, so each measurement gets its own process.
+    Peak memory of a process cannot be reset, so each measurement gets its own process. The peak is
+    the process's own high-water mark (VmHWM, Linux); `ru_maxrss` elsewhere (on Linux it would
+    include the parent's peak, which survives fork + exec).
     """
     import json
     import os
@@ -89,6 +91,11 @@ def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
             f"result = f(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
             "wall = time.perf_counter() - start\n"
             "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "try:\n"
+            "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+            "    rss = int(status.split()[0]) / 1024\n"
+            "except (OSError, IndexError):\n"
+            "    pass\n"
             "print('@@' + json.dumps({'wall_s': wall, 'peak_rss_mb': rss, 'result': result}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})

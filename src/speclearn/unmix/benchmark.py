@@ -230,13 +230,28 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict:
+def _previous(out_dir: Path, scale: str, seed: int) -> dict:
+    path = out_dir / "unmixing.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    if previous.get("scale") != scale or previous.get("seed") != seed:
+        raise ValueError(f"no earlier result at scale {scale}, seed {seed} in {path} to keep; run every part")
+    return previous
+
+
+def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0,
+                  parts: tuple[str, ...] = ("sweep", "memory")) -> dict:
+    """Run the dose sweep and the memory scaling; a part left out is kept from `unmixing.json` of the same scale and seed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = SCALES[scale]
-    sweep = dose_sweep(out_dir, settings["n"], settings["channels"], seed)
-    plot_sweep(sweep, out_dir / "unmixing_vs_dose.png")
-    memory = memory_scaling(settings["memory_sizes"], settings["memory_channels"], seed)
+    previous = {} if set(parts) >= {"sweep", "memory"} else _previous(out_dir, scale, seed)
+    if "sweep" in parts:
+        sweep = dose_sweep(out_dir, settings["n"], settings["channels"], seed)
+        plot_sweep(sweep, out_dir / "unmixing_vs_dose.png")
+    else:
+        sweep = previous["dose_sweep"]
+    memory = (memory_scaling(settings["memory_sizes"], settings["memory_channels"], seed) if "memory" in parts
+              else previous["memory"])
     result = {"benchmark": "unmixing", "scale": scale, "seed": seed,
               "map": f"{settings['n']} x {settings['n']} x {settings['channels']}",
               "threads_env": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
