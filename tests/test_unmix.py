@@ -8,6 +8,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.simulate.edx import DEFAULT_PHASES, phase_spectrum, simulate_edx
 from speclearn.unmix import NMF, PCANMF, PSNMF, apply_unmixing, save_unmixing
+from speclearn.unmix._base import solver_copies
 from speclearn.unmix.psnmf import auto_bin_factor
 from speclearn.unmix.evaluation import composition_error, match_components, score_unmixing
 from speclearn.unmix.quantify import quantify_spectrum
@@ -52,7 +53,7 @@ def test_auto_bin_factor_grows_as_the_dose_falls():
 
 def test_chunked_step_two_equals_one_block(moderate):
     sim, model = moderate
-    chunked = PSNMF(3, bin_factor=4, block_bytes=48 * 512 * 8 * 3).fit(sim.spectra)  # 3 rows per band
+    chunked = PSNMF(3, bin_factor=4, block_bytes=48 * 512 * 8 * solver_copies(3) * 8).fit(sim.spectra)  # 8 rows/band
     assert np.allclose(chunked.components_, model.components_)
     difference = np.abs(chunked.abundances_ - model.abundances_)  # bands stop iterating independently
     assert difference.max() < 0.02 and difference.mean() < 1e-3
@@ -85,7 +86,8 @@ def test_saved_components_apply_on_same_axis_and_refuse_another(moderate, tmp_pa
     sim, model = moderate
     save_unmixing(model, sim.spectra.axis_spec(), tmp_path / "model")
     again = apply_unmixing(tmp_path / "model", sim.spectra)
-    assert np.allclose(again, model.abundances_, atol=5e-3)  # same optimum from another start
+    difference = np.abs(again - model.abundances_)  # same optimum from another start, within the solver tolerance
+    assert difference.max() < 0.02 and difference.mean() < 1e-3
     shifted = Spectra(sim.spectra.intensity, sim.spectra.axis + 0.005, axis_kind="energy")
     with pytest.raises(InputError, match="axis mismatch"):
         apply_unmixing(tmp_path / "model", shifted)

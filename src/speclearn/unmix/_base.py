@@ -4,7 +4,8 @@ A cube is (y, x, channels) of counts, numpy or dask (Zarr/HDF5 opened lazily). B
 loaded whole: they are read in bands of rows (`iter_row_blocks`). With the component spectra W
 (K, channels) fixed, the Poisson (KL) fit of the abundances is independent per pixel, so it
 streams over bands and memory stays flat. Only non-zero counts enter the multiplicative update
-(a sparse matrix), which makes low-dose maps cheap.
+(a sparse matrix), which makes low-dose maps cheap. Bands are sized so that the solver's
+working arrays stay within `block_bytes` (64 MB by default) whatever the map size.
 """
 from __future__ import annotations
 
@@ -45,9 +46,17 @@ class Cube:
         return self.total_counts / max(self.n_pixels, 1)
 
 
-def rows_per_block(nx: int, n_channels: int, block_bytes: int = BLOCK_BYTES, multiple: int = 1) -> int:
-    rows = max(1, block_bytes // max(nx * n_channels * 8, 1))
+def rows_per_block(nx: int, n_channels: int, block_bytes: int = BLOCK_BYTES, multiple: int = 1,
+                   copies: int = 1) -> int:
+    """Rows per band so that `copies` float64 arrays of the band's size fit in `block_bytes`."""
+    rows = max(1, block_bytes // max(nx * n_channels * 8 * copies, 1))
     return max(multiple, rows // multiple * multiple)
+
+
+def solver_copies(n_components: int) -> int:
+    """Worst-case band-sized float64 arrays the KL solver holds (all counts non-zero): the band, its
+    sparse copy and index arrays, and the gathered spectra and abundances (K each)."""
+    return 4 + 3 * n_components
 
 
 def read_rows(data: Any, start: int, stop: int) -> np.ndarray:
@@ -193,7 +202,7 @@ def stream_abundances(cube: Cube, components: np.ndarray, *, initial: np.ndarray
     """Counts per component (y, x, K) of the whole cube with fixed spectra, one band of rows at a time."""
     ny, nx, n_channels = cube.shape
     k = components.shape[0]
-    rows = rows_per_block(nx, n_channels, block_bytes)
+    rows = rows_per_block(nx, n_channels, block_bytes, copies=solver_copies(k))
     halo = 4 if smoothness > 0 else 0
     out = np.zeros((ny, nx, k))
     with progress_bar(progress) as bar:

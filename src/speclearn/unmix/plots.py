@@ -1,6 +1,7 @@
 """Figures of unmixing results: abundance maps and component spectra (optionally against the truth)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ def plot_maps(rows: dict[str, np.ndarray], path: str | Path, *, vmax: float | No
             ax.axis("off")
             if i < maps.shape[0]:
                 ax.imshow(maps[i], vmin=0, vmax=vmax, cmap="viridis")
-                ax.set_title(f"{label} {i}", fontsize=8)
+                ax.set_title(textwrap.fill(f"{label}: {i}", 24), fontsize=7)
     return save_figure(fig, path)
 
 

@@ -21,7 +21,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.unmix._base import (BLOCK_BYTES, Cube, CubeUnmixer, as_cube, iter_row_blocks, kl_abundances,
                                    kl_spectra_step, normalise_components, progress_bar, rows_per_block,
-                                   stream_abundances)
+                                   solver_copies, stream_abundances)
 
 
 def bin_cube(cube: Cube, factor: int, *, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
@@ -116,7 +116,7 @@ class PSNMF(CubeUnmixer):
     def _refine(self, cube: Cube, spectra: np.ndarray, initial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Alternate a few abundance updates per band with one spectra update per pass over the cube."""
         ny, nx, n_channels = cube.shape
-        rows = rows_per_block(nx, n_channels, self.block_bytes)
+        rows = rows_per_block(nx, n_channels, self.block_bytes, copies=solver_copies(self.n_components))
         counts, components = initial.copy(), spectra.copy()
         with progress_bar(self.progress) as bar:
             task = bar.add_task("PSNMF step 2 (refining spectra)", total=self.refine_passes)
