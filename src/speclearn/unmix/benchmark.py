@@ -28,7 +28,7 @@ from speclearn.unmix.quantify import quantify_spectrum
 
 DOSES = (10, 50, 200, 1000)
 SCALES = {
-    "quick": {"n": 64, "channels": 1024, "memory_sizes": (64, 128, 256), "memory_channels": 256},
+    "quick": {"n": 64, "channels": 1024, "memory_sizes": (64, 128, 256, 512), "memory_channels": 256},
     "full": {"n": 128, "channels": 2048, "memory_sizes": (128, 256, 512), "memory_channels": 512},
 }
 BASELINES = ("NMF (Frobenius)", "NMF (KL)", "PCA-NMF")
