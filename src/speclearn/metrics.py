@@ -151,3 +151,32 @@ def mean_confidence_interval(values: np.ndarray, level: float = 0.95) -> dict[st
         return {"mean": mean, "low": mean, "high": mean, "n": int(values.size)}
     half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(values.size)}
+def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
+    """Run `module:function(**kwargs)` in a fresh Python process; its wall time, peak RSS and JSON result.
+
+    Peak memory of a process cannot be reset, so each measurement gets its own process. The peak is
+    the process's own high-water mark (VmHWM, Linux); `ru_maxrss` elsewhere (on Linux it would
+    include the parent's peak, which survives fork + exec).
+    import json
+    import os
+    import subprocess
+    import sys
+    module, function = target.split(":")
+    code = ("import json, resource, time, importlib\n"
+            f"f = getattr(importlib.import_module({module!r}), {function!r})\n"
+            "start = time.perf_counter()\n"
+            f"result = f(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
+            "wall = time.perf_counter() - start\n"
+            "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "try:\n"
+            "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+            "    rss = int(status.split()[0]) / 1024\n"
+            "except (OSError, IndexError):\n"
+            "    pass\n"
+            "print('@@' + json.dumps({'wall_s': wall, 'peak_rss_mb': rss, 'result': result}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("@@")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{target} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(lines[-1][2:])

@@ -15,6 +15,7 @@ from speclearn.quantify import cli as quantify_cli
 from speclearn.simulate import cli as simulate_cli
 from speclearn.transfer import cli as transfer_cli
 from speclearn.trust import cli as trust_cli
+from speclearn.unmix import cli as unmix_cli
 
 app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -28,6 +29,7 @@ app.add_typer(simulate_cli.app, name="simulate")
 app.add_typer(quantify_cli.app, name="quantify")
 app.add_typer(denoise_cli.app, name="denoise")
 app.add_typer(transfer_cli.app, name="transfer")
+app.add_typer(unmix_cli.app, name="unmix")
 app.add_typer(trust_cli.app, name="qa")
 app.add_typer(classify_cli.app, name="classify")
 app.add_typer(generate_cli.app, name="generate")

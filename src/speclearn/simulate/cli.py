@@ -173,3 +173,29 @@ def icpms(
     simulation = simulate_icpms(n, seed=seed, config=config, concentration_range_factor=range_factor)
     simulation.write(out, overwrite=overwrite, preview=preview)
     say(f"wrote {n} ICP-MS spectra x {channels} channels ({len(simulation.peaks) // n} peaks each) to {out}")
+
+
+@app.command("edx")
+def edx(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (map.zarr, truth, preview.png).")],
+    n: Annotated[int | None, typer.Option("--n", help="Square map of N x N pixels.")] = None,
+    ny: Annotated[int, typer.Option("--ny", help="Map rows (when --n is not given).")] = 64,
+    nx: Annotated[int, typer.Option("--nx", help="Map columns (when --n is not given).")] = 64,
+    channels: Annotated[int, typer.Option("--channels", help="Energy channels (10 eV each from 0.1 keV).")] = 2048,
+    dose: Annotated[float, typer.Option("--dose", help="Mean counts per pixel.")] = 200.0,
+    layout: Annotated[str, typer.Option("--layout", help="particles, layers or gradient.")] = "particles",
+    thickness_variation: Annotated[float, typer.Option("--thickness-variation", help="Relative thickness s.d.")] = 0.0,
+    beam_kv: Annotated[float, typer.Option("--beam-kv", help="Beam energy (kV).")] = 200.0,
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """An EDX spectrum image streamed to Zarr with phase spectra and abundance maps as ground truth."""
+    from speclearn.simulate.edx import simulate_edx
+    if n is not None:
+        ny = nx = n
+    if out.exists() and not out.is_dir():
+        raise InputError("--out must be a folder", file=out)
+    sim = simulate_edx(ny, nx, channels, dose=dose, layout=layout, thickness_variation=thickness_variation,
+                       beam_kv=beam_kv, seed=seed, lazy=True)
+    sim.write(out, overwrite=overwrite)
+    say(f"wrote {ny} x {nx} x {channels} EDX map ({len(sim.phases)} phases, {dose:g} counts/pixel) to {out}")
