@@ -151,12 +151,15 @@ def mean_confidence_interval(values: np.ndarray, level: float = 0.95) -> dict[st
         return {"mean": mean, "low": mean, "high": mean, "n": int(values.size)}
     half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(values.size)}
+
+
 def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
     """Run `module:function(**kwargs)` in a fresh Python process; its wall time, peak RSS and JSON result.
 
     Peak memory of a process cannot be reset, so each measurement gets its own process. The peak is
     the process's own high-water mark (VmHWM, Linux); `ru_maxrss` elsewhere (on Linux it would
     include the parent's peak, which survives fork + exec).
+    """
     import json
     import os
     import subprocess
