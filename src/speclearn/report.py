@@ -36,7 +36,8 @@ class Report:
             if section.text:
                 parts.append(f"<p>{html.escape(section.text)}</p>")
             if section.table is not None:
-                parts.append(section.table.to_html(float_format=lambda v: f"{v:.4g}", border=0))
+                show_index = not isinstance(section.table.index, pd.RangeIndex)
+                parts.append(section.table.to_html(float_format=lambda v: f"{v:.4g}", border=0, index=show_index))
             parts.extend(f"<img src='{html.escape(name)}' alt='{html.escape(name)}'>" for name in section.figures)
         parts.append("</body></html>")
         return "\n".join(parts)
