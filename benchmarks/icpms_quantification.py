@@ -1,17 +1,12 @@
 """ICP-MS quantification benchmark: CAEM-MT vs WNNLS, GD, PCA+NMF, RF, PLS and the noise floor."""
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
+from speclearn.cli.bench import benchmark_parser
 from speclearn.quantify.benchmark import merge_results, run_benchmark
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=["quick", "full"], default="quick")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--hard-scale", choices=["quick", "full"], default=None,
                         help="scale of the harder setting (default: --scale)")
     parser.add_argument("--setting", choices=["seed", "hard"], default=None,

@@ -2,20 +2,16 @@
 (logic in speclearn.quantify.matrix_benchmark)."""
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import torch
 
+from speclearn.cli.bench import benchmark_parser
 from speclearn.quantify.matrix_benchmark import run_benchmark
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=["quick", "full"], default="quick")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = benchmark_parser(__doc__)
     args = parser.parse_args()
     torch.set_num_threads(1)
     result = run_benchmark(args.out, scale=args.scale, seed=args.seed)

@@ -1,17 +1,12 @@
 """Seed 003 Table 1 for every spectral-transfer method, plus the Zarr streaming study (see speclearn.transfer.benchmark)."""
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
+from speclearn.cli.bench import benchmark_parser
 from speclearn.transfer.benchmark import rerun_streaming, run_benchmark
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=("quick", "full"), default="quick")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--only-streaming", action="store_true",
                         help="redo only the Zarr streaming study and update an existing transfer.json")
     args = parser.parse_args()

@@ -1,14 +1,10 @@
 """Benchmark: PSNMF vs NMF (Frobenius, KL) and PCA-NMF on simulated EDX maps over a dose sweep; memory vs map size."""
-import argparse
-from pathlib import Path
 
+from speclearn.cli.bench import benchmark_parser
 from speclearn.unmix.benchmark import run_benchmark
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=["quick", "full"], default="quick")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--only", choices=["sweep", "memory"], help="Run one part; keep the other from the last run.")
     args = parser.parse_args()
     parts = (args.only,) if args.only else ("sweep", "memory")

@@ -4,20 +4,16 @@ Usage: python benchmarks/workflow.py [--scale quick|full] [--out benchmarks/resu
 """
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
+from speclearn.cli.bench import benchmark_parser
 from speclearn.classify.benchmark import run_benchmark as run_classification
 from speclearn.generate.benchmark import run_benchmark as run_augmentation
 
 BENCHMARKS = {"classification": run_classification, "augmentation": run_augmentation}
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=("quick", "full"), default="quick")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = benchmark_parser(__doc__.splitlines()[0])
     parser.add_argument("--only", choices=tuple(BENCHMARKS))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def fitted(data):
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_method_beats_mean_spectrum_and_round_trips(method, data, fitted, tmp_path):
-    (primary, secondary), (primary_test, secondary_test) = data["train"], data["test"]
+    (primary, _), (primary_test, secondary_test) = data["train"], data["test"]
     model = fitted(method)
     predicted = model.predict(secondary_test)
     assert predicted.n_channels == PRIMARY_AXIS.size and predicted.ids == secondary_test.ids

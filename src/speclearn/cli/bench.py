@@ -1,6 +1,7 @@
 """`speclearn bench NAME`: run one of the benchmarks (the same code as `benchmarks/NAME.py`)."""
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 from pathlib import Path
@@ -23,6 +24,15 @@ BENCHMARKS = {
     "augmentation": "speclearn.generate.benchmark",
     "trust": "speclearn.trust.benchmark",
 }
+
+
+def benchmark_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every `benchmarks/*.py` script shares: --scale, --out, --seed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scale", choices=["quick", "full"], default="quick")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
 
 
 def bench(

@@ -275,7 +275,6 @@ class CAEMMT(Quantifier):
         base = np.stack([1 - x, x])
         design = np.concatenate([T, dS, base]).T / self.input_scale_  # amounts in counts from scaled input
         weights = 1.0 / _variance(physics.noise_, np.maximum(X[:, self.region_].mean(axis=0), 0))
-        gram = (design * weights[:, None]).T @ design
         projection = _weighted_projection(design, weights)
         net.projection.copy_(torch.from_numpy(projection.astype(np.float32)))
         amount_design = np.concatenate([T, base]).T / self.input_scale_

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 from speclearn.core.spectra import Spectra
 from speclearn.transfer import METHODS, VAEMLPTransfer
