@@ -89,3 +89,18 @@ def test_preprocess_average_by_group(cli, tmp_path, spectra):
     averaged = read_spectra(tmp_path / "avg.csv")
     assert averaged.ids == ["g0", "g1", "g2"]
     np.testing.assert_allclose(averaged.values()[0], spectra.values()[0::3].mean(axis=0), rtol=1e-8)
+
+
+def test_demo_writes_report_and_respects_existing_output(cli, tmp_path, monkeypatch):
+    """The fast demo sections (the ICP-MS one trains models for minutes and runs in the benchmark instead)."""
+    from speclearn import demo
+
+    monkeypatch.setattr(demo, "SECTIONS", [demo.nir_pls_section, demo.edx_unmixing_section])
+    out = tmp_path / "demo"
+    code, _, err = cli("demo", "--out", out)
+    assert code == 0, err
+    html = (out / "report.html").read_text()
+    assert "leave-one-out RMSE" in html and "PSNMF" in html
+    assert (out / "nir_pls.png").stat().st_size > 1000 and (out / "edx_unmixing_maps.png").exists()
+    code, _, err = cli("demo", "--out", out)
+    assert code == 2 and "--overwrite" in err
