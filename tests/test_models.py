@@ -84,3 +84,20 @@ def test_training_loop_fits_stops_early_and_is_reproducible(tmp_path):
     torch.testing.assert_close(net.weight, again.weight)
     copy = load_module_arrays(torch.nn.Linear(3, 1), module_arrays(net))
     torch.testing.assert_close(copy.weight, net.weight)
+
+
+def test_use_device_moves_torch_models_and_refuses_cuda_for_cpu_only_ones():
+    from sklearn.linear_model import Ridge
+
+    from speclearn.models import use_device
+
+    class TorchLike(Ridge):
+        def __init__(self, alpha=1.0, device="auto"):
+            super().__init__(alpha=alpha)
+            self.device = device
+
+    assert use_device(TorchLike(), "cpu").device == "cpu"
+    assert use_device(Ridge(), "auto").get_params()["alpha"] == 1.0
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA GPU"):
+            use_device(TorchLike(), "cuda")

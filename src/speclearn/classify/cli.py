@@ -52,13 +52,15 @@ def predict_command(
     model: Annotated[Path, typer.Option("--model", help="Model folder from `classify train`.")],
     spectra: SpectraOption,
     out: OutOption,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write id, class, probability and top1..top3 with probabilities."""
     from speclearn.classify.base import load_classifier
+    from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
-    classifier = load_classifier(model)
+    classifier = use_device(load_classifier(model), device)
     data = read_spectra(spectra)
     table = classifier.predict(data)
     write_table_csv(table, out, overwrite=overwrite)

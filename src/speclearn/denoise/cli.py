@@ -89,13 +89,12 @@ def apply_command(
 ) -> None:
     """Write the cleaned spectra (and optionally the noise component)."""
     from speclearn.denoise import load_denoiser
+    from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     if noise is not None:
         check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
-    estimator = load_denoiser(model)
-    if "device" in estimator.get_params():
-        estimator.set_params(device=device)
+    estimator = use_device(load_denoiser(model), device)
     data = read_spectra(spectra)
     write_spectra(estimator.transform(data), out, overwrite=overwrite)
     if noise is not None:

@@ -17,3 +17,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def use_device(estimator, name: str):
+    """Run a loaded estimator's inference on device `name` (`--device` of predict/apply commands).
+
+    Estimators with a `device` parameter move there; the others predict on the CPU, so they accept
+    cpu/auto and refuse an explicit cuda rather than silently ignoring it.
+    """
+    device = resolve_device(name)
+    if "device" in estimator.get_params():
+        estimator.set_params(device=name)
+    elif device.type != "cpu":
+        raise InputError(f"{type(estimator).__name__} predicts on the CPU; use --device cpu or auto")
+    return estimator

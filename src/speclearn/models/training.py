@@ -124,12 +124,22 @@ def evaluate(module: torch.nn.Module, loss_fn, data: Sequence[torch.Tensor], bat
 
 @torch.no_grad()
 def predict_batches(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, *, batch_size: int = 256,
-                    device: torch.device | str = "cpu") -> np.ndarray:
-    """Apply `fn` to `X` in batches on `device`; returns a float numpy array."""
-    outputs = []
-    for start in range(0, len(X), batch_size):
-        batch = torch.as_tensor(np.asarray(X[start:start + batch_size], dtype=np.float32), device=device)
-        outputs.append(fn(batch).float().cpu().numpy())
+                    device: torch.device | str = "cpu", modules: Sequence[torch.nn.Module] = ()) -> np.ndarray:
+    """Apply `fn` to `X` in batches on `device`; returns a float numpy array.
+
+    modules: the networks `fn` uses; they move to `device` for the call and back to the CPU after.
+    """
+    device = torch.device(device)
+    for module in modules:
+        module.to(device)
+    try:
+        outputs = []
+        for start in range(0, len(X), batch_size):
+            batch = torch.as_tensor(np.asarray(X[start:start + batch_size], dtype=np.float32), device=device)
+            outputs.append(fn(batch).float().cpu().numpy())
+    finally:
+        for module in modules:
+            module.cpu()
     return np.concatenate(outputs) if outputs else np.empty((0,))
 
 

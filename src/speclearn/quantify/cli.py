@@ -142,17 +142,16 @@ def predict(
 ) -> None:
     """Predict concentrations: OUT has id + one column per training target; a flags table beside it
     marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
-    from speclearn.models import resolve_device
+    from speclearn.models import use_device
     from speclearn.quantify import load_quantifier
     from speclearn.quantify.analyst import dilution_factors, flag_results
 
-    resolve_device(device)
     flags = flags or _flags_path(out)
     inputs = [spectra, metadata, model, params]
     for path in (out, flags, reconstructed, peaks_out):
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
-    quantifier = load_quantifier(model)
+    quantifier = use_device(load_quantifier(model), device)
     data = read_spectra(spectra)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None

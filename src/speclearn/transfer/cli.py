@@ -75,12 +75,13 @@ def apply_command(model: Annotated[Path, typer.Option("--model", help="A saved t
                   spectra: SpectraOption, out: OutOption,
                   secondary: Annotated[str | None, typer.Option("--secondary", help="Which secondary the spectra come "
                                                                 "from (needed when the model has several).")] = None,
-                  overwrite: OverwriteOption = False) -> None:
+                  device: DeviceOption = "auto", overwrite: OverwriteOption = False) -> None:
     """Transfer secondary spectra into the primary space (baseline removed, unscaled) and write them."""
+    from speclearn.models import use_device
     from speclearn.transfer import load_transfer_model
 
     check_output(out, overwrite=overwrite, inputs=[model, spectra])
-    fitted = load_transfer_model(model)
+    fitted = use_device(load_transfer_model(model), device)
     predicted = fitted.predict(read_spectra(spectra), secondary)
     write_spectra(predicted, out, overwrite=overwrite)
     say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")

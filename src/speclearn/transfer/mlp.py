@@ -58,7 +58,7 @@ class OneStepMLPTransfer(TransferModel):
         self.history_ = history.as_dict()
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
-        return predict_batches(self.net_, Xs)
+        return predict_batches(self.net_, Xs, device=resolve_device(self.device), modules=(self.net_,))
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
         return module_arrays(self.net_, "net."), {}, {"history": self.history_, "parameters": n_parameters(self.net_)}

@@ -113,7 +113,8 @@ class VAEMLPTransfer(TransferModel):
 
     # --- latent space ---------------------------------------------------------------------
     def encode_scaled(self, Xp: np.ndarray) -> np.ndarray:
-        return predict_batches(lambda x: self.vae_.encode(x)[0], Xp).astype(np.float32)
+        return predict_batches(lambda x: self.vae_.encode(x)[0], Xp, device=resolve_device(self.device),
+                               modules=(self.vae_,)).astype(np.float32)
 
     def latent_means(self, primary: Spectra) -> np.ndarray:
         """Latent means of measured primary spectra."""
@@ -123,7 +124,8 @@ class VAEMLPTransfer(TransferModel):
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
         mlp = self.mlps_[name]
-        return predict_batches(lambda x: self.vae_.decoder(mlp(x)), Xs)
+        return predict_batches(lambda x: self.vae_.decoder(mlp(x)), Xs, device=resolve_device(self.device),
+                               modules=(self.vae_, mlp))
 
     def sample(self, n: int, seed: int = 0) -> Spectra:
         """New primary spectra decoded from latent points drawn from N(0, I) (for augmentation)."""
