@@ -24,12 +24,14 @@ def generate_command(
     targets_out: Annotated[Path | None, typer.Option("--targets-out", help="Also write the conditions of the "
                                                      "generated spectra (id + target columns).")] = None,
     seed: SeedOption = 0,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Generate spectra for the wanted compositions (or classes) in --targets."""
     if ctx.invoked_subcommand is not None:
         return
     from speclearn.generate.cvae import ConditionalVAE
+    from speclearn.models import use_device
 
     for flag, value in (("--model", model), ("--targets", targets), ("--out", out)):
         if value is None:
@@ -38,7 +40,7 @@ def generate_command(
     check_output(out, overwrite=overwrite, inputs=[targets, model])
     if targets_out is not None:
         check_output(targets_out, overwrite=overwrite, inputs=[targets, model, out])
-    vae = ConditionalVAE.load(model)
+    vae = use_device(ConditionalVAE.load(model), device)
     wanted = read_table_csv(targets)
     spectra, conditions = vae.generate(wanted, n_per_row=n_per_row, seed=seed, file=targets)
     write_spectra(spectra, out, overwrite=overwrite)

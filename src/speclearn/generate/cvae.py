@@ -169,8 +169,10 @@ class ConditionalVAE(BaseEstimator):
         generator = torch.Generator().manual_seed(seed)
         c = torch.as_tensor(condition, dtype=torch.float32)
         z = torch.randn(len(c), self.latent_dim, generator=generator)
-        self.net_.eval()
-        mean = self.net_.decode(z, c)
+        device = resolve_device(self.device)
+        self.net_.to(device).eval()
+        mean = self.net_.decode(z.to(device), c.to(device)).cpu()
+        self.net_.cpu()
         if noise:
             mean = mean + torch.randn(mean.shape, generator=generator) * torch.exp(self.net_.log_sigma.clamp(-7, 3))
         X = mean.numpy().astype(float) * self.scale_ + self.mean_

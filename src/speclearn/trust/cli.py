@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import DeviceOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_table_csv
 
@@ -89,6 +89,7 @@ def qa(
     out: Annotated[Path | None, typer.Option("--out", help="Flags table to write (CSV); the drift plot "
                                                            "goes beside it as <stem>.drift.png.")] = None,
     metadata: Annotated[Path | None, typer.Option("--metadata", help="id + `time` column: the run order.")] = None,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Per spectrum: anomaly score, flag and reasons; plus a run-level drift plot."""
@@ -96,13 +97,13 @@ def qa(
         return
     if model is None or spectra is None or out is None:
         raise InputError("speclearn qa needs --model, --spectra and --out (train a model with `speclearn qa train`)")
-    from speclearn.models import load_model
+    from speclearn.models import load_model, use_device
     from speclearn.trust.qa import MODEL_TYPE, RunQA
 
     plot = plot_path(out)
     for path in (out, plot):
         check_output(path, overwrite=overwrite, inputs=[spectra, metadata, model])
-    detector = RunQA.from_saved_model(load_model(model, expected_types=(MODEL_TYPE,)))
+    detector = use_device(RunQA.from_saved_model(load_model(model, expected_types=(MODEL_TYPE,))), device)
     data, times = run_order(metadata, read_spectra(spectra))
     table = detector.score(data)
     if times is not None:
@@ -122,14 +123,16 @@ def train(
     epochs: Annotated[int, typer.Option("--epochs", help="Autoencoder training epochs.")] = 150,
     z_limit: Annotated[float, typer.Option("--z-limit", help="Robust z at which a component is flagged.")] = 6.0,
     seed: SeedOption = 0,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Learn in-control spectra (REFERENCE: spectra of good samples on the same axis) for `speclearn qa`."""
-    from speclearn.models import save_model
+    from speclearn.models import save_model, use_device
     from speclearn.trust.qa import RunQA
 
     check_output(out, overwrite=overwrite, inputs=[spectra])
     data = read_spectra(spectra)
-    detector = RunQA(internal_standard=internal_standard, epochs=epochs, z_limit=z_limit, seed=seed).fit(data)
+    detector = use_device(RunQA(internal_standard=internal_standard, epochs=epochs, z_limit=z_limit, seed=seed),
+                          device).fit(data)
     save_model(detector.to_saved_model(), out, overwrite=overwrite)
     say(f"wrote {out}: QA model from {data.n_spectra} reference spectra x {data.n_channels} channels")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import AxisOption, OverwriteOption, SeedOption, say
+from speclearn.cli.common import AxisOption, DeviceOption, OverwriteOption, SeedOption, say
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import atomic_path, check_output, read_spectra, write_spectra
@@ -69,6 +69,7 @@ def unmix(
     beam_kv: Annotated[float, typer.Option("--beam-kv", help="Beam energy for --elements.")] = 200.0,
     seed: SeedOption = 0,
     axis: AxisOption = None,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Unmix --cube into --components spectra and maps (run without a sub-command)."""
@@ -77,6 +78,7 @@ def unmix(
     if cube is None or components is None or out is None:
         raise InputError("speclearn unmix needs --cube MAP --components K --out DIR (or a sub-command: apply)")
     from speclearn.unmix import METHODS, save_unmixing
+    from speclearn.models import use_device
     from speclearn.unmix.model import component_names
     from speclearn.unmix.plots import plot_spectra
     if method not in METHODS:
@@ -88,7 +90,7 @@ def unmix(
     options = {"psnmf": {"bin_factor": bin_factor if bin_factor == "auto" else int(bin_factor),
                          "refine_spectra": refine, "smoothness": smoothness, "progress": True},
                "nmf": {"loss": loss}, "pca-nmf": {"loss": loss}}[method]
-    estimator = METHODS[method](components, random_state=seed, **options)
+    estimator = use_device(METHODS[method](components, random_state=seed, **options), device)
     start = time.perf_counter()
     estimator.fit(data)
     runtime = time.perf_counter() - start
@@ -128,10 +130,14 @@ def apply(
     cube: Annotated[Path, typer.Option("--cube", help="Spectrum image on the model's axis.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     axis: AxisOption = None,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Abundance maps of a new cube with the saved component spectra fixed (Poisson fit, streamed)."""
+    from speclearn.models import resolve_device
     from speclearn.unmix.model import apply_unmixing
+    if resolve_device(device).type != "cpu":
+        raise InputError("unmixing computes with numpy on the CPU; use --device cpu or auto")
     _prepare_out(out, APPLY_FILES, overwrite, [cube])
     data = read_spectra(cube, axis=axis)
     start = time.perf_counter()
