@@ -1,6 +1,7 @@
 """Foundation commands: inspect, preprocess, demo."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -98,9 +99,7 @@ def preprocess(
         if metadata is None:
             raise InputError("--average-by needs --metadata META.csv")
         table = align_table(read_table_csv(metadata), data, file=metadata)
-        data = average_by_group(data.select(data.ids).__class__(data.intensity, data.axis, data.axis_kind,
-                                                                 data.axis_unit, meta=table, source=data.source),
-                                average_by)
+        data = average_by_group(replace(data, meta=table), average_by)
     result, _ = apply_pipeline(data, spec)
     write_spectra(result, out, overwrite=overwrite)
     say(f"wrote {out}: {result.describe_axis()}, {result.n_spectra} spectra")
