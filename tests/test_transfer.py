@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import platform
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import return_freed_memory
 from speclearn.core.spectra import Spectra
 from speclearn.io import read_spectra, write_spectra
 from speclearn.metrics import k_score, relative_squared_error
@@ -170,6 +172,12 @@ def test_streams_from_zarr_like_memory(data, tmp_path):
     eager = VAEMLPTransfer(**params).fit(primary, secondary).predict(data["test"][1]).values()
     streamed = VAEMLPTransfer(**params).fit(lazy_p, lazy_s).predict(data["test"][1]).values()
     np.testing.assert_allclose(streamed, eager, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the trim threshold is a glibc malloc setting")
+def test_streaming_sets_the_malloc_trim_threshold():
+    """mallopt answers 0 for a parameter it does not know: True means glibc took M_TRIM_THRESHOLD."""
+    assert return_freed_memory(65536) is True
 
 
 def test_bad_inputs(data):

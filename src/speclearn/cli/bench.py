@@ -26,10 +26,10 @@ BENCHMARKS = {
 }
 
 
-def benchmark_parser(description: str | None) -> argparse.ArgumentParser:
+def benchmark_parser(description: str | None, scales=("quick", "full")) -> argparse.ArgumentParser:
     """The options every `benchmarks/*.py` script shares: --scale, --out, --seed."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--scale", choices=["quick", "full"], default="quick")
+    parser.add_argument("--scale", choices=list(scales), default="quick")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--seed", type=int, default=0)
     return parser

@@ -15,6 +15,7 @@ import torch
 from sklearn.pipeline import Pipeline
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import return_freed_memory
 from speclearn.core.spectra import Spectra, is_dask
 from speclearn.preprocessing import BaselineCorrector, StandardScaler
 
@@ -57,7 +58,9 @@ def check_finite(spectra: Spectra) -> None:
 
 
 def iter_blocks(X, rows: int = BLOCK_ROWS):
-    """(start, numpy block) over the rows of a numpy or dask 2-D array."""
+    """(start, numpy block) over the rows of a numpy or dask 2-D array (memory stays flat for dask)."""
+    if is_dask(X):
+        return_freed_memory()
     for start in range(0, X.shape[0], rows):
         block = X[start:start + rows]
         yield start, np.asarray(block.compute() if is_dask(block) else block, dtype=float)

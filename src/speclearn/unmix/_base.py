@@ -18,6 +18,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import return_freed_memory
 from speclearn.core.spectra import Spectra, is_dask
 
 EPS = 1e-12
@@ -62,7 +63,10 @@ def solver_copies(n_components: int) -> int:
 def read_rows(data: Any, start: int, stop: int) -> np.ndarray:
     """Rows [start, stop) as float64 numpy (computes a dask band)."""
     band = data[start:stop]
-    return np.asarray(band.compute() if is_dask(band) else band, dtype=float)
+    if not is_dask(band):
+        return np.asarray(band, dtype=float)
+    return_freed_memory()
+    return np.asarray(band.compute(), dtype=float)
 
 
 def iter_row_blocks(data: Any, rows: int, halo: int = 0) -> Iterator[tuple[int, int, int, np.ndarray]]:
