@@ -104,3 +104,9 @@ def test_demo_writes_report_and_respects_existing_output(cli, tmp_path, monkeypa
     assert (out / "nir_pls.png").stat().st_size > 1000 and (out / "edx_unmixing_maps.png").exists()
     code, _, err = cli("demo", "--out", out)
     assert code == 2 and "--overwrite" in err
+
+
+def test_bench_refuses_a_scale_the_benchmark_does_not_define(cli, tmp_path):
+    code, _, err = cli("bench", "transfer", "--scale", "huge", "--out", tmp_path / "bench")
+    assert code == 2 and "large" in err and "huge" in err
+    assert not (tmp_path / "bench").exists()
