@@ -252,7 +252,7 @@ def extrapolate(runs: list[dict]) -> dict:
             "memory_growth_mib_per_10k": growth * 1e4,
             "anon_memory_mib_expected": largest["peak_rss_anon_mib"] + growth * (target - largest["n_spectra"]),
             "spool_disk_gib": target * (SEED_PRIMARY_SIZE[1] + SEED_SECONDARY_CHANNELS) * 4 / 2**30,
-            "note": "CPU only (no GPU), 1 thread, beside one other benchmark process on the 2-core machine"}
+            "note": "CPU only (no GPU), 1 thread, beside other benchmark processes on the 2-core machine"}
 
 
 NOTES = """## Notes
@@ -268,8 +268,9 @@ NOTES = """## Notes
   the target cannot be met on these maps by any transfer, and the VAE+MLP row is far below the
   ceiling too.
 - The VAE (9.4 M parameters) overfits ~1,000 training spectra: in a probe on the map block its best
-  validation epoch was 10 of 30, and 150 epochs made the transfer worse. The `large` table (four
-  times the training spectra, same tests) measures whether more data closes the gap.
+  validation epoch was 10 of 30, and 150 epochs made the transfer worse. `--scale large` (four times
+  the training spectra, same tests) would measure whether more data closes the gap; it has not been
+  run to the end yet (its VAE alone took 615 s on the shared CPU).
 - `vae-mlp+aug` is not the seed's method: the same VAE with an extra MLP trained on secondary
   spectra perturbed by random smooth responses and calibration shifts (`InstrumentDrift`).
 - Memory is flat now. The earlier growth (+160 MiB from 2,000 to 8,000 spectra) was glibc malloc
@@ -278,8 +279,8 @@ NOTES = """## Notes
   threshold set. Streaming code now sets it in-process (`speclearn.core.memory.return_freed_memory`,
   what Dask's nanny sets for its workers). Training reads batches from a preprocessed float32 memmap
   spool (file pages, reclaimable), never the whole set.
-- Wall times: 1 thread per process; Table 1 (full and large) and the streaming study ran side by side
-  on the 2-core machine, so timings are upper bounds.
+- Wall times: 1 thread per process; Table 1 and the streaming study ran side by side with other
+  benchmark processes on the 2-core machine, so timings are upper bounds.
 """
 
 
@@ -412,7 +413,7 @@ def markdown(result: dict) -> str:
                      f"{json.dumps({k: v for k, v in target.items() if k != 'met'}, default=float)}")
     stream = result["streaming"]
     if stream:
-        lines += ["", f"## VAE+MLP training streamed from Zarr (scale `{stream.get('scale', result['scale'])}`)", "",
+        lines += ["", f"## VAE+MLP training streamed from Zarr (scale `{result['scale']}`)", "",
                   "| spectra | epochs | fit s | VAE s | peak anonymous RSS MiB | peak RSS MiB (incl. memmap pages) | "
                   "Zarr MiB |", "|---|---|---|---|---|---|---|"]
         for r in stream["runs"]:
