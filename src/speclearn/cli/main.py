@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 
 import typer
 
 from speclearn.classify import cli as classify_cli
 from speclearn.cli import basics, bench
-from speclearn.core.errors import InputError
+from speclearn.core.errors import FILES_READ, InputError
 from speclearn.denoise import cli as denoise_cli
 from speclearn.generate import cli as generate_cli
 from speclearn.quantify import cli as quantify_cli
@@ -35,19 +36,50 @@ app.add_typer(classify_cli.app, name="classify")
 app.add_typer(generate_cli.app, name="generate")
 
 
+def _first_line(text: str, limit: int = 160) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Dependencies' warnings, each once, as one speclearn line (deprecations are not the user's)."""
+    shown = set()
+    for warning in caught:
+        if issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            continue
+        text = _first_line(warning.message)
+        if text not in shown:
+            shown.add(text)
+            print(f"speclearn: warning: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; bad input gives a one-line error and exit code 2 (a traceback with --debug)."""
+    """Run the CLI; bad input gives a one-line error and exit code 2 (a traceback with --debug).
+
+    Warnings from the libraries underneath are collected and shown once each, after a successful
+    run; a failed run prints only its error line.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:
         argv.remove("--debug")
+    FILES_READ.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        code = _run(argv, debug)
+    if code == 0:
+        _show_warnings(caught)
+    return code
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         result = app(args=argv, prog_name="speclearn", standalone_mode=False)
         return int(result or 0)
     except InputError as err:
         if debug:
             traceback.print_exc()
-        print(f"speclearn: error: {err}", file=sys.stderr)
+        print(f"speclearn: error: {_first_line(err, 400)}", file=sys.stderr)
         return 2
     except typer.Exit as err:
         return int(err.exit_code)
@@ -57,6 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as err:  # usage errors: unknown option, missing argument, bad value
         err.show()
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - a library failed on this input: one line, never a traceback
+        if debug:
+            traceback.print_exc()
+        files = ", ".join(FILES_READ) or "the input"
+        print(f"speclearn: error: {files}: {UNEXPECTED} ({type(err).__name__}: {_first_line(err)}); "
+              "--debug shows the traceback", file=sys.stderr)
+        return 2
+
+
+#: Marks an error that no check of speclearn's anticipated (the reliability suite counts them).
+UNEXPECTED = "processing failed"
 
 
 def run() -> None:

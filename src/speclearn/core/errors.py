@@ -7,6 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def shorten(value: object, limit: int = 40) -> str:
+    """`repr(value)`, cut to `limit` characters: error messages never echo a whole cell or file."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-1]} ({len(text)} chars)"
+
+
 class InputError(ValueError):
     """Bad user input, located as precisely as we can: file, row, column."""
 
@@ -28,3 +34,13 @@ class InputError(ValueError):
         if self.column is not None:
             where.append(f"column {self.column}")
         return f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{self.problem}"
+
+
+#: Files the running command has read, so an unexpected failure can still name them.
+FILES_READ: list[str] = []
+
+
+def note_read(path: str | Path) -> None:
+    """Record that the running command read `path` (see `FILES_READ`)."""
+    if str(path) not in FILES_READ:
+        FILES_READ.append(str(path))

@@ -24,6 +24,48 @@ def is_dask(array: Any) -> bool:
     return type(array).__module__.startswith("dask")
 
 
+#: Most spectra (or pixels) one file may hold: ids are kept per spectrum, so this bounds memory.
+MAX_SPECTRA = 50_000_000
+
+
+def _where(index: tuple[int, ...]) -> str:
+    return f"spectrum {index[0] + 1}" if len(index) == 2 else f"pixel (y={index[0]}, x={index[1]})"
+
+
+def _check_block(block: np.ndarray, *, source: str | None, offset: tuple[int, ...] = ()) -> np.ndarray:
+    finite = np.isfinite(block)
+    if not finite.all():
+        bad = np.unravel_index(int(np.argmin(finite)), block.shape)
+        where = tuple(int(i) + (offset[k] if k < len(offset) else 0) for k, i in enumerate(bad))
+        raise InputError(f"{'NaN' if np.isnan(block[bad]) else 'infinite'} value at {_where(where)}, "
+                         f"channel {where[-1] + 1}", file=source)
+    return block
+
+
+def _check_lazy_block(block: np.ndarray, block_info=None, *, source: str | None) -> np.ndarray:
+    offset = tuple(start for start, _ in block_info[0]["array-location"]) if block_info else ()
+    return _check_block(block, source=source, offset=offset)
+
+
+def checked_intensity(intensity: Any, *, source: str | None = None) -> Any:
+    """Real, finite intensities: complex, text or NaN/inf data are refused (lazily for dask)."""
+    kind = intensity.dtype.kind
+    if kind == "c":
+        raise InputError("complex values; speclearn needs real intensities (MR spectroscopy FIDs: "
+                         "use `speclearn mrs`)", file=source)
+    if kind not in "biuf":
+        raise InputError(f"values of type {intensity.dtype} are not numbers", file=source)
+    if kind != "f":
+        return intensity
+    if is_dask(intensity):
+        if getattr(intensity, "_speclearn_checked", False):
+            return intensity
+        checked = intensity.map_blocks(_check_lazy_block, source=source, dtype=intensity.dtype)
+        checked._speclearn_checked = True
+        return checked
+    return _check_block(intensity, source=source)
+
+
 def check_axis(axis: np.ndarray, *, file: str | None = None) -> np.ndarray:
     """Return `axis` as float64 after checking it is 1-D, finite and strictly monotonic."""
     axis = np.asarray(axis, dtype=float)
@@ -69,11 +111,15 @@ class Spectra:
         if intensity.ndim not in (2, 3):
             raise InputError("intensity must be 2-D (spectra, channels) or 3-D (y, x, channels), "
                              f"got {intensity.ndim}-D shape {intensity.shape}", file=self.source)
+        n = int(np.prod(intensity.shape[:-1], dtype=float))
+        if n > MAX_SPECTRA:
+            raise InputError(f"declares {n:.3g} spectra (shape {intensity.shape}); speclearn handles at "
+                             f"most {MAX_SPECTRA:.0e} per file", file=self.source)
+        intensity = checked_intensity(intensity, source=self.source)
         axis = check_axis(self.axis, file=self.source)
         if axis.size != intensity.shape[-1]:
             raise InputError(f"axis has {axis.size} values but the spectra have "
                              f"{intensity.shape[-1]} channels", file=self.source)
-        n = int(np.prod(intensity.shape[:-1]))
         meta = self.meta
         if meta is None:
             width = len(str(max(n - 1, 0)))

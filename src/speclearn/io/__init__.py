@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, note_read
 from speclearn.core.spectra import Spectra
 from speclearn.io.arrays import XARRAY_SUFFIXES, read_npy, read_npz, read_xarray, write_npy, write_npz, write_xarray
 from speclearn.io.atomic import atomic_path, check_output
@@ -19,12 +19,17 @@ def _suffix(path: Path) -> str:
     return (path.suffix if path.suffix else path.name).lower()
 
 
-def read_spectra(path: str | Path, *, axis: str | None = None) -> Spectra:
-    """Read any supported spectra file. `axis` ('START:STOP') gives an `.npy` cube its axis."""
+def read_spectra(path: str | Path, *, axis: str | None = None, expect: dict | None = None) -> Spectra:
+    """Read any supported spectra file. `axis` ('START:STOP') gives an `.npy` cube its axis.
+
+    expect: the axis a model was trained on; a CSV header that cannot match is refused before
+    its body is read.
+    """
     path = Path(path)
+    note_read(path)
     suffix = _suffix(path)
     if suffix == ".csv":
-        return read_spectra_csv(path)
+        return read_spectra_csv(path, expect=expect)
     if suffix == ".npy":
         return read_npy(path, axis=axis)
     if suffix == ".npz":

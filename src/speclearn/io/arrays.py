@@ -16,7 +16,7 @@ import pandas as pd
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.io.atomic import atomic_path
+from speclearn.io.atomic import atomic_path, check_output
 from speclearn.io.csv import read_sidecar, sidecar_path
 
 XARRAY_SUFFIXES = {".zarr": "zarr", ".h5": "h5netcdf", ".hdf5": "h5netcdf", ".nc": "h5netcdf"}
@@ -45,13 +45,13 @@ def _axis_for(path: Path, n_channels: int, axis: str | None) -> tuple[np.ndarray
 
 def read_npy(path: str | Path, *, axis: str | None = None, lazy: bool = True) -> Spectra:
     """An `.npy` array (n, channels) or cube (y, x, channels); memory-mapped and wrapped lazily."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = _existing_file(path)
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
-        raise InputError(f"not a valid .npy array ({err})", file=path) from None
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(f"not a valid .npy array ({str(err)[:80]})", file=path) from None
+    if not isinstance(data, np.ndarray):
+        raise InputError("not a .npy array (an .npz archive? name it .npz)", file=path)
     if data.ndim not in (2, 3):
         raise InputError(f"expected a 2-D (spectra, channels) or 3-D (y, x, channels) array, got "
                          f"shape {data.shape}", file=path)
@@ -68,19 +68,35 @@ def read_npy(path: str | Path, *, axis: str | None = None, lazy: bool = True) ->
 
 def read_npz(path: str | Path) -> Spectra:
     """An `.npz` with `intensity`, `axis` and optional `ids`, `axis_kind`, `axis_unit`."""
+    import zipfile
+    path = _existing_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise InputError("not an .npz archive (a plain .npy array? name it .npy)", file=path)
+            for key in ("intensity", "axis"):
+                if key not in archive:
+                    raise InputError(f"missing array {key!r} (found {', '.join(archive.files)[:80]})", file=path)
+            arrays = {key: archive[key] for key in ("intensity", "axis", "ids", "axis_kind", "axis_unit")
+                      if key in archive}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise InputError(f"not a readable .npz archive ({type(err).__name__}: {str(err)[:80]})", file=path) from None
+    if arrays["axis"].dtype.kind not in "biuf":
+        raise InputError(f"array 'axis' holds {arrays['axis'].dtype}, not numbers", file=path)
+    ids = arrays["ids"].astype(str) if "ids" in arrays else None
+    return Spectra(arrays["intensity"], arrays["axis"],
+                   axis_kind=str(arrays.get("axis_kind", "channel")), axis_unit=str(arrays.get("axis_unit", "")),
+                   meta=None if ids is None else pd.DataFrame(index=pd.Index(ids, name="id")),
+                   source=str(path))
+
+
+def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path)
-    with np.load(path, allow_pickle=False) as archive:
-        for key in ("intensity", "axis"):
-            if key not in archive:
-                raise InputError(f"missing array {key!r} (found {', '.join(archive.files)})", file=path)
-        ids = archive["ids"].astype(str) if "ids" in archive else None
-        return Spectra(archive["intensity"], archive["axis"],
-                       axis_kind=str(archive["axis_kind"]) if "axis_kind" in archive else "channel",
-                       axis_unit=str(archive["axis_unit"]) if "axis_unit" in archive else "",
-                       meta=None if ids is None else pd.DataFrame(index=pd.Index(ids, name="id")),
-                       source=str(path))
+    if path.is_dir():
+        raise InputError(f"is a folder, expected a {path.suffix or 'data'} file", file=path)
+    return path
 
 
 def _pixel_chunks(shape: tuple[int, ...], target_bytes: int = 64 * 2**20) -> tuple[int, ...]:
@@ -149,7 +165,7 @@ def read_xarray(path: str | Path) -> Spectra:
         else:
             ds = xr.open_dataset(path, engine=engine, chunks={})
     except Exception as err:  # noqa: BLE001 - any backend failure is a bad file for the user
-        raise InputError(f"cannot open as {engine} ({type(err).__name__}: {err})", file=path) from None
+        raise InputError(f"cannot open as {engine} ({type(err).__name__}: {str(err)[:80]})", file=path) from None
     spectra = from_dataset(ds, source=str(path))
     rows = _pixel_chunks(spectra.intensity.shape)
     return spectra.with_intensity(spectra.intensity.rechunk(rows))
@@ -165,7 +181,7 @@ def write_xarray(spectra: Spectra, path: str | Path, *, overwrite: bool = False)
         ds = ds.chunk(dict(zip(ds["intensity"].dims, chunks)))
         for name in ds.variables:
             ds[name].encoding.pop("chunks", None)
-        with atomic_path(path, overwrite=overwrite, directory=True) as tmp:
+        with atomic_path(path, overwrite=overwrite, directory=True, kind="zarr") as tmp:
             ds.to_zarr(tmp, mode="w", consolidated=False)
     else:
         with atomic_path(path, overwrite=overwrite) as tmp:
@@ -176,6 +192,7 @@ def write_xarray(spectra: Spectra, path: str | Path, *, overwrite: bool = False)
 def write_npy(spectra: Spectra, path: str | Path, *, overwrite: bool = False) -> Path:
     """The intensity array as `.npy`, with the axis in a sidecar JSON."""
     path = Path(path)
+    check_output(sidecar_path(path), overwrite=overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
         if spectra.is_lazy:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=spectra.intensity.dtype,
@@ -185,7 +202,7 @@ def write_npy(spectra: Spectra, path: str | Path, *, overwrite: bool = False) ->
             del out
         else:
             np.save(tmp, spectra.intensity)
-    with atomic_path(sidecar_path(path), overwrite=True) as tmp:
+    with atomic_path(sidecar_path(path), overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps({"kind": spectra.axis_kind, "unit": spectra.axis_unit,
                                    "values": spectra.axis.tolist()}))
     return path

@@ -8,15 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, note_read, shorten
 from speclearn.core.spectra import Spectra, check_axis
-from speclearn.io.atomic import atomic_path
+from speclearn.io.atomic import atomic_path, check_output
 
 
 def _read_lines(path: Path) -> tuple[bytes, list[bytes]]:
@@ -30,14 +31,27 @@ def _read_lines(path: Path) -> tuple[bytes, list[bytes]]:
         lines.pop()
     if not lines or not lines[0].strip():
         raise InputError("file is empty", file=path)
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as err:
+        row = text[:err.start].count(b"\n")
+        raise InputError(f"not UTF-8 text (byte 0x{text[err.start]:02x}); save the file as UTF-8",
+                         file=path, row=row if row else "header") from None
     return text, lines
 
 
 def _header(path: Path, line: bytes) -> list[str]:
-    cells = next(csv.reader([line.decode("utf-8-sig", errors="replace")]))
-    cells = [c.strip() for c in cells]
+    text = line.decode("utf-8-sig")
+    if "," not in text:
+        for name, sep in (("semicolon", ";"), ("tab", "\t")):
+            if sep in text:
+                comma = " with decimal commas" if re.search(rb"\d,\d", line + b"") or sep == ";" else ""
+                raise InputError(f"{name}-delimited file{comma} (a spreadsheet export?); speclearn reads "
+                                 "comma-delimited CSV with '.' decimals: export it again that way",
+                                 file=path, row="header")
+    cells = [c.strip() for c in next(csv.reader([text]))]
     if cells[0].lower() != "id":
-        raise InputError(f"first header cell must be 'id', found {cells[0]!r}", file=path, column=1)
+        raise InputError(f"first header cell must be 'id', found {shorten(cells[0])}", file=path, column=1)
     if len(cells) < 2:
         raise InputError("header has no column after 'id'", file=path)
     return cells
@@ -59,9 +73,12 @@ def _locate_bad_cell(path: Path, frame: pd.DataFrame, first_column: int) -> Inpu
     bad = numeric.isna().to_numpy() | ~np.isfinite(numeric.to_numpy(dtype=float))
     r, c = (int(x[0]) for x in np.nonzero(bad))
     value = frame.iat[r, c]
-    text = "missing value" if pd.isna(value) or str(value).strip() == "" else f"value {value!r} is not a finite number"
-    return InputError(text, file=path, row=f"{r + 1} (id {frame.index[r]!r})",
-                      column=f"{c + first_column} ({frame.columns[c]})")
+    text = "missing value" if pd.isna(value) or str(value).strip() == "" else \
+        f"value {shorten(value)} is not a finite number"
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", value):
+        text += " (a decimal comma? speclearn reads '.' decimals)"
+    return InputError(text, file=path, row=f"{r + 1} (id {shorten(frame.index[r])})",
+                      column=f"{c + first_column} ({str(frame.columns[c])[:20]})")
 
 
 def _parse_numeric(path: Path, text: bytes, header: list[str]) -> pd.DataFrame:
@@ -83,7 +100,7 @@ def _parse_numeric(path: Path, text: bytes, header: list[str]) -> pd.DataFrame:
     if dup.any():
         r = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero(frame.index == frame.index[r])[0])
-        raise InputError(f"duplicate id {frame.index[r]!r} (also row {first + 1})", file=path, row=r + 1)
+        raise InputError(f"duplicate id {shorten(frame.index[r])} (also row {first + 1})", file=path, row=r + 1)
     return frame
 
 
@@ -103,18 +120,24 @@ def read_sidecar(path: Path) -> dict[str, Any]:
 
 
 def read_spectra_csv(path: str | Path, *, axis_kind: str | None = None,
-                     axis_unit: str | None = None) -> Spectra:
-    """Read spectra from the CSV exchange format (axis kind/unit from a sidecar if present)."""
+                     axis_unit: str | None = None, expect: dict[str, Any] | None = None) -> Spectra:
+    """Read spectra from the CSV exchange format (axis kind/unit from a sidecar if present).
+
+    expect: a model's axis (`Spectra.axis_spec()`), checked on the header before the body is read.
+    """
     path = Path(path)
     text, lines = _read_lines(path)
     header = _header(path, lines[0])
+    if expect is not None and len(header) - 1 != len(expect["values"]):
+        raise InputError(f"{len(header) - 1} channels in the header, but the model was trained on "
+                         f"{len(expect['values'])}", file=path, row="header")
     axis_cells = header[1:]
     axis = np.empty(len(axis_cells))
     for j, cell in enumerate(axis_cells):
         try:
             axis[j] = float(cell)
         except ValueError:
-            raise InputError(f"header cell {cell!r} is not a number (the header holds the axis values)",
+            raise InputError(f"header cell {shorten(cell)} is not a number (the header holds the axis values)",
                              file=path, column=j + 2) from None
     axis = check_axis(axis, file=str(path))
     if len(lines) < 2:
@@ -134,6 +157,7 @@ def read_table_csv(path: str | Path, *, numeric: bool = False, columns: list[str
     numeric: every column must hold finite numbers (targets). columns: required column names.
     """
     path = Path(path)
+    note_read(path)
     text, lines = _read_lines(path)
     header = _header(path, lines[0])
     if len(lines) < 2:
@@ -147,11 +171,11 @@ def read_table_csv(path: str | Path, *, numeric: bool = False, columns: list[str
         dup = frame.index.duplicated()
         if dup.any():
             r = int(np.flatnonzero(dup)[0])
-            raise InputError(f"duplicate id {frame.index[r]!r}", file=path, row=r + 1)
+            raise InputError(f"duplicate id {shorten(frame.index[r])}", file=path, row=r + 1)
     frame.index.name = "id"
     for name in columns or []:
         if name not in frame.columns:
-            raise InputError(f"missing column {name!r} (found {', '.join(map(str, frame.columns))})", file=path)
+            raise InputError(f"missing column {name!r} (found {shorten(', '.join(map(str, frame.columns)), 80)})", file=path)
     return frame
 
 
@@ -159,11 +183,11 @@ def align_table(table: pd.DataFrame, spectra: Spectra, *, file: str | Path | Non
     """Rows of `table` in the order of the spectra; every id must be present on both sides."""
     missing = spectra.meta.index.difference(table.index, sort=False)
     if len(missing):
-        raise InputError(f"{len(missing)} spectrum id(s) have no row here, e.g. {missing[0]!r} "
+        raise InputError(f"{len(missing)} spectrum id(s) have no row here, e.g. {shorten(missing[0])} "
                          f"(from {spectra.source or 'the spectra'})", file=file)
     extra = table.index.difference(spectra.meta.index, sort=False)
     if len(extra):
-        raise InputError(f"{len(extra)} id(s) are not among the spectra, e.g. {extra[0]!r} "
+        raise InputError(f"{len(extra)} id(s) are not among the spectra, e.g. {shorten(extra[0])} "
                          f"(spectra: {spectra.source or 'given'})", file=file)
     return table.loc[spectra.meta.index]
 
@@ -173,10 +197,11 @@ def write_spectra_csv(spectra: Spectra, path: str | Path, *, overwrite: bool = F
     path = Path(path)
     frame = pd.DataFrame(spectra.values(), index=spectra.meta.index,
                          columns=[repr(float(v)) for v in spectra.axis])
+    side = sidecar_path(path)
+    check_output(side, overwrite=overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
         frame.to_csv(tmp, index_label="id", float_format="%.10g")
-    side = sidecar_path(path)
-    with atomic_path(side, overwrite=True) as tmp:
+    with atomic_path(side, overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps({"kind": spectra.axis_kind, "unit": spectra.axis_unit}))
     return path
 

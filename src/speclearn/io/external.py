@@ -26,7 +26,7 @@ def read_rsciio(path: str | Path) -> Spectra:
     try:
         signals = module.file_reader(str(path))
     except Exception as err:  # noqa: BLE001 - any reader failure means an unreadable file
-        raise InputError(f"cannot read ({type(err).__name__}: {err})", file=path) from None
+        raise InputError(f"cannot read ({type(err).__name__}: {str(err)[:80]})", file=path) from None
     signal = next((s for s in signals if np.ndim(s["data"]) in (1, 2, 3)), None)
     if signal is None:
         raise InputError("no 1-D spectrum, spectrum set or spectrum image inside", file=path)
@@ -51,7 +51,7 @@ def read_jcamp(path: str | Path) -> Spectra:
     try:
         record = jcamp.readfile(str(path))
     except Exception as err:  # noqa: BLE001
-        raise InputError(f"cannot read JCAMP-DX ({type(err).__name__}: {err})", file=path) from None
+        raise InputError(f"cannot read JCAMP-DX ({type(err).__name__}: {str(err)[:80]})", file=path) from None
     if "x" not in record or "y" not in record:
         raise InputError("no XYDATA block found", file=path)
     x, y = np.asarray(record["x"], dtype=float), np.asarray(record["y"], dtype=float)

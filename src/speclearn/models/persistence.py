@@ -7,22 +7,30 @@ pickled, so loading a model never executes code from the file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, note_read
 from speclearn.core.spectra import Spectra
 from speclearn.io.atomic import atomic_path
+from speclearn.models._allowed import ALLOWED_SKOPS_TYPES
 
 FORMAT = "speclearn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG = "config.json"
 WEIGHTS = "weights.safetensors"
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "speclearn.", "builtins.", "collections.", "pybaselines.")
+#: The exact types a `.skops` file may contain (classes only: no function, no module prefix is
+#: trusted). Anything else, `builtins.exec` or `numpy.load` included, is refused before loading.
+ALLOWED_TYPES = frozenset(ALLOWED_SKOPS_TYPES)
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,120}$")
+_CONFIG_KEYS = {"model_type": str, "params": dict, "axis": dict, "targets": list, "preprocessing": list,
+                "extra": dict, "estimators": list, "files": dict}
 
 
 @dataclass
@@ -50,24 +58,44 @@ def _version() -> str:
     return __version__
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _estimator_file(name: str, directory: Path) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise InputError(f"estimator name {str(name)[:60]!r} is not a plain file name", file=directory / CONFIG)
+    return f"{name}.skops"
+
+
 def save_model(model: SavedModel, directory: str | Path, *, overwrite: bool = False) -> Path:
-    """Write `model` to `directory` atomically (a half-written model never appears)."""
+    """Write `model` to `directory` atomically (a half-written model never appears).
+
+    config.json records the SHA-256 of every other file, so a modified model is refused on load.
+    """
     from safetensors.numpy import save_file
     import skops.io as sio
 
     directory = Path(directory)
-    config = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "speclearn_version": _version(),
-        "model_type": model.model_type, "params": model.params, "axis": model.axis,
-        "targets": list(model.targets), "preprocessing": model.preprocessing, "extra": model.extra,
-        "estimators": sorted(model.estimators),
-    }
-    with atomic_path(directory, overwrite=overwrite, directory=True) as tmp:
-        (tmp / CONFIG).write_text(json.dumps(config, indent=2, default=_json_default))
+    with atomic_path(directory, overwrite=overwrite, directory=True, kind="model") as tmp:
+        files = []
         if model.arrays:
             save_file({k: np.ascontiguousarray(v) for k, v in model.arrays.items()}, str(tmp / WEIGHTS))
+            files.append(WEIGHTS)
         for name, estimator in model.estimators.items():
-            sio.dump(estimator, tmp / f"{name}.skops")
+            files.append(_estimator_file(name, directory))
+            sio.dump(estimator, tmp / files[-1])
+        config = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "speclearn_version": _version(),
+            "model_type": model.model_type, "params": model.params, "axis": model.axis,
+            "targets": list(model.targets), "preprocessing": model.preprocessing, "extra": model.extra,
+            "estimators": sorted(model.estimators), "files": {f: _sha256(tmp / f) for f in files},
+        }
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, default=_json_default))
     return directory
 
 
@@ -81,37 +109,101 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def load_model(directory: str | Path, *, expected_types: tuple[str, ...] | None = None) -> SavedModel:
-    """Read a model folder; `expected_types` restricts which model types this caller accepts."""
-    from safetensors.numpy import load_file
+def _inside(directory: Path, name: str) -> Path:
+    """`directory/name`, refused if it is a link or resolves outside the model folder."""
+    path = directory / name
+    if path.is_symlink() or not path.resolve().is_relative_to(directory.resolve()):
+        raise InputError(f"{name} is a link or lies outside the model folder; refusing it", file=directory)
+    return path
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    config_path = _inside(directory, CONFIG)
+    if not config_path.is_file():
+        raise InputError(f"not a speclearn model folder (no {CONFIG})", file=directory)
+    if config_path.stat().st_size > 64 * 2**20:
+        raise InputError("config is larger than 64 MiB; not a speclearn model config", file=config_path)
+    try:
+        config = json.loads(config_path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"config is not valid JSON ({str(err)[:80]})", file=config_path) from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise InputError("not a speclearn model config", file=config_path)
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = "upgrade speclearn" if isinstance(version, int) and version > FORMAT_VERSION else \
+            "retrain it with this speclearn (older folders carry no checksums)"
+        raise InputError(f"model format {str(version)[:20]} is not the format {FORMAT_VERSION} this "
+                         f"speclearn reads; {hint}", file=config_path)
+    for key, kind in _CONFIG_KEYS.items():
+        if not isinstance(config.get(key), kind):
+            raise InputError(f"config entry {key!r} is missing or not a {kind.__name__}", file=config_path)
+    axis = config["axis"]
+    values = axis.get("values")
+    if not (isinstance(axis.get("kind"), str) and isinstance(axis.get("unit", ""), str)
+            and isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values)):
+        raise InputError("config entry 'axis' needs 'kind', 'unit' and a list of numbers 'values'",
+                         file=config_path)
+    return config
+
+
+def _verify_files(directory: Path, config: dict[str, Any]) -> None:
+    expected = {WEIGHTS} if (directory / WEIGHTS).exists() else set()
+    expected |= {_estimator_file(name, directory) for name in config["estimators"]}
+    if set(config["files"]) != expected:
+        raise InputError("modified model: the files listed in config.json are not the files of the folder",
+                         file=directory)
+    for name, digest in config["files"].items():
+        path = _inside(directory, name)
+        if not path.is_file():
+            raise InputError(f"modified model: {name} is missing", file=directory)
+        if _sha256(path) != digest:
+            raise InputError(f"modified model: {name} does not match the checksum recorded at save",
+                             file=directory)
+
+
+def _load_skops(path: Path) -> Any:
     import skops.io as sio
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as err:  # noqa: BLE001 - a damaged file, whatever the parser says
+        raise InputError(f"damaged estimator file ({type(err).__name__})", file=path) from None
+    refused = sorted(t for t in untrusted if t not in ALLOWED_TYPES)
+    if refused:
+        raise InputError(f"refusing to load type {refused[0][:80]} (not on speclearn's allow-list)", file=path)
+    try:
+        return sio.load(path, trusted=untrusted)
+    except Exception as err:  # noqa: BLE001
+        raise InputError(f"damaged estimator file ({type(err).__name__}: {str(err)[:80]})", file=path) from None
+
+
+def load_model(directory: str | Path, *, expected_types: tuple[str, ...] | None = None) -> SavedModel:
+    """Read a model folder; `expected_types` restricts which model types this caller accepts.
+
+    Nothing in the folder can run code: config.json is plain JSON, arrays are safetensors, and
+    estimator files may hold only the types in `ALLOWED_TYPES`. Files are read only from inside the
+    folder (no links, no `..`) and must match the checksums recorded at save.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
 
     directory = Path(directory)
-    config_path = directory / CONFIG
-    if not directory.is_dir() or not config_path.exists():
-        raise InputError(f"not a speclearn model folder (no {CONFIG})", file=directory)
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"config is not valid JSON ({err})", file=config_path) from None
-    if config.get("format") != FORMAT:
-        raise InputError("not a speclearn model config", file=config_path)
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise InputError(f"model format {config['format_version']} is newer than this speclearn "
-                         f"understands ({FORMAT_VERSION}); upgrade speclearn", file=config_path)
+    note_read(directory)
+    if not directory.is_dir():
+        raise InputError("model folder not found" if not directory.exists() else
+                         "is a file; a model is a folder", file=directory)
+    config = _read_config(directory)
     if expected_types is not None and config["model_type"] not in expected_types:
-        raise InputError(f"this is a {config['model_type']!r} model; expected one of "
+        raise InputError(f"this is a {config['model_type'][:60]!r} model; expected one of "
                          f"{', '.join(expected_types)}", file=directory)
-    arrays = load_file(str(directory / WEIGHTS)) if (directory / WEIGHTS).exists() else {}
-    estimators = {}
-    for name in config.get("estimators", []):
-        path = directory / f"{name}.skops"
-        untrusted = sio.get_untrusted_types(file=path)
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if refused:
-            raise InputError(f"refusing to load untrusted type {refused[0]}", file=path)
-        estimators[name] = sio.load(path, trusted=untrusted)
-    return SavedModel(model_type=config["model_type"], params=config.get("params", {}), axis=config["axis"],
-                      targets=config.get("targets", []), preprocessing=config.get("preprocessing", []),
-                      extra=config.get("extra", {}), arrays=arrays, estimators=estimators,
-                      version=config.get("speclearn_version", ""), path=str(directory))
+    _verify_files(directory, config)
+    try:
+        arrays = load_file(str(directory / WEIGHTS)) if WEIGHTS in config["files"] else {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise InputError(f"damaged weights file ({str(err)[:80]})", file=directory / WEIGHTS) from None
+    estimators = {name: _load_skops(directory / _estimator_file(name, directory))
+                  for name in config["estimators"]}
+    return SavedModel(model_type=config["model_type"], params=config["params"], axis=config["axis"],
+                      targets=config["targets"], preprocessing=config["preprocessing"],
+                      extra=config["extra"], arrays=arrays, estimators=estimators,
+                      version=str(config.get("speclearn_version", "")), path=str(directory))

@@ -50,9 +50,18 @@ class SpectralTransformer(TransformerMixin, BaseEstimator):
         X = self._check(X, reset=False)
         if is_dask(X):
             width = self._n_features_out(X.shape[1])
-            return X.map_blocks(lambda block: self._transform_rows(np.asarray(block, dtype=float)),
+            return X.map_blocks(lambda block: self._checked_rows(np.asarray(block, dtype=float)),
                                 dtype=float, chunks=(X.chunks[0], (width,)))
-        return self._transform_rows(np.array(X, dtype=float, copy=True))
+        return self._checked_rows(np.array(X, dtype=float, copy=True))
+
+    def _checked_rows(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            out = self._transform_rows(X)
+        if not np.isfinite(out).all():
+            row = int(np.argmin(np.isfinite(out).all(axis=1)))
+            raise InputError(f"preprocessing step {type(self).__name__} produced NaN or infinite values "
+                             f"(spectrum {row + 1} of its block: values too large, or a constant spectrum?)")
+        return out
 
     def _validate_params_for(self, n_channels: int) -> None:
         """Check hyperparameters against the data width (override where it matters)."""

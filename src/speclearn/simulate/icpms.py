@@ -610,7 +610,7 @@ class ICPMSSimulation:
     def write(self, directory: str | Path, *, overwrite: bool = False, preview: bool = False) -> Path:
         """Write every file into `directory` at once (a folder renamed into place)."""
         directory = Path(directory)
-        with atomic_path(directory, overwrite=overwrite, directory=True) as tmp:
+        with atomic_path(directory, overwrite=overwrite, directory=True, kind="simulation") as tmp:
             write_spectra(self.spectra, tmp / "spectra.csv")
             write_spectra(self.spectra.with_intensity(self.clean), tmp / "clean.csv")
             write_table_csv(self.targets, tmp / "targets.csv")

@@ -196,7 +196,7 @@ class LIBSSimulation:
     def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """spectra.csv, clean.csv, noise.csv, targets.csv, groups.csv, metadata.csv,
         compositions.csv, lines.csv, knobs.csv into `directory`, which appears whole or not at all."""
-        with atomic_path(directory, overwrite=overwrite, directory=True) as tmp:
+        with atomic_path(directory, overwrite=overwrite, directory=True, kind="simulation") as tmp:
             write_spectra(self.spectra, tmp / "spectra.csv")
             write_spectra(self.spectra.with_intensity(self.clean), tmp / "clean.csv")
             write_spectra(self.spectra.with_intensity(self.noise), tmp / "noise.csv")
@@ -225,7 +225,7 @@ class PairedLIBSSimulation:
     def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """primary/secondary/clean_primary/clean_secondary (.csv, or .zarr for maps), targets.csv,
         groups.csv, metadata.csv, compositions.csv, lines.csv, knobs.csv, phase_maps.npy (maps)."""
-        with atomic_path(directory, overwrite=overwrite, directory=True) as tmp:
+        with atomic_path(directory, overwrite=overwrite, directory=True, kind="simulation") as tmp:
             _write_array_spectra(tmp, "primary", self.primary)
             _write_array_spectra(tmp, "secondary", self.secondary)
             _write_array_spectra(tmp, "clean_primary", self.primary.with_intensity(self.clean_primary))
