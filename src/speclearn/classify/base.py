@@ -84,6 +84,7 @@ class SpectralClassifier(BaseEstimator):
 
     def fit(self, spectra: Spectra, labels: pd.Series) -> "SpectralClassifier":
         labels = check_labels(labels, spectra, file=spectra.source)
+        spectra.check_trainable()
         self.classes_ = np.array(sorted(labels.unique()), dtype=object)
         y = np.searchsorted(self.classes_.astype(str), labels.to_numpy(dtype=str))
         processed, self.pipeline_ = preprocess(spectra.compute(), self._preprocessing())
@@ -120,7 +121,7 @@ class SpectralClassifier(BaseEstimator):
 
     @classmethod
     def from_saved(cls, model: SavedModel) -> "SpectralClassifier":
-        classifier = cls(**model.params)
+        classifier = model.construct(cls)
         classifier.classes_ = np.array(model.targets, dtype=object)
         classifier.axis_ = model.axis
         classifier.pipeline_ = model.estimators["preprocessing"]

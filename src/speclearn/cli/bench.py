@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import SeedOption, say
+from speclearn.cli.common import OverwriteOption, SeedOption, say
 from speclearn.core.errors import InputError
 
 #: benchmark name -> module holding `run_benchmark(out_dir, *, scale, seed)`
@@ -38,17 +38,23 @@ def benchmark_parser(description: str | None, scales=("quick", "full")) -> argpa
 def bench(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHMARKS)}.")],
     scale: Annotated[str, typer.Option(help="quick (minutes), full (the issue's protocol scale), or another the benchmark defines.")] = "quick",
-    out: Annotated[Path, typer.Option(help="Folder for JSON, markdown and figures.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(help="Folder for JSON, markdown and figures.")] = Path("speclearn-bench"),
     seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
 ) -> None:
-    """Run a benchmark and write its JSON, markdown table and figures."""
+    """Run a benchmark and write its JSON, markdown table and figures into --out."""
     if name not in BENCHMARKS:
         raise InputError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
     module = importlib.import_module(BENCHMARKS[name])
     scales = list(getattr(module, "SCALES", ("quick", "full")))
     if scale not in scales:
         raise InputError(f"--scale must be one of {', '.join(scales)} for {name}, got {scale!r}")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError("folder already holds files; pass --overwrite to let the benchmark replace "
+                         "its own results there", file=out)
+    if not out.parent.is_dir():
+        raise InputError(f"output folder {out.parent} does not exist", file=out)
+    out.mkdir(exist_ok=True)
     result = module.run_benchmark(out, scale=scale, seed=seed)
     say(f"wrote benchmark results to {out}")
     typer.echo(json.dumps(result.get("summary", {}), indent=2, default=str))

@@ -79,7 +79,8 @@ def _run(argv: list[str], debug: bool) -> int:
     except InputError as err:
         if debug:
             traceback.print_exc()
-        print(f"speclearn: error: {_first_line(err, 400)}", file=sys.stderr)
+        where = "" if err.file or not FILES_READ else f"{', '.join(FILES_READ)}: "
+        print(f"speclearn: error: {where}{_first_line(err, 400)}", file=sys.stderr)
         return 2
     except typer.Exit as err:
         return int(err.exit_code)

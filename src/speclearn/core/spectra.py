@@ -24,6 +24,9 @@ def is_dask(array: Any) -> bool:
     return type(array).__module__.startswith("dask")
 
 
+#: Largest intensity magnitude accepted: squares and sums of larger values overflow float64.
+MAX_ABS = 1e100
+
 #: Most spectra (or pixels) one file may hold: ids are kept per spectrum, so this bounds memory.
 MAX_SPECTRA = 50_000_000
 
@@ -33,12 +36,14 @@ def _where(index: tuple[int, ...]) -> str:
 
 
 def _check_block(block: np.ndarray, *, source: str | None, offset: tuple[int, ...] = ()) -> np.ndarray:
-    finite = np.isfinite(block)
+    finite = np.isfinite(block) & (np.abs(block) <= MAX_ABS)
     if not finite.all():
         bad = np.unravel_index(int(np.argmin(finite)), block.shape)
         where = tuple(int(i) + (offset[k] if k < len(offset) else 0) for k, i in enumerate(bad))
-        raise InputError(f"{'NaN' if np.isnan(block[bad]) else 'infinite'} value at {_where(where)}, "
-                         f"channel {where[-1] + 1}", file=source)
+        value = block[bad]
+        what = "NaN" if np.isnan(value) else "infinite" if np.isinf(value) else \
+            f"{value:.3g} (beyond +-{MAX_ABS:.0e}: rescale the data)"
+        raise InputError(f"{what} value at {_where(where)}, channel {where[-1] + 1}", file=source)
     return block
 
 
@@ -186,6 +191,14 @@ class Spectra:
         """A copy held in memory (numpy)."""
         return self if not self.is_lazy else replace(self, intensity=self.intensity.compute())
 
+    def check_trainable(self) -> None:
+        """Refuse training data that carry nothing to learn: identical (e.g. constant) spectra."""
+        flat = self.flat()
+        spread = flat.max(axis=0) - flat.min(axis=0)
+        if not float(spread.max().compute() if self.is_lazy else spread.max()) > 0:
+            raise InputError(f"all {self.n_spectra} training spectra are identical; there is nothing to learn "
+                             "from them", file=self.source)
+
     def describe_axis(self) -> str:
         unit = f" {self.axis_unit}" if self.axis_unit else ""
         return f"{self.axis_kind} {self.axis[0]:g} .. {self.axis[-1]:g}{unit} ({self.n_channels} channels)"
@@ -206,3 +219,11 @@ class Spectra:
             i = int(off[0])
             raise InputError(f"axis mismatch with {what}: channel {i + 1} is at {self.axis[i]:g}, "
                              f"{what} expects {expected[i]:g}", file=self.source, column=i + 2)
+        kind, unit = str(spec.get("kind", "channel")), str(spec.get("unit", ""))
+        if "channel" not in (kind, self.axis_kind) and (kind, unit.lower()) != (self.axis_kind, self.axis_unit.lower()):
+            raise InputError(f"axis is {self.axis_kind} ({self.axis_unit or 'no unit'}), but {what} was trained "
+                             f"on {kind} ({unit or 'no unit'})", file=self.source)
+        if kind == "channel" and self.axis_kind == "channel" and np.array_equal(expected, np.arange(expected.size)):
+            import warnings
+            warnings.warn(f"neither these spectra nor {what} carry an axis (channel numbers only), so only the "
+                          "channel count could be checked", UserWarning, stacklevel=2)

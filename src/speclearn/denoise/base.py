@@ -58,6 +58,7 @@ class Denoiser(BaseEstimator):
     def fit(self, spectra: Spectra, *, groups=None, clean=None) -> "Denoiser":
         """Learn from `spectra`; `groups` (one label per spectrum) and `clean` (array or Spectra)
         are required by the methods that say so."""
+        spectra.check_trainable()
         X = spectra.values().astype(np.float64)
         if self.needs_groups and groups is None:
             raise InputError(f"the {self.method} denoiser needs groups (weak labels: which spectra share a target)")
@@ -119,7 +120,7 @@ def load_denoiser(directory: str | Path) -> Denoiser:
 
     types = tuple(MODEL_PREFIX + m for m in DENOISERS)
     saved = load_model(directory, expected_types=types)
-    estimator = DENOISERS[saved.model_type[len(MODEL_PREFIX):]](**saved.params)
+    estimator = saved.construct(DENOISERS[saved.model_type[len(MODEL_PREFIX):]])
     estimator.axis_ = saved.axis
     estimator._restore(saved.arrays, saved.estimators, saved.extra)
     return estimator

@@ -198,7 +198,7 @@ class ConditionalVAE(BaseEstimator):
     @classmethod
     def load(cls, directory: str | Path) -> "ConditionalVAE":
         model: SavedModel = load_model(directory, expected_types=(MODEL_TYPE,))
-        vae = cls(**model.params)
+        vae = model.construct(cls)
         vae.axis_ = model.axis
         vae.condition_kind_ = model.extra["condition_kind"]
         vae.condition_columns_ = list(model.targets)

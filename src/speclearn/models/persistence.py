@@ -48,6 +48,19 @@ class SavedModel:
     version: str = ""
     path: str | None = None
 
+    def construct(self, cls: type) -> Any:
+        """`cls(**params)` from config.json, refusing parameters `cls` does not take."""
+        import inspect
+        accepted = set(inspect.signature(cls).parameters)
+        unknown = sorted(set(self.params) - accepted)
+        where = Path(self.path or ".") / CONFIG
+        if unknown:
+            raise InputError(f"unknown parameter {unknown[0][:40]!r} for {cls.__name__} in 'params'", file=where)
+        try:
+            return cls(**self.params)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"invalid 'params' for {cls.__name__} ({str(err)[:80]})", file=where) from None
+
     def check_spectra(self, spectra: Spectra) -> None:
         """Refuse spectra measured on another axis than the training data's."""
         spectra.check_axis_matches(self.axis, what=f"the model {self.path or ''}".strip())

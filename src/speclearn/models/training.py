@@ -150,7 +150,12 @@ def module_arrays(module: torch.nn.Module, prefix: str = "net.") -> dict[str, np
 
 def load_module_arrays(module: torch.nn.Module, arrays: dict[str, np.ndarray], prefix: str = "net.") -> torch.nn.Module:
     """Load the state written by `module_arrays` into `module` (strict: names and shapes must match)."""
+    from speclearn.core.errors import InputError
     state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}
-    module.load_state_dict(state, strict=True)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        problem = " ".join(str(err).split())[:120]
+        raise InputError(f"the model's weights do not fit the network its config describes ({problem})") from None
     module.eval()
     return module

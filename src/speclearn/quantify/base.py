@@ -30,6 +30,22 @@ class FitContext:
     params: np.ndarray | None = None  # (n, P) per-spectrum instrument/process parameters (`Quantifier.uses_params`)
 
 
+#: Largest target magnitude accepted: beyond it squared errors overflow float64.
+MAX_TARGET = 1e100
+
+
+def check_counts(spectra: Spectra) -> None:
+    """Counting methods model Poisson counts: refuse spectra whose values go clearly negative
+    (below -5 % of the largest magnitude; noise around a zero baseline is accepted)."""
+    values = spectra.values()
+    low, high = float(values.min()), float(np.abs(values).max())
+    if low < -0.05 * high:
+        row = int(np.argmin(values.min(axis=1)))
+        raise InputError(f"negative value {low:g}: this method models detector counts, which cannot be "
+                         "negative (background-subtracted data? use --method pls)", file=spectra.source,
+                         row=f"{row + 1} (id {spectra.ids[row]!r})")
+
+
 def check_targets(targets: pd.DataFrame, spectra: Spectra, *, file: str | None = None) -> pd.DataFrame:
     """Targets aligned with the spectra (same ids), numeric, finite and non-negative."""
     if targets.shape[1] == 0:
@@ -40,6 +56,10 @@ def check_targets(targets: pd.DataFrame, spectra: Spectra, *, file: str | None =
     if bad.any():
         r, c = (int(x[0]) for x in np.nonzero(bad))
         raise InputError("concentration is missing or not a finite number", file=file,
+                         row=f"id {targets.index[r]!r}", column=f"{c + 2} ({targets.columns[c]})")
+    if np.abs(values).max() > MAX_TARGET:
+        r, c = (int(x[0]) for x in np.nonzero(np.abs(values) > MAX_TARGET))
+        raise InputError(f"value {values[r, c]:.3g} is too large to fit (rescale the unit)", file=file,
                          row=f"id {targets.index[r]!r}", column=f"{c + 2} ({targets.columns[c]})")
     negative = values < 0
     if negative.any():
@@ -85,15 +105,19 @@ class Quantifier(BaseEstimator):
 
     method: ClassVar[str] = ""
     uses_params: ClassVar[bool] = False  # accepts per-spectrum instrument parameters (then `_predict(X, P)`)
+    models_counts: ClassVar[bool] = False  # a physics model of detector counts (refuses negative values)
 
     def fit(self, spectra: Spectra, targets: pd.DataFrame, *, clean: Spectra | None = None,
             peaks: pd.DataFrame | None = None, device: str = "cpu",
             params: pd.DataFrame | None = None) -> "Quantifier":
         targets = check_targets(targets, spectra)
+        spectra.check_trainable()
         if spectra.n_spectra < 3:
             raise InputError(f"{spectra.n_spectra} training spectra; at least 3 are needed", file=spectra.source)
         if params is not None and not self.uses_params:
             raise InputError(f"the {self.method} method does not use instrument parameters")
+        if self.models_counts:
+            check_counts(spectra)
         self.axis_ = spectra.axis_spec()
         self.targets_ = list(targets.columns)
         self.param_columns_ = None if params is None else [str(c) for c in params.columns]
@@ -112,8 +136,14 @@ class Quantifier(BaseEstimator):
                              "give them for these spectra too (--params)")
         if params is not None and not columns:
             raise InputError("the model was trained without instrument parameters; leave them out (--params)")
+        if self.models_counts:
+            check_counts(spectra)
         X = spectra.values().astype(float)
         values = self._predict(X, check_params(params, spectra, columns=columns)) if columns else self._predict(X)
+        if not np.isfinite(values).all():
+            row = int(np.argmin(np.isfinite(values).all(axis=1)))
+            raise InputError(f"the {self.method} model produced a non-finite concentration for spectrum "
+                             f"{row + 1} (id {spectra.ids[row]!r})", file=spectra.source)
         return pd.DataFrame(values, index=spectra.meta.index, columns=self.targets_)
 
     # --- to implement ------------------------------------------------------------------------
@@ -161,7 +191,7 @@ class Quantifier(BaseEstimator):
 
     @classmethod
     def from_saved_model(cls, model: SavedModel) -> "Quantifier":
-        quantifier = cls(**model.params)
+        quantifier = model.construct(cls)
         quantifier.axis_, quantifier.targets_ = model.axis, list(model.targets)
         quantifier.unit_ = model.extra.get("unit", "")
         quantifier.param_columns_ = model.extra.get("param_columns")

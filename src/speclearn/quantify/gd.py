@@ -68,6 +68,7 @@ class GaussianDeconvolution(Quantifier):
     """Windowed Gaussian peak fitting + internal-standard-normalised multi-isotope calibration."""
 
     method = "gd"
+    models_counts = True
 
     def __init__(self, internal_standard: str = "In", isotopes_per_element: int = 2):
         self.internal_standard = internal_standard

@@ -134,6 +134,7 @@ class WNNLS(Quantifier):
     """
 
     method = "wnnls"
+    models_counts = True
 
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
                  weighted: bool = True):

@@ -43,6 +43,8 @@ class TransferModel(BaseEstimator):
             name: str = DEFAULT_SECONDARY) -> "TransferModel":
         """Fit on spectra paired by id; `validation` (primary, secondary) defaults to a seeded split."""
         check_name(name)
+        primary.check_trainable()
+        secondary.check_trainable()
         primary, secondary, validation = self._paired_split(primary, secondary, validation)
         start = time.perf_counter()
         self.primary_axis_ = primary.axis_spec()
@@ -148,7 +150,7 @@ class TransferModel(BaseEstimator):
 
     @classmethod
     def from_saved(cls, saved: SavedModel) -> "TransferModel":
-        model = cls(**saved.params)
+        model = saved.construct(cls)
         model.primary_axis_ = saved.axis
         model.secondary_axes_ = saved.extra["secondary_axes"]
         model.n_train_ = saved.extra["n_train"]
