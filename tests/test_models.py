@@ -43,15 +43,6 @@ def test_model_refuses_other_axis(tmp_path, spectra):
         model.check_spectra(spectra.with_intensity(spectra.values()[:, :32], axis=spectra.axis[:32]))
 
 
-def test_untrusted_types_are_refused(tmp_path, spectra):
-    import skops.io as sio
-
-    save_model(SavedModel("x", {}, spectra.axis_spec(), estimators={"e": PLSRegression(1)}), tmp_path / "m")
-    sio.dump({"f": np.float64(1.0), "k": __import__("fractions").Fraction(1, 3)}, tmp_path / "m" / "e.skops")
-    with pytest.raises(InputError, match="untrusted type fractions.Fraction"):
-        load_model(tmp_path / "m")
-
-
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(InputError, match="not a speclearn model folder"):
         load_model(tmp_path)

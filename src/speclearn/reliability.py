@@ -101,7 +101,18 @@ def _csv_mutations() -> dict[str, Callable[[str], str | bytes]]:
         "crlf line ends": lambda t: t.replace("\n", "\r\n"),
         "utf-8 bom": lambda t: "\ufeff" + t,
         "unicode ids": lambda t: t.replace("s03", "\u03b1\u03b2"),
+        "200-char id": lambda t: t.replace("s03", "s" * 200),
+        "spaces around cells": lambda t: t.replace(",", " , "),
     }
+
+
+#: Corruptions of the axis sidecar `X.csv.axis.json` (the CSV itself stays valid).
+SIDECAR_MUTATIONS = {
+    "sidecar not json": "{kind: wavelength",
+    "sidecar other kind": json.dumps({"kind": "mz", "unit": "m/z"}),
+    "sidecar other unit": json.dumps({"kind": "wavelength", "unit": "um"}),
+    "sidecar a list": "[1, 2]",
+}
 
 
 # --- corruptions of the other files ------------------------------------------------------------------
@@ -368,7 +379,7 @@ def all_cases() -> list[Case]:
             if slot == "args":
                 continue
             if slot in ("spectra",):
-                names = [*_csv_mutations(), *_array_mutations()]
+                names = [*_csv_mutations(), *SIDECAR_MUTATIONS, *_array_mutations()]
             elif slot == "cube":
                 names = [n for n, (suffix, _) in _array_mutations().items() if suffix != ".csv"]
             elif slot in ("targets", "labels"):
@@ -391,6 +402,9 @@ def _corrupt(case: Case, folder: Path, paths: dict[str, Path]) -> Path:
         write(target)
         paths[case.slot] = target
         return target
+    if case.corruption in SIDECAR_MUTATIONS:
+        slot_path.with_name(slot_path.name + ".axis.json").write_text(SIDECAR_MUTATIONS[case.corruption])
+        return slot_path
     if case.slot in ("targets", "labels"):
         good = ["a", "b", "c"] * (N // 3) if case.slot == "labels" else list(np.round(np.linspace(1, 9, N), 3))
         column = "label" if case.slot == "labels" else "fat"

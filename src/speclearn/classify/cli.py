@@ -61,7 +61,7 @@ def predict_command(
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     classifier = use_device(load_classifier(model), device)
-    data = read_spectra(spectra)
+    data = read_spectra(spectra, expect=classifier.axis_)
     table = classifier.predict(data)
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} predictions to {out}")

@@ -58,7 +58,7 @@ def checked_intensity(intensity: Any, *, source: str | None = None) -> Any:
     if kind == "c":
         raise InputError("complex values; speclearn needs real intensities (MR spectroscopy FIDs: "
                          "use `speclearn mrs`)", file=source)
-    if kind not in "biuf":
+    if kind not in "iuf":
         raise InputError(f"values of type {intensity.dtype} are not numbers", file=source)
     if kind != "f":
         return intensity
@@ -192,7 +192,11 @@ class Spectra:
         return self if not self.is_lazy else replace(self, intensity=self.intensity.compute())
 
     def check_trainable(self) -> None:
-        """Refuse training data that carry nothing to learn: identical (e.g. constant) spectra."""
+        """Refuse training data that carry nothing to learn: identical (e.g. constant) spectra, or
+        spectra of fewer than 3 channels."""
+        if self.n_channels < 3:
+            raise InputError(f"spectra of {self.n_channels} channel(s); at least 3 are needed to train",
+                             file=self.source)
         flat = self.flat()
         spread = flat.max(axis=0) - flat.min(axis=0)
         if not float(spread.max().compute() if self.is_lazy else spread.max()) > 0:

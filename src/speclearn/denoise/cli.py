@@ -95,7 +95,7 @@ def apply_command(
     if noise is not None:
         check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
     estimator = use_device(load_denoiser(model), device)
-    data = read_spectra(spectra)
+    data = read_spectra(spectra, expect=estimator.axis_)
     write_spectra(estimator.transform(data), out, overwrite=overwrite)
     if noise is not None:
         write_spectra(estimator.noise(data), noise, overwrite=overwrite)

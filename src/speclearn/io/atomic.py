@@ -169,6 +169,12 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
     old = None
     try:
         yield tmp
+        if directory:  # libraries writing inside (safetensors, zarr) may create private files
+            for root, folders, files in os.walk(tmp):
+                for name in folders:
+                    os.chmod(os.path.join(root, name), 0o777 & ~mask)
+                for name in files:
+                    os.chmod(os.path.join(root, name), 0o666 & ~mask)
         with _folder_lock(path.parent):
             check_output(path, overwrite=overwrite, directory=directory, kind=kind if directory else None)
             if directory and path.exists():

@@ -114,9 +114,12 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if not side.exists():
         return {}
     try:
-        return json.loads(side.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"axis sidecar is not valid JSON ({err})", file=side) from None
+        record = json.loads(side.read_bytes())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"axis sidecar is not valid JSON ({str(err)[:60]})", file=side) from None
+    if not isinstance(record, dict) or not all(isinstance(record.get(k, ""), str) for k in ("kind", "unit")):
+        raise InputError("axis sidecar must be a JSON object with text 'kind' and 'unit'", file=side)
+    return record
 
 
 def read_spectra_csv(path: str | Path, *, axis_kind: str | None = None,

@@ -152,7 +152,7 @@ def predict(
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
     quantifier = use_device(load_quantifier(model), device)
-    data = read_spectra(spectra)
+    data = read_spectra(spectra, expect=quantifier.axis_)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None
     dilution = dilution_factors(meta, data, file=str(metadata) if metadata else None)
