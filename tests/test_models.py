@@ -92,3 +92,36 @@ def test_use_device_moves_torch_models_and_refuses_cuda_for_cpu_only_ones():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA GPU"):
             use_device(TorchLike(), "cuda")
+
+
+def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, spectra, monkeypatch):
+    """With torch reporting CUDA, every CPU-only predict/apply command still runs with the default --device auto."""
+    import pandas as pd
+
+    from speclearn.io import write_spectra, write_table_csv
+    from speclearn.models import use_device
+
+    write_spectra(spectra, tmp_path / "s.csv")
+    write_table_csv(pd.DataFrame({"fat": np.linspace(1, 5, 12)}, index=spectra.meta.index), tmp_path / "t.csv")
+    write_table_csv(pd.DataFrame({"label": ["a", "b", "c"] * 4}, index=spectra.meta.index), tmp_path / "l.csv")
+    np.save(tmp_path / "cube.npy", np.abs(spectra.values()).reshape(3, 4, -1))
+    trained = [
+        ("quantify", "train", "--spectra", tmp_path / "s.csv", "--targets", tmp_path / "t.csv", "--method", "pls", "--out", tmp_path / "q"),
+        ("classify", "train", "--spectra", tmp_path / "s.csv", "--labels", tmp_path / "l.csv", "--method", "plsda", "--out", tmp_path / "c"),
+        ("denoise", "train", "--spectra", tmp_path / "s.csv", "--method", "classical", "--out", tmp_path / "d"),
+    ]
+    for args in trained:
+        assert cli(*args)[0] == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    runs = [
+        ("quantify", "predict", "--model", tmp_path / "q", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "q.csv"),
+        ("classify", "predict", "--model", tmp_path / "c", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "c.csv"),
+        ("denoise", "apply", "--model", tmp_path / "d", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "d.csv"),
+        ("unmix", "--cube", tmp_path / "cube.npy", "--components", "2", "--method", "nmf", "--out", tmp_path / "u"),
+    ]
+    for args in runs:
+        code, _, err = cli(*args)
+        assert code == 0, (args[:2], err)
+    from sklearn.linear_model import Ridge
+    with pytest.raises(InputError, match="computes on the CPU"):
+        use_device(Ridge(), "cuda")

@@ -11,7 +11,6 @@ import typer
 from speclearn.cli.common import AxisOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
-from speclearn.preprocessing import CHEMCAM_MASKED_BANDS, average_by_group, preprocess as apply_pipeline, read_spec
 
 
 def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file.")], axis: AxisOption = None) -> None:
@@ -64,6 +63,8 @@ def preprocess(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Apply a preprocessing pipeline (flags or YAML) to a file and write the result."""
+    from speclearn.preprocessing import CHEMCAM_MASKED_BANDS, average_by_group, preprocess as apply_pipeline, read_spec
+
     check_output(out, overwrite=overwrite, inputs=[spectra, pipeline, metadata])
     data = read_spectra(spectra, axis=axis)
     if pipeline is not None:

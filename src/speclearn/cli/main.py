@@ -1,39 +1,64 @@
-"""The `speclearn` command: one Typer app; each seed system registers its own sub-commands here."""
+"""The `speclearn` command: one Typer app; each system registers its own sub-commands in `SYSTEMS`.
+
+Only the system a command line names is imported, so `speclearn --help` and `speclearn inspect`
+start without loading torch.
+"""
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 import warnings
+from typing import Annotated
 
 import typer
 
-from speclearn.classify import cli as classify_cli
 from speclearn.cli import basics, bench
 from speclearn.core.errors import FILES_READ, InputError
-from speclearn.denoise import cli as denoise_cli
-from speclearn.generate import cli as generate_cli
-from speclearn.quantify import cli as quantify_cli
-from speclearn.simulate import cli as simulate_cli
-from speclearn.transfer import cli as transfer_cli
-from speclearn.trust import cli as trust_cli
-from speclearn.unmix import cli as unmix_cli
 
-app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False,
-                  help="Deep learning for spectra, measured against the classical methods on the same data.")
-app.command("inspect")(basics.inspect)
-app.command("preprocess")(basics.preprocess)
-app.command("demo")(basics.demo)
-app.command("bench")(bench.bench)
-# seed systems: one sub-app each
-app.add_typer(simulate_cli.app, name="simulate")
-app.add_typer(quantify_cli.app, name="quantify")
-app.add_typer(denoise_cli.app, name="denoise")
-app.add_typer(transfer_cli.app, name="transfer")
-app.add_typer(unmix_cli.app, name="unmix")
-app.add_typer(trust_cli.app, name="qa")
-app.add_typer(classify_cli.app, name="classify")
-app.add_typer(generate_cli.app, name="generate")
+#: sub-command -> (module holding its Typer `app`, the line `speclearn --help` shows)
+SYSTEMS = {
+    "simulate": ("speclearn.simulate.cli", "Physics-based synthetic spectra with full ground truth."),
+    "quantify": ("speclearn.quantify.cli", "Quantify analytes or properties from spectra."),
+    "denoise": ("speclearn.denoise.cli", "Denoise spectra: replicate-trained, weak-label, supervised, classical."),
+    "transfer": ("speclearn.transfer.cli", "Transfer spectra from secondary instruments into a primary one's space."),
+    "unmix": ("speclearn.unmix.cli", "Unmix a spectrum image into component spectra and abundance maps."),
+    "qa": ("speclearn.trust.cli", "QA flags over a run, and the QA model behind them."),
+    "classify": ("speclearn.classify.cli", "Classify spectra: CNN with transfer learning, kNN, SVM, RF, PLS-DA."),
+    "generate": ("speclearn.generate.cli", "Generate spectra for requested compositions with a conditional VAE."),
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from speclearn import __version__
+        typer.echo(f"speclearn {__version__}")
+        raise typer.Exit()
+
+
+def build_app(argv: list[str]) -> typer.Typer:
+    """The command line for `argv`: the system it names is imported, the others are listed only."""
+    app = typer.Typer(name="speclearn", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                      help="Deep learning for spectra, measured against the classical methods on the same data.")
+
+    @app.callback()
+    def root(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                                   help="Show the version and exit.")] = False) -> None:
+        """Deep learning for spectra, measured against the classical methods on the same data."""
+
+    app.command("inspect")(basics.inspect)
+    app.command("preprocess")(basics.preprocess)
+    app.command("demo")(basics.demo)
+    app.command("bench")(bench.bench)
+    named = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, (module, help_text) in SYSTEMS.items():
+        if name == named:
+            app.add_typer(importlib.import_module(module).app, name=name)
+        else:
+            placeholder = typer.Typer(help=help_text)
+            placeholder.callback(invoke_without_command=True)(lambda: None)
+            app.add_typer(placeholder, name=name, help=help_text)
+    return app
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -74,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str], debug: bool) -> int:
     try:
-        result = app(args=argv, prog_name="speclearn", standalone_mode=False)
+        result = build_app(argv)(args=argv, prog_name="speclearn", standalone_mode=False)
         return int(result or 0)
     except InputError as err:
         if debug:

@@ -36,7 +36,8 @@ def _where(index: tuple[int, ...]) -> str:
 
 
 def _check_block(block: np.ndarray, *, source: str | None, offset: tuple[int, ...] = ()) -> np.ndarray:
-    finite = np.isfinite(block) & (np.abs(block) <= MAX_ABS)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(block) & (np.abs(block) <= MAX_ABS)
     if not finite.all():
         bad = np.unravel_index(int(np.argmin(finite)), block.shape)
         where = tuple(int(i) + (offset[k] if k < len(offset) else 0) for k, i in enumerate(bad))

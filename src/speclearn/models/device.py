@@ -22,12 +22,12 @@ def resolve_device(name: str = "auto") -> torch.device:
 def use_device(estimator, name: str):
     """Run a loaded estimator's inference on device `name` (`--device` of predict/apply commands).
 
-    Estimators with a `device` parameter move there; the others predict on the CPU, so they accept
-    cpu/auto and refuse an explicit cuda rather than silently ignoring it.
+    Estimators with a `device` parameter move there. The others compute on the CPU: `auto` means
+    exactly that for them, and only an explicit `cuda` is refused rather than silently ignored.
     """
-    device = resolve_device(name)
+    resolve_device(name)
     if "device" in estimator.get_params():
         estimator.set_params(device=name)
-    elif device.type != "cpu":
-        raise InputError(f"{type(estimator).__name__} predicts on the CPU; use --device cpu or auto")
+    elif name == "cuda":
+        raise InputError(f"{type(estimator).__name__} computes on the CPU; use --device cpu or auto")
     return estimator
