@@ -305,6 +305,9 @@ class Workspace:
         (good / "labels.csv").write_text(_table("label", ["a", "b", "c"] * (N // 3)))
         (good / "groups.csv").write_text(_table("group", [f"g{i // 3}" for i in range(N)]))
         np.save(good / "cube.npy", np.abs(_values()).reshape(3, 4, CHANNELS))
+        (good / "reference.csv").write_text(_spectra_text(np.vstack([_values(0), _values(1)]),
+                                                          ids=[f"r{i:02d}" for i in range(2 * N)]))
+        (good / "reference.csv.axis.json").write_text(json.dumps({"kind": "wavelength", "unit": "nm"}))
         runs = {
             "quantify": ["quantify", "train", "--spectra", good / "spectra.csv", "--targets", good / "targets.csv",
                          "--method", "pls", "--out", good / "quantify"],
@@ -314,6 +317,8 @@ class Workspace:
                         "--out", good / "denoise"],
             "transfer": ["transfer", "train", "--primary", good / "spectra.csv", "--secondary",
                          good / "secondary.csv", "--method", "ds", "--out", good / "transfer"],
+            "qa": ["qa", "train", "--spectra", good / "reference.csv", "--internal-standard", "", "--epochs", "5",
+                   "--out", good / "qa"],
         }
         for name, args in runs.items():
             code, err = _run(main, args)
@@ -364,6 +369,8 @@ def _commands(folder: Path) -> dict[str, dict[str, object]]:
         "transfer apply": {"spectra": f / "secondary.csv", "model": f / "transfer",
                            "args": lambda p: ["transfer", "apply", "--model", p["model"], "--spectra",
                                               p["spectra"], "--out", f / "out.csv"]},
+        "qa": {"spectra": f / "spectra.csv", "model": f / "qa",
+               "args": lambda p: ["qa", "--model", p["model"], "--spectra", p["spectra"], "--out", f / "flags.csv"]},
         "unmix": {"cube": f / "cube.npy",
                   "args": lambda p: ["unmix", "--cube", p["cube"], "--components", "2", "--method", "nmf",
                                      "--out", f / "unmix_out"]},

@@ -33,6 +33,17 @@ _CONFIG_KEYS = {"model_type": str, "params": dict, "axis": dict, "targets": list
                 "extra": dict, "estimators": list, "files": dict}
 
 
+class _Entries(dict):
+    """A section of a loaded model (extra, arrays, estimators): a missing key is an InputError."""
+
+    def __init__(self, items: dict, section: str, where: str):
+        super().__init__(items)
+        self.section, self.where = section, where
+
+    def __missing__(self, key: str):
+        raise InputError(f"damaged model: no {self.section} entry {str(key)[:40]!r}", file=self.where)
+
+
 @dataclass
 class SavedModel:
     """A model folder's contents: config, named arrays and named scikit-learn estimators."""
@@ -214,9 +225,15 @@ def load_model(directory: str | Path, *, expected_types: tuple[str, ...] | None 
         arrays = load_file(str(directory / WEIGHTS)) if WEIGHTS in config["files"] else {}
     except (SafetensorError, OSError, ValueError) as err:
         raise InputError(f"damaged weights file ({str(err)[:80]})", file=directory / WEIGHTS) from None
+    for name, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise InputError(f"array {name[:60]!r} holds NaN or infinite values (did training diverge?)",
+                             file=directory / WEIGHTS)
     estimators = {name: _load_skops(directory / _estimator_file(name, directory))
                   for name in config["estimators"]}
+    where = str(directory)
     return SavedModel(model_type=config["model_type"], params=config["params"], axis=config["axis"],
                       targets=config["targets"], preprocessing=config["preprocessing"],
-                      extra=config["extra"], arrays=arrays, estimators=estimators,
+                      extra=_Entries(config["extra"], "extra", where), arrays=_Entries(arrays, "array", where),
+                      estimators=_Entries(estimators, "estimator", where),
                       version=str(config.get("speclearn_version", "")), path=str(directory))
