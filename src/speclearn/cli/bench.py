@@ -38,7 +38,7 @@ def benchmark_parser(description: str | None, scales=("quick", "full")) -> argpa
 
 def bench(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCHMARKS)}.")],
-    scale: Annotated[str, typer.Option(help="quick (minutes), full (the issue's protocol scale), or another the benchmark defines.")] = "quick",
+    scale: Annotated[str, typer.Option(help="quick (minutes), full (the published protocol's scale), or another the benchmark defines.")] = "quick",
     out: Annotated[Path, typer.Option(help="Folder for JSON, markdown and figures.")] = Path("speclearn-bench"),
     seed: SeedOption = 0,
     overwrite: OverwriteOption = False,

@@ -1,4 +1,4 @@
-"""ICP-MS deconvolution and quantification (issue 4): CAEM-MT and five classical baselines.
+"""ICP-MS deconvolution and quantification: CAEM-MT and five classical baselines.
 
 Every method is a `Quantifier` (fit(spectra, targets, clean=, peaks=) / predict(spectra) -> table);
 `METHODS` maps the CLI's --method names to the classes; `save_quantifier` / `load_quantifier` use the
@@ -21,7 +21,7 @@ from speclearn.quantify.wnnls import WNNLS
 
 METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvolution, "bss": BlindSourceSeparation,
                                         "rf": RandomForest, "pls": PLS, "wnnls": WNNLS,
-                                        # with per-spectrum instrument parameters (--params): issue 9
+                                        # with per-spectrum instrument parameters (--params)
                                         "twohead": TwoHeadQuantifier, "wnnls_params": ParameterCorrectedWNNLS}
 #: The method with the lowest mean and median relative error in benchmarks/results/icpms_quantification.md
 #: (both settings, quick scale): the physics inversion. CAEM-MT (physics) is far faster but less accurate.

@@ -1,4 +1,4 @@
-"""Matrix-effect benchmark (issue 9): quantification with and without instrument parameters.
+"""Matrix-effect benchmark: quantification with and without instrument parameters.
 
 Data: the ICP-MS simulator with strong matrix effects (`ProcessConfig()`: RF power, nebuliser flow,
 total dissolved solids read as conductivity, sample temperature change ionisation, space charge,
@@ -9,7 +9,7 @@ drifts), the matrix-free twin (process=None). The quantifiers see the measured p
 Error: MRE = mean over analytes of the median |predicted - true| / true over the test spectra.
 Matrix-effect error of a model: ME = MRE on the matrix-affected test set minus MRE of the same model
 family trained and tested on the matrix-free twin (WNNLS for the classical rows, the two-headed network
-without parameters for the network rows): the error the matrix effects add. Goal (issue 9): ME of the
+without parameters for the network rows): the error the matrix effects add. Goal: ME of the
 two-headed model with parameters <= 0.5 * ME of the same model without them.
 """
 from __future__ import annotations

@@ -81,7 +81,7 @@ def libs(
     n: Annotated[int, typer.Option("--n", help="chemcam: number of targets; paired: number of spectra; "
                                                "map: raster side (n x n pixels) unless --ny/--nx.")] = 10,
     seed: SeedOption = 0,
-    mode: Annotated[str, typer.Option(help="chemcam (seed 001), paired (seed 003) or map.")] = "chemcam",
+    mode: Annotated[str, typer.Option(help="chemcam (ChemCam-like, 6144 channels), paired (two spectrometers) or map (8-phase image).")] = "chemcam",
     other_day: Annotated[bool, typer.Option("--other-day", help="paired/map: another day's calibration, "
                                                                   "response and baseline.")] = False,
     locations: Annotated[int, typer.Option(help="chemcam: locations per target.")] = 3,

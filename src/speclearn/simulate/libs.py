@@ -1,4 +1,4 @@
-"""Synthetic LIBS spectra with full ground truth (issue 3; seeds 001 and 003).
+"""Synthetic LIBS spectra with full ground truth (ChemCam-like, paired instruments, maps).
 
 Three settings share one plasma model (`libs_lines`): line emission from libskit's NIST table with
 Boltzmann level and Saha stage populations, Stark + Doppler + instrument (Voigt) broadening, and a
