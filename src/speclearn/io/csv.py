@@ -20,11 +20,19 @@ from speclearn.core.spectra import Spectra, check_axis
 from speclearn.io.atomic import atomic_path, check_output
 
 
+#: Largest CSV read into memory (text parsing needs several times the file size).
+CSV_BUDGET = 2 * 2**30
+
+
 def _read_lines(path: Path) -> tuple[bytes, list[bytes]]:
     if not path.exists():
         raise InputError("file not found", file=path)
     if path.is_dir():
         raise InputError("is a folder, expected a CSV file", file=path)
+    size = path.stat().st_size
+    if size > CSV_BUDGET:
+        raise InputError(f"CSV of {size / 2**30:.1f} GiB: too large to parse in memory; convert it to .zarr or .npy "
+                         "(read lazily, block by block)", file=path)
     text = path.read_bytes()
     lines = [line for line in text.splitlines()]
     while lines and not lines[-1].strip():
