@@ -147,3 +147,26 @@ def test_cli_bad_inputs(cli, files, data, tmp_path):
     code, _, err = cli("denoise", "train", "--spectra", files["x"], "--method", "pls", "--out", tmp_path / "m")
     assert code == 2 and "unknown method" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_replicate_trained_denoiser_learns_from_replicates_alone():
+    """Noise2Noise: trained on replicates only, it brings unseen samples closer to their clean spectra."""
+    from speclearn.denoise import ReplicateDenoiser
+
+    rng = np.random.default_rng(0)
+    axis = np.linspace(0, 1, 128)
+
+    def samples(n, reps):
+        centres = rng.uniform(0.15, 0.85, (n, 3))
+        clean = np.sum(np.exp(-0.5 * ((axis[None, None] - centres[..., None]) / 0.02) ** 2), axis=1) * 10
+        clean = np.repeat(clean, reps, axis=0)
+        return clean, clean + rng.normal(0, 1.0, clean.shape), np.repeat(np.arange(n), reps)
+
+    clean, noisy, groups = samples(24, 4)
+    model = ReplicateDenoiser(width=8, levels=2, epochs=40, seed=0, max_seconds=60).fit(
+        Spectra(noisy, axis), groups=[f"g{g}" for g in groups])
+    test_clean, test_noisy, _ = samples(6, 1)
+    denoised = model.transform(Spectra(test_noisy, axis)).values()
+    assert np.sqrt(np.mean((denoised - test_clean) ** 2)) < 0.7 * np.sqrt(np.mean((test_noisy - test_clean) ** 2))
+    with pytest.raises(InputError, match="at least 2 replicates"):
+        ReplicateDenoiser().fit(Spectra(noisy[:8], axis), groups=[f"g{i}" for i in range(8)])
