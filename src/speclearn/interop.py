@@ -99,14 +99,15 @@ def from_hyperspy(signal: Any) -> Spectra:
     if data.ndim == 1:
         data = data[None, :]
     tree = signal.metadata.as_dictionary()
-    meta = pd.DataFrame(index=_pixel_ids(data.shape[:-1]))
+    meta = pd.DataFrame(index=pixel_ids(data.shape[:-1]))
     meta.attrs.update(file_attrs(tree, navigation, spectral["name"]))
     return Spectra(data, _axis_values(spectral), axis_kind=axis_kind(spectral["units"], spectral["name"]),
                    axis_unit=spectral["units"], meta=meta,
                    source=tree.get("General", {}).get("original_filename") or None)
 
 
-def _pixel_ids(shape: tuple[int, ...]) -> pd.Index:
+def pixel_ids(shape: tuple[int, ...]) -> pd.Index:
+    """The default ids ("s000" ...) of spectra or pixels in C order."""
     n = int(np.prod(shape))
     width = len(str(max(n - 1, 0)))
     return pd.Index([f"s{i:0{width}d}" for i in range(n)], name="id")
@@ -296,7 +297,7 @@ def from_xarray(array: Any, *, spectral_dim: str | None = None, source: str = "<
     ds = ds.assign_coords(channel=xr.Variable("channel", values, attrs={"kind": kind, "units": unit}))
     if len(others) == 1:
         if others[0] not in array.coords:
-            ds = ds.assign_coords(spectrum=[str(i) for i in _pixel_ids((array.shape[0],))])
+            ds = ds.assign_coords(spectrum=[str(i) for i in pixel_ids((array.shape[0],))])
         if dataset is not None:
             for name in dataset.data_vars:
                 if name != "intensity" and dataset[name].dims == (others[0],):
