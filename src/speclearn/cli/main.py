@@ -24,6 +24,7 @@ app.command("inspect")(basics.inspect)
 app.command("preprocess")(basics.preprocess)
 app.command("demo")(basics.demo)
 app.command("bench")(bench.bench)
+app.command("export")(__import__("speclearn.cli.export", fromlist=["export"]).export)
 # seed systems: one sub-app each
 app.add_typer(simulate_cli.app, name="simulate")
 app.add_typer(quantify_cli.app, name="quantify")
