@@ -135,6 +135,8 @@ def apply(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     axis: AxisOption = None,
     device: DeviceOption = "auto",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
+                                                  "scheduler address, or local:N for N local workers.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Abundance maps of a new cube with the saved component spectra fixed (Poisson fit, streamed)."""
@@ -145,7 +147,16 @@ def apply(
     _prepare_out(out, APPLY_FILES, overwrite, [cube])
     data = read_spectra(cube, axis=axis)
     start = time.perf_counter()
-    abundances = apply_unmixing(model, data, progress=True)
+    if scheduler:
+        from speclearn.distributed import scheduler as cluster, unmix_lazy
+        from speclearn.unmix.model import load_unmixing
+        saved, unmixer = load_unmixing(model)
+        saved.check_spectra(data)
+        with cluster(scheduler):
+            abundances = np.asarray(unmix_lazy(data.intensity, unmixer.components_,
+                                               sum_to_one=unmixer.sum_to_one).compute())
+    else:
+        abundances = apply_unmixing(model, data, progress=True)
     runtime = time.perf_counter() - start
     _write_npy(out / "abundances.npy", abundances, overwrite)
     _write_maps(out, abundances, overwrite)
