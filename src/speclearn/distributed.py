@@ -47,9 +47,10 @@ def scheduler(address: str | None) -> Iterator[Any]:
     try:
         yield client
     finally:
-        client.close()
         if cluster is not None:
-            cluster.close()
+            client.shutdown()  # stops the workers and scheduler we started
+        else:
+            client.close()  # leaves somebody else's cluster running
 
 
 def _fit_block(block: np.ndarray, components: np.ndarray, max_iter: int, sum_to_one: bool) -> np.ndarray:
