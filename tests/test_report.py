@@ -63,3 +63,20 @@ def test_report_renders_in_headless_chromium(tmp_path):
     # viridis colours of the embedded maps are on the page (a missing image would leave it white and black)
     colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 0.3
     assert colourful.mean() > 0.02
+
+
+def test_demo_icpms_verdict_names_the_winner_against_caem_mt(monkeypatch, tmp_path):
+    from speclearn import demo
+    from speclearn.quantify import benchmark
+
+    def entry(label, error, pnr=None):
+        return {"label": label, "mean_relative_error": error, "median_relative_error": error / 2, "pnr_db": pnr,
+                "peak_centre_error_da": None, "ms_per_spectrum": 1.0, "training_seconds": 2.0}
+    fake = {"results": {"caemmt": entry("CAEM-MT (physics)", 0.103, 20.0), "wnnls": entry("WNNLS physics inversion", 0.063),
+                        "pls": entry("PLS", 0.2), "noise floor": entry("Noise floor", 0.01)},
+            "paired_t_tests_vs_default": {"wnnls": {"p": 0.001}}, "n_items_above_loq": 100, "default": "caemmt"}
+    monkeypatch.setattr(benchmark, "run_setting", lambda *args, **kwargs: fake)
+    section = demo.icpms_quantification_section(tmp_path, 0)
+    assert section.verdict.startswith("WNNLS physics inversion beats CAEM-MT (physics): 6.3% vs 10.3% mean "
+                                      "relative error (39 % lower)")
+    assert "noise floor" in section.verdict and "peak-centre error (Da)" not in section.table.columns
