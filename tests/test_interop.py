@@ -64,9 +64,11 @@ def test_lazy_signal_stays_lazy(eds_map):
     assert back._lazy and type(back).__name__ == "LazyEDSTEMSpectrum"
 
 
-def test_psnmf_decomposition_fills_learning_results_and_exspy_quantifies(eds_map):
-    signal, fraction = eds_map
-    signal = signal.deepcopy()
+def test_psnmf_decomposition_fills_learning_results_and_exspy_quantifies(eds_map, tmp_path):
+    """The round trip: a .hspy EDS map in, PSNMF, maps and spectra out as signals, exspy quantifies."""
+    written, fraction = eds_map
+    written.save(tmp_path / "map.hspy")
+    signal = hs.load(tmp_path / "map.hspy")
     maps, components = interop.decomposition(signal, "psnmf", n_components=2, bin_factor=2)
     results = signal.learning_results
     assert results.factors.shape == (992, 2) and results.loadings.shape == (144, 2)
