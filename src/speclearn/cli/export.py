@@ -35,5 +35,5 @@ def export(
         tmp.write_text(json.dumps({**contract(net, fmt, model), "max_relative_difference_vs_pytorch": difference},
                                   indent=2))
     say(f"wrote {net.model_type} network as {fmt} to {out} (inputs: "
-        f"{', '.join(f'{k} [batch, {v}]' for k, v in net.inputs.items())}; max relative difference to PyTorch "
+        f"{', '.join(f'{k} (batch x {v})' for k, v in net.inputs.items())}; max relative difference to PyTorch "
         f"{difference:.1e}); contract in {sidecar}")
