@@ -201,3 +201,15 @@ def test_unmix_cli_takes_beam_energy_and_elements_from_hspy(tmp_path, eds_map):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["elements"] == ["Fe", "Pt"] and summary["beam_kv"] == 200.0
     assert set(summary["composition_weight_fraction"]["component_0"]) == {"Fe", "Pt"}
+
+
+def test_non_uniform_axis_round_trips_through_hyperspy():
+    from speclearn.core.spectra import Spectra
+    axis = np.sort(1e7 / np.linspace(500.0, 900.0, 30))  # wavenumbers from an even wavelength grid
+    spectra = Spectra(np.random.default_rng(0).uniform(size=(4, 30)), axis, axis_kind="wavenumber")
+    signal = interop.to_hyperspy(spectra)
+    assert not signal.axes_manager.signal_axes[0].is_uniform
+    back = interop.from_hyperspy(signal)
+    np.testing.assert_allclose(back.axis, axis)
+    assert back.axis_kind == "wavenumber" and back.axis_unit == "cm-1"
+    np.testing.assert_array_equal(back.values(), spectra.values())
