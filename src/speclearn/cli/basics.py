@@ -60,9 +60,19 @@ def preprocess(
     average_by: Annotated[str | None, typer.Option(help="Average spectra sharing this metadata column.")] = None,
     metadata: Annotated[Path | None, typer.Option(help="Metadata CSV (id + columns) for --average-by.")] = None,
     axis: AxisOption = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
+                                                  "scheduler address, or local:N for N local workers.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Apply a preprocessing pipeline (flags or YAML) to a file and write the result."""
+    from speclearn.distributed import scheduler as cluster
+    with cluster(scheduler):
+        _preprocess(spectra, out, pipeline, crop, mask, baseline, savgol, normalize, resample, scale, average_by,
+                    metadata, axis, overwrite)
+
+
+def _preprocess(spectra, out, pipeline, crop, mask, baseline, savgol, normalize, resample, scale, average_by,
+                metadata, axis, overwrite) -> None:
     from speclearn.preprocessing import CHEMCAM_MASKED_BANDS, average_by_group, preprocess as apply_pipeline, read_spec
 
     check_output(out, overwrite=overwrite, inputs=[spectra, pipeline, metadata])

@@ -24,6 +24,7 @@ BENCHMARKS = {
     "augmentation": "speclearn.generate.benchmark",
     "trust": "speclearn.trust.benchmark",
     "reliability": "speclearn.reliability",
+    "export": "speclearn.export.benchmark",
 }
 
 

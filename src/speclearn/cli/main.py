@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli import basics, bench
+from speclearn.cli import basics, bench, export
 from speclearn.core.errors import FILES_READ, InputError
 
 #: sub-command -> (module holding its Typer `app`, the line `speclearn --help` shows)
@@ -50,6 +50,7 @@ def build_app(argv: list[str]) -> typer.Typer:
     app.command("preprocess")(basics.preprocess)
     app.command("demo")(basics.demo)
     app.command("bench")(bench.bench)
+    app.command("export")(export.export)
     named = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, (module, help_text) in SYSTEMS.items():
         if name == named:

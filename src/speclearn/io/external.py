@@ -1,42 +1,78 @@
-"""Formats users bring from instruments: HyperSpy/RosettaSciIO (.hspy, .msa/.emsa, .bcf) and JCAMP-DX."""
+"""Formats users bring from instruments: every RosettaSciIO spectral format (HyperSpy .hspy/.zspy,
+.msa/.emsa, Bruker .bcf/.spx, EDAX .spd/.spc, JEOL .pts, .emd, Renishaw .wdf, Ripple .rpl) and JCAMP-DX."""
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import Spectra
+from speclearn.core.spectra import Spectra, is_dask
 
-RSCIIO_READERS = {".hspy": "hspy", ".msa": "msa", ".emsa": "msa", ".bcf": "bruker"}
+#: RosettaSciIO plugin for each spectral file type (all read lazily).
+RSCIIO_READERS = {".hspy": "hspy", ".zspy": "zspy", ".msa": "msa", ".emsa": "msa", ".bcf": "bruker",
+                  ".spx": "bruker", ".spd": "edax", ".spc": "edax", ".pts": "jeol", ".emd": "emd",
+                  ".wdf": "renishaw", ".rpl": "ripple"}
+#: Reader options: Bruker .bcf holds an SEM image and a spectrum image; speclearn wants the latter.
+RSCIIO_OPTIONS = {".bcf": {"select_type": "spectrum_image"}}
+#: Small text formats whose reader has no lazy mode.
+RSCIIO_EAGER = {".msa", ".emsa"}
 _UNIT_KIND = {"kev": "energy", "ev": "energy", "nm": "wavelength", "cm-1": "wavenumber",
               "1/cm": "wavenumber", "m/z": "mz"}
 
 
+def _spectral_axes(signal: dict) -> tuple[list[dict], list[dict]]:
+    """(navigation axes, signal axes) of a RosettaSciIO signal dictionary, in array order."""
+    axes = signal.get("axes", [])
+    signal_axes = [a for a in axes if not a.get("navigate", False)]
+    return [a for a in axes if a.get("navigate", False)], signal_axes or axes[-1:]
+
+
+def _axis_values(axis: dict, size: int) -> np.ndarray:
+    if axis.get("axis") is not None:
+        return np.asarray(axis["axis"], dtype=float)
+    return axis.get("offset", 0.0) + axis.get("scale", 1.0) * np.arange(size)
+
+
 def read_rsciio(path: str | Path) -> Spectra:
-    """The first signal in a RosettaSciIO-readable file whose last axis is the spectral one."""
+    """The largest spectral signal (one signal axis, at most 2 navigation axes) of a
+    RosettaSciIO-readable file, read lazily (dask; .msa eagerly) in its native dtype; the file's metadata (beam
+    energy, elements, the HyperSpy tree) goes to `Spectra.meta.attrs` (see `speclearn.interop`)."""
+    from speclearn.interop import axis_kind, file_attrs, pixel_ids
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path)
+    suffix = path.suffix.lower()
     try:
-        module = importlib.import_module(f"rsciio.{RSCIIO_READERS[path.suffix.lower()]}")
+        module = importlib.import_module(f"rsciio.{RSCIIO_READERS[suffix]}")
     except ImportError:
         raise InputError("reading this format needs RosettaSciIO: pip install 'speclearn[formats]'", file=path) from None
     try:
-        signals = module.file_reader(str(path))
+        signals = module.file_reader(str(path), lazy=suffix not in RSCIIO_EAGER, **RSCIIO_OPTIONS.get(suffix, {}))
     except Exception as err:  # noqa: BLE001 - any reader failure means an unreadable file
         raise InputError(f"cannot read ({type(err).__name__}: {str(err)[:80]})", file=path) from None
-    signal = next((s for s in signals if np.ndim(s["data"]) in (1, 2, 3)), None)
-    if signal is None:
+    spectral = [s for s in signals if len(_spectral_axes(s)[1]) == 1 and np.ndim(s["data"]) in (1, 2, 3)]
+    if not spectral:
         raise InputError("no 1-D spectrum, spectrum set or spectrum image inside", file=path)
-    data = np.asarray(signal["data"], dtype=float)
-    spectral = signal["axes"][-1]
-    axis = spectral.get("offset", 0.0) + spectral.get("scale", 1.0) * np.arange(data.shape[-1])
-    unit = str(spectral.get("units", "") or "")
+    signal = max(spectral, key=lambda s: int(np.prod(np.shape(s["data"]))))
+    data = signal["data"]
+    if not is_dask(data):
+        data = np.asarray(data)
+    navigation, (axis,) = _spectral_axes(signal)
+    unit = str(axis.get("units", "") or "")
+    name = str(axis.get("name", "") or "")
     if data.ndim == 1:
         data = data[None, :]
-    return Spectra(data, axis, axis_kind=_UNIT_KIND.get(unit.lower(), "channel"), axis_unit=unit, source=str(path))
+    nav = [{"name": str(a.get("name", "") or ""), "units": str(a.get("units", "") or ""), "size": int(a.get("size", n)),
+            **({"values": _axis_values(a, n).tolist()} if a.get("axis") is not None else
+               {"offset": float(a.get("offset", 0.0)), "scale": float(a.get("scale", 1.0))})}
+           for a, n in zip(navigation, data.shape[:-1])]
+    meta = pd.DataFrame(index=pixel_ids(data.shape[:-1]))
+    meta.attrs.update(file_attrs(signal.get("metadata", {}) or {}, nav, name))
+    return Spectra(data, _axis_values(axis, data.shape[-1]), axis_kind=axis_kind(unit, name),
+                   axis_unit=unit, meta=meta, source=str(path))
 
 
 def read_jcamp(path: str | Path) -> Spectra:

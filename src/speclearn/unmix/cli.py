@@ -65,8 +65,10 @@ def unmix(
     loss: Annotated[str, typer.Option("--loss", help="nmf / pca-nmf: kullback-leibler or frobenius.")] = "kullback-leibler",
     refine: Annotated[bool, typer.Option("--refine/--fixed", help="PSNMF: refine the spectra in step 2.")] = False,
     smoothness: Annotated[float, typer.Option("--smoothness", help="PSNMF: spatial smoothness of the maps (0 = off).")] = 0.0,
-    elements: Annotated[str | None, typer.Option("--elements", help="Fe,Pt,...: quantify each component (energy axis).")] = None,
-    beam_kv: Annotated[float, typer.Option("--beam-kv", help="Beam energy for --elements.")] = 200.0,
+    elements: Annotated[str | None, typer.Option("--elements", help="Fe,Pt,...: quantify each component (energy axis); "
+                                                 "default: the elements in the file's metadata (.hspy, .bcf, ...).")] = None,
+    beam_kv: Annotated[float | None, typer.Option("--beam-kv", help="Beam energy for --elements; default: the file's "
+                                                  "metadata, else 200.")] = None,
     seed: SeedOption = 0,
     axis: AxisOption = None,
     device: DeviceOption = "auto",
@@ -109,12 +111,14 @@ def unmix(
                                             if isinstance(v, (int, float, str, bool, type(None)))},
                "runtime_s": runtime, "bin_factor_used": getattr(estimator, "bin_factor_", None),
                "mean_abundance": estimator.abundances_.reshape(components, -1).mean(axis=1).tolist()}
-    element_list = _parse_elements(elements)
+    element_list = _parse_elements(elements) or list(data.meta.attrs.get("elements", []))
+    beam_kv = beam_kv if beam_kv is not None else float(data.meta.attrs.get("beam_energy_kv", 200.0))
     if element_list:
         if data.axis_kind != "energy":
             raise InputError("--elements needs a cube on an energy axis (keV)", file=cube)
         from speclearn.unmix.quantify import quantify_spectrum
         axis_kev = data.axis / 1000 if data.axis_unit.lower() == "ev" else data.axis
+        summary["elements"], summary["beam_kv"] = element_list, beam_kv
         summary["composition_weight_fraction"] = {
             name: quantify_spectrum(spectrum, axis_kev, element_list, beam_kv=beam_kv).weight_fractions
             for name, spectrum in zip(component_names(components), spectra)}
@@ -131,6 +135,8 @@ def apply(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     axis: AxisOption = None,
     device: DeviceOption = "auto",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
+                                                  "scheduler address, or local:N for N local workers.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Abundance maps of a new cube with the saved component spectra fixed (Poisson fit, streamed)."""
@@ -141,7 +147,16 @@ def apply(
     _prepare_out(out, APPLY_FILES, overwrite, [cube])
     data = read_spectra(cube, axis=axis)
     start = time.perf_counter()
-    abundances = apply_unmixing(model, data, progress=True)
+    if scheduler:
+        from speclearn.distributed import scheduler as cluster, unmix_lazy
+        from speclearn.unmix.model import load_unmixing
+        saved, unmixer = load_unmixing(model)
+        saved.check_spectra(data)
+        with cluster(scheduler):
+            abundances = np.asarray(unmix_lazy(data.intensity, unmixer.components_,
+                                               sum_to_one=unmixer.sum_to_one).compute())
+    else:
+        abundances = apply_unmixing(model, data, progress=True)
     runtime = time.perf_counter() - start
     _write_npy(out / "abundances.npy", abundances, overwrite)
     _write_maps(out, abundances, overwrite)

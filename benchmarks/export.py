@@ -1,0 +1,15 @@
+"""Inference speed of exported networks (ONNX Runtime, TorchScript) vs PyTorch eager, 1 and 2 threads.
+
+Usage: python benchmarks/export.py [--scale quick|full] [--out benchmarks/results]
+"""
+from __future__ import annotations
+
+import json
+
+from speclearn.cli.bench import benchmark_parser
+from speclearn.export.benchmark import run_benchmark
+
+if __name__ == "__main__":
+    args = benchmark_parser(__doc__.splitlines()[0]).parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(run_benchmark(args.out, scale=args.scale, seed=args.seed)["summary"], indent=2))
