@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import AXIS_KINDS, Spectra, is_dask
+from speclearn.core.spectra import AXIS_KINDS, Spectra, default_ids, is_dask
 
 UNIT_KINDS = {"kev": "energy", "ev": "energy", "nm": "wavelength", "µm": "wavelength", "um": "wavelength",
               "cm-1": "wavenumber", "cm⁻¹": "wavenumber", "1/cm": "wavenumber", "m/z": "mz"}
@@ -99,18 +99,11 @@ def from_hyperspy(signal: Any) -> Spectra:
     if data.ndim == 1:
         data = data[None, :]
     tree = signal.metadata.as_dictionary()
-    meta = pd.DataFrame(index=pixel_ids(data.shape[:-1]))
+    meta = pd.DataFrame(index=default_ids(data.shape[:-1]))
     meta.attrs.update(file_attrs(tree, navigation, spectral["name"]))
     return Spectra(data, _axis_values(spectral), axis_kind=axis_kind(spectral["units"], spectral["name"]),
                    axis_unit=spectral["units"], meta=meta,
                    source=tree.get("General", {}).get("original_filename") or None)
-
-
-def pixel_ids(shape: tuple[int, ...]) -> pd.Index:
-    """The default ids ("s000" ...) of spectra or pixels in C order."""
-    n = int(np.prod(shape))
-    width = len(str(max(n - 1, 0)))
-    return pd.Index([f"s{i:0{width}d}" for i in range(n)], name="id")
 
 
 def to_hyperspy(spectra: Spectra, *, signal_type: str | None = None, title: str | None = None) -> Any:
@@ -297,7 +290,7 @@ def from_xarray(array: Any, *, spectral_dim: str | None = None, source: str = "<
     ds = ds.assign_coords(channel=xr.Variable("channel", values, attrs={"kind": kind, "units": unit}))
     if len(others) == 1:
         if others[0] not in array.coords:
-            ds = ds.assign_coords(spectrum=[str(i) for i in pixel_ids((array.shape[0],))])
+            ds = ds.assign_coords(spectrum=[str(i) for i in default_ids((array.shape[0],))])
         if dataset is not None:
             for name in dataset.data_vars:
                 if name != "intensity" and dataset[name].dims == (others[0],):

@@ -31,6 +31,22 @@ MAX_ABS = 1e100
 MAX_SPECTRA = 50_000_000
 
 
+def check_count(shape: tuple[int, ...], *, source: str | None = None) -> int:
+    """The number of spectra (pixels) of an array of `shape`, refused beyond `MAX_SPECTRA`."""
+    n = int(np.prod(shape[:-1], dtype=float))
+    if n > MAX_SPECTRA:
+        raise InputError(f"declares {n:.3g} spectra (shape {tuple(shape)}); speclearn handles at most "
+                         f"{MAX_SPECTRA:.0e} per file", file=source)
+    return n
+
+
+def default_ids(shape: tuple[int, ...], *, source: str | None = None) -> pd.Index:
+    """The default ids ("s000", "s001", ...) of spectra or pixels (C order) for the leading `shape`."""
+    n = check_count((*shape, 1), source=source)
+    width = len(str(max(n - 1, 0)))
+    return pd.Index([f"s{i:0{width}d}" for i in range(n)], name="id")
+
+
 def _where(index: tuple[int, ...]) -> str:
     return f"spectrum {index[0] + 1}" if len(index) == 2 else f"pixel (y={index[0]}, x={index[1]})"
 
@@ -117,10 +133,7 @@ class Spectra:
         if intensity.ndim not in (2, 3):
             raise InputError("intensity must be 2-D (spectra, channels) or 3-D (y, x, channels), "
                              f"got {intensity.ndim}-D shape {intensity.shape}", file=self.source)
-        n = int(np.prod(intensity.shape[:-1], dtype=float))
-        if n > MAX_SPECTRA:
-            raise InputError(f"declares {n:.3g} spectra (shape {intensity.shape}); speclearn handles at "
-                             f"most {MAX_SPECTRA:.0e} per file", file=self.source)
+        n = check_count(intensity.shape, source=self.source)
         intensity = checked_intensity(intensity, source=self.source)
         axis = check_axis(self.axis, file=self.source)
         if axis.size != intensity.shape[-1]:
@@ -128,8 +141,7 @@ class Spectra:
                              f"{intensity.shape[-1]} channels", file=self.source)
         meta = self.meta
         if meta is None:
-            width = len(str(max(n - 1, 0)))
-            meta = pd.DataFrame(index=pd.Index([f"s{i:0{width}d}" for i in range(n)], name="id"))
+            meta = pd.DataFrame(index=default_ids(intensity.shape[:-1], source=self.source))
         if len(meta) != n:
             raise InputError(f"metadata has {len(meta)} rows for {n} spectra", file=self.source)
         meta = meta.copy()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import Spectra, is_dask
+from speclearn.core.spectra import Spectra, default_ids, is_dask
 
 #: RosettaSciIO plugin for each spectral file type (all read lazily).
 RSCIIO_READERS = {".hspy": "hspy", ".zspy": "zspy", ".msa": "msa", ".emsa": "msa", ".bcf": "bruker",
@@ -40,7 +40,7 @@ def read_rsciio(path: str | Path) -> Spectra:
     """The largest spectral signal (one signal axis, at most 2 navigation axes) of a
     RosettaSciIO-readable file, read lazily (dask; .msa eagerly) in its native dtype; the file's metadata (beam
     energy, elements, the HyperSpy tree) goes to `Spectra.meta.attrs` (see `speclearn.interop`)."""
-    from speclearn.interop import axis_kind, file_attrs, pixel_ids
+    from speclearn.interop import axis_kind, file_attrs
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path)
@@ -69,7 +69,7 @@ def read_rsciio(path: str | Path) -> Spectra:
             **({"values": _axis_values(a, n).tolist()} if a.get("axis") is not None else
                {"offset": float(a.get("offset", 0.0)), "scale": float(a.get("scale", 1.0))})}
            for a, n in zip(navigation, data.shape[:-1])]
-    meta = pd.DataFrame(index=pixel_ids(data.shape[:-1]))
+    meta = pd.DataFrame(index=default_ids(data.shape[:-1], source=str(path)))
     meta.attrs.update(file_attrs(signal.get("metadata", {}) or {}, nav, name))
     return Spectra(data, _axis_values(axis, data.shape[-1]), axis_kind=axis_kind(unit, name),
                    axis_unit=unit, meta=meta, source=str(path))
