@@ -85,9 +85,16 @@ def files(sims, tmp_path_factory):
     return folder
 
 
-def test_cli_qa_train_and_flag(cli, files):
-    code, _, err = cli("qa", "train", "--spectra", files / "reference.csv", "--out", files / "qa", "--epochs", 5)
-    assert code == 0, err
+@pytest.fixture(scope="module")
+def qa_model(files):
+    """The QA model trained once per module (each test that needs it asks for it, so test order is free)."""
+    from speclearn.cli.main import main
+    assert main(["qa", "train", "--spectra", str(files / "reference.csv"), "--out", str(files / "qa"),
+                 "--epochs", "5"]) == 0
+    return files / "qa"
+
+
+def test_cli_qa_train_and_flag(cli, files, qa_model):
     code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "flags.csv",
                        "--metadata", files / "meta.csv")
     assert code == 0, err
@@ -99,7 +106,7 @@ def test_cli_qa_train_and_flag(cli, files):
     assert code == 2 and "exists" in err
 
 
-def test_cli_qa_bad_inputs(cli, files):
+def test_cli_qa_bad_inputs(cli, files, qa_model):
     code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "one.csv", "--out", files / "f1.csv")
     assert code == 2 and "at least 2 spectra" in err
     code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "f2.csv",
