@@ -1,0 +1,120 @@
+"""`--method auto`: candidates ranked by cross-validation, collapse detection, internal standards, the
+ranking stored in the model folder and shown by `speclearn inspect`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speclearn.core.errors import InputError
+from speclearn.io import write_spectra, write_table_csv
+from speclearn.models.selection import Candidate, Collapsed, folds, rank
+from speclearn.quantify.base import collapse_reason
+
+
+@pytest.fixture(scope="module")
+def fermentation(tmp_path_factory):
+    from speclearn.demo import load_fermentation
+
+    folder = tmp_path_factory.mktemp("ferm")
+    spectra, glucose = load_fermentation()
+    write_spectra(spectra, folder / "nir.csv")
+    write_table_csv(glucose.to_frame("glucose (g/L)"), folder / "glucose.csv")
+    return folder
+
+
+def test_quantify_auto_picks_pls_on_property_targets_where_the_physics_default_failed(cli, fermentation):
+    f = fermentation
+    code, _, err = cli("quantify", "train", "--spectra", f / "nir.csv", "--targets", f / "glucose.csv",
+                       "--out", f / "wnnls", "--method", "wnnls")
+    assert code == 2 and "element" in err  # the old default
+    code, _, err = cli("quantify", "train", "--spectra", f / "nir.csv", "--targets", f / "glucose.csv",
+                       "--out", f / "auto", "--budget-s", "2")
+    assert code == 0, err
+    config = json.loads((f / "auto" / "config.json").read_text())
+    assert config["model_type"] == "quantify.pls"
+    ranking = config["extra"]["selection"]
+    assert ranking["winner"].startswith("pls") and ranking["cv"] == "KFold" and ranking["folds"] == 5
+    scored = [r for r in ranking["rows"] if r["score"] is not None]
+    assert min(r["score"] for r in scored) == next(r["score"] for r in scored if r["candidate"] == ranking["winner"])
+    assert config["extra"]["unit"] == "g/L" and config["extra"]["limits"] is None
+    code, out, err = cli("quantify", "predict", "--model", f / "auto", "--spectra", f / "nir.csv",
+                         "--out", f / "pred.csv", "--interval", "0.8")
+    assert code == 0, err
+    assert not (f / "pred.flags.csv").exists()  # no LOD/LOQ flags for a property
+    pred = pd.read_csv(f / "pred.csv")
+    assert (pred["glucose (g/L)_lo"] < pred["glucose (g/L)_hi"]).all()
+    code, out, _ = cli("inspect", f / "auto")
+    assert code == 0 and ranking["winner"] in out and "sd over folds" in out
+
+
+def test_collapsed_candidate_loses_and_collapse_reason():
+    Y = np.linspace(0, 1, 20)[:, None]
+    assert "near-constant" in collapse_reason(Y, np.full_like(Y, 0.5) + 1e-9 * Y, ["fat"])
+    assert collapse_reason(Y, Y + 0.01, ["fat"]) is None
+
+    def evaluate(candidate, train, test):
+        return (0.1 if candidate.name == "constant" else 0.5), candidate.name
+
+    def check(candidate, payloads):
+        if candidate.name == "constant":
+            raise Collapsed("near-constant predictions")
+
+    ranking = rank([Candidate("constant"), Candidate("good"), Candidate("skip", excluded="not for these data")],
+                   evaluate, folds(20, seed=0), metric="rmse", check=check)
+    rows = {r["candidate"]: r for r in ranking.rows}
+    assert ranking.winner == "good" and rows["constant"]["excluded"].startswith("collapsed")
+    assert rows["skip"]["excluded"] == "not for these data" and rows["skip"]["score"] is None
+    with pytest.raises(InputError, match="no candidate"):
+        rank([Candidate("constant")], evaluate, folds(20, seed=0), metric="rmse", check=check)
+    assert folds(12, ["a", "a", "b", "b", "c", "c"] * 2)[0] == "GroupKFold"
+
+
+@pytest.fixture(scope="module")
+def icpms(tmp_path_factory):
+    from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
+
+    folder = tmp_path_factory.mktemp("icpms")
+    instrument = ICPMSInstrument(mz_min=40.0, mz_max=112.0, n_channels=1200)
+    for standard in ("Rh", "Sc"):
+        config = ICPMSConfig(analytes=("Cr", "Ni", "Cu", "Zn"), internal_standard=standard, interferents=("Zr",),
+                             instrument=instrument)
+        for name, n, seed in (("train", 40, 1), ("test", 20, 2)):
+            data = simulate_icpms(n, seed=seed, config=config, workers=1)
+            write_spectra(data.spectra, folder / f"{standard}_{name}.csv")
+            write_table_csv(data.targets, folder / f"{standard}_{name}_targets.csv")
+    return folder
+
+
+def _median_relative_error(pred_path, truth_path) -> float:
+    pred, truth = pd.read_csv(pred_path, index_col="id"), pd.read_csv(truth_path, index_col="id")
+    return float(np.median(np.abs(pred[truth.columns].to_numpy() / truth.to_numpy() - 1)))
+
+
+def test_icpms_auto_finds_rh_and_explicit_sc_works(cli, icpms):
+    f = icpms
+    code, _, err = cli("quantify", "train", "--spectra", f / "Rh_train.csv", "--targets", f / "Rh_train_targets.csv",
+                       "--out", f / "auto", "--budget-s", "1")  # the physics candidate comes first
+    assert code == 0, err
+    assert "internal standard: Rh" in err
+    config = json.loads((f / "auto" / "config.json").read_text())
+    assert config["model_type"] == "quantify.wnnls" and config["params"]["internal_standard"] == "Rh"
+    assert config["extra"]["unit"] == "ug/L"
+    code, _, err = cli("quantify", "predict", "--model", f / "auto", "--spectra", f / "Rh_test.csv",
+                       "--out", f / "auto.csv")
+    assert code == 0, err
+    assert _median_relative_error(f / "auto.csv", f / "Rh_test_targets.csv") < 0.05
+    flags = pd.read_csv(f / "auto.flags.csv", index_col="id")
+    assert flags["internal_standard_recovery"].between(0.5, 2).all()
+    code, _, err = cli("quantify", "train", "--spectra", f / "Sc_train.csv", "--targets", f / "Sc_train_targets.csv",
+                       "--out", f / "sc", "--method", "wnnls", "--internal-standard", "Sc")
+    assert code == 0, err
+    code, _, err = cli("quantify", "predict", "--model", f / "sc", "--spectra", f / "Sc_test.csv",
+                       "--out", f / "sc.csv")
+    assert code == 0, err
+    assert _median_relative_error(f / "sc.csv", f / "Sc_test_targets.csv") < 0.05
+    code, _, err = cli("quantify", "train", "--spectra", f / "Sc_train.csv", "--targets", f / "Sc_train_targets.csv",
+                       "--out", f / "bad", "--method", "wnnls", "--internal-standard", "Xx")
+    assert code == 2 and "element symbol" in err
