@@ -118,3 +118,41 @@ def test_icpms_auto_finds_rh_and_explicit_sc_works(cli, icpms):
     code, _, err = cli("quantify", "train", "--spectra", f / "Sc_train.csv", "--targets", f / "Sc_train_targets.csv",
                        "--out", f / "bad", "--method", "wnnls", "--internal-standard", "Xx")
     assert code == 2 and "element symbol" in err
+
+
+def _replicates(noise: float, seed: int = 0):
+    from speclearn.core.spectra import Spectra
+
+    rng = np.random.default_rng(seed)
+    axis = np.linspace(0, 100, 200)
+    groups = np.repeat(np.arange(12), 4)
+    centres = rng.uniform(20, 80, (12, 3))
+    clean = sum(np.exp(-0.5 * ((axis - centres[groups, k, None]) / 4.0) ** 2) for k in range(3))
+    ids = pd.Index([f"r{i:02d}" for i in range(len(groups))], name="id")
+    return (Spectra(clean + rng.normal(0, noise, clean.shape), axis, meta=pd.DataFrame(index=ids)),
+            pd.DataFrame({"group": [f"g{g}" for g in groups]}, index=ids))
+
+
+@pytest.mark.parametrize("noise, expect_identity", [(0.0, True), (0.2, False)])
+def test_denoise_auto_identity_on_clean_data_else_a_smoother(cli, tmp_path, noise, expect_identity):
+    spectra, groups = _replicates(noise)
+    write_spectra(spectra, tmp_path / "x.csv")
+    write_table_csv(groups, tmp_path / "groups.csv")
+    code, _, err = cli("denoise", "train", "--spectra", tmp_path / "x.csv", "--groups", tmp_path / "groups.csv",
+                       "--out", tmp_path / "model", "--budget-s", "1")
+    assert code == 0, err
+    ranking = json.loads((tmp_path / "model" / "config.json").read_text())["extra"]["selection"]
+    assert ranking["cv"] == "GroupKFold"
+    assert (ranking["winner"] == "identity") == expect_identity, ranking["winner"]
+    scores = {r["candidate"]: r["score"] for r in ranking["rows"] if r["score"] is not None}
+    assert scores[ranking["winner"]] <= scores["identity"]
+    code, _, err = cli("denoise", "apply", "--model", tmp_path / "model", "--spectra", tmp_path / "x.csv",
+                       "--out", tmp_path / "y.csv")
+    assert code == 0, err
+    if expect_identity:
+        np.testing.assert_allclose(pd.read_csv(tmp_path / "y.csv", index_col="id").to_numpy(), spectra.values(),
+                                   atol=1e-6)
+    code, _, err = cli("denoise", "train", "--spectra", tmp_path / "x.csv", "--out", tmp_path / "blind",
+                       "--budget-s", "1")  # no groups: blind-spot loss
+    assert code == 0, err
+    assert "blind-spot" in json.loads((tmp_path / "blind" / "config.json").read_text())["extra"]["selection"]["metric"]

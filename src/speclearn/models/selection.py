@@ -28,6 +28,10 @@ class Collapsed(Exception):
     """A fitted candidate that learned nothing (e.g. predicts a constant); it loses with this reason."""
 
 
+class _OverBudget(Exception):
+    pass
+
+
 @dataclass
 class Candidate:
     """A method to try: `name` for the table, `params` to describe it, `excluded` to list it without running."""
@@ -99,6 +103,8 @@ def rank(candidates: Sequence[Candidate], evaluate: Callable[[Candidate, np.ndar
         t0, losses, kept = time.perf_counter(), [], []
         try:
             for train, test in fold_list:
+                if time.perf_counter() - start > budget_s and any(r["score"] is not None for r in rows):
+                    raise _OverBudget(f"time budget ({budget_s:g} s) spent after {len(losses)} fold(s)")
                 loss, payload = evaluate(candidate, train, test)
                 losses.append(float(loss))
                 kept.append(payload)
@@ -106,6 +112,8 @@ def rank(candidates: Sequence[Candidate], evaluate: Callable[[Candidate, np.ndar
                 check(candidate, kept)
             if not np.all(np.isfinite(losses)):
                 raise Collapsed("non-finite validation score")
+        except _OverBudget as err:
+            row["excluded"] = str(err)
         except Collapsed as err:
             row["excluded"] = f"collapsed: {err}"
         except (InputError, ValueError, np.linalg.LinAlgError) as err:
