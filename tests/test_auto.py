@@ -156,3 +156,29 @@ def test_denoise_auto_identity_on_clean_data_else_a_smoother(cli, tmp_path, nois
                        "--budget-s", "1")  # no groups: blind-spot loss
     assert code == 0, err
     assert "blind-spot" in json.loads((tmp_path / "blind" / "config.json").read_text())["extra"]["selection"]["metric"]
+
+
+def test_transfer_auto_beats_none_on_a_simulated_pair(cli, tmp_path):
+    from speclearn.core.spectra import Spectra
+
+    rng = np.random.default_rng(0)
+    axis = np.linspace(1000, 1600, 150)
+    n = 40
+    amounts = rng.uniform(0, 1, (n, 3))
+    bands = np.stack([np.exp(-0.5 * ((axis - c) / 15) ** 2) for c in (1150, 1300, 1450)])
+    ids = pd.Index([f"p{i:02d}" for i in range(n)], name="id")
+    primary = Spectra(amounts @ bands + rng.normal(0, 0.002, (n, axis.size)), axis, meta=pd.DataFrame(index=ids))
+    shifted = np.stack([np.exp(-0.5 * ((axis - c - 8) / 20) ** 2) for c in (1150, 1300, 1450)])  # other instrument
+    secondary = Spectra(0.7 * amounts @ shifted + rng.normal(0, 0.002, (n, axis.size)), axis,
+                        meta=pd.DataFrame(index=ids))
+    write_spectra(primary, tmp_path / "p.csv")
+    write_spectra(secondary, tmp_path / "s.csv")
+    code, _, err = cli("transfer", "train", "--primary", tmp_path / "p.csv", "--secondary", tmp_path / "s.csv",
+                       "--out", tmp_path / "model", "--budget-s", "1", "--baseline-window", "300",
+                       "--baseline-sigma", "1")
+    assert code == 0, err
+    ranking = json.loads((tmp_path / "model" / "config.json").read_text())["extra"]["selection"]
+    scores = {r["candidate"]: r["score"] for r in ranking["rows"] if r["score"] is not None}
+    assert ranking["winner"] != "none" and scores[ranking["winner"]] < 0.5 * scores["none"]
+    code, out, _ = cli("inspect", tmp_path / "model")
+    assert code == 0 and "none" in out and ranking["winner"] in out
