@@ -182,3 +182,28 @@ def test_transfer_auto_beats_none_on_a_simulated_pair(cli, tmp_path):
     assert ranking["winner"] != "none" and scores[ranking["winner"]] < 0.5 * scores["none"]
     code, out, _ = cli("inspect", tmp_path / "model")
     assert code == 0 and "none" in out and ranking["winner"] in out
+
+
+def test_classify_auto_ranks_by_grouped_cv(cli, tmp_path):
+    from speclearn.core.spectra import Spectra
+
+    rng = np.random.default_rng(0)
+    axis = np.linspace(400, 800, 100)
+    classes = np.repeat([0, 1, 2], 12)
+    centres = np.array([500, 600, 700])[classes]
+    ids = pd.Index([f"c{i:02d}" for i in range(len(classes))], name="id")
+    X = np.exp(-0.5 * ((axis - centres[:, None]) / 20) ** 2) + rng.normal(0, 0.05, (len(classes), axis.size))
+    write_spectra(Spectra(X, axis, meta=pd.DataFrame(index=ids)), tmp_path / "x.csv")
+    write_table_csv(pd.DataFrame({"label": [f"m{c}" for c in classes]}, index=ids), tmp_path / "y.csv")
+    write_table_csv(pd.DataFrame({"sample": [f"s{i // 2}" for i in range(len(classes))]}, index=ids),
+                    tmp_path / "g.csv")  # pairs of replicates
+    code, _, err = cli("classify", "train", "--spectra", tmp_path / "x.csv", "--labels", tmp_path / "y.csv",
+                       "--groups", tmp_path / "g.csv", "--out", tmp_path / "model", "--budget-s", "1")
+    assert code == 0, err
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    ranking = config["extra"]["selection"]
+    assert ranking["cv"] == "StratifiedGroupKFold" and config["model_type"] == ranking["winner"]
+    assert next(r["score"] for r in ranking["rows"] if r["candidate"] == ranking["winner"]) < 0.2
+    code, _, err = cli("classify", "predict", "--model", tmp_path / "model", "--spectra", tmp_path / "x.csv",
+                       "--out", tmp_path / "p.csv")
+    assert code == 0, err

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 from speclearn.core.errors import InputError
 
@@ -64,9 +64,20 @@ class Ranking:
         return next(Candidate(r["candidate"], r["params"]) for r in self.rows if r["candidate"] == name)
 
 
-def folds(n: int, groups: Sequence | None = None, *, n_splits: int = 5, seed: int = 0
-          ) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """(splitter name, [(train, test) index arrays]): GroupKFold with groups, shuffled KFold without."""
+def folds(n: int, groups: Sequence | None = None, *, n_splits: int = 5, seed: int = 0,
+          classes: Sequence | None = None) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """(splitter name, [(train, test) index arrays]): GroupKFold with groups, shuffled KFold without;
+    stratified by `classes` (labels) when given."""
+    if classes is not None:
+        labels = np.unique(np.asarray(classes, dtype=str), return_inverse=True)[1]
+        k = min(n_splits, int(np.bincount(labels).min()))
+        if k < 2:
+            raise InputError("a class has a single spectrum; cross-validation needs at least 2 per class")
+        if groups is not None:
+            codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
+            splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+            return "StratifiedGroupKFold", list(splitter.split(np.zeros(n), labels, groups=codes))
+        return "StratifiedKFold", list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(n), labels))
     if groups is not None:
         codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
         k = min(n_splits, int(codes.max()) + 1)
