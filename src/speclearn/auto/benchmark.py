@@ -278,7 +278,9 @@ def run_denoise(name: str, data: tuple, work: Path, scale: dict, seed: int) -> d
 
     spectra, groups, description = data
     codes = np.unique(groups, return_inverse=True)[1]
-    train, test = next(GroupShuffleSplit(1, test_size=0.34, random_state=seed).split(np.zeros(len(codes)), groups=codes))
+    n_test = max(1, round(0.34 * (codes.max() + 1)))  # coffee: 1 of 3 origins held out, 2 left to train on
+    train, test = next(GroupShuffleSplit(1, test_size=n_test, random_state=seed).split(np.zeros(len(codes)),
+                                                                                       groups=codes))
     ids = np.asarray(spectra.ids)
     folder = work / f"denoise-{name}"
     folder.mkdir(exist_ok=True)
