@@ -31,12 +31,12 @@ def test_quantify_auto_picks_pls_on_property_targets_where_the_physics_default_f
                        "--out", f / "wnnls", "--method", "wnnls")
     assert code == 2 and "element" in err  # the old default
     code, _, err = cli("quantify", "train", "--spectra", f / "nir.csv", "--targets", f / "glucose.csv",
-                       "--out", f / "auto", "--budget-s", "2")
+                       "--out", f / "auto", "--budget-s", "1")
     assert code == 0, err
     config = json.loads((f / "auto" / "config.json").read_text())
     assert config["model_type"] == "quantify.pls"
     ranking = config["extra"]["selection"]
-    assert ranking["winner"].startswith("pls") and ranking["cv"] == "KFold" and ranking["folds"] == 5
+    assert ranking["winner"].startswith("pls") and ranking["cv"] == "KFold x 3 repeats" and ranking["folds"] == 15
     scored = [r for r in ranking["rows"] if r["score"] is not None]
     assert min(r["score"] for r in scored) == next(r["score"] for r in scored if r["candidate"] == ranking["winner"])
     assert config["extra"]["unit"] == "g/L" and config["extra"]["limits"] is None

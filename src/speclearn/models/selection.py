@@ -65,8 +65,9 @@ class Ranking:
 
 
 def folds(n: int, groups: Sequence | None = None, *, n_splits: int = 5, seed: int = 0,
-          classes: Sequence | None = None) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """(splitter name, [(train, test) index arrays]): GroupKFold with groups, shuffled KFold without;
+          classes: Sequence | None = None, n_repeats: int = 1) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """(splitter name, [(train, test) index arrays]): GroupKFold with groups, shuffled KFold without
+    (`n_repeats` times with different shuffles: less noise in the ranking of small data sets);
     stratified by `classes` (labels) when given."""
     if classes is not None:
         labels = np.unique(np.asarray(classes, dtype=str), return_inverse=True)[1]
@@ -87,7 +88,8 @@ def folds(n: int, groups: Sequence | None = None, *, n_splits: int = 5, seed: in
     k = min(n_splits, n)
     if k < 2:
         raise InputError(f"{n} training spectra; cross-validation needs at least 2")
-    return "KFold", list(KFold(k, shuffle=True, random_state=seed).split(np.zeros(n)))
+    splits = [s for r in range(n_repeats) for s in KFold(k, shuffle=True, random_state=seed + r).split(np.zeros(n))]
+    return ("KFold" if n_repeats == 1 else f"KFold x {n_repeats} repeats"), splits
 
 
 def rank(candidates: Sequence[Candidate], evaluate: Callable[[Candidate, np.ndarray, np.ndarray], tuple[float, Any]],
@@ -173,7 +175,7 @@ def show(ranking: Ranking | dict[str, Any], *, title: str = "auto: cross-validat
         table.add_column(column, justify="left" if column in ("candidate", "note") else "right")
     ordered = sorted(info["rows"], key=lambda r: (r["score"] is None, r["score"] or 0.0))
     for row in ordered:
-        fmt = (lambda v: "" if v is None else f"{v:.4g}")  # noqa: E731
+        fmt = (lambda v: "" if v is None else f"{v:.4g}")
         note = "winner" if row["candidate"] == info["winner"] else (row["excluded"] or "")
         params = ", ".join(f"{k}={v}" for k, v in row["params"].items() if k not in ("method", "seed")
                            and str(v) not in row["candidate"])

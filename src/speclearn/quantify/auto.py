@@ -5,7 +5,8 @@ inversion (with the internal standard given or found) beside PLS and a random fo
 data (property targets: water, fat, octane, glucose...) get PLS with a searched preprocessing
 (none, SNV, MSC, Savitzky-Golay 1st / 2nd derivative at two windows; components by inner CV) and a
 random forest. Candidates are scored by the mean over targets of RMSE / sd(target) on held-out
-folds; near-constant out-of-fold predictions lose as "collapsed". The out-of-fold predictions of the
+folds (5-fold, repeated 3 times up to 100 spectra and twice up to 400: small sets rank noisily);
+near-constant out-of-fold predictions lose as "collapsed". The out-of-fold predictions of the
 winner calibrate its conformal intervals.
 """
 from __future__ import annotations
@@ -122,7 +123,8 @@ def select_quantifier(spectra: Spectra, targets: pd.DataFrame, *, kind: str, int
     Y = targets.to_numpy(float)
     scale = np.where(Y.std(axis=0) > 0, Y.std(axis=0), 1.0)
     names = list(targets.columns)
-    splits = folds(spectra.n_spectra, groups, n_splits=5 if spectra.n_spectra <= 400 else 3, seed=seed)
+    n = spectra.n_spectra
+    splits = folds(n, groups, n_splits=5 if n <= 400 else 3, seed=seed, n_repeats=3 if n <= 100 else 2 if n <= 400 else 1)
     ids = np.asarray(spectra.ids)
 
     def evaluate(candidate: Candidate, train: np.ndarray, test: np.ndarray):
