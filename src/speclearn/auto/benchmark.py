@@ -52,8 +52,10 @@ def cli(*args: object) -> tuple[int, float, str]:
     start = time.perf_counter()
     with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(io.StringIO()):
         code = main([str(a) for a in args])
-    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
-    return code, time.perf_counter() - start, " ".join(lines[-3:])[-300:]
+    text = buffer.getvalue()
+    if "speclearn: error" in text:  # the one-line error, without warnings printed before it
+        text = text[text.index("speclearn: error"):]
+    return code, time.perf_counter() - start, " ".join(text.split())[:300]
 
 
 def _spectra(X: np.ndarray, axis: np.ndarray, prefix: str, kind: str, start: int = 0) -> Spectra:
