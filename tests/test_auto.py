@@ -31,6 +31,9 @@ def test_quantify_auto_picks_pls_on_property_targets_where_the_physics_default_f
                        "--out", f / "wnnls", "--method", "wnnls")
     assert code == 2 and "element" in err  # the old default
     code, _, err = cli("quantify", "train", "--spectra", f / "nir.csv", "--targets", f / "glucose.csv",
+                       "--out", f / "is", "--internal-standard", "Rh")
+    assert code == 2 and "ICP-MS" in err  # no internal standard for property targets
+    code, _, err = cli("quantify", "train", "--spectra", f / "nir.csv", "--targets", f / "glucose.csv",
                        "--out", f / "auto", "--budget-s", "1")
     assert code == 0, err
     config = json.loads((f / "auto" / "config.json").read_text())
