@@ -1,6 +1,8 @@
 """SpectroscopyNet, the supervised U-Net and the classical denoisers on a small LIBS-like set."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,18 +125,22 @@ def test_cli_train_and_apply(cli, files, tmp_path, method):
     assert code == 2 and "--overwrite" in err
 
 
-def test_cli_groups_default_to_siamese(cli, files, tmp_path):
+def test_cli_default_is_auto_with_the_ranking_stored(cli, files, tmp_path):
     code, _, err = cli("denoise", "train", "--spectra", files["x"], "--groups", files["groups"],
-                       "--out", tmp_path / "model", "--epochs", "1", "--device", "cpu")
+                       "--out", tmp_path / "model", "--epochs", "1", "--device", "cpu", "--budget-s", "5")
     assert code == 0, err
-    assert '"model_type": "denoise-siamese"' in (tmp_path / "model" / "config.json").read_text()
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    ranking = config["extra"]["selection"]
+    assert config["model_type"] == "denoise-" + ("classical" if ranking["winner"] != "siamese" else "siamese")
+    assert ranking["rows"][0]["candidate"] == "identity" and ranking["cv"] == "GroupKFold"
 
 
 def test_cli_bad_inputs(cli, files, data, tmp_path):
     spectra, clean, groups = data
     two = tmp_path / "two_groups.csv"
     write_table_csv(groups.map(lambda g: "a" if g in ("t0", "t1", "t2") else "b").to_frame(), two)
-    code, _, err = cli("denoise", "train", "--spectra", files["x"], "--groups", two, "--out", tmp_path / "m")
+    code, _, err = cli("denoise", "train", "--spectra", files["x"], "--groups", two, "--out", tmp_path / "m",
+                       "--method", "siamese")
     assert code == 2 and "2 distinct group" in err and "two_groups.csv" in err
     missing = tmp_path / "missing_ids.csv"
     write_table_csv(groups.iloc[1:].to_frame(), missing)

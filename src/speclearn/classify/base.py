@@ -116,7 +116,8 @@ class SpectralClassifier(BaseEstimator):
         arrays, estimators = self._state()
         model = SavedModel(model_type=self.method, params=self.get_params(), axis=self.axis_,
                            targets=[str(c) for c in self.classes_], preprocessing=self._preprocessing(),
-                           arrays=arrays, estimators={"preprocessing": self.pipeline_, **estimators})
+                           arrays=arrays, estimators={"preprocessing": self.pipeline_, **estimators},
+                           extra={"selection": self.selection_} if getattr(self, "selection_", None) else {})
         return save_model(model, directory, overwrite=overwrite)
 
     @classmethod

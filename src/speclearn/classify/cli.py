@@ -9,6 +9,7 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_table_csv
+from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Classify spectra: CNN with transfer learning, kNN, SVM, RF, PLS-DA.")
 
@@ -18,7 +19,12 @@ def train_command(
     spectra: SpectraOption,
     labels: Annotated[Path, typer.Option("--labels", help="CSV: id,label (or id,class).")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
-    method: Annotated[str, typer.Option("--method", help="cnn, knn, svm, rf or plsda.")] = "cnn",
+    method: Annotated[str, typer.Option("--method", help="auto (knn, svm, rf, plsda, cnn ranked by stratified "
+                                                         "cross-validation), cnn, knn, svm, rf or plsda.")] = "auto",
+    groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample ids): auto keeps each "
+                                                                 "group in one fold.")] = None,
+    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto (s).")]
+    = DEFAULT_BUDGET_S,
     epochs: Annotated[int, typer.Option("--epochs", help="CNN fine-tuning epochs.")] = 100,
     pretrain: Annotated[bool, typer.Option("--pretrain/--no-pretrain", help="CNN: pretrain on simulated spectra.")] = True,
     pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="CNN pretraining epochs.")] = 10,
@@ -30,18 +36,25 @@ def train_command(
     from speclearn.classify.base import classifier_types, read_labels
 
     types = classifier_types()
-    if method not in types:
-        raise InputError(f"unknown --method {method!r}; choose from {', '.join(types)}")
+    if method != "auto" and method not in types:
+        raise InputError(f"unknown --method {method!r}; choose from auto, {', '.join(types)}")
     if epochs < 1 or pretrain_epochs < 1:
         raise InputError("--epochs and --pretrain-epochs must be at least 1")
-    check_output(out, overwrite=overwrite, inputs=[spectra, labels])
+    check_output(out, overwrite=overwrite, inputs=[spectra, labels, groups])
     data = read_spectra(spectra)
     target = read_labels(labels, data)
-    options = {"seed": seed}
-    if method == "cnn":
-        options.update(epochs=epochs, pretrain=pretrain, pretrain_epochs=pretrain_epochs, device=device,
-                       progress=True)
-    classifier = types[method](**options).fit(data, target)
+    cnn = dict(epochs=epochs, pretrain=pretrain, pretrain_epochs=pretrain_epochs, device=device)
+    if method == "auto":
+        from speclearn.classify.auto import select_classifier
+        from speclearn.models.selection import read_groups, show
+
+        classifier, ranking = select_classifier(data, target, groups=read_groups(groups, data) if groups else None,
+                                                seed=seed, budget_s=budget_s, cnn=cnn)
+        show(ranking)
+        method = ranking.winner
+    else:
+        options = {"seed": seed} | ({**cnn, "progress": True} if method == "cnn" else {})
+        classifier = types[method](**options).fit(data, target)
     classifier.save(out, overwrite=overwrite)
     say(f"wrote {method} classifier for {len(classifier.classes_)} classes "
         f"({data.n_spectra} spectra, {data.n_channels} channels) to {out}")

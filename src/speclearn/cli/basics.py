@@ -14,7 +14,10 @@ from speclearn.io import align_table, check_output, read_spectra, read_table_csv
 
 
 def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file.")], axis: AxisOption = None) -> None:
-    """Print what to know first about a spectra file; exit 2 with a precise message if it is invalid."""
+    """Print what to know first about a spectra file or a model folder; exit 2 with a precise message if it
+    is invalid."""
+    if file.is_dir() and (file / "config.json").exists():
+        return _inspect_model(file)
     spectra = read_spectra(file, axis=axis)
     flat = spectra.flat()
     if spectra.is_lazy:
@@ -36,6 +39,23 @@ def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file
         typer.echo(f"metadata:  {', '.join(map(str, spectra.meta.columns))}")
     if nan:
         raise InputError(f"{int(nan)} values are NaN or infinite", file=file)
+
+
+def _inspect_model(folder: Path) -> None:
+    """Model type, targets, axis and, for `--method auto` models, the cross-validated ranking."""
+    from speclearn.models import load_model
+    from speclearn.models.selection import KEY, show
+
+    model = load_model(folder)
+    typer.echo(f"model:     {folder} ({model.model_type}, speclearn {model.version})")
+    typer.echo(f"params:    {', '.join(f'{k}={v}' for k, v in model.params.items())}")
+    if model.targets:
+        typer.echo(f"targets:   {', '.join(map(str, model.targets))}")
+    axis = model.axis.get("values", [])
+    if len(axis):
+        typer.echo(f"axis:      {len(axis)} channels, {axis[0]:g} .. {axis[-1]:g} {model.axis.get('unit') or ''}")
+    if KEY in model.extra:
+        show(model.extra[KEY], stdout=True)
 
 
 def _range(text: str, flag: str) -> tuple[float | None, float | None]:

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "trust": "speclearn.trust.benchmark",
     "reliability": "speclearn.reliability",
     "export": "speclearn.export.benchmark",
+    "auto": "speclearn.auto.benchmark",
 }
 
 

@@ -90,6 +90,8 @@ class Denoiser(BaseEstimator):
     # --- persistence ---------------------------------------------------------------------
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         arrays, estimators, extra = self._state()
+        if getattr(self, "selection_", None):
+            extra = {**extra, "selection": self.selection_}
         model = SavedModel(model_type=MODEL_PREFIX + self.method, params=self.get_params(), axis=self.axis_,
                            arrays=arrays, estimators=estimators, extra=extra)
         return save_model(model, directory, overwrite=overwrite)

@@ -9,18 +9,14 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
+from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
 
-METHODS = ("siamese", "supervised", "classical")
+METHODS = ("auto", "noise2noise", "siamese", "supervised", "classical")
 
 
-def default_method(groups: Path | None, clean: Path | None) -> str:
-    """siamese when groups are given, else supervised when clean spectra are, else classical."""
-    return "siamese" if groups is not None else "supervised" if clean is not None else "classical"
-
-
-def read_groups(path: Path, spectra) -> list[str]:
+def read_groups(path: Path, spectra, minimum: int = 3) -> list[str]:
     """The first column of a groups table (`id,group`), in the order of the spectra."""
     table = read_table_csv(path)
     if table.shape[1] < 1:
@@ -31,7 +27,7 @@ def read_groups(path: Path, spectra) -> list[str]:
         raise InputError(f"missing group label for id {groups.index[groups.isna()][0]!r}", file=path,
                          column=f"2 ({column})")
     n = groups.astype(str).nunique()
-    if n < 3:
+    if n < minimum:
         raise InputError(f"{n} distinct group(s) in column {column!r}; triplets need at least 3 targets", file=path)
     return groups.astype(str).tolist()
 
@@ -42,8 +38,13 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group: which spectra share a target.")] = None,
     clean: Annotated[Path | None, typer.Option("--clean", help="Clean spectra (same ids and axis) for supervised.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="siamese | supervised | classical (default: "
-                                               "siamese with --groups, else supervised with --clean, else classical).")] = None,
+    method: Annotated[str, typer.Option("--method", help="auto (identity, Savitzky-Golay, PCA and the networks the "
+                                                         "data allow, ranked by held-out replicate agreement with "
+                                                         "--groups, else by a blind-spot loss) | noise2noise "
+                                                         "(replicates, --groups) | siamese | supervised | "
+                                                         "classical.")] = "auto",
+    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto (s).")]
+    = DEFAULT_BUDGET_S,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (network methods).")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
@@ -52,28 +53,33 @@ def train_command(
     """Fit a denoiser and save it to MODEL_DIR."""
     from speclearn.denoise import DENOISERS
 
-    method = method or default_method(groups, clean)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if method == "siamese" and groups is None:
-        raise InputError("--method siamese needs --groups GROUPS.csv (which spectra come from the same target)")
+    if method in ("siamese", "noise2noise") and groups is None:
+        raise InputError(f"--method {method} needs --groups GROUPS.csv (which spectra come from the same target)")
     if method == "supervised" and clean is None:
         raise InputError("--method supervised needs --clean CLEAN.csv (clean spectra paired with --spectra)")
     check_output(out, overwrite=overwrite, inputs=[spectra, groups, clean])
     data = read_spectra(spectra)
-    labels = read_groups(groups, data) if groups is not None and method == "siamese" else None
+    labels = (read_groups(groups, data, minimum=2 if method == "auto" else 3)
+              if groups is not None and method in ("siamese", "noise2noise", "auto") else None)
     clean_data = None
-    if clean is not None and method == "supervised":
+    if clean is not None and method in ("supervised", "auto"):
         clean_data = read_spectra(clean)
         clean_data.check_axis_matches(data.axis_spec(), what=f"the spectra {spectra}")
         clean_data = clean_data.select(data.ids)  # same ids as the spectra, in their order
-    estimator_class = DENOISERS[method]
-    params = {"seed": seed}
-    if method != "classical":
-        params.update(device=device, progress=True)
-        if epochs is not None:
-            params["epochs"] = epochs
-    estimator = estimator_class(**params).fit(data, groups=labels, clean=clean_data)
+    network = {"device": device, **({} if epochs is None else {"epochs": epochs})}
+    if method == "auto":
+        from speclearn.denoise.auto import select_denoiser
+        from speclearn.models.selection import show
+
+        estimator, ranking = select_denoiser(data, groups=labels, clean=clean_data, seed=seed, budget_s=budget_s,
+                                             network_params=network)
+        show(ranking)
+        method = ranking.winner
+    else:
+        params = {"seed": seed} | ({} if method == "classical" else {**network, "progress": True})
+        estimator = DENOISERS[method](**params).fit(data, groups=labels, clean=clean_data)
     estimator.save(out, overwrite=overwrite)
     say(f"wrote {method} denoiser to {out} ({data.n_spectra} spectra, {data.n_channels} channels)")
 

@@ -25,6 +25,7 @@ METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvol
                                         "twohead": TwoHeadQuantifier, "wnnls_params": ParameterCorrectedWNNLS}
 #: The method with the lowest mean and median relative error in benchmarks/results/icpms_quantification.md
 #: (both settings, quick scale): the physics inversion. CAEM-MT (physics) is far faster but less accurate.
+#: `quantify train` itself defaults to `--method auto`, which ranks it against the others by CV.
 DEFAULT_METHOD = "wnnls"
 
 

@@ -185,7 +185,10 @@ class Quantifier(BaseEstimator):
         extra, arrays, estimators = self._state()
         limits = getattr(self, "limits_", None)
         extra = {**extra, "unit": getattr(self, "unit_", ""), "param_columns": getattr(self, "param_columns_", None),
-                 "limits": None if limits is None else limits.reset_index(names="analyte").to_dict("list")}
+                 "limits": None if limits is None else limits.reset_index(names="analyte").to_dict("list"),
+                 "data_kind": getattr(self, "data_kind_", "icpms")}
+        if getattr(self, "selection_", None):
+            extra["selection"] = self.selection_
         return SavedModel(model_type=f"quantify.{self.method}", params=self.get_params(), axis=self.axis_,
                           targets=self.targets_, extra=extra, arrays=arrays, estimators=estimators)
 
@@ -195,10 +198,26 @@ class Quantifier(BaseEstimator):
         quantifier.axis_, quantifier.targets_ = model.axis, list(model.targets)
         quantifier.unit_ = model.extra.get("unit", "")
         quantifier.param_columns_ = model.extra.get("param_columns")
+        quantifier.data_kind_ = model.extra.get("data_kind", "icpms")
+        quantifier.selection_ = model.extra.get("selection")
         limits = model.extra.get("limits")
         quantifier.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
         quantifier._restore(model.extra, model.arrays, model.estimators)
         return quantifier
+
+
+def collapse_reason(Y: np.ndarray, P: np.ndarray, names: list[str]) -> str | None:
+    """Why predictions `P` of targets `Y` (n, targets) learned nothing, or None: near-constant predictions
+    (sd < 1e-3 sd of the targets) or non-finite values for any target."""
+    Y, P = np.asarray(Y, float), np.asarray(P, float)
+    if not np.isfinite(P).all():
+        return "non-finite predictions"
+    for k, name in enumerate(names):
+        spread = float(np.std(Y[:, k]))
+        if spread > 0 and float(np.std(P[:, k])) < 1e-3 * spread:
+            return (f"near-constant predictions for {name} (sd {np.std(P[:, k]):.3g} vs target sd {spread:.3g}; "
+                    f"mean {np.mean(P[:, k]):.5g})")
+    return None
 
 
 def relative_loss_floor(Y: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
+from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
 
@@ -39,82 +40,172 @@ def _params_for(table: pd.DataFrame | None, data, path: Path | None) -> pd.DataF
 @app.command()
 def train(
     spectra: SpectraOption,
-    targets: Annotated[Path, typer.Option("--targets", help="Concentrations: id + one column per analyte.")],
+    targets: Annotated[Path, typer.Option("--targets", help="Concentrations or properties: id + one column per "
+                                                            "target.")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
-    method: Annotated[str | None, typer.Option("--method", help="caemmt, gd, bss, rf, pls, wnnls; with --params "
-                                                                "also twohead or wnnls_params (default: the "
-                                                                "best measured).")] = None,
+    method: Annotated[str, typer.Option("--method", help="auto (rank the methods that suit the data by "
+                                                         "cross-validation), caemmt, gd, bss, rf, pls, wnnls; with "
+                                                         "--params also twohead or wnnls_params.")] = "auto",
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (caemmt).")] = None,
     seed: SeedOption = 0,
     clean: Annotated[Path | None, typer.Option("--clean", help="Noise-free spectra (reconstruction loss).")] = None,
     peaks: Annotated[Path | None, typer.Option("--peaks", help="Peak table: id, species, mass_number, centre, "
                                                                "width, amplitude (peak-parameter loss).")] = None,
-    blanks: Annotated[Path | None, typer.Option("--blanks", help="Blank replicate spectra for LOD/LOQ (default: "
-                                                                 "training spectra whose targets are all 0).")] = None,
-    unit: Annotated[str, typer.Option("--unit", help="Concentration unit of the targets.")] = "ug/L",
+    blanks: Annotated[Path | None, typer.Option("--blanks", help="ICP-MS: blank replicate spectra for LOD/LOQ "
+                                                                 "(default: training spectra whose targets are all "
+                                                                 "0).")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Unit of the targets (default: ug/L for ICP-MS data, "
+                                                            "else the unit in the targets header, e.g. "
+                                                            "'glucose (g/L)', else none).")] = None,
+    internal_standard: Annotated[str, typer.Option(
+        "--internal-standard", help="ICP-MS: element added at a constant level to every sample (e.g. Rh, Sc), "
+                                    "'none', or 'auto' (an element seen at a constant level in every training "
+                                    "spectrum and absent from the targets).")] = "auto",
+    groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample / replicate ids): auto "
+                                                                 "cross-validates by group.")] = None,
+    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto "
+                                                                        "(seconds): candidates not started by "
+                                                                        "then are skipped.")] = DEFAULT_BUDGET_S,
     calibration_fraction: Annotated[float, typer.Option(
         "--calibration-fraction", help="Hold out this fraction of the training spectra to calibrate "
-                                       "split-conformal intervals (0: none; see speclearn.trust).")] = 0.0,
-    conformal_score: Annotated[str, typer.Option("--conformal-score", help="absolute, relative or log "
-                                                                          "(with --calibration-fraction).")] = "log",
+                                       "split-conformal intervals (0: none; auto calibrates on its "
+                                       "cross-validation folds instead; see speclearn.trust).")] = 0.0,
+    conformal_score: Annotated[str | None, typer.Option(
+        "--conformal-score", help="absolute, relative or log (default: log for ICP-MS, absolute otherwise).")] = None,
     params: ParamsOption = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a quantification model and write it to a model folder."""
     from speclearn.models import resolve_device
-    from speclearn.quantify import DEFAULT_METHOD, METHODS, save_quantifier
+    from speclearn.models.selection import read_groups, show
+    from speclearn.quantify import METHODS, save_quantifier
     from speclearn.quantify.analyst import blank_ids, detection_limits
-    from speclearn.quantify.base import check_targets
+    from speclearn.quantify.auto import is_icpms
+    from speclearn.quantify.base import check_targets, collapse_reason
 
-    method = method or DEFAULT_METHOD
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params])
+    if method != "auto" and method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
+    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups])
     torch_device = str(resolve_device(device))
     data = read_spectra(spectra)
-    table = check_targets(read_table_csv(targets, numeric=True), data, file=str(targets))
-    hyper: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
-    if epochs is not None:
-        if "epochs" not in METHODS[method]().get_params():
-            raise InputError(f"--epochs applies to caemmt and twohead only, not {method}")
-        hyper["epochs"] = epochs
+    raw_table = read_table_csv(targets, numeric=True)
+    table = check_targets(raw_table, data, file=str(targets))
+    kind = "icpms" if is_icpms(data, list(table.columns)) else "property"
+    standard = _internal_standard(internal_standard, kind, data, list(table.columns))
+    score = conformal_score or ("log" if kind == "icpms" else "absolute")
+    unit = unit if unit is not None else "ug/L" if kind == "icpms" else _header_unit(list(raw_table.columns))
     param_table = read_table_csv(params, numeric=True) if params else None
     clean_spectra = read_spectra(clean) if clean else None
     if peaks and not peaks.is_file():
         raise InputError("file not found", file=peaks)
     peak_table = pd.read_csv(peaks) if peaks else None
-    model = METHODS[method](**hyper)
     fit_data = dict(clean=clean_spectra, peaks=peak_table, device=torch_device)
-    if calibration_fraction:
-        if param_table is not None:
-            raise InputError("--calibration-fraction cannot be combined with --params yet")
-        from speclearn.trust.intervals import fit_calibrated
-        trusted = fit_calibrated(model, data, table, calibration_fraction=calibration_fraction,
-                                 score=conformal_score, seed=seed, **fit_data)
-        say(f"conformal calibration ({conformal_score} score) on {trusted.conformal.scores_.shape[0]} held-out "
-            f"spectra; the model is fitted on the other {data.n_spectra - trusted.conformal.scores_.shape[0]}")
+    trusted = None
+    if method == "auto":
+        if param_table is not None or calibration_fraction:
+            raise InputError("--method auto cannot be combined with --params or --calibration-fraction; "
+                             "name a method")
+        from speclearn.quantify.auto import cross_coverage, select_quantifier
+        from speclearn.trust.conformal import SplitConformal
+        from speclearn.trust.intervals import TrustedQuantifier
+
+        labels = read_groups(groups, data) if groups else None
+        say(f"auto: {'ICP-MS data' if kind == 'icpms' else 'property targets'} "
+            f"({', '.join(table.columns)}); cross-validating candidates (budget {budget_s:g} s)")
+        model, ranking, oof = select_quantifier(data, table, kind=kind, internal_standard=standard, groups=labels,
+                                                seed=seed, budget_s=budget_s)
+        show(ranking)
+        Y = table.to_numpy(float)
+        tests = [test for test, _ in ranking.payloads[ranking.winner]]
+        coverage = cross_coverage(Y, oof, tests, 0.9, score)
+        model.selection_["interval_coverage_0.9"] = coverage
+        trusted = TrustedQuantifier(model, SplitConformal(score).calibrate(Y, oof), None, 0.0)
+        say(f"auto chose {ranking.winner}; conformal intervals ({score} score) calibrated on {len(Y)} out-of-fold "
+            f"predictions: 90 % intervals covered {coverage:.0%} of held-out values"
+            + ("" if len(Y) >= 19 else f"; with {len(Y)} points only levels <= {len(Y) / (len(Y) + 1):.2f} "
+                                       "give finite intervals"))
+        method = model.method
     else:
-        model.fit(data, table, params=_params_for(param_table, data, params), **fit_data)
-    model.unit_ = unit
-    if blanks:
-        blank_data = read_spectra(blanks)
-        limits = detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
-    else:
-        ids = blank_ids(table)
-        blank_data = data.select(ids) if ids else None
-        limits = (detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
-                  if ids else None)
+        hyper: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
+        if "internal_standard" in METHODS[method]().get_params():
+            hyper["internal_standard"] = standard
+        if epochs is not None:
+            if "epochs" not in METHODS[method]().get_params():
+                raise InputError(f"--epochs applies to caemmt and twohead only, not {method}")
+            hyper["epochs"] = epochs
+        model = METHODS[method](**hyper)
+        if calibration_fraction:
+            if param_table is not None:
+                raise InputError("--calibration-fraction cannot be combined with --params yet")
+            from speclearn.trust.intervals import fit_calibrated
+            trusted = fit_calibrated(model, data, table, calibration_fraction=calibration_fraction,
+                                     score=score, seed=seed, **fit_data)
+            say(f"conformal calibration ({score} score) on {trusted.conformal.scores_.shape[0]} held-out "
+                f"spectra; the model is fitted on the other {data.n_spectra - trusted.conformal.scores_.shape[0]}")
+        else:
+            model.fit(data, table, params=_params_for(param_table, data, params), **fit_data)
+        reason = collapse_reason(table.to_numpy(float),
+                                 model.predict(data, _params_for(param_table, data, params)).to_numpy(float),
+                                 list(table.columns))
+        if reason:
+            raise InputError(f"the {method} model collapsed on these data: {reason} on its own training spectra; "
+                             "it learned nothing. Try --method auto or pls", file=targets)
+    model.unit_, model.data_kind_ = unit, kind
+    limits = None
+    if kind == "icpms":
+        if blanks:
+            blank_data = read_spectra(blanks)
+            limits = detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
+        else:
+            ids = blank_ids(table)
+            blank_data = data.select(ids) if ids else None
+            limits = (detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
+                      if ids else None)
+    elif blanks:
+        raise InputError("--blanks (LOD/LOQ) applies to ICP-MS data only (element targets on an m/z axis)")
     model.limits_ = limits
-    if calibration_fraction:
+    if trusted is not None:
         from speclearn.trust.intervals import save_trusted
         save_trusted(trusted, out, overwrite=overwrite)
     else:
         save_quantifier(model, out, overwrite=overwrite)
     say(f"wrote {out}: {method} model, {data.n_spectra} spectra x {data.n_channels} channels, "
-        f"targets {', '.join(model.targets_)} ({unit})")
+        f"targets {', '.join(model.targets_)}{f' ({unit})' if unit else ''}"
+        + (f", internal standard {standard or 'none'}" if kind == "icpms" else ""))
     if limits is not None and limits["n_blanks"].iloc[0] >= 3:
         say("LOD / LOQ (" + unit + "): " + ", ".join(f"{k} {r.lod:.3g}/{r.loq:.3g}" for k, r in limits.iterrows()))
+
+
+def _header_unit(columns: list[str]) -> str:
+    """The unit written in every target header as 'name (unit)' or 'name [unit]', if they all agree."""
+    import re
+
+    units = {m.group(1).strip() if (m := re.search(r"[(\[]([^)\]]+)[)\]]\s*$", c)) else "" for c in columns}
+    return units.pop() if len(units) == 1 else ""
+
+
+def _internal_standard(choice: str, kind: str, data, targets: list[str]) -> str:
+    """The internal standard element ('' for none) for --internal-standard EL|none|auto."""
+    from speclearn.quantify.auto import detect_internal_standard, single_element
+    from speclearn.quantify.physics import check_analytes
+
+    if choice == "none" or (kind != "icpms" and choice == "auto"):
+        return ""
+    if kind != "icpms":
+        raise InputError(f"--internal-standard {choice} applies to ICP-MS data (element-symbol targets on an m/z "
+                         "axis); these targets are properties")
+    if choice == "auto":
+        found, spreads = detect_internal_standard(data, targets)
+        seen = ", ".join(f"{k} (sd log {v:.2f})" for k, v in spreads.items()) or "none visible in every spectrum"
+        say(f"internal standard: {found or 'none found'} (auto; candidates {seen})")
+        return found or ""
+    if not single_element(choice):
+        raise InputError(f"--internal-standard {choice!r} is not an element symbol (e.g. Rh, Sc), 'none' or 'auto'")
+    if choice in targets:
+        raise InputError(f"--internal-standard {choice} is also a target; it must be added at a constant level")
+    check_analytes([choice], data.axis)
+    return choice
 
 
 @app.command()
@@ -140,18 +231,21 @@ def predict(
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Predict concentrations: OUT has id + one column per training target; a flags table beside it
-    marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
+    """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
+    table beside it marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
     from speclearn.models import use_device
     from speclearn.quantify import load_quantifier
     from speclearn.quantify.analyst import dilution_factors, flag_results
 
-    flags = flags or _flags_path(out)
+    quantifier = use_device(load_quantifier(model), device)
+    if getattr(quantifier, "data_kind_", "icpms") != "icpms" and flags is None:
+        flags = None  # LOD / LOQ flags and internal-standard recovery mean nothing for property targets
+    else:
+        flags = flags or _flags_path(out)
     inputs = [spectra, metadata, model, params]
     for path in (out, flags, reconstructed, peaks_out):
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
-    quantifier = use_device(load_quantifier(model), device)
     data = read_spectra(spectra, expect=quantifier.axis_)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None
@@ -174,8 +268,12 @@ def predict(
     if interval is not None:
         from speclearn.trust.intervals import add_intervals
         result = add_intervals(model, quantifier, data, interval, interval_method, scale=dilution)
+        if not np.isfinite(result.to_numpy(float)).all():
+            say(f"[yellow]warning:[/] too few calibration points for {interval:g} coverage: the interval is "
+                "unbounded (infinite); ask for a lower level or train on more spectra")
     write_table_csv(result, out, overwrite=overwrite)
-    write_table_csv(table, flags, overwrite=overwrite)
+    if flags is not None:
+        write_table_csv(table, flags, overwrite=overwrite)
     if recon is not None:
         write_spectra(data.with_intensity(recon), reconstructed, overwrite=overwrite)
     if peak_values is not None:
@@ -187,4 +285,4 @@ def predict(
                 tmp, index=False, float_format="%.8g")
     unit = getattr(quantifier, "unit_", "")
     say(f"wrote {out}: {data.n_spectra} spectra, {len(quantifier.targets_)} targets"
-        f"{f' ({unit})' if unit else ''}; flags in {flags}")
+        f"{f' ({unit})' if unit else ''}" + (f"; flags in {flags}" if flags is not None else ""))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 
@@ -23,6 +24,8 @@ from speclearn.quantify.physics import (PeakModel, candidate_interferences, chec
                                         isotope_pattern, refine_peak_model, template_matrix)
 
 FWHM_PER_SIGMA = 2 * np.sqrt(2 * np.log(2))
+#: spectra (an evenly spaced subset) on which the noise model and the interference pruning are fitted
+PRUNING_SPECTRA = 200
 
 
 class LinearInversion:
@@ -49,54 +52,77 @@ class LinearInversion:
         self.design = np.concatenate(columns).T  # (region channels, species + baseline)
         self.shift_design = np.concatenate(shifts).T  # d design / d mass shift
         self.scale = np.maximum(np.linalg.norm(self.design, axis=0), 1e-300)
-        self._gram_factor = cho_factor(self._gram(np.ones(len(self.region))))
-
-    def _gram(self, weights: np.ndarray) -> np.ndarray:
         D = self.design / self.scale
-        return (D * weights[:, None]).T @ D + 1e-10 * np.eye(D.shape[1])
+        self._gram_factor = cho_factor(D.T @ D + 1e-10 * np.eye(D.shape[1]))
+        # weighted Gram matrices of many spectra at once: templates are sparse, so only the pairs of
+        # columns that overlap on some channel get a (sparse) product column
+        nonzero = D != 0
+        i, j = np.nonzero(np.triu((nonzero.T.astype(np.int32) @ nonzero.astype(np.int32)) > 0))
+        self._pairs = (i, j)
+        self._products = sparse.csc_matrix(D[:, i] * D[:, j])
 
-    def _nnls_normal(self, factor, rhs: np.ndarray) -> np.ndarray:
-        """min ||W^1/2 (D x - y)|| with x >= 0, via the Cholesky factor of the (weighted) Gram matrix."""
-        upper = np.triu(factor[0]) if not factor[1] else np.triu(factor[0].T)
-        # R^T R = G;  ||D x - y||_W^2 = ||R x - R^-T D^T W y||^2 + const
-        target = solve_triangular(upper, rhs, trans="T")
-        return nnls(upper, target, maxiter=50 * upper.shape[1])[0]
+    def _grams(self, weights: np.ndarray) -> np.ndarray:
+        """(n, k, k) weighted Gram matrices D^T diag(w) D for the rows of `weights` (n, region channels)."""
+        k = self.design.shape[1]
+        flat = np.asarray((self._products.T @ weights.T).T)
+        grams = np.zeros((len(weights), k, k))
+        i, j = self._pairs
+        grams[:, i, j] = flat
+        grams[:, j, i] = flat
+        return grams + 1e-10 * np.eye(k)
 
-    def _solve_one(self, y: np.ndarray, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _solve_block(self, Y: np.ndarray, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Non-negative amounts (scaled) and weights for the rows of Y (region channels).
+
+        min ||W^1/2 (D x - y)|| with x >= 0 through the Cholesky factor R of the (weighted) Gram matrix:
+        ||D x - y||_W^2 = ||R x - R^-T D^T W y||^2 + const, a small k x k NNLS per spectrum."""
         D = self.design / self.scale
-        x = self._nnls_normal(self._gram_factor, D.T @ y)
-        w = np.ones_like(y)
+        upper = np.triu(self._gram_factor[0]) if not self._gram_factor[1] else np.triu(self._gram_factor[0].T)
+        targets = solve_triangular(upper, (Y @ D).T, trans="T").T
+        x = np.stack([nnls(upper, t, maxiter=50 * upper.shape[1])[0] for t in targets])
+        w = np.ones_like(Y)
         if weighted:
-            w = 1.0 / self.variance(D @ x)
-            x = self._nnls_normal(cho_factor(self._gram(w)), D.T @ (w * y))
+            w = 1.0 / self.variance(x @ D.T)
+            lower = np.linalg.cholesky(self._grams(w))
+            targets = np.linalg.solve(lower, ((w * Y) @ D)[..., None])[..., 0]
+            x = np.stack([nnls(L.T, t, maxiter=50 * L.shape[0])[0] for L, t in zip(lower, targets)])
         return x, w
 
     def solve(self, X: np.ndarray, *, weighted: bool = True, return_fit: bool = False,
-              shifts: np.ndarray | None = None):
+              shifts: np.ndarray | None = None, block: int = 256):
         """Amounts (n, n_species + baseline terms) for each row of X (full-axis spectra).
 
         shifts: known mass shifts per spectrum (m/z); None estimates them. The estimated shifts are
-        left in `self.last_shifts`.
+        left in `self.last_shifts`. Spectra are solved `block` rows at a time.
         """
         X = np.asarray(X, float)
         D = self.design / self.scale
+        S = self.shift_design / self.scale
         out = np.empty((len(X), D.shape[1]))
         fits = np.empty((len(X), len(self.region))) if return_fit else None
         self.last_shifts = np.zeros(len(X))
-        for i, row in enumerate(X):
-            delta = 0.0 if shifts is None else float(shifts[i])
-            y = np.interp(self.axis[self.region] + delta, self.axis, row) if delta else row[self.region]
-            x, w = self._solve_one(y, weighted)
+        positions = self.axis[self.region]
+
+        def resampled(rows: np.ndarray, delta: np.ndarray) -> np.ndarray:
+            return np.stack([np.interp(positions + d, self.axis, row) if d else row[self.region]
+                             for row, d in zip(rows, delta)])
+
+        for start in range(0, len(X), block):
+            rows = X[start:start + block]
+            delta = np.zeros(len(rows)) if shifts is None else np.asarray(shifts[start:start + block], float)
+            Y = resampled(rows, delta)
+            x, w = self._solve_block(Y, weighted)
             for _ in range(self.shift_iterations if shifts is None else 0):
-                slope = (self.shift_design / self.scale) @ x
-                step = float(np.sum(w * slope * (y - D @ x)) / max(np.sum(w * slope * slope), 1e-300))
-                delta += step
-                y = np.interp(self.axis[self.region] + delta, self.axis, row)
-                x, w = self._solve_one(y, weighted)
-            self.last_shifts[i] = delta
-            out[i] = x
+                slope = x @ S.T
+                step = np.sum(w * slope * (Y - x @ D.T), axis=1) / np.maximum(np.sum(w * slope * slope, axis=1),
+                                                                              1e-300)
+                delta = delta + step
+                Y = resampled(rows, delta)
+                x, w = self._solve_block(Y, weighted)
+            self.last_shifts[start:start + len(rows)] = delta
+            out[start:start + len(rows)] = x
             if return_fit:
-                fits[i] = D @ x
+                fits[start:start + len(rows)] = x @ D.T
         amounts = out / self.scale
         return (amounts, fits) if return_fit else amounts
 
@@ -164,15 +190,16 @@ class WNNLS(Quantifier):
         peaks = estimate_peak_model(axis, X.mean(axis=0), species[:len(self.targets_) + 1])
         peaks = refine_peak_model(axis, X.mean(axis=0), species, peaks)
         inversion = self._inversion(axis, species, peaks)
-        noise = inversion.estimate_noise(X[:: max(1, len(X) // 200)])
+        noise = inversion.estimate_noise(X[:: max(1, len(X) // PRUNING_SPECTRA)])
         inversion = self._inversion(axis, species, peaks, noise)
-        amounts = inversion.solve(X, weighted=self.weighted)
         if self.interferences == "auto":  # keep only interferences the training spectra actually show
+            subset = X[:: max(1, len(X) // PRUNING_SPECTRA)]
+            amounts = inversion.solve(subset, weighted=self.weighted)
             n_fixed = len(self.targets_) + (1 if self._standard() else 0)
             used = (amounts[:, n_fixed:len(species)] > 0).mean(axis=0) >= 0.75
             species = species[:n_fixed] + [s for s, u in zip(species[n_fixed:], used) if u]
             inversion = self._inversion(axis, species, peaks, noise)
-            amounts = inversion.solve(X, weighted=self.weighted)
+        amounts = inversion.solve(X, weighted=self.weighted)
         self.species_, self.peaks_, self.noise_ = species, peaks, noise
         self._inversion_ = inversion
         self.reference_ = float(np.median(amounts[:, len(self.targets_)])) if self._standard() else 1.0

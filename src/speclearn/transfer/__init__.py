@@ -3,13 +3,14 @@ from speclearn.transfer.base import TransferModel, load_transfer_model
 from speclearn.transfer.ds import DSTransfer
 from speclearn.transfer.knn import KNNTransfer
 from speclearn.transfer.mlp import OneStepMLPTransfer
+from speclearn.transfer.none import NoTransfer
 from speclearn.transfer.pds import PDSTransfer
 from speclearn.transfer.pls import PLSTransfer
 from speclearn.transfer.vae_mlp import VAEMLPTransfer
 
 #: `--method` name -> estimator class
 METHODS: dict[str, type[TransferModel]] = {cls.method: cls for cls in (
-    VAEMLPTransfer, OneStepMLPTransfer, PLSTransfer, KNNTransfer, DSTransfer, PDSTransfer)}
+    VAEMLPTransfer, OneStepMLPTransfer, PLSTransfer, KNNTransfer, DSTransfer, PDSTransfer, NoTransfer)}
 
-__all__ = ["METHODS", "DSTransfer", "KNNTransfer", "OneStepMLPTransfer", "PDSTransfer", "PLSTransfer",
+__all__ = ["METHODS", "DSTransfer", "KNNTransfer", "NoTransfer", "OneStepMLPTransfer", "PDSTransfer", "PLSTransfer",
            "TransferModel", "VAEMLPTransfer", "load_transfer_model"]

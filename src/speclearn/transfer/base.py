@@ -140,6 +140,8 @@ class TransferModel(BaseEstimator):
                       **{f"secondary_prep.{n}": p for n, p in self.secondary_pipes_.items()}}
         extra = {"secondary_axes": self.secondary_axes_, "n_train": self.n_train_,
                  "fit_seconds": getattr(self, "fit_seconds_", None), **extra}
+        if getattr(self, "selection_", None):
+            extra["selection"] = self.selection_
         return SavedModel(model_type=f"transfer-{self.method}", params=self.get_params(), axis=self.primary_axis_,
                           preprocessing=[{"baseline": {"method": "rolling_min", "window": self.baseline_window,
                                                        "sigma": self.baseline_sigma}}, {"scale": {}}],

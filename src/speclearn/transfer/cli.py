@@ -9,6 +9,7 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
+from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Transfer spectra from secondary instruments into a primary one's space.")
 
@@ -23,18 +24,34 @@ NETWORK_METHODS = ("vae-mlp", "mlp")
 
 @app.command("train")
 def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOption,
-                  method: Annotated[str, typer.Option("--method", help="vae-mlp, mlp, pls, knn, ds or pds.")] = "vae-mlp",
+                  method: Annotated[str, typer.Option("--method", help="auto (none, ds, pds, pls, knn and the "
+                                                              "networks ranked by CV over the pairs), vae-mlp, mlp, "
+                                                              "pls, knn, ds, pds or none.")] = "auto",
                   name: NameOption = "secondary", epochs: EpochsOption = None, baseline_window: WindowOption = 100,
                   baseline_sigma: SigmaOption = 50.0, device: DeviceOption = "auto", seed: SeedOption = 0,
+                  budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto "
+                                                          "(s).")] = DEFAULT_BUDGET_S,
                   overwrite: OverwriteOption = False) -> None:
     """Fit a transfer model on paired primary/secondary spectra and save it (both axes kept)."""
     from speclearn.models import resolve_device
     from speclearn.transfer import METHODS
 
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method != "auto" and method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
     check_output(out, overwrite=overwrite, inputs=[primary, secondary])
     params = {"seed": seed, "baseline_window": baseline_window, "baseline_sigma": baseline_sigma}
+    if method == "auto":
+        from speclearn.models.selection import show
+        from speclearn.transfer.auto import select_transfer
+
+        resolve_device(device)
+        network = {"device": device, **({} if epochs is None else {"epochs": epochs})}
+        model, ranking = select_transfer(read_spectra(primary), read_spectra(secondary), name=name, seed=seed,
+                                         budget_s=budget_s, shared=params, network=network)
+        show(ranking)
+        model.save(out, overwrite=overwrite)
+        say(f"wrote {out}: auto chose {model.method}, {model.n_train_} training pairs")
+        return
     if method in NETWORK_METHODS:
         resolve_device(device)
         params["device"] = device

@@ -1,0 +1,1 @@
+"""Benchmark of `--method auto` across the systems (see `speclearn.auto.benchmark`)."""
