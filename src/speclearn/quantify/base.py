@@ -105,7 +105,8 @@ class Quantifier(BaseEstimator):
 
     method: ClassVar[str] = ""
     uses_params: ClassVar[bool] = False  # accepts per-spectrum instrument parameters (then `_predict(X, P)`)
-    models_counts: ClassVar[bool] = False  # a physics model of detector counts (refuses negative values)
+    models_counts: ClassVar[bool] = False  # a physics model of detector counts: predict refuses negative
+    # values (its `_fit` calls `check_counts` once the targets are known to be elements)
 
     def fit(self, spectra: Spectra, targets: pd.DataFrame, *, clean: Spectra | None = None,
             peaks: pd.DataFrame | None = None, device: str = "cpu",
@@ -116,8 +117,6 @@ class Quantifier(BaseEstimator):
             raise InputError(f"{spectra.n_spectra} training spectra; at least 3 are needed", file=spectra.source)
         if params is not None and not self.uses_params:
             raise InputError(f"the {self.method} method does not use instrument parameters")
-        if self.models_counts:
-            check_counts(spectra)
         self.axis_ = spectra.axis_spec()
         self.targets_ = list(targets.columns)
         self.param_columns_ = None if params is None else [str(c) for c in params.columns]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
+from speclearn.quantify.base import FitContext, Quantifier, check_counts, relative_loss_floor
 from speclearn.quantify.physics import check_analytes, estimate_peak_model, isotope_pattern
 
 HALF_WINDOW = 1.5
@@ -94,6 +94,7 @@ class GaussianDeconvolution(Quantifier):
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         axis = context.spectra.axis
         check_analytes(self.targets_, axis)
+        check_counts(context.spectra)
         elements = [*self.targets_, *([self._standard()] if self._standard() else [])]
         self.peaks_ = estimate_peak_model(axis, X.mean(axis=0), elements)
         self.windows_ = _windows(self.targets_, axis, self.isotopes_per_element)

@@ -19,7 +19,7 @@ from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
-from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
+from speclearn.quantify.base import FitContext, Quantifier, calibrate, check_counts, relative_loss_floor
 from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
                                         isotope_pattern, refine_peak_model, template_matrix)
 
@@ -184,6 +184,7 @@ class WNNLS(Quantifier):
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         axis = context.spectra.axis
         check_analytes(self.targets_, axis)
+        check_counts(context.spectra)
         if self.internal_standard:
             check_analytes([self.internal_standard], axis)
         species = self._species(axis)
