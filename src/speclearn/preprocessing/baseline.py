@@ -36,8 +36,8 @@ class BaselineCorrector(SpectralTransformer):
         """The estimated baselines of the rows of `X`."""
         X = np.asarray(X, dtype=float)
         if self.method == ROLLING_MIN:
-            return gaussian_filter1d(minimum_filter1d(X, size=max(int(self.window), 1), axis=1, mode="nearest"),
-                                     self.sigma, axis=1, mode="nearest")
+            floor = minimum_filter1d(X, size=max(int(self.window), 1), axis=1, mode="nearest")
+            return gaussian_filter1d(floor, self.sigma, axis=1, mode="nearest") if self.sigma > 0 else floor
         fitter = Baseline(x_data=np.arange(X.shape[1], dtype=float))
         method = getattr(fitter, self.method)
         params = dict(self.params or {})
