@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,23 @@ class Simulation:
     spectra: Spectra
     truth: pd.DataFrame   # per id: shares/activities (nuclides) or atom fractions (materials)
     clean: np.ndarray     # expected counts before Poisson noise
+
+    def write(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """spectra.csv, clean.csv, meta.csv, truth.csv and labels.csv (nuclides: `labels`, materials:
+        `label`) plus targets.csv with the atom fractions (materials), all at once."""
+        from speclearn.io import atomic_path, write_spectra, write_table_csv
+        directory = Path(directory)
+        with atomic_path(directory, overwrite=overwrite, directory=True) as tmp:
+            write_spectra(self.spectra, tmp / "spectra.csv")
+            write_spectra(self.spectra.with_intensity(self.clean), tmp / "clean.csv")
+            write_table_csv(self.spectra.meta, tmp / "meta.csv")
+            write_table_csv(self.truth, tmp / "truth.csv")
+            if "material" in self.truth:
+                write_table_csv(self.truth[["material"]].rename(columns={"material": "label"}), tmp / "labels.csv")
+                write_table_csv(self.truth[list(ELEMENTS)], tmp / "targets.csv")
+            else:
+                write_table_csv(self.truth[["labels"]], tmp / "labels.csv")
+        return directory
 
 
 def _scatter_continuum(axis: np.ndarray) -> np.ndarray:
