@@ -4,7 +4,8 @@ The spectrum is moved to a grid uniform in sqrt(E) (a scintillator's FWHM spans 
 bins everywhere), the continuum is removed with SNIP (Morhac et al. 1997), the net spectrum is
 smoothed and `scipy.signal.find_peaks` keeps peaks whose area is `min_significance` standard
 deviations above the continuum. A nuclide's score is the efficiency-weighted share of its lines
-(in range, >= `min_line_share` of its strongest) that have a peak within `window` FWHM; it is
+(in range, >= `min_line_share` of its strongest) that have a peak within `window` FWHM (plus
+`calibration_tolerance` x E for calibration error); it is
 reported when its strongest line is found and its score reaches `threshold`.
 """
 from __future__ import annotations
@@ -69,12 +70,14 @@ class PeakSearchIdentifier(BaseEstimator):
     """Peak search + line-library match. `fwhm_662`: keV at 662 keV (None: measured from the peaks)."""
 
     def __init__(self, fwhm_662: float | None = None, min_significance: float = 4.0, window: float = 0.5,
-                 threshold: float = 0.5, min_line_share: float = 0.1, nuclides: tuple[str, ...] | None = None):
+                 threshold: float = 0.5, min_line_share: float = 0.1, calibration_tolerance: float = 0.006,
+                 nuclides: tuple[str, ...] | None = None):
         self.fwhm_662 = fwhm_662
         self.min_significance = min_significance
         self.window = window
         self.threshold = threshold
         self.min_line_share = min_line_share
+        self.calibration_tolerance = calibration_tolerance
         self.nuclides = nuclides
 
     def fit(self, spectra: Spectra | None = None, labels=None) -> "PeakSearchIdentifier":
@@ -103,7 +106,8 @@ class PeakSearchIdentifier(BaseEstimator):
             weight = lines[:, 1] * (lines[:, 0] / 661.657) ** -0.8
             use = weight >= self.min_line_share * weight.max()
             lines, weight = lines[use], weight[use]
-            tolerance = self.window * fwhm * np.sqrt(lines[:, 0] / 661.657) + 1.0
+            tolerance = (self.window * fwhm * np.sqrt(lines[:, 0] / 661.657) + 1.0
+                         + self.calibration_tolerance * lines[:, 0])
             hit = np.array([found.size > 0 and np.min(np.abs(found - e)) <= t for e, t in zip(lines[:, 0], tolerance)])
             scores[name] = float(weight[hit].sum() / weight.sum()) if hit[np.argmax(weight)] else 0.0
         return scores, peaks

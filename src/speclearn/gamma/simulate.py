@@ -119,7 +119,7 @@ def _drift(axis: np.ndarray, clean: np.ndarray, gain: float) -> np.ndarray:
 def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: tuple[str, ...] | None = None,
                       max_sources: int = 3, counts: tuple[float, float] = (1e3, 1e6),
                       background: tuple[float, float] = (0.0, 0.4), shielding_probability: float = 0.3,
-                      gain_drift: float = 0.005, label_share: float = 0.05, real_time: float = 300.0,
+                      gain_drift: float = 0.003, label_share: float = 0.05, real_time: float = 300.0,
                       n_channels: int | None = None, e_max: float | None = None) -> Simulation:
     """Mixtures of 1..`max_sources` nuclides; counts log-uniform in `counts`; background share in `background`."""
     detector = get_detector(detector)
