@@ -2,7 +2,7 @@
 
 The spectrum is moved to a grid uniform in sqrt(E) (a scintillator's FWHM spans the same number of
 bins everywhere), the continuum is removed with SNIP (Morhac et al. 1997), the net spectrum is
-smoothed and `scipy.signal.find_peaks` keeps peaks whose area is `min_significance` standard
+smoothed and `scipy.signal.find_peaks` keeps peaks no wider than twice the resolution whose area is `min_significance` standard
 deviations above the continuum. A nuclide's score is the efficiency-weighted share of its lines
 (in range, >= `min_line_share` of its strongest) that have a peak within `window` FWHM (plus
 `calibration_tolerance` x E for calibration error); it is
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks
+from scipy.signal import find_peaks, peak_widths
 from sklearn.base import BaseEstimator
 
 from speclearn.core.spectra import Spectra
@@ -43,6 +43,9 @@ def find_gamma_peaks(energy: np.ndarray, counts: np.ndarray, fwhm_662: float, *,
     base = snip(gaussian_filter1d(y, fwhm_bins / 4), int(np.ceil(2 * fwhm_bins)))
     net = gaussian_filter1d(y - base, fwhm_bins / 2.355)
     peaks, _ = find_peaks(net, distance=max(1, int(fwhm_bins / 2)))
+    if peaks.size:  # a peak much wider than the resolution is continuum structure, not a line
+        widths = peak_widths(net, peaks, rel_height=0.5)[0]
+        peaks = peaks[widths <= 2.0 * fwhm_bins]
     half = max(1, int(round(fwhm_bins / 2)))
     lo, hi = np.clip(peaks - half, 0, len(y)), np.clip(peaks + half + 1, 0, len(y))
     cum_y = np.concatenate([[0.0], np.cumsum(y)])
