@@ -162,7 +162,7 @@ def composition(config: dict, seed: int) -> list[dict]:
                              "method": name, "mae_HCNOCl": float(error.mean()),
                              **{f"mae_{c}": float(e) for c, e in zip(columns, error.mean(axis=0))},
                              "test": len(predicted), "seconds": time.perf_counter() - t1,
-                             "training": f"{len(spectra)} randomised-setting spectra, {config['ae_epochs']} epochs, "
+                             "training": f"{spectra.n_spectra} randomised-setting spectra, {config['ae_epochs']} epochs, "
                                          f"{train_seconds:.0f} s"})
     return rows
 

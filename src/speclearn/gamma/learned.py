@@ -73,8 +73,9 @@ class MLPIdentifier(BaseEstimator):
         parts = spectra if isinstance(spectra, list) else [spectra]
         return np.vstack([model_input(s, self.grid_) for s in parts])
 
-    def fit(self, spectra: Spectra | list[Spectra], labels) -> "MLPIdentifier":
-        """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list)."""
+    def fit(self, spectra: Spectra | list[Spectra], labels, *, init: "MLPIdentifier | None" = None) -> "MLPIdentifier":
+        """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
+        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
         self.grid_ = sqrt_grid(n=self.n_bins)
         labels = list(labels)
         names = sorted({n.strip() for text in labels for n in str(text).split(";") if n.strip()})
@@ -85,6 +86,10 @@ class MLPIdentifier(BaseEstimator):
             raise InputError(f"{len(X)} spectra but {len(y)} label rows")
         torch.manual_seed(self.seed)
         self.net_ = _net(X.shape[1], len(self.nuclides_), self.hidden, self.dropout)
+        if init is not None:
+            if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
+                raise InputError("init identifier has other nuclides or another grid")
+            self.net_.load_state_dict(init.net_.state_dict())
         rng = np.random.default_rng(self.seed)
         val = rng.random(len(X)) < 0.1
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,

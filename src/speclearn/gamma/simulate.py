@@ -53,9 +53,9 @@ class Simulation:
         return directory
 
 
-def _scatter_continuum(axis: np.ndarray) -> np.ndarray:
+def _scatter_continuum(axis: np.ndarray, knee: float = 70.0, slope: float = 1.6) -> np.ndarray:
     """Environmental scattered radiation: a low-energy hump falling off as a power law (area 1)."""
-    shape = (axis / 100.0) ** -1.6 * (1.0 - np.exp(-(axis / 70.0) ** 3))
+    shape = (axis / 100.0) ** -slope * (1.0 - np.exp(-(axis / knee) ** 3))
     shape = shape * np.diff(bin_edges(axis))
     return shape / shape.sum()
 
@@ -93,14 +93,19 @@ def nuclide_template(detector, nuclide: str, *, shielding: tuple[str, float] | N
 
 
 def background_templates(detector, *, n_channels: int | None = None, e_max: float | None = None) -> dict[str, np.ndarray]:
-    """Natural background components, each normalised to one count: K-40, U-238, Th-232, scatter."""
+    """Natural background components, each normalised to one count: K-40, U-238, Th-232, scattered
+    continuum (two hump shapes) and the 511 keV annihilation line of cosmic-ray pair production."""
     detector = get_detector(detector)
     n, e = n_channels or detector.n_channels, e_max or detector.e_max
     out = {}
     for name in NATURAL:
         t = _nuclide_template(detector, name, n, e)
         out[name] = t / t.sum()
-    out["scatter"] = _scatter_continuum(detector.axis(e, n))
+    axis = detector.axis(e, n)
+    out["scatter"] = _scatter_continuum(axis)
+    out["scatter_wide"] = _scatter_continuum(axis, knee=140.0, slope=1.2)
+    annihilation = lines_response(axis, np.array([[510.999, 1.0]]), detector)
+    out["annihilation"] = annihilation / annihilation.sum()
     return out
 
 
@@ -153,7 +158,7 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
             spectrum += share * total * t / t.sum()
             row[name] += share
             activity[f"activity_Bq_{name}"] = share * total / (t.sum() * real_time)
-        natural = rng.dirichlet([2.0, 1.5, 1.5, 3.0]) * bg_share
+        natural = rng.dirichlet([2.0, 1.5, 1.5, 1.5, 1.5, 0.3]) * bg_share
         for (name, template), share in zip(bg.items(), natural):
             spectrum += share * total * template
             if name in row:
