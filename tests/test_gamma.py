@@ -204,3 +204,18 @@ def test_cli_materials_classify_and_composition(cli, tmp_path):
     fractions = pd.read_csv(tmp_path / "f.csv", index_col=0)
     targets = pd.read_csv(tmp_path / "mat" / "targets.csv", index_col=0)
     assert np.abs(fractions["H"] - targets["H"]).mean() < 0.05
+
+
+def test_n42_reader(tmp_path):
+    path = tmp_path / "s.n42"
+    path.write_text(
+        '<?xml version="1.0"?><RadInstrumentData xmlns="http://physics.nist.gov/N42/2011/N42">'
+        '<EnergyCalibration id="ec"><CoefficientValues>1.5 2.0 0</CoefficientValues></EnergyCalibration>'
+        '<RadMeasurement id="m"><RealTimeDuration>PT120.5S</RealTimeDuration>'
+        '<Spectrum id="s" energyCalibrationReference="ec"><LiveTimeDuration>PT118S</LiveTimeDuration>'
+        '<ChannelData compressionCode="CountedZeroes">5 0 3 7 2</ChannelData></Spectrum></RadMeasurement>'
+        '</RadInstrumentData>')
+    s = read_spectra(path)
+    assert s.values()[0].tolist() == [5, 0, 0, 0, 7, 2]
+    assert s.axis[:2].tolist() == [1.5, 3.5] and s.meta["live_time_s"].iloc[0] == 118
+    assert s.meta["real_time_s"].iloc[0] == 120.5
