@@ -105,7 +105,7 @@ def test_nuclide_simulation_ground_truth():
     sim = simulate_nuclides("nai", 12, seed=3)
     X = sim.spectra.values()
     assert np.array_equal(X, np.round(X)) and (X >= 0).all()
-    shares = sim.truth[list(DECAY_LINES)].sum(axis=1) + 0  # natural scatter share is not a nuclide
+    shares = sim.truth[list(DECAY_LINES)].sum(axis=1)  # the scattered-continuum share is no nuclide
     assert (shares <= 1.0 + 1e-9).all() and (shares > 0.5).all()
     for _, row in sim.truth.iterrows():
         present = [n for n in DECAY_LINES if row[n] >= 0.05]

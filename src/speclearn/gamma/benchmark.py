@@ -261,7 +261,7 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               "| detector | counts | method | micro-F1 | exact set | spectra | seconds | scale |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.detector} | {r.counts} | {r.method} | {r.f1_micro:.3f} | {r.exact_match:.2f} | {r.spectra} | "
               f"{r.seconds:.1f} | {scale} |" for r in ident.itertuples()]
-    lines += ["", f"Mean micro-F1: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["identification_f1"].items())
+    lines += ["", "Mean micro-F1: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["identification_f1"].items())
               + f" (target >= 0.95: {'met' if summary['identification_target_f1_095_met'] else 'NOT met'}; above peak "
               f"search: {'yes' if summary['identification_above_peak_search'] else 'no'}).", ""]
     lines += ["#### Real spectra (becquerel samples)", "", "| file | what | calibration | method | named (score) |",
