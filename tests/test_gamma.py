@@ -146,11 +146,11 @@ def test_peak_search_names_natural_background_in_real_spectra():
 def test_default_model_names_natural_background():
     from speclearn.gamma.learned import MLPIdentifier
     model = MLPIdentifier.load()
-    scores = model.decision_function(read_spe(KELP)).iloc[0]
-    assert scores["K-40"] > 0.5 and scores["Th-232"] > 0.5
-    nai = model.decision_function(read_spe(NAI, calibration=(0.0, 2.022))).iloc[0]
-    assert nai["K-40"] > 0.5
-    assert model.extra_["n_per_detector"] >= 1000
+    kelp = model.decision_function(read_spe(KELP)).iloc[0]
+    assert kelp["K-40"] > 0.9 and kelp["Th-232"] > 0.5 and kelp["U-238"] > 0.5
+    csi = model.decision_function(read_spe(CSI, calibration=(0.0, 3.0))).iloc[0]
+    assert {"K-40", "Th-232", "U-238"} <= set(csi[csi > 0.5].index)
+    assert model.extra_["n_per_detector"] >= 1000 and model.extra_["recipe"].startswith("speclearn.gamma.pretrain")
 
 
 # --- CLI -----------------------------------------------------------------------------------------
@@ -174,11 +174,11 @@ def test_cli_simulate_identify_train_predict(cli, tmp_path):
 
 
 def test_cli_identify_default_model_states_calibration(cli, tmp_path):
-    code, _, err = cli("gamma", "identify", "--spectra", NAI, "--out", tmp_path / "ids.csv")
+    code, _, err = cli("gamma", "identify", "--spectra", CSI, "--out", tmp_path / "ids.csv")
     assert code == 0, err
     text = " ".join(err.split())
     assert "calibration used" in text and "auto-calibrated" in text
-    assert "K-40" in set(pd.read_csv(tmp_path / "ids.csv")["nuclide"])
+    assert {"K-40", "Th-232", "U-238"} <= set(pd.read_csv(tmp_path / "ids.csv")["nuclide"])
     code, _, err = cli("gamma", "identify", "--spectra", DIGIBASE, "--out", tmp_path / "bad.csv")
     assert code == 2 and "invalid energy calibration" in err and "Traceback" not in err
 
