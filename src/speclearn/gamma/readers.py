@@ -9,6 +9,7 @@ calibration is given.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -177,9 +178,7 @@ def read_gamma(path: str | Path, *, calibration=None) -> Spectra:
     if calibration is not None:
         n = spectra.n_channels
         axis = check_calibration(calibration, n, file=path)
-        spectra = spectra.with_intensity(spectra.flat(), axis=axis)
-        from dataclasses import replace
-        spectra = replace(spectra, axis_kind="energy", axis_unit="keV")
+        spectra = replace(spectra, axis=axis, axis_kind="energy", axis_unit="keV")
     elif spectra.axis_kind not in ("energy", "channel"):
         raise InputError(f"a gamma spectrum needs an energy (keV) or channel axis, got {spectra.axis_kind}", file=path)
     return spectra
