@@ -26,6 +26,7 @@ BENCHMARKS = {
     "reliability": "speclearn.reliability",
     "export": "speclearn.export.benchmark",
     "auto": "speclearn.auto.benchmark",
+    "gamma": "speclearn.gamma.benchmark",
 }
 
 

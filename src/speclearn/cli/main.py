@@ -26,6 +26,7 @@ SYSTEMS = {
     "qa": ("speclearn.trust.cli", "QA flags over a run, and the QA model behind them."),
     "classify": ("speclearn.classify.cli", "Classify spectra: CNN with transfer learning, kNN, SVM, RF, PLS-DA."),
     "generate": ("speclearn.generate.cli", "Generate spectra for requested compositions with a conditional VAE."),
+    "gamma": ("speclearn.gamma.cli", "Gamma-ray spectra: nuclide identification, materials, composition."),
 }
 
 

@@ -11,7 +11,7 @@ from speclearn.io.csv import (align_table, read_spectra_csv, read_table_csv, wri
                               write_table_csv)
 from speclearn.io.external import RSCIIO_READERS, read_jcamp, read_rsciio
 
-READABLE = [".csv", ".npy", ".npz", *XARRAY_SUFFIXES, *RSCIIO_READERS, ".jdx", ".dx"]
+READABLE = [".csv", ".npy", ".npz", *XARRAY_SUFFIXES, *RSCIIO_READERS, ".jdx", ".dx", ".spe", ".n42"]
 WRITABLE = [".csv", ".npy", ".npz", *XARRAY_SUFFIXES]
 
 
@@ -40,6 +40,9 @@ def read_spectra(path: str | Path, *, axis: str | None = None, expect: dict | No
         return read_rsciio(path)
     if suffix in (".jdx", ".dx"):
         return read_jcamp(path)
+    if suffix in (".spe", ".n42"):  # gamma-ray spectra (ORTEC text, ANSI N42 XML)
+        from speclearn.gamma.readers import read_gamma
+        return read_gamma(path)
     raise InputError(f"unknown file type {suffix!r}; readable: {', '.join(READABLE)}", file=path)
 
 

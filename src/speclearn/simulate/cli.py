@@ -199,3 +199,17 @@ def edx(
                        beam_kv=beam_kv, seed=seed, lazy=True)
     sim.write(out, overwrite=overwrite)
     say(f"wrote {ny} x {nx} x {channels} EDX map ({len(sim.phases)} phases, {dose:g} counts/pixel) to {out}")
+
+
+@app.command("gamma")
+def gamma(
+    out: OutOption,
+    mode: Annotated[str, typer.Option("--mode", help="nuclides (source mixtures) or materials (neutron-induced).")] = "nuclides",
+    detector: Annotated[str, typer.Option("--detector", help="nai, labr3, csi or hpge.")] = "nai",
+    n: Annotated[int, typer.Option("--n", help="Number of spectra.")] = 100,
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Gamma-ray spectra with ground truth (see `speclearn.gamma.simulate`)."""
+    from speclearn.gamma.cli import simulate_command
+    simulate_command(out, mode=mode, detector=detector, n=n, seed=seed, overwrite=overwrite)

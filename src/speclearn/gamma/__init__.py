@@ -1,0 +1,1 @@
+"""Gamma-ray spectroscopy: readers, line data, detector response, simulator, identification, materials."""

@@ -1,0 +1,177 @@
+"""`speclearn gamma identify|train|predict` (and the body of `speclearn simulate gamma`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.core.errors import InputError
+from speclearn.io import check_output, read_table_csv, write_table_csv
+
+app = typer.Typer(no_args_is_help=True, help="Gamma-ray spectra: nuclide identification, materials, composition.")
+
+CalibrationOption = Annotated[str | None, typer.Option(
+    "--calibration", help="OFFSET,GAIN[,QUAD] keV energy calibration replacing the file's (channel files).")]
+
+
+def parse_calibration(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--calibration must look like OFFSET,GAIN[,QUAD], got {text!r}") from None
+    if not 2 <= len(values) <= 3:
+        raise InputError(f"--calibration must look like OFFSET,GAIN[,QUAD], got {text!r}")
+    return values
+
+
+def load_gamma_spectra(path: Path, calibration: str | None = None, *, auto: bool = True):
+    """Read spectra, auto-calibrating a channel-only file on background lines; say which calibration is used."""
+    from dataclasses import replace
+
+    from speclearn.gamma.grid import auto_calibrate
+    from speclearn.gamma.readers import calibration_text, check_calibration, read_gamma
+
+    spectra = read_gamma(path, calibration=parse_calibration(calibration))
+    if spectra.axis_kind == "channel" and auto:
+        coefficients, pairs = auto_calibrate(spectra.values().sum(axis=0))
+        axis = check_calibration(coefficients, spectra.n_channels, file=path,
+                                 first_channel=int(spectra.axis[0]))
+        matched = ", ".join(f"ch {c:g} = {e:g} keV" for c, e in pairs)
+        text = f"{calibration_text(coefficients)} (auto-calibrated on background lines: {matched})"
+        meta = spectra.meta.assign(calibration=text, cal_offset=coefficients[0], cal_gain=coefficients[1],
+                                   cal_quad=0.0)
+        spectra = replace(spectra, axis=axis, axis_kind="energy", axis_unit="keV", meta=meta)
+    if "calibration" in spectra.meta:
+        for text in pd.unique(spectra.meta["calibration"])[:3]:
+            say(f"calibration used: {text}")
+    else:
+        say(f"calibration used: the file's axis, {spectra.describe_axis()}")
+    return spectra
+
+
+@app.command("identify")
+def identify_command(
+    spectra: SpectraOption,
+    out: OutOption,
+    model: Annotated[Path | None, typer.Option("--model", help="Identifier from `gamma train` (default: the shipped one).")] = None,
+    method: Annotated[str, typer.Option("--method", help="learned (the model) or peaks (peak search + line library).")] = "learned",
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Report nuclides scoring at least this.")] = None,
+    calibration: CalibrationOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Name the nuclides in each spectrum: id, nuclide, score (one row per nuclide found)."""
+    from speclearn.gamma.learned import MLPIdentifier
+    from speclearn.gamma.peaksearch import PeakSearchIdentifier
+
+    if method not in ("learned", "peaks"):
+        raise InputError(f"unknown --method {method!r}; choose learned or peaks")
+    check_output(out, overwrite=overwrite, inputs=[spectra])
+    data = load_gamma_spectra(spectra, calibration)
+    identifier = PeakSearchIdentifier().fit() if method == "peaks" else MLPIdentifier.load(model)
+    if threshold is not None:
+        identifier.set_params(threshold=threshold)
+    table = identifier.predict(data)
+    write_table_csv(table.set_index("id"), out, overwrite=overwrite)
+    for sid, group in table.groupby("id", sort=False):
+        say(f"{sid}: " + ", ".join(f"{r.nuclide} {r.score:.2f}" for r in group.itertuples()))
+    say(f"wrote {len(table)} identifications for {data.n_spectra} spectra to {out}")
+
+
+@app.command("train")
+def train_command(
+    spectra: SpectraOption,
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
+    labels: Annotated[Path | None, typer.Option("--labels", help="CSV: id,labels (';'-joined nuclides) or id,label (material).")] = None,
+    targets: Annotated[Path | None, typer.Option("--targets", help="CSV: id + atom fraction per element (composition).")] = None,
+    method: Annotated[str, typer.Option("--method", help="auto, mlp (nuclides), cnn, plsda, svm, rf, knn (materials), ae, nnls (composition).")] = "auto",
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (networks).")] = 40,
+    calibration: CalibrationOption = None,
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Train a nuclide identifier (--labels with `labels`), a material classifier (--labels with `label`)
+    or a composition model (--targets) and save it to a model folder."""
+    if (labels is None) == (targets is None):
+        raise InputError("give exactly one of --labels and --targets")
+    if epochs < 1:
+        raise InputError("--epochs must be at least 1")
+    check_output(out, overwrite=overwrite, inputs=[spectra, labels or targets])
+    data = load_gamma_spectra(spectra, calibration)
+    from speclearn.io import align_table
+    if targets is not None:
+        from speclearn.gamma.composition import composition_types
+        table = align_table(read_table_csv(targets, numeric=True), data, file=targets)
+        types = composition_types()
+        name = "ae" if method == "auto" else method
+        if name not in types:
+            raise InputError(f"--targets trains a composition model: --method auto, {', '.join(types)}")
+        estimator = types[name](epochs=epochs, seed=seed) if name == "ae" else types[name]()
+        estimator.fit(data, table)
+        estimator.save(out, overwrite=overwrite)
+        say(f"wrote {name} composition model ({', '.join(table.columns)}) to {out}")
+        return
+    table = align_table(read_table_csv(labels), data, file=labels)
+    if "labels" in table.columns:
+        from speclearn.gamma.learned import MLPIdentifier
+        if method not in ("auto", "mlp"):
+            raise InputError("nuclide labels train the mlp identifier: --method auto or mlp")
+        identifier = MLPIdentifier(epochs=epochs, seed=seed, progress=True).fit(data, table["labels"].fillna(""))
+        identifier.save(out, overwrite=overwrite)
+        say(f"wrote nuclide identifier ({len(identifier.nuclides_)} nuclides, {data.n_spectra} spectra) to {out}")
+        return
+    column = next((c for c in ("label", "class", "material") if c in table.columns), None)
+    if column is None:
+        raise InputError("labels need a `labels` (nuclides) or `label` (material) column", file=labels)
+    from speclearn.gamma.materials_cnn import material_classifier
+    classifier = material_classifier("cnn" if method == "auto" else method, epochs=epochs, seed=seed)
+    classifier.fit(data, table[column].astype(str))
+    classifier.save(out, overwrite=overwrite)
+    say(f"wrote {method} material classifier ({len(classifier.classes_)} classes) to {out}")
+
+
+@app.command("predict")
+def predict_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from `gamma train`.")],
+    spectra: SpectraOption,
+    out: OutOption,
+    calibration: CalibrationOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Apply a gamma model: nuclides (id, nuclide, score), material classes, or atom fractions."""
+    from speclearn.models.persistence import load_model
+
+    check_output(out, overwrite=overwrite, inputs=[spectra, model])
+    data = load_gamma_spectra(spectra, calibration)
+    kind = load_model(model).model_type
+    if kind == "gamma-identifier":
+        from speclearn.gamma.learned import MLPIdentifier
+        table = MLPIdentifier.load(model).predict(data).set_index("id")
+    elif kind.startswith("gamma-composition"):
+        from speclearn.gamma.composition import load_composition
+        table = load_composition(model).predict(data)
+    else:
+        from speclearn.gamma.materials_cnn import load_material_classifier
+        table = load_material_classifier(model).predict(data)
+    write_table_csv(table, out, overwrite=overwrite)
+    say(f"wrote {len(table)} rows to {out}")
+
+
+def simulate_command(out: Path, *, mode: str, detector: str, n: int, seed: int, overwrite: bool) -> None:
+    """`speclearn simulate gamma`: write the simulated spectra and their ground truth to `out`."""
+    from speclearn.gamma.simulate import simulate_materials, simulate_nuclides
+    if n < 1:
+        raise InputError("--n must be at least 1")
+    check_output(out, overwrite=overwrite)
+    if mode == "nuclides":
+        simulation = simulate_nuclides(detector, n, seed=seed)
+    elif mode == "materials":
+        simulation = simulate_materials(detector, n, seed=seed)
+    else:
+        raise InputError(f"unknown --mode {mode!r}; choose nuclides or materials")
+    simulation.write(out, overwrite=overwrite)
+    say(f"wrote {n} {detector} gamma spectra ({mode}, {simulation.spectra.describe_axis()}) with ground truth to {out}")

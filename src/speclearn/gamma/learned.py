@@ -1,0 +1,143 @@
+"""Learned multi-label nuclide identification (PyRIID's task): an MLP with one sigmoid per nuclide.
+
+Spectra from any detector are rebinned from their energy calibration onto one grid uniform in
+sqrt(E) (30-3000 keV); the input is the square root of each bin's share of the counts plus
+log10(total counts). Trained on simulated mixtures across detectors (`simulate_training_set`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.gamma.grid import model_input, sqrt_grid
+from speclearn.gamma.lines import DECAY_LINES
+from speclearn.gamma.peaksearch import long_table
+from speclearn.models.persistence import SavedModel, load_model, save_model
+from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+
+MODEL_TYPE = "gamma-identifier"
+DEFAULT_MODEL = Path(__file__).parent / "default_model"
+
+
+def _net(n_in: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden // 2, n_out))
+
+
+def _bce(module: nn.Module, batch) -> torch.Tensor:
+    x, y = batch
+    return nn.functional.binary_cross_entropy_with_logits(module(x), y)
+
+
+def label_matrix(labels, nuclides: list[str]) -> np.ndarray:
+    """';'-joined label strings -> (n, nuclides) 0/1 matrix."""
+    out = np.zeros((len(labels), len(nuclides)), dtype=np.float32)
+    index = {name: j for j, name in enumerate(nuclides)}
+    for i, text in enumerate(labels):
+        for name in str(text).split(";"):
+            name = name.strip()
+            if name and name.lower() != "nan":
+                if name not in index:
+                    raise InputError(f"unknown nuclide label {name!r}; known: {', '.join(nuclides)}")
+                out[i, index[name]] = 1.0
+    return out
+
+
+class MLPIdentifier(BaseEstimator):
+    """Multi-label nuclide identifier; `threshold` on the sigmoid outputs decides what is reported."""
+
+    def __init__(self, n_bins: int = 1024, hidden: int = 512, dropout: float = 0.2, epochs: int = 40,
+                 learning_rate: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-5,
+                 threshold: float = 0.5, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
+        self.n_bins = n_bins
+        self.hidden = hidden
+        self.dropout = dropout
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.threshold = threshold
+        self.max_seconds = max_seconds
+        self.seed = seed
+        self.progress = progress
+
+    def _features(self, spectra: Spectra | list[Spectra]) -> np.ndarray:
+        parts = spectra if isinstance(spectra, list) else [spectra]
+        return np.vstack([model_input(s, self.grid_) for s in parts])
+
+    def fit(self, spectra: Spectra | list[Spectra], labels, *, init: "MLPIdentifier | None" = None) -> "MLPIdentifier":
+        """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
+        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
+        self.grid_ = sqrt_grid(n=self.n_bins)
+        labels = list(labels)
+        names = sorted({n.strip() for text in labels for n in str(text).split(";") if n.strip()})
+        self.nuclides_ = sorted(set(names) | set(DECAY_LINES)) if set(names) <= set(DECAY_LINES) else names
+        X = torch.as_tensor(self._features(spectra))
+        y = torch.as_tensor(label_matrix(labels, self.nuclides_))
+        if len(X) != len(y):
+            raise InputError(f"{len(X)} spectra but {len(y)} label rows")
+        torch.manual_seed(self.seed)
+        self.net_ = _net(X.shape[1], len(self.nuclides_), self.hidden, self.dropout)
+        if init is not None:
+            if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
+                raise InputError("init identifier has other nuclides or another grid")
+            self.net_.load_state_dict(init.net_.state_dict())
+        rng = np.random.default_rng(self.seed)
+        val = rng.random(len(X)) < 0.1
+        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                weight_decay=self.weight_decay, patience=8, max_seconds=self.max_seconds,
+                                seed=self.seed, progress=self.progress)
+        self.history_ = train(self.net_, _bce, [X[~val], y[~val]], [X[val], y[val]], config,
+                              description="nuclide identifier")
+        return self
+
+    def decision_function(self, spectra: Spectra) -> pd.DataFrame:
+        """(spectra x nuclides) sigmoid scores."""
+        if not hasattr(self, "net_"):
+            raise InputError("the identifier is not fitted")
+        X = self._features(spectra)
+        self.net_.eval()
+        proba = predict_batches(lambda b: torch.sigmoid(self.net_(b)), X)
+        return pd.DataFrame(proba, index=spectra.meta.index, columns=self.nuclides_)
+
+    def predict(self, spectra: Spectra) -> pd.DataFrame:
+        """Long table (id, nuclide, score): one row per nuclide above `threshold`."""
+        return long_table(self.decision_function(spectra), self.threshold)
+
+    def save(self, directory: str | Path, *, overwrite: bool = False, extra: dict | None = None) -> Path:
+        model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(),
+                           axis={"kind": "energy", "unit": "keV", "values": self.grid_.tolist()},
+                           targets=list(self.nuclides_), extra=extra or {}, arrays=module_arrays(self.net_))
+        return save_model(model, directory, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> "MLPIdentifier":
+        """A saved identifier (the one shipped with speclearn when `directory` is None)."""
+        model = load_model(directory or DEFAULT_MODEL, expected_types=(MODEL_TYPE,))
+        identifier = cls(**model.params)
+        identifier.grid_ = np.asarray(model.axis["values"], dtype=float)
+        identifier.nuclides_ = list(model.targets)
+        identifier.net_ = load_module_arrays(_net(len(identifier.grid_) + 1, len(identifier.nuclides_),
+                                                  identifier.hidden, identifier.dropout), model.arrays)
+        identifier.extra_ = model.extra
+        return identifier
+
+
+def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=("nai", "labr3", "csi", "hpge"),
+                          counts=(1e3, 1e6), gain_drift: float = 0.01) -> tuple[list[Spectra], list[str]]:
+    """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels."""
+    from speclearn.gamma.simulate import simulate_nuclides
+    spectra, labels = [], []
+    for k, name in enumerate(detectors):
+        sim = simulate_nuclides(name, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift)
+        spectra.append(sim.spectra)
+        labels += sim.truth["labels"].tolist()
+    return spectra, labels

@@ -1,0 +1,197 @@
+"""Material classification from neutron-induced gamma spectra: a 1-D CNN with transfer learning.
+
+`MaterialCNN` first learns on spectra simulated in the nominal setting (`simulate_materials`, every
+material of `materials.MATERIALS`), then fine-tunes the whole network, with a new head for the
+user's classes, on the (small) measured set. Spectra are rebinned from their energy calibration
+onto a grid uniform in sqrt(E) (150 keV - 11 MeV) and enter as the square root of each bin's share
+of the counts. `material_classifier` also builds the classical baselines (speclearn.classify's
+PLS-DA, SVM, RF and kNN) on the same input.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.gamma.grid import energy_spectra, rebin, sqrt_grid
+from speclearn.models.persistence import SavedModel, load_model, save_model
+from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+
+MODEL_TYPE = "gamma-material-cnn"
+GRID = (150.0, 11000.0, 512)
+
+
+def material_features(spectra: Spectra, grid: np.ndarray | None = None) -> np.ndarray:
+    """sqrt of each bin's share of the counts on the materials grid, (n, bins) float32."""
+    spectra = energy_spectra(spectra)
+    grid = sqrt_grid(*GRID) if grid is None else grid
+    counts = np.clip(rebin(spectra.values(), spectra.axis, grid), 0.0, None)
+    return np.sqrt(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)).astype(np.float32)
+
+
+class _Net(nn.Module):
+    def __init__(self, n_classes: int, n_bins: int, width: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_bins))
+        self.register_buffer("scale", torch.ones(()))
+
+        def block(a, b):
+            return nn.Sequential(nn.Conv1d(a, b, 7, padding=3), nn.BatchNorm1d(b), nn.ReLU(), nn.MaxPool1d(2))
+        self.features = nn.Sequential(block(1, width), block(width, 2 * width), block(2 * width, 4 * width),
+                                      nn.AdaptiveAvgPool1d(16), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(4 * width * 16, n_classes))
+
+    def forward(self, x):
+        return self.head(self.features(((x - self.mean) / self.scale).unsqueeze(1)))
+
+
+def _ce(module, batch):
+    return nn.functional.cross_entropy(module(batch[0]), batch[1])
+
+
+class MaterialCNN(BaseEstimator):
+    """1-D CNN; `pretrain_n` simulated spectra (nominal setting on `detector`) before fine-tuning."""
+
+    method = "cnn"
+
+    def __init__(self, pretrain: bool = True, pretrain_n: int = 1800, pretrain_epochs: int = 30,
+                 detector: str = "nai", epochs: int = 60, width: int = 16, learning_rate: float = 1e-3,
+                 batch_size: int = 32, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
+        self.pretrain = pretrain
+        self.pretrain_n = pretrain_n
+        self.pretrain_epochs = pretrain_epochs
+        self.detector = detector
+        self.epochs = epochs
+        self.width = width
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_seconds = max_seconds
+        self.seed = seed
+        self.progress = progress
+
+    def _config(self, epochs: int, lr: float, seed: int) -> TrainingConfig:
+        return TrainingConfig(epochs=epochs, batch_size=self.batch_size, learning_rate=lr, weight_decay=1e-4,
+                              patience=15, max_seconds=self.max_seconds, seed=seed, progress=self.progress)
+
+    def pretrained_features(self) -> dict[str, np.ndarray]:
+        """Feature weights learnt on simulated spectra of every library material."""
+        from speclearn.gamma.simulate import simulate_materials
+        sim = simulate_materials(self.detector, self.pretrain_n, seed=self.seed + 1)
+        X = torch.as_tensor(material_features(sim.spectra, self.grid_))
+        classes = np.array(sorted(sim.truth["material"].unique()))
+        y = torch.as_tensor(np.searchsorted(classes, sim.truth["material"].to_numpy()))
+        torch.manual_seed(self.seed + 1)
+        net = _Net(len(classes), X.shape[1], self.width)
+        net.mean.copy_(X.mean(0))
+        net.scale.copy_((X - X.mean(0)).std())
+        train(net, _ce, [X, y], None, self._config(self.pretrain_epochs, self.learning_rate, self.seed + 1),
+              description="pretraining")
+        return {k: v for k, v in module_arrays(net).items() if not k.startswith("net.head.")}
+
+    def fit(self, spectra: Spectra, labels, *, features: dict[str, np.ndarray] | None = None) -> "MaterialCNN":
+        """Fit on labelled spectra; `features` (from `pretrained_features`) skips pretraining again."""
+        labels = pd.Series(list(labels), dtype=str)
+        if len(labels) != spectra.n_spectra:
+            raise InputError(f"{spectra.n_spectra} spectra but {len(labels)} labels", file=spectra.source)
+        self.grid_ = sqrt_grid(*GRID)
+        self.classes_ = np.array(sorted(labels.unique()), dtype=object)
+        X = torch.as_tensor(material_features(spectra, self.grid_))
+        y = torch.as_tensor(np.searchsorted(self.classes_.astype(str), labels.to_numpy()))
+        torch.manual_seed(self.seed)
+        self.net_ = _Net(len(self.classes_), X.shape[1], self.width)
+        lr = self.learning_rate
+        if self.pretrain:
+            state = features if features is not None else self.pretrained_features()
+            own = self.net_.state_dict()
+            own.update({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items()})
+            self.net_.load_state_dict(own)
+            lr = self.learning_rate / 3
+        else:
+            self.net_.mean.copy_(X.mean(0))
+            self.net_.scale.copy_((X - X.mean(0)).std())
+        self.history_ = train(self.net_, _ce, [X, y], None, self._config(self.epochs, lr, self.seed),
+                              description="fine-tuning" if self.pretrain else "training")
+        return self
+
+    def predict_proba(self, spectra: Spectra) -> np.ndarray:
+        if not hasattr(self, "net_"):
+            raise InputError("the material classifier is not fitted")
+        self.net_.eval()
+        X = material_features(spectra, self.grid_)
+        return predict_batches(lambda b: torch.softmax(self.net_(b), dim=1), X)
+
+    def predict(self, spectra: Spectra) -> pd.DataFrame:
+        """Per id: label and probability."""
+        proba = self.predict_proba(spectra)
+        best = proba.argmax(axis=1)
+        return pd.DataFrame({"label": self.classes_[best], "probability": proba[np.arange(len(best)), best]},
+                            index=spectra.meta.index)
+
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(),
+                           axis={"kind": "energy", "unit": "keV", "values": self.grid_.tolist()},
+                           targets=[str(c) for c in self.classes_], arrays=module_arrays(self.net_))
+        return save_model(model, directory, overwrite=overwrite)
+
+    @classmethod
+    def from_saved(cls, model: SavedModel) -> "MaterialCNN":
+        classifier = cls(**model.params)
+        classifier.grid_ = np.asarray(model.axis["values"], dtype=float)
+        classifier.classes_ = np.array(model.targets, dtype=object)
+        classifier.net_ = load_module_arrays(_Net(len(classifier.classes_), len(classifier.grid_), classifier.width),
+                                             model.arrays)
+        return classifier
+
+
+class ClassicalMaterialClassifier(BaseEstimator):
+    """A speclearn.classify estimator (plsda, svm, rf, knn) on the gamma materials input."""
+
+    def __init__(self, method: str = "svm", seed: int = 0):
+        self.method = method
+        self.seed = seed
+
+    def _spectra(self, spectra: Spectra) -> Spectra:
+        X = material_features(spectra)
+        return Spectra(X, sqrt_grid(*GRID), axis_kind="energy", meta=spectra.meta[[]])
+
+    def fit(self, spectra: Spectra, labels) -> "ClassicalMaterialClassifier":
+        from speclearn.classify.base import classifier_types
+        types = classifier_types()
+        if self.method not in types or self.method == "cnn":
+            raise InputError(f"unknown classical method {self.method!r}; choose plsda, svm, rf or knn")
+        data = self._spectra(spectra)
+        self.estimator_ = types[self.method](seed=self.seed).fit(data, pd.Series(list(labels), index=data.meta.index))
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, spectra: Spectra) -> pd.DataFrame:
+        table = self.estimator_.predict(self._spectra(spectra))
+        return table.rename(columns={"class": "label"})
+
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        return self.estimator_.save(directory, overwrite=overwrite)
+
+
+def material_classifier(method: str, *, epochs: int = 60, seed: int = 0):
+    """cnn (MaterialCNN with pretraining) or a classical baseline: plsda, svm, rf, knn."""
+    if method == "cnn":
+        return MaterialCNN(epochs=epochs, seed=seed, progress=True)
+    return ClassicalMaterialClassifier(method, seed=seed)
+
+
+def load_material_classifier(directory: str | Path):
+    """A saved MaterialCNN, or a classical one saved through speclearn.classify."""
+    model = load_model(directory)
+    if model.model_type == MODEL_TYPE:
+        return MaterialCNN.from_saved(model)
+    from speclearn.classify.base import load_classifier
+    wrapper = ClassicalMaterialClassifier(model.model_type)
+    wrapper.estimator_ = load_classifier(directory)
+    wrapper.classes_ = wrapper.estimator_.classes_
+    return wrapper
