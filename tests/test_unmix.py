@@ -124,3 +124,11 @@ def test_matching_undoes_a_permutation():
 def test_bad_cubes_raise_input_error(cube, k, message):
     with pytest.raises(InputError, match=message):
         PSNMF(k, bin_factor=1).fit(cube)
+
+
+@pytest.mark.parametrize("n_phases", [2, 3, 4])
+def test_number_of_components_is_estimated_at_a_usable_dose(n_phases):
+    from speclearn.simulate.edx import DEFAULT_PHASES, simulate_edx
+    from speclearn.unmix.rank import estimate_components
+    sim = simulate_edx(48, 48, 512, phases=DEFAULT_PHASES[:n_phases], dose=200.0, seed=1)
+    assert estimate_components(sim.spectra)[0] == n_phases

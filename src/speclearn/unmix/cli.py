@@ -58,7 +58,8 @@ def _parse_elements(text: str | None) -> list[str]:
 def unmix(
     ctx: typer.Context,
     cube: CubeOption = None,
-    components: Annotated[int | None, typer.Option("--components", help="Number of components K.")] = None,
+    components: Annotated[int | None, typer.Option("--components", min=1, help="Number of components K (default: "
+                                                   "estimated from the eigenvalues of the Poisson-weighted data).")] = None,
     out: DirOption = None,
     method: Annotated[str, typer.Option("--method", help="psnmf, nmf or pca-nmf.")] = "psnmf",
     bin_factor: Annotated[str, typer.Option("--bin", help="PSNMF: bin b x b pixels in step 1, or 'auto'.")] = "4",
@@ -77,8 +78,8 @@ def unmix(
     """Unmix --cube into --components spectra and maps (run without a sub-command)."""
     if ctx.invoked_subcommand is not None:
         return
-    if cube is None or components is None or out is None:
-        raise InputError("speclearn unmix needs --cube MAP --components K --out DIR (or a sub-command: apply)")
+    if cube is None or out is None:
+        raise InputError("speclearn unmix needs --cube MAP --out DIR [--components K] (or a sub-command: apply)")
     from speclearn.unmix import METHODS, save_unmixing
     from speclearn.models import use_device
     from speclearn.unmix.model import component_names
@@ -89,6 +90,12 @@ def unmix(
     data = read_spectra(cube, axis=axis)
     if bin_factor != "auto" and not bin_factor.isdigit():
         raise InputError(f"--bin must be a positive integer or 'auto', got {bin_factor!r}")
+    eigenvalues = None
+    if components is None:
+        from speclearn.unmix.rank import estimate_components
+        components, eigenvalues = estimate_components(data, seed=seed)
+        say(f"--components not given: {components} estimated (leading eigenvalues of the Poisson-weighted "
+            f"data: {', '.join(f'{v:.3g}' for v in eigenvalues[:components + 2])})")
     options = {"psnmf": {"bin_factor": bin_factor if bin_factor == "auto" else int(bin_factor),
                          "refine_spectra": refine, "smoothness": smoothness, "progress": True},
                "nmf": {"loss": loss}, "pca-nmf": {"loss": loss}}[method]
@@ -110,6 +117,8 @@ def unmix(
                "method": method, "params": {k: v for k, v in estimator.get_params().items()
                                             if isinstance(v, (int, float, str, bool, type(None)))},
                "runtime_s": runtime, "bin_factor_used": getattr(estimator, "bin_factor_", None),
+               "components_estimated": eigenvalues is not None,
+               **({"eigenvalues": eigenvalues.tolist()} if eigenvalues is not None else {}),
                "mean_abundance": estimator.abundances_.reshape(components, -1).mean(axis=1).tolist()}
     element_list = _parse_elements(elements) or list(data.meta.attrs.get("elements", []))
     beam_kv = beam_kv if beam_kv is not None else float(data.meta.attrs.get("beam_energy_kv", 200.0))
