@@ -175,7 +175,9 @@ def simulate_mrs(n: int, *, seed: int = 0, basis: Basis | None = None,
     for centre in (0.9, 1.3):
         width = np.pi * rng.uniform(15, 30, n)
         height = lipid * rng.uniform(0.2, 1.0, n) * naa_height
-        extra = extra + (height * width * dwell)[:, None] * _water_like(t, np.full(n, (centre - 4.65) * hz_per_ppm), width)
+        # lipids come from the voxel: same line shape, shift and phases as the metabolites
+        extra = extra + acquire((height * width * dwell)[:, None]
+                                * _water_like(t, np.full(n, (centre - 4.65) * hz_per_ppm), width))
     for _ in range(3):  # broad bumps: smooth baseline
         centre = rng.uniform(0.0, 4.5, n)
         width = rng.uniform(1.0, 2.5, n) * hz_per_ppm  # FWHM Hz of a Gaussian bump
