@@ -11,6 +11,7 @@ from speclearn.cli import basics, bench
 from speclearn.core.errors import InputError
 from speclearn.denoise import cli as denoise_cli
 from speclearn.generate import cli as generate_cli
+from speclearn.mrs import cli as mrs_cli
 from speclearn.quantify import cli as quantify_cli
 from speclearn.simulate import cli as simulate_cli
 from speclearn.transfer import cli as transfer_cli
@@ -33,6 +34,7 @@ app.add_typer(unmix_cli.app, name="unmix")
 app.add_typer(trust_cli.app, name="qa")
 app.add_typer(classify_cli.app, name="classify")
 app.add_typer(generate_cli.app, name="generate")
+app.add_typer(mrs_cli.app, name="mrs")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ Every problem raises `InputError` naming the file.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ WRITABLE = (".npz", ".nii", ".nii.gz")
 NIFTI_MRS_ECODE = 44
 
 
-def _suffix(path: Path) -> str:
+def suffix_of(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
@@ -33,7 +34,7 @@ def read_mrs(path: str | Path, *, dwell_time_s: float | None = None, central_fre
     if not path.exists():
         raise InputError("file not found", file=path)
     given = {"dwell_time_s": dwell_time_s, "central_frequency_mhz": central_frequency_mhz, "te_ms": te_ms}
-    suffix = _suffix(path)
+    suffix = suffix_of(path)
     try:
         if suffix == ".npz":
             return read_npz(path)
@@ -57,7 +58,7 @@ def read_mrs(path: str | Path, *, dwell_time_s: float | None = None, central_fre
 def write_mrs(data: MRSData, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write complex NPZ or NIfTI-MRS, atomically."""
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = suffix_of(path)
     if suffix == ".npz":
         return write_npz(data, path, overwrite=overwrite)
     if suffix in (".nii", ".nii.gz"):
@@ -136,8 +137,11 @@ def read_nifti_mrs(path: Path) -> MRSData:
     fid = data.reshape(points, -1, order="F").T if extra else data.reshape(1, points)
     stem = path.name.split(".")[0]
     ids = [f"{stem}_{i}" for i in range(fid.shape[0])] if fid.shape[0] > 1 else [stem]
+    scans = [stem] * fid.shape[0]
+    if len(info.get("speclearn_ids", [])) == fid.shape[0] == len(info.get("speclearn_scans", [])):
+        ids, scans = info["speclearn_ids"], info["speclearn_scans"]  # written by speclearn: several scans
     return MRSData(fid, dwell, frequency, None if echo is None else 1000 * float(echo), ids=ids,
-                   scans=[stem] * fid.shape[0], dims=dims, source=str(path))
+                   scans=scans, dims=dims, source=str(path))
 
 
 def write_nifti_mrs(data: MRSData, path: Path, *, overwrite: bool = False) -> Path:
@@ -160,9 +164,12 @@ def write_nifti_mrs(data: MRSData, path: Path, *, overwrite: bool = False) -> Pa
         info["EchoTime"] = data.te_ms / 1000
     for i, (tag, _) in enumerate(tags):
         info[f"dim_{5 + i}"] = tag
+    if len(set(data.scans)) > 1 or data.ids != [f"{path.name.split('.')[0]}_{i}" for i in range(data.n)]:
+        info["speclearn_ids"], info["speclearn_scans"] = list(data.ids), list(data.scans)
     header.extensions.append(nib.nifti1.Nifti1Extension(NIFTI_MRS_ECODE, json.dumps(info).encode()))
+    payload = image.to_bytes()
     with atomic_path(path, overwrite=overwrite) as tmp:
-        nib.save(image, str(tmp))
+        tmp.write_bytes(gzip.compress(payload) if suffix_of(path) == ".nii.gz" else payload)
     return path
 
 

@@ -10,6 +10,7 @@ import typer
 from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output
+from speclearn.mrs import cli as mrs_cli
 
 app = typer.Typer(no_args_is_help=True, help="Physics-based synthetic spectra with full ground truth.")
 
@@ -199,3 +200,6 @@ def edx(
                        beam_kv=beam_kv, seed=seed, lazy=True)
     sim.write(out, overwrite=overwrite)
     say(f"wrote {ny} x {nx} x {channels} EDX map ({len(sim.phases)} phases, {dose:g} counts/pixel) to {out}")
+
+
+app.command("mrs")(mrs_cli.simulate)
