@@ -140,7 +140,8 @@ class DLQuantifier:
             y = targets.iloc[rows][self.names_].to_numpy(float) / METABOLITE_RELAXATION / scale[:, None]
         else:
             y = np.zeros((data.n, len(self.names_)))
-        n_cal = int(round(self.calibration_fraction * data.n)) if targets is not None else 0
+        n_cal = max(int(round(self.calibration_fraction * data.n)), 2) \
+            if targets is not None and self.calibration_fraction > 0 else 0
         n_val = max(data.n // 10, 2)
         cal, val, fit_rows = order[:n_cal], order[n_cal:n_cal + n_val], order[n_cal + n_val:]
         self.net_ = self._build(basis, data)
@@ -166,7 +167,7 @@ class DLQuantifier:
         self.history_ = train(self.net_, loss_fn, [t[fit_rows] for t in tensors], [t[val] for t in tensors], config,
                               description="DL quantifier")
         self.conformal_ = None
-        if n_cal >= 10:
+        if n_cal:
             mean_a, sd_a = self._amplitudes(x[cal])
             self.conformal_ = SplitConformal("scaled").calibrate(y[cal], mean_a, sd_a)
         return self
