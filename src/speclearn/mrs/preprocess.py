@@ -9,7 +9,7 @@ from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
 
 
 def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
-                     points: int = 512) -> tuple[np.ndarray, np.ndarray]:
+                     points: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Poles and amplitudes of a sum of damped complex exponentials fitted to the first `points`
     of `fid` (HLSVD: SVD of the Hankel matrix, poles from its shift invariance)."""
     x = fid[:min(points, fid.size)]

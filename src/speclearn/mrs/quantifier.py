@@ -198,16 +198,17 @@ class DLQuantifier:
         data.check_acquisition(self.acquisition_, what="the MRS quantifier")
         torch.manual_seed(self.seed)
         x, scale = window_input(data, self.ppm_range)
-        mean, sd = self._amplitudes(x)
-        if self.conformal_ is not None:  # calibrated sd: the conformal 68.3 % half-width
-            sd = self.conformal_.interval(mean, 0.683, sd)[1] - mean
-        lo = hi = None
         if interval is not None:
             check_level(interval)
             if self.conformal_ is None:
                 raise InputError("this model has no conformal calibration (trained without targets); "
                                  "intervals need a model trained with --targets")
-            lo, hi = self.conformal_.interval(mean, interval, self._amplitudes(x)[1])
+        mean, spread = self._amplitudes(x)
+        sd, lo, hi = spread, None, None
+        if self.conformal_ is not None:  # calibrated sd: the conformal 68.3 % half-width
+            sd = self.conformal_.interval(mean, 0.683, spread)[1] - mean
+            if interval is not None:
+                lo, hi = self.conformal_.interval(mean, interval, spread)
         return to_concentrations(self.names_, mean * scale[:, None], sd * scale[:, None], data.ids, water,
                                  lo=None if lo is None else lo * scale[:, None],
                                  hi=None if hi is None else hi * scale[:, None])
