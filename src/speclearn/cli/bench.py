@@ -23,6 +23,7 @@ BENCHMARKS = {
     "classification": "speclearn.classify.benchmark",
     "augmentation": "speclearn.generate.benchmark",
     "trust": "speclearn.trust.benchmark",
+    "mrs": "speclearn.mrs.benchmark",
 }
 
 

@@ -23,14 +23,21 @@ def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
     return poles, amplitudes
 
 
-def hlsvd_water_removal(data: MRSData, ppm_range: tuple[float, float] = (4.3, 5.1), *, rank: int = 20) -> MRSData:
-    """Subtract the HLSVD components whose frequency lies in `ppm_range` (residual water)."""
+def hlsvd_water_removal(data: MRSData, ppm_range: tuple[float, float] = (4.5, 4.8), *, rank: int = 20,
+                        min_ratio: float = 1.0) -> MRSData:
+    """Subtract the HLSVD components whose frequency lies in `ppm_range` (residual water), in the
+    spectra whose peak there exceeds `min_ratio` x their NAA peak (elsewhere the few-component model
+    would take metabolite signal with it)."""
     n = np.arange(data.points)
     out = data.fid.copy()
-    for k, fid in enumerate(data.fid):
+    ppm, spectra = data.ppm(), np.abs(data.spectrum())
+    water = spectra[:, ppm_slice(ppm, *ppm_range)].max(axis=1)
+    naa = spectra[:, ppm_slice(ppm, 1.9, 2.1)].max(axis=1)
+    for k in np.flatnonzero(water > min_ratio * naa):
+        fid = data.fid[k]
         poles, amplitudes = hlsvd_components(fid, data.dwell_time_s, rank=rank)
-        ppm = WATER_PPM + np.angle(poles) / (2 * np.pi * data.dwell_time_s) / data.central_frequency_mhz
-        chosen = (ppm >= ppm_range[0]) & (ppm <= ppm_range[1]) & (np.abs(poles) < 1)
+        pole_ppm = WATER_PPM + np.angle(poles) / (2 * np.pi * data.dwell_time_s) / data.central_frequency_mhz
+        chosen = (pole_ppm >= ppm_range[0]) & (pole_ppm <= ppm_range[1]) & (np.abs(poles) < 1)
         if chosen.any():
             out[k] -= (poles[chosen][None, :] ** n[:, None]) @ amplitudes[chosen]
     return data.with_fid(out)

@@ -26,6 +26,7 @@ from speclearn.models.training import TrainingConfig, load_module_arrays, module
 from speclearn.mrs.basis import COMBINED, Basis
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
 from speclearn.mrs.lcm import water_scale
+from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.networks import Encoder, enable_dropout, window_input
 from speclearn.mrs.simulate import METABOLITE_RELAXATION
 from speclearn.trust.conformal import SplitConformal, check_level
@@ -92,8 +93,8 @@ class DLQuantifier:
 
     def __init__(self, method: str = "supervised", ppm_range: tuple[float, float] = (0.2, 4.2), epochs: int = 80,
                  learning_rate: float = 1e-3, batch_size: int = 64, dropout: float = 0.1, mc_samples: int = 20,
-                 calibration_fraction: float = 0.2, reconstruction_weight: float = 1.0,
-                 max_seconds: float | None = None, seed: int = 0):
+                 calibration_fraction: float = 0.2, reconstruction_weight: float = 1.0, water_removal: bool = False,
+                 patience: int = 15, max_seconds: float | None = None, seed: int = 0):
         self.method = method
         self.ppm_range = ppm_range
         self.epochs = epochs
@@ -103,13 +104,20 @@ class DLQuantifier:
         self.mc_samples = mc_samples
         self.calibration_fraction = calibration_fraction
         self.reconstruction_weight = reconstruction_weight
+        self.water_removal = water_removal
+        self.patience = patience
         self.max_seconds = max_seconds
         self.seed = seed
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in ("method", "ppm_range", "epochs", "learning_rate", "batch_size", "dropout",
                                               "mc_samples", "calibration_fraction", "reconstruction_weight",
-                                              "max_seconds", "seed")}
+                                              "water_removal", "patience", "max_seconds", "seed")}
+
+    def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
+        if self.water_removal:
+            data = hlsvd_water_removal(data)
+        return window_input(data, self.ppm_range)
 
     def _build(self, basis: Basis, data: MRSData) -> QuantifierNet:
         ppm = data.ppm()
@@ -127,7 +135,7 @@ class DLQuantifier:
         self.names_ = list(basis.names)
         self.acquisition_ = data.acquisition()
         self.basis_fid_ = basis.fid.astype(np.complex64)
-        x, scale = window_input(data, self.ppm_range)
+        x, scale = self._input(data)
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(data.n)
         if targets is not None:
@@ -163,7 +171,7 @@ class DLQuantifier:
 
         tensors = [torch.from_numpy(x), torch.tensor(y, dtype=torch.float32)]
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=15, max_seconds=self.max_seconds, seed=self.seed, progress=False)
+                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed, progress=False)
         self.history_ = train(self.net_, loss_fn, [t[fit_rows] for t in tensors], [t[val] for t in tensors], config,
                               description="DL quantifier")
         self.conformal_ = None
@@ -197,7 +205,7 @@ class DLQuantifier:
         """(table id x [names, totals, <name>_sd, and <name>_lo/_hi with `interval`], unit)."""
         data.check_acquisition(self.acquisition_, what="the MRS quantifier")
         torch.manual_seed(self.seed)
-        x, scale = window_input(data, self.ppm_range)
+        x, scale = self._input(data)
         if interval is not None:
             check_level(interval)
             if self.conformal_ is None:
