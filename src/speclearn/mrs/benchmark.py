@@ -34,12 +34,12 @@ from speclearn.mrs.registration import SpectralRegistration
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 
 SCALES = {
-    "tiny": {"align_scans": 2, "train": 60, "test": 4, "snrs": (40.0,), "epochs": 2, "max_seconds": 20.0,
+    "tiny": {"align_scans": 2, "train": 60, "test": 4, "snrs": (40.0,), "epochs": 2, "patience": 2, "max_seconds": 20.0,
              "detector_scans": 2, "train_snr": (10.0, 150.0)},
-    "quick": {"align_scans": 12, "train": 1500, "test": 30, "snrs": (15.0, 40.0, 120.0), "epochs": 60,
-              "max_seconds": 150.0, "detector_scans": 12, "train_snr": (10.0, 150.0)},
-    "full": {"align_scans": 40, "train": 6000, "test": 100, "snrs": (15.0, 40.0, 120.0), "epochs": 150,
-             "max_seconds": 900.0, "detector_scans": 40, "train_snr": (10.0, 150.0)},
+    "quick": {"align_scans": 12, "train": 3000, "test": 30, "snrs": (15.0, 40.0, 120.0), "epochs": 100,
+              "patience": 25, "max_seconds": 200.0, "detector_scans": 12, "train_snr": (10.0, 150.0)},
+    "full": {"align_scans": 40, "train": 10000, "test": 100, "snrs": (15.0, 40.0, 120.0), "epochs": 200,
+             "patience": 30, "max_seconds": 1500.0, "detector_scans": 40, "train_snr": (10.0, 150.0)},
 }
 ALIGN_CASES = {"moderate (SNR 40, drift sd 3 Hz / 10 deg)": {"snr": (40.0, 40.0), "drift_hz": 3.0, "drift_phase_deg": 10.0},
                "large offsets (sd 15 Hz / 90 deg)": {"snr": (40.0, 40.0), "drift_hz": 15.0, "drift_phase_deg": 90.0}}
@@ -82,7 +82,8 @@ def _quantification(basis, scale: dict, seed: int) -> tuple[list[dict], list[dic
     train_sim = simulate_mrs(scale["train"], seed=seed + 21, basis=basis,
                              config=MRSSimConfig(transients=1, corrupted_fraction=0.0, snr=scale["train_snr"]))
     start = time.perf_counter()
-    dl = DLQuantifier(method="supervised", epochs=scale["epochs"], max_seconds=scale["max_seconds"], seed=seed).fit(
+    dl = DLQuantifier(method="supervised", epochs=scale["epochs"], patience=scale["patience"],
+                      max_seconds=scale["max_seconds"], seed=seed).fit(
         train_sim.spectra, basis, train_sim.concentrations)
     train_seconds = time.perf_counter() - start
     train_truth = _truth(train_sim)
