@@ -31,6 +31,17 @@ LIPIDS = (0.9, 1.3)
 LIPID_FWHM_HZ = (12.0, 30.0)
 
 
+def lipid_lines(data: MRSData) -> tuple[list[str], np.ndarray]:
+    """Broad lipid lines at 0.9 and 1.3 ppm (as LCModel's Lip09, Lip13), two widths each, on `data`'s grid."""
+    t = data.time()
+    names, fids = [], []
+    for centre in LIPIDS:
+        for width in LIPID_FWHM_HZ:
+            names.append(f"Lip{round(centre * 10):02d}_{width:g}Hz")
+            fids.append(5.0 * np.exp(2j * np.pi * (centre - WATER_PPM) * data.central_frequency_mhz * t - np.pi * width * t))
+    return names, np.array(fids)
+
+
 def water_area(water: MRSData, phase1_deg_per_ppm: np.ndarray | float = 0.0) -> np.ndarray:
     """Area of the water peak of each reference FID: |FID(0)| (the spectrum's integral) once the
     first-order phase (fitted on the metabolites, shared by the reference) is undone."""
@@ -69,13 +80,10 @@ class LinearCombinationFit:
         self.names_ = list(basis.names)
         self.basis_fid_ = basis.fid
         self.t_ = data.time()
-        if self.lipids:  # broad lipid lines at 0.9 and 1.3 ppm (as LCModel's Lip09, Lip13), two widths each
-            for centre in LIPIDS:
-                for width in LIPID_FWHM_HZ:
-                    self.names_.append(f"Lip{int(round(centre * 10)):02d}_{width:g}Hz")
-                    line = 5.0 * np.exp(2j * np.pi * (centre - WATER_PPM) * data.central_frequency_mhz * self.t_
-                                        - np.pi * width * self.t_)
-                    self.basis_fid_ = np.vstack([self.basis_fid_, line[None]])
+        if self.lipids:
+            names, fids = lipid_lines(data)
+            self.names_ += names
+            self.basis_fid_ = np.vstack([self.basis_fid_, fids])
         ppm = data.ppm()
         self.window_ = ppm_slice(ppm, *self.ppm_range)
         self.ppm_ = ppm[self.window_]

@@ -25,14 +25,14 @@ from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
 from speclearn.mrs.basis import COMBINED, Basis
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
-from speclearn.mrs.lcm import water_scale
+from speclearn.mrs.lcm import lipid_lines, water_scale
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.networks import Encoder, enable_dropout, window_input
 from speclearn.mrs.simulate import METABOLITE_RELAXATION
 from speclearn.trust.conformal import SplitConformal, check_level
 
 MODEL_TYPE = "mrs-dl-quantifier"
-METHODS = ("supervised", "selfsupervised", "hybrid")
+METHODS = ("supervised", "selfsupervised", "hybrid", "varpro")
 N_NUISANCE = 6  # shift, lorentzian, gaussian, cos phase0, sin phase0, phase1
 BASELINE_ORDER = 3
 
@@ -51,6 +51,36 @@ class PhysicsDecoder(nn.Module):
         self.register_buffer("legendre", torch.tensor(legendre, dtype=torch.float32))
         self.start, self.stop = window.start, window.stop
 
+    def _phase(self, nuisance: torch.Tensor) -> torch.Tensor:
+        angle = torch.atan2(nuisance[:, 4:5], nuisance[:, 3:4]) + nuisance[:, 5:6] * self.ppm[None]
+        return torch.polar(torch.ones_like(angle), angle)
+
+    def _rotation(self, nuisance: torch.Tensor) -> torch.Tensor:
+        t = self.t[None]
+        damping = torch.exp(-nuisance[:, 1:2] * t - (nuisance[:, 2:3] * t) ** 2)
+        return torch.polar(damping, 2 * np.pi * nuisance[:, 0:1] * t)
+
+    def solve(self, nuisance: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Variable projection: (amplitudes, model) by least squares of x on the basis spectra under
+        `nuisance` plus the baseline polynomials (differentiable; amplitudes may be negative)."""
+        basis = torch.complex(self.basis_re, self.basis_im)
+        spectra = torch.fft.fftshift(torch.fft.fft(basis[None] * self._rotation(nuisance)[:, None], dim=2),
+                                     dim=2)[:, :, self.start:self.stop] * self._phase(nuisance)[:, None]
+        columns = torch.cat([spectra.real, spectra.imag], dim=2).transpose(1, 2)  # (n, 2L, m)
+        k, length = self.legendre.shape
+        zeros = torch.zeros_like(self.legendre)
+        baseline = torch.cat([torch.cat([self.legendre, zeros], 1), torch.cat([zeros, self.legendre], 1)], 0).T
+        design = torch.cat([columns, baseline[None].expand(len(x), -1, -1)], dim=2)
+        norms = design.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        scaled = design / norms
+        y = torch.cat([x[:, 0], x[:, 1]], dim=1)[..., None]
+        gram = scaled.transpose(1, 2) @ scaled
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype)[None]
+        coef = torch.linalg.solve(gram + 1e-6 * eye, scaled.transpose(1, 2) @ y)
+        fitted = (scaled @ coef)[..., 0]
+        amplitudes = (coef[..., 0] / norms[:, 0])[:, :columns.shape[2]]
+        return amplitudes, torch.stack([fitted[:, :length], fitted[:, length:]], dim=1)
+
     def forward(self, amplitudes: torch.Tensor, nuisance: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
         basis = torch.complex(self.basis_re, self.basis_im)
         fid = amplitudes.to(torch.complex64) @ basis
@@ -67,21 +97,32 @@ class PhysicsDecoder(nn.Module):
 
 
 class QuantifierNet(nn.Module):
-    def __init__(self, n_basis: int, decoder: PhysicsDecoder, dropout: float = 0.1):
+    def __init__(self, n_basis: int, decoder: PhysicsDecoder, dropout: float = 0.1, varpro: bool = False):
         super().__init__()
         self.n_basis = n_basis
+        self.varpro = varpro
         self.encoder = Encoder(2, n_basis + N_NUISANCE + 2 * (BASELINE_ORDER + 1), width=48, dropout=dropout)
         self.decoder = decoder
         self.register_buffer("amplitude_scale", torch.ones(n_basis))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.encoder(x)
+        return self.from_output(self.encoder(x), x)
+
+    def nuisance(self, out: torch.Tensor) -> torch.Tensor:
+        """shift (Hz), Lorentzian (1/s), Gaussian (1/s), cos/sin phase0, phase1 (rad/ppm) from the head."""
+        raw = out[:, self.n_basis:self.n_basis + N_NUISANCE]
+        return torch.cat([20 * torch.tanh(raw[:, 0:1]), 60 * torch.sigmoid(raw[:, 1:2]),
+                          80 * torch.sigmoid(raw[:, 2:3]), raw[:, 3:5] + torch.tensor([[1.0, 0.0]]),
+                          0.35 * torch.tanh(raw[:, 5:6])], dim=1)
+
+    def from_output(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(amplitudes, nuisance, baseline) from the head's output; varpro: amplitudes by least squares."""
         m = self.n_basis
-        amplitudes = nn.functional.softplus(out[:, :m]) * self.amplitude_scale
-        raw = out[:, m:m + N_NUISANCE]
-        nuisance = torch.cat([20 * torch.tanh(raw[:, 0:1]), 60 * torch.sigmoid(raw[:, 1:2]),
-                              80 * torch.sigmoid(raw[:, 2:3]), raw[:, 3:5] + torch.tensor([[1.0, 0.0]]),
-                              0.35 * torch.tanh(raw[:, 5:6])], dim=1)
+        nuisance = self.nuisance(out)
+        if self.varpro:
+            amplitudes = self.decoder.solve(nuisance, x)[0]
+        else:
+            amplitudes = nn.functional.softplus(out[:, :m]) * self.amplitude_scale
         return amplitudes, nuisance, out[:, m + N_NUISANCE:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,15 +164,19 @@ class DLQuantifier:
         ppm = data.ppm()
         window = ppm_slice(ppm, *self.ppm_range)
         decoder = PhysicsDecoder(basis.fid, data.dwell_time_s, window, ppm[window])
-        return QuantifierNet(len(basis.names), decoder, self.dropout)
+        return QuantifierNet(len(basis.names), decoder, self.dropout, varpro=self.method == "varpro")
 
     def fit(self, data: MRSData, basis: Basis, targets: pd.DataFrame | None = None) -> "DLQuantifier":
         """data: one averaged spectrum per row; targets: mM per basis name, rows matching data.ids."""
         if self.method not in METHODS:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.method != "selfsupervised" and targets is None:
-            raise InputError(f"method {self.method!r} needs --targets (or use --method selfsupervised)")
+        if self.method in ("supervised", "hybrid") and targets is None:
+            raise InputError(f"method {self.method!r} needs --targets (or use --method selfsupervised or varpro)")
         basis = basis.matched(data)
+        if self.method == "varpro":  # the LCM's lipid lines join the basis
+            names, fids = lipid_lines(data)
+            basis = Basis(list(basis.names) + names, np.vstack([basis.fid, fids]), basis.dwell_time_s,
+                          basis.central_frequency_mhz, basis.te_ms, basis.source)
         self.names_ = list(basis.names)
         self.acquisition_ = data.acquisition()
         self.basis_fid_ = basis.fid.astype(np.complex64)
@@ -139,13 +184,14 @@ class DLQuantifier:
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(data.n)
         if targets is not None:
-            missing = [n for n in self.names_ if n not in targets.columns]
+            missing = [n for n in self.names_ if n not in targets.columns and not n.startswith("Lip")]
             if missing:
                 raise InputError(f"targets lack columns {', '.join(missing)}")
             rows = targets.index.astype(str).get_indexer(pd.Index(data.ids))
             if (rows < 0).any():
                 raise InputError(f"no target row for spectrum {data.ids[int(np.flatnonzero(rows < 0)[0])]!r}")
-            y = targets.iloc[rows][self.names_].to_numpy(float) / METABOLITE_RELAXATION / scale[:, None]
+            y = targets.iloc[rows].reindex(columns=self.names_).fillna(0.0).to_numpy(float) \
+                / METABOLITE_RELAXATION / scale[:, None]
         else:
             y = np.zeros((data.n, len(self.names_)))
         n_cal = max(int(round(self.calibration_fraction * data.n)), 2) \
@@ -156,10 +202,13 @@ class DLQuantifier:
         mean = y[fit_rows].mean(axis=0) if targets is not None else np.abs(x).mean() * np.ones(len(self.names_))
         self.net_.amplitude_scale.copy_(torch.tensor(np.maximum(mean, 1e-6), dtype=torch.float32))
         weight = torch.tensor(1.0 / np.maximum(mean, 1e-6), dtype=torch.float32)
-        supervised = self.method != "selfsupervised"
-        reconstruct = self.method != "supervised"
+        supervised = self.method in ("supervised", "hybrid")
+        reconstruct = self.method in ("selfsupervised", "hybrid")
 
         def loss_fn(net, batch):
+            if net.varpro:  # self-supervised: residual of the least-squares fit under the predicted nuisance
+                nuisance = net.nuisance(net.encoder(batch[0]))
+                return torch.mean((net.decoder.solve(nuisance, batch[0])[1] - batch[0]) ** 2)
             amplitudes, nuisance, baseline = net.encode(batch[0])
             loss = torch.zeros(())
             if supervised:
@@ -191,8 +240,7 @@ class DLQuantifier:
                 features = net.encoder.features(tensor)
                 draws = []
                 for _ in range(self.mc_samples):
-                    out = net.encoder.head(features)[:, :net.n_basis]
-                    draws.append((nn.functional.softplus(out) * net.amplitude_scale).numpy())
+                    draws.append(net.from_output(net.encoder.head(features), tensor)[0].numpy())
                 net.eval()
                 draws = np.stack(draws)
                 return draws.mean(axis=0), draws.std(axis=0)
