@@ -144,8 +144,9 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
 def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                   targets: Annotated[Path | None, typer.Option("--targets", help="Concentrations CSV (id + one "
                                                                                  "column per basis name, mM).")] = None,
-                  method: Annotated[str | None, typer.Option(help="supervised, selfsupervised or hybrid (default: "
-                                                                  "hybrid with --targets, else selfsupervised).")] = None,
+                  method: Annotated[str | None, typer.Option(help="supervised, selfsupervised, hybrid or varpro "
+                                                                  "(default: hybrid with --targets, else "
+                                                                  "selfsupervised).")] = None,
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
                   seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:

@@ -8,7 +8,11 @@ spectrum from them with the basis FIDs (one FFT per spectrum), so the network tr
 - supervised: mean squared error of the amplitudes (each divided by its training mean), targets from
   the simulator (mM; amplitude = mM / 1.206, the challenge convention);
 - selfsupervised: spectral reconstruction error only, on unlabelled spectra;
-- hybrid: both.
+- hybrid: both;
+- varpro: the encoder gives only the nuisance; the amplitudes (and baseline) are the least-squares
+  solution of the basis model under it (variable projection inside the network, differentiable), and
+  the network trains on the residual alone (no labels). Amplitudes are not pulled toward a training
+  mean, since no amplitude is learned.
 
 Intervals: MC-dropout spread, calibrated by split conformal prediction (scaled score) on a held-out
 share of the labelled training spectra. Units as the LCM: mM with a water reference, else ratio to tCr.
