@@ -27,6 +27,7 @@ BENCHMARKS = {
     "export": "speclearn.export.benchmark",
     "auto": "speclearn.auto.benchmark",
     "gamma": "speclearn.gamma.benchmark",
+    "mrs": "speclearn.mrs.benchmark",
 }
 
 

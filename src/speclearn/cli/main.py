@@ -27,6 +27,7 @@ SYSTEMS = {
     "classify": ("speclearn.classify.cli", "Classify spectra: CNN with transfer learning, kNN, SVM, RF, PLS-DA."),
     "generate": ("speclearn.generate.cli", "Generate spectra for requested compositions with a conditional VAE."),
     "gamma": ("speclearn.gamma.cli", "Gamma-ray spectra: nuclide identification, materials, composition."),
+    "mrs": ("speclearn.mrs.cli", "Magnetic resonance spectroscopy: align, fit, quantify with uncertainty, QA."),
 }
 
 

@@ -10,6 +10,7 @@ import typer
 from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output
+from speclearn.mrs import cli as mrs_cli
 
 app = typer.Typer(no_args_is_help=True, help="Physics-based synthetic spectra with full ground truth.")
 
@@ -213,3 +214,6 @@ def gamma(
     """Gamma-ray spectra with ground truth (see `speclearn.gamma.simulate`)."""
     from speclearn.gamma.cli import simulate_command
     simulate_command(out, mode=mode, detector=detector, n=n, seed=seed, overwrite=overwrite)
+
+
+app.command("mrs")(mrs_cli.simulate)

@@ -1,0 +1,235 @@
+"""`speclearn mrs ...` (align, fit, train, predict, qa) and `speclearn simulate mrs`."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, say
+from speclearn.core.errors import InputError
+from speclearn.io import atomic_path, check_output, read_table_csv, write_table_csv
+
+app = typer.Typer(no_args_is_help=True, help="Magnetic resonance spectroscopy: align transients, fit or learn "
+                                            "metabolite concentrations, flag corrupted transients.")
+
+MRSIn = Annotated[Path, typer.Option("--spectra", help="MRS file: complex .npz, NIfTI-MRS (.nii/.nii.gz), "
+                                                        "LCModel .RAW/.H2O, jMRUI or plain text (real/imag).")]
+BasisOption = Annotated[Path | None, typer.Option("--basis", help="Basis set: .npz or folder of FSL-MRS .json / "
+                                                                  "text files (default: the shipped ISMRM 2016 set).")]
+WaterOption = Annotated[Path | None, typer.Option("--water", help="Water reference (mM output by the ISMRM 2016 "
+                                                                  "challenge convention; else ratios to tCr).")]
+ALIGN_METHODS = ("auto", "cnn", "registration")
+
+
+def shipped_model(name: str) -> Path:
+    return Path(str(resources.files("speclearn.mrs") / "data" / "models" / name))
+
+
+def load_shipped(name: str, cls):
+    """A pretrained model shipped with the package, or None when it is absent."""
+    from speclearn.models.persistence import load_model
+    path = shipped_model(name)
+    return cls.from_saved(load_model(path)) if (path / "config.json").exists() else None
+
+
+def align_transients(data, method: str = "auto"):
+    """(aligned data, shift Hz, phase deg, method used). auto: CNN then registration refinement when
+    the shipped CNN matches the acquisition, else registration with a +-30 Hz coarse search."""
+    from speclearn.mrs.align_cnn import CNNAligner
+    from speclearn.mrs.data import shift_phase
+    from speclearn.mrs.registration import SpectralRegistration
+    if method not in ALIGN_METHODS:
+        raise InputError(f"--method must be one of {', '.join(ALIGN_METHODS)}, got {method!r}")
+    cnn = None
+    if method in ("auto", "cnn"):
+        cnn = load_shipped("aligner", CNNAligner)
+        if cnn is None and method == "cnn":
+            raise InputError("no CNN aligner is shipped with this installation; use --method registration")
+        if cnn is not None:
+            try:
+                data.check_acquisition(cnn.acquisition_, what="the shipped CNN aligner")
+            except InputError:
+                if method == "cnn":
+                    raise
+                cnn = None
+    if cnn is not None:
+        shift, phase = cnn.estimate(data)
+        if method == "auto":
+            shift, phase = SpectralRegistration().estimate(data, initial_hz=shift, initial_deg=phase)
+            used = "cnn+registration"
+        else:
+            used = "cnn"
+    else:
+        shift, phase = SpectralRegistration(search_hz=30.0).estimate(data)
+        used = "registration"
+    return data.with_fid(shift_phase(data.fid, data.dwell_time_s, -shift, -phase)), shift, phase, used
+
+
+def prepare(data, *, align: bool = True, reject: float | None = 3.0):
+    """One averaged FID per scan: transients aligned (registration) and outliers (robust z > reject) left out."""
+    from speclearn.mrs.preprocess import transient_outlier_scores
+    if data.n == len(data.scan_names()):
+        return data
+    if align:
+        data = align_transients(data, "registration")[0]
+    keep = None if reject is None else transient_outlier_scores(data) <= reject
+    return data.average(keep)
+
+
+def _read(path: Path):
+    from speclearn.mrs.io import read_mrs
+    return read_mrs(path)
+
+
+def write_concentrations(table: pd.DataFrame, unit: str, path: Path, info: dict, *, overwrite: bool) -> None:
+    """CONC.csv plus CONC.json sidecar (units, method ...)."""
+    sidecar = path.with_suffix(".json")
+    check_output(sidecar, overwrite=overwrite)
+    write_table_csv(table, path, overwrite=overwrite)
+    with atomic_path(sidecar, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps({"units": unit, "sd_columns": "<name>_sd: same unit"} | info, indent=2, default=str))
+
+
+@app.command("align")
+def align(spectra: MRSIn, out: OutOption,
+          method: Annotated[str, typer.Option(help="auto (CNN + registration), cnn or registration.")] = "auto",
+          shifts: Annotated[Path | None, typer.Option("--shifts", help="CSV of the estimated offsets per transient "
+                                                                       "(id, scan, shift_hz, phase_deg).")] = None,
+          overwrite: OverwriteOption = False) -> None:
+    """Frequency/phase-align the transients of each scan; write the aligned FIDs (.npz or NIfTI-MRS)."""
+    from speclearn.mrs.io import write_mrs
+    check_output(out, overwrite=overwrite, inputs=[spectra])
+    data = _read(spectra)
+    aligned, shift, phase, used = align_transients(data, method)
+    write_mrs(aligned, out, overwrite=overwrite)
+    if shifts is not None:
+        table = pd.DataFrame({"scan": data.scans, "shift_hz": shift, "phase_deg": phase},
+                             index=pd.Index(data.ids, name="id"))
+        write_table_csv(table, shifts, overwrite=overwrite)
+    say(f"aligned {data.n} transients of {len(data.scan_names())} scans ({used}) -> {out}")
+
+
+@app.command("fit")
+def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisOption = None,
+        ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
+                                                                 "reference.")] = True,
+        overwrite: OverwriteOption = False) -> None:
+    """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
+    rejected and averaged per scan first)."""
+    from speclearn.mrs.basis import load_basis
+    from speclearn.mrs.lcm import LinearCombinationFit
+    from speclearn.mrs.preprocess import eddy_current_correction
+    check_output(out, overwrite=overwrite, inputs=[spectra])
+    data = prepare(_read(spectra))
+    reference = None
+    if water is not None:
+        reference = prepare(_read(water), align=False, reject=None)
+        if ecc:
+            data = eddy_current_correction(data, reference)
+    model = LinearCombinationFit().fit(data, load_basis(basis))
+    table, unit = model.concentrations(reference)
+    write_concentrations(table, unit, out, {"method": "linear-combination fit (variable projection) + CRLB",
+                                            "sd": "Cramer-Rao lower bound", "params": model.get_params(),
+                                            "seconds_per_spectrum": model.seconds_per_spectrum_,
+                                            "nuisance": model.nuisance().reset_index().to_dict("records")},
+                         overwrite=overwrite)
+    say(f"fitted {data.n} spectra ({unit}) in {model.seconds_per_spectrum_:.2f} s each -> {out}")
+
+
+@app.command("train")
+def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
+                  targets: Annotated[Path | None, typer.Option("--targets", help="Concentrations CSV (id + one "
+                                                                                 "column per basis name, mM).")] = None,
+                  method: Annotated[str | None, typer.Option(help="supervised, selfsupervised, hybrid or varpro "
+                                                                  "(default: hybrid with --targets, else "
+                                                                  "selfsupervised).")] = None,
+                  epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
+                  max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
+                  seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
+    """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra."""
+    from speclearn.models.persistence import save_model
+    from speclearn.mrs.basis import load_basis
+    from speclearn.mrs.quantifier import DLQuantifier
+    check_output(out, overwrite=overwrite)
+    data = prepare(_read(spectra))
+    table = read_table_csv(targets) if targets is not None else None
+    method = method or ("hybrid" if targets is not None else "selfsupervised")
+    model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed).fit(
+        data, load_basis(basis), table)
+    save_model(model.to_saved(), out, overwrite=overwrite)
+    say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
+
+
+@app.command("predict")
+def predict(model: Annotated[Path, typer.Option("--model", help="Model folder from `speclearn mrs train`.")],
+            spectra: MRSIn, out: OutOption, water: WaterOption = None,
+            interval: Annotated[float | None, typer.Option(help="Conformal interval level, e.g. 0.9 "
+                                                                "(adds <name>_lo/_hi).")] = None,
+            overwrite: OverwriteOption = False) -> None:
+    """Metabolite concentrations from the DL quantifier (sd columns: calibrated MC-dropout spread)."""
+    from speclearn.models.persistence import load_model
+    from speclearn.mrs.quantifier import MODEL_TYPE, DLQuantifier
+    check_output(out, overwrite=overwrite, inputs=[spectra])
+    quantifier = DLQuantifier.from_saved(load_model(model, expected_types=(MODEL_TYPE,)))
+    data = prepare(_read(spectra))
+    reference = prepare(_read(water), align=False, reject=None) if water is not None else None
+    table, unit = quantifier.predict(data, water=reference, interval=interval)
+    write_concentrations(table, unit, out, {"method": f"DL quantifier ({quantifier.method})", "model": str(model),
+                                            "sd": "MC dropout, conformally calibrated" if quantifier.conformal_
+                                            else "MC dropout (uncalibrated)", "interval": interval},
+                         overwrite=overwrite)
+    say(f"predicted {data.n} spectra ({unit}) -> {out}")
+
+
+@app.command("qa")
+def qa(spectra: MRSIn, out: OutOption,
+       threshold: Annotated[float, typer.Option(help="Robust z-score above which the classical check flags.")] = 3.0,
+       overwrite: OverwriteOption = False) -> None:
+    """Flag corrupted transients (motion, ghosts): CNN detector where it matches the data, else robust z."""
+    from speclearn.mrs.artifacts import TransientDetector
+    from speclearn.mrs.preprocess import transient_outlier_scores
+    check_output(out, overwrite=overwrite, inputs=[spectra])
+    data = _read(spectra)
+    aligned = align_transients(data, "registration")[0]
+    z = transient_outlier_scores(aligned)
+    table = pd.DataFrame({"scan": data.scans, "outlier_z": z, "classical_flag": z > threshold},
+                         index=pd.Index(data.ids, name="id"))
+    detector = load_shipped("detector", TransientDetector)
+    try:
+        if detector is None:
+            raise InputError("no shipped detector")
+        table["cnn_score"] = detector.score(aligned)
+        table["corrupted"] = table["cnn_score"] > detector.threshold_
+        used = "cnn"
+    except InputError:
+        table["corrupted"] = table["classical_flag"]
+        used = "robust z"
+    write_table_csv(table, out, overwrite=overwrite)
+    say(f"flagged {int(table['corrupted'].sum())} of {data.n} transients ({used}) -> {out}")
+
+
+def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.Option("--n", help="Number of scans.")] = 20,
+             seed: SeedOption = 0,
+             transients: Annotated[int, typer.Option(help="Transients per scan.")] = 16,
+             snr: Annotated[str, typer.Option(help="SNR of the averaged spectrum (NAA height / noise sd): "
+                                                   "a number or LOW:HIGH.")] = "20:60",
+             corrupted: Annotated[float, typer.Option(help="Share of corrupted transients.")] = 0.1,
+             overwrite: OverwriteOption = False) -> None:
+    """Simulate MRS scans into the folder OUT: transients.npz, spectra.npz (oracle average), clean.npz,
+    water.npz, concentrations.csv (mM), scans.csv, offsets.csv (per-transient truth), simulation.json."""
+    from speclearn.mrs.basis import load_basis
+    from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+    low, _, high = snr.partition(":")
+    try:
+        snr_range = (float(low), float(high or low))
+    except ValueError:
+        raise InputError(f"--snr must be a number or LOW:HIGH, got {snr!r}") from None
+    config = MRSSimConfig(transients=transients, snr=snr_range, corrupted_fraction=corrupted)
+    simulation = simulate_mrs(n, seed=seed, basis=load_basis(basis), config=config)
+    simulation.write(out, overwrite=overwrite)
+    say(f"wrote {n} scans x {transients} transients to {out}")
+

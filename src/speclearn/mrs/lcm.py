@@ -1,0 +1,241 @@
+"""Linear-combination model fit (LCModel / FSL-MRS style) with Cramer-Rao lower bounds.
+
+Model of the spectrum in the fit window (default 0.2-4.2 ppm):
+    Y(v) = exp(i(phi0 + phi1 (ppm - 4.65))) [ sum_m a_m FFT(B_m(t) exp(-g t - s^2 t^2 + i 2 pi e t)) + P(v) b ]
+with basis FIDs B_m, amplitudes a_m >= 0, one shift e (Hz), Lorentzian g and Gaussian s broadening,
+phases phi0, phi1 and a complex Legendre-polynomial baseline P b. Variable projection: for given
+nonlinear parameters the baseline is projected out and the amplitudes solved by NNLS, so only the five
+nonlinear parameters go to `scipy.optimize.least_squares`. CRLBs are the square roots of the diagonal
+of the inverse Fisher information J^T J / sigma^2 over all parameters (amplitudes, baseline,
+nonlinear), sigma^2 from the residual.
+
+Units: ratio to total creatine (Cr + PCr), or mM with a water reference by the ISMRM 2016 challenge
+convention: c = 29697 mM x 1.206 x a / (water area / 2 protons) (`water_scale`).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares, nnls
+
+from speclearn.core.errors import InputError
+from speclearn.mrs.basis import COMBINED, Basis
+from speclearn.mrs.data import WATER_PPM, MRSData, first_order_phase, ppm_slice
+from speclearn.mrs.preprocess import hlsvd_water_removal
+from speclearn.mrs.simulate import METABOLITE_RELAXATION, WATER_CONCENTRATION, WATER_PROTONS
+
+NONLINEAR = ("shift_hz", "lorentzian", "gaussian", "phase0", "phase1")
+LIPIDS = (0.9, 1.3)
+LIPID_FWHM_HZ = (12.0, 30.0)
+
+
+def lipid_lines(data: MRSData) -> tuple[list[str], np.ndarray]:
+    """Broad lipid lines at 0.9 and 1.3 ppm (as LCModel's Lip09, Lip13), two widths each, on `data`'s grid."""
+    t = data.time()
+    names, fids = [], []
+    for centre in LIPIDS:
+        for width in LIPID_FWHM_HZ:
+            names.append(f"Lip{round(centre * 10):02d}_{width:g}Hz")
+            fids.append(5.0 * np.exp(2j * np.pi * (centre - WATER_PPM) * data.central_frequency_mhz * t - np.pi * width * t))
+    return names, np.array(fids)
+
+
+def water_area(water: MRSData, phase1_deg_per_ppm: np.ndarray | float = 0.0) -> np.ndarray:
+    """Area of the water peak of each reference FID: |FID(0)| (the spectrum's integral) once the
+    first-order phase (fitted on the metabolites, shared by the reference) is undone."""
+    fid = first_order_phase(water.fid, water.dwell_time_s, water.central_frequency_mhz, 0.0,
+                            -np.asarray(phase1_deg_per_ppm, float))
+    return np.abs(fid[:, 0])
+
+
+def water_scale(water: MRSData, phase1_deg_per_ppm: np.ndarray | float = 0.0, *,
+                water_concentration: float = WATER_CONCENTRATION,
+                relaxation: float = METABOLITE_RELAXATION) -> np.ndarray:
+    """Factor from basis amplitude to mM per scan: water_concentration x relaxation / (area / 2 protons)."""
+    return water_concentration * relaxation / (water_area(water, phase1_deg_per_ppm) / WATER_PROTONS)
+
+
+class LinearCombinationFit:
+    """Fit each spectrum as a combination of basis spectra (see the module docstring)."""
+
+    def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.2), baseline_order: int = 3,
+                 max_shift_hz: float = 15.0, max_nfev: int = 60, lipids: bool = True,
+                 water_removal: bool = True):
+        self.ppm_range = ppm_range
+        self.baseline_order = baseline_order
+        self.max_shift_hz = max_shift_hz
+        self.max_nfev = max_nfev
+        self.lipids = lipids
+        self.water_removal = water_removal
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"ppm_range": self.ppm_range, "baseline_order": self.baseline_order, "max_shift_hz": self.max_shift_hz,
+                "max_nfev": self.max_nfev, "lipids": self.lipids, "water_removal": self.water_removal}
+
+    # --- model pieces ----------------------------------------------------------------------
+    def _setup(self, basis: Basis, data: MRSData) -> None:
+        basis = basis.matched(data)
+        self.names_ = list(basis.names)
+        self.basis_fid_ = basis.fid
+        self.t_ = data.time()
+        if self.lipids:
+            names, fids = lipid_lines(data)
+            self.names_ += names
+            self.basis_fid_ = np.vstack([self.basis_fid_, fids])
+        ppm = data.ppm()
+        self.window_ = ppm_slice(ppm, *self.ppm_range)
+        self.ppm_ = ppm[self.window_]
+        self.dwell_ = data.dwell_time_s
+        x = np.linspace(-1, 1, self.ppm_.size)
+        legendre = np.stack([np.polynomial.legendre.Legendre.basis(k)(x) for k in range(self.baseline_order + 1)], 1)
+        zeros = np.zeros_like(legendre)
+        self.baseline_ = np.vstack([np.hstack([legendre, zeros]), np.hstack([zeros, legendre])])  # real-stacked
+        q, _ = np.linalg.qr(self.baseline_)
+        self.q_ = q
+
+    def _basis_spectra(self, theta: np.ndarray) -> np.ndarray:
+        shift, lorentz, gauss = theta[0], theta[1], theta[2]
+        t = self.t_
+        factor = np.exp(-lorentz * t - (gauss * t) ** 2 + 2j * np.pi * shift * t)
+        spectra = np.fft.fftshift(np.fft.fft(self.basis_fid_ * factor, axis=1), axes=1)
+        return spectra[:, self.window_].T  # (window, m)
+
+    def _phase(self, theta: np.ndarray) -> np.ndarray:
+        return np.exp(1j * (theta[3] + theta[4] * (self.ppm_ - WATER_PPM)))
+
+    @staticmethod
+    def _stack(z: np.ndarray) -> np.ndarray:
+        return np.concatenate([z.real, z.imag], axis=0)
+
+    def _solve(self, theta: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(amplitudes, baseline coefficients, real-stacked residual) for fixed nonlinear parameters."""
+        A = self._stack(self._basis_spectra(theta))
+        target = self._stack(y * self._phase(theta).conj())
+        q = self.q_
+        A_p = A - q @ (q.T @ A)
+        y_p = target - q @ (q.T @ target)
+        scale = np.linalg.norm(A_p, axis=0)
+        scale[scale == 0] = 1.0
+        a, _ = nnls(A_p / scale, y_p, maxiter=50 * A.shape[1])
+        a = a / scale
+        b = np.linalg.lstsq(self.baseline_, target - A @ a, rcond=None)[0]
+        return a, b, target - A @ a - self.baseline_ @ b
+
+    def _initial(self, y: np.ndarray) -> np.ndarray:
+        """Shift from the cross-correlation of magnitude spectra, phase0 from a coarse grid."""
+        theta = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
+        reference = np.abs(self._basis_spectra(theta).sum(axis=1))
+        hz_per_point = 1.0 / (self.dwell_ * self.t_.size)
+        lags = np.arange(-int(self.max_shift_hz / hz_per_point), int(self.max_shift_hz / hz_per_point) + 1)
+        magnitude = np.abs(y)
+        score = [np.dot(np.roll(reference, k), magnitude) for k in lags]
+        theta[0] = lags[int(np.argmax(score))] * hz_per_point
+        costs = []
+        for phase in np.deg2rad(np.arange(0, 360, 30)):
+            theta[3] = phase
+            costs.append(np.sum(self._solve(theta, y)[2] ** 2))
+        theta[3] = np.deg2rad(30 * int(np.argmin(costs)))
+        return theta
+
+    def _fit_one(self, y: np.ndarray) -> dict:
+        theta0 = self._initial(y)
+        lower = [theta0[0] - self.max_shift_hz, 0.0, 0.0, theta0[3] - 2 * np.pi, -np.deg2rad(20)]
+        upper = [theta0[0] + self.max_shift_hz, 200.0, 200.0, theta0[3] + 2 * np.pi, np.deg2rad(20)]
+        result = least_squares(lambda th: self._solve(th, y)[2], theta0, bounds=(lower, upper),
+                               x_scale=[1.0, 5.0, 5.0, 0.1, 0.01], diff_step=1e-4, max_nfev=self.max_nfev)
+        theta = result.x
+        a, b, residual = self._solve(theta, y)
+        covariance, sigma2 = self._crlb(theta, a, b, residual)
+        return {"theta": theta, "amplitudes": a, "baseline": b, "covariance": covariance, "sigma2": sigma2,
+                "residual": residual}
+
+    def _model(self, theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Real-stacked model in the data frame (phase applied)."""
+        inner = self._basis_spectra(theta) @ a + (self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]) @ b
+        return self._stack(inner * self._phase(theta))
+
+    def _crlb(self, theta, a, b, residual) -> tuple[np.ndarray, float]:
+        """Covariance (Fisher inverse) of the amplitudes, and the noise variance."""
+        m = len(a)
+        phase = self._phase(theta)
+        columns = [self._stack(self._basis_spectra(theta) * phase[:, None])]
+        complex_baseline = self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]
+        columns.append(self._stack(complex_baseline * phase[:, None]))
+        base = self._model(theta, a, b)
+        steps = np.array([1e-3, 1e-2, 1e-2, 1e-4, 1e-5])
+        for k, step in enumerate(steps):
+            shifted = theta.copy()
+            shifted[k] += step
+            columns.append(((self._model(shifted, a, b) - base) / step)[:, None])
+        J = np.hstack(columns)
+        dof = max(J.shape[0] - J.shape[1], 1)
+        sigma2 = float(residual @ residual / dof)
+        fisher = J.T @ J / sigma2
+        covariance = np.linalg.pinv(fisher)[:m, :m]
+        return covariance, sigma2
+
+    # --- public API ---------------------------------------------------------------------------
+    def fit(self, data: MRSData, basis: Basis) -> "LinearCombinationFit":
+        """Fit every row of `data` (average transients first: `data.average()`)."""
+        self._setup(basis, data)
+        start = time.perf_counter()
+        if self.water_removal:
+            data = hlsvd_water_removal(data)
+        y = data.spectrum()[:, self.window_]
+        self.results_ = [self._fit_one(row) for row in y]
+        self.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
+        self.ids_ = list(data.ids)
+        return self
+
+    def amplitudes(self) -> pd.DataFrame:
+        return pd.DataFrame([r["amplitudes"] for r in self.results_], columns=self.names_,
+                            index=pd.Index(self.ids_, name="id"))
+
+    def nuisance(self) -> pd.DataFrame:
+        theta = np.array([r["theta"] for r in self.results_])
+        table = pd.DataFrame(theta, columns=list(NONLINEAR), index=pd.Index(self.ids_, name="id"))
+        table["phase0"] = np.rad2deg(table["phase0"])
+        table["phase1"] = np.rad2deg(table["phase1"])
+        table = table.rename(columns={"phase0": "phase0_deg", "phase1": "phase1_deg_per_ppm",
+                                      "lorentzian": "lorentzian_per_s", "gaussian": "gaussian_per_s"})
+        table["noise_sd"] = [np.sqrt(r["sigma2"]) for r in self.results_]
+        return table
+
+    def concentrations(self, water: MRSData | None = None) -> tuple[pd.DataFrame, str]:
+        """(table id x [names, totals, <name>_sd], unit): mM with `water` (one reference per scan or
+        one for all), else ratio to tCr. sd columns are the CRLBs in the same unit."""
+        names = self.names_ + [t for t, parts in COMBINED.items() if all(p in self.names_ for p in parts)]
+        rows = []
+        if water is not None:
+            if water.n not in (1, len(self.results_)):
+                raise InputError(f"{water.n} water references for {len(self.results_)} spectra", file=water.source)
+            phase1 = np.rad2deg([r["theta"][4] for r in self.results_])
+            factor = water_scale(water, phase1 if water.n > 1 else phase1.mean())
+            factor = np.broadcast_to(factor, (len(self.results_),))
+            unit = "mM"
+        else:
+            if "Cr" not in self.names_ or "PCr" not in self.names_:
+                raise InputError("ratios to total creatine need Cr and PCr in the basis; give a water reference")
+            unit = "ratio to tCr"
+        for k, result in enumerate(self.results_):
+            a, cov = result["amplitudes"], result["covariance"]
+            weights = np.vstack([np.eye(len(a))] + [
+                np.isin(self.names_, COMBINED[t]).astype(float)[None] for t in names[len(self.names_):]])
+            values, cov_all = weights @ a, weights @ cov @ weights.T
+            if water is not None:
+                values, sd = values * factor[k], np.sqrt(np.clip(np.diag(cov_all), 0, None)) * factor[k]
+            else:
+                tcr_weight = np.isin(self.names_, COMBINED["tCr"]).astype(float)
+                total = float(tcr_weight @ a)
+                if total <= 0:
+                    values, sd = np.full(len(names), np.nan), np.full(len(names), np.nan)
+                else:
+                    # delta method for v / T with T = tCr
+                    grad = weights / total - np.outer(values, tcr_weight) / total ** 2
+                    values = values / total
+                    sd = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))
+            rows.append(np.concatenate([values, sd]))
+        table = pd.DataFrame(rows, columns=names + [f"{n}_sd" for n in names], index=pd.Index(self.ids_, name="id"))
+        return table, unit

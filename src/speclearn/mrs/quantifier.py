@@ -1,0 +1,338 @@
+"""Deep-learning metabolite quantifier: a 1-D CNN encoder with a physics-model decoder (the basis model).
+
+The encoder reads the complex spectrum (0.2-4.2 ppm, divided by its RMS magnitude) and outputs basis
+amplitudes (softplus) plus the nuisance parameters of the linear-combination model (shift, Lorentzian
+and Gaussian broadening, zero/first-order phase, a cubic complex baseline). The decoder rebuilds the
+spectrum from them with the basis FIDs (one FFT per spectrum), so the network trains
+
+- supervised: mean squared error of the amplitudes (each divided by its training mean), targets from
+  the simulator (mM; amplitude = mM / 1.206, the challenge convention);
+- selfsupervised: spectral reconstruction error only, on unlabelled spectra;
+- hybrid: both;
+- varpro: the encoder gives only the nuisance; the amplitudes (and baseline) are the least-squares
+  solution of the basis model under it (variable projection inside the network, differentiable), and
+  the network trains on the residual alone (no labels). Amplitudes are not pulled toward a training
+  mean, since no amplitude is learned.
+
+Intervals: MC-dropout spread, calibrated by split conformal prediction (scaled score) on a held-out
+share of the labelled training spectra. Units as the LCM: mM with a water reference, else ratio to tCr.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from speclearn.core.errors import InputError
+from speclearn.models.persistence import SavedModel
+from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
+from speclearn.mrs.basis import COMBINED, Basis
+from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
+from speclearn.mrs.lcm import lipid_lines, water_scale
+from speclearn.mrs.preprocess import hlsvd_water_removal
+from speclearn.mrs.networks import Encoder, enable_dropout, window_input
+from speclearn.mrs.simulate import METABOLITE_RELAXATION
+from speclearn.trust.conformal import SplitConformal, check_level
+
+MODEL_TYPE = "mrs-dl-quantifier"
+METHODS = ("supervised", "selfsupervised", "hybrid", "varpro")
+N_NUISANCE = 6  # shift, lorentzian, gaussian, cos phase0, sin phase0, phase1
+BASELINE_ORDER = 3
+
+
+class PhysicsDecoder(nn.Module):
+    """Amplitudes + nuisance -> model spectrum in the window (real/imag channels), as the LCM's model."""
+
+    def __init__(self, basis_fid: np.ndarray, dwell_time_s: float, window: slice, ppm: np.ndarray):
+        super().__init__()
+        self.register_buffer("basis_re", torch.tensor(basis_fid.real, dtype=torch.float32))
+        self.register_buffer("basis_im", torch.tensor(basis_fid.imag, dtype=torch.float32))
+        self.register_buffer("t", torch.arange(basis_fid.shape[1], dtype=torch.float32) * dwell_time_s)
+        self.register_buffer("ppm", torch.tensor(ppm - WATER_PPM, dtype=torch.float32))
+        x = np.linspace(-1, 1, ppm.size)
+        legendre = np.stack([np.polynomial.legendre.Legendre.basis(k)(x) for k in range(BASELINE_ORDER + 1)])
+        self.register_buffer("legendre", torch.tensor(legendre, dtype=torch.float32))
+        self.start, self.stop = window.start, window.stop
+
+    def _phase(self, nuisance: torch.Tensor) -> torch.Tensor:
+        angle = torch.atan2(nuisance[:, 4:5], nuisance[:, 3:4]) + nuisance[:, 5:6] * self.ppm[None]
+        return torch.polar(torch.ones_like(angle), angle)
+
+    def _rotation(self, nuisance: torch.Tensor) -> torch.Tensor:
+        t = self.t[None]
+        damping = torch.exp(-nuisance[:, 1:2] * t - (nuisance[:, 2:3] * t) ** 2)
+        return torch.polar(damping, 2 * np.pi * nuisance[:, 0:1] * t)
+
+    def solve(self, nuisance: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Variable projection: (amplitudes, model) by least squares of x on the basis spectra under
+        `nuisance` plus the baseline polynomials (differentiable; amplitudes may be negative)."""
+        basis = torch.complex(self.basis_re, self.basis_im)
+        spectra = torch.fft.fftshift(torch.fft.fft(basis[None] * self._rotation(nuisance)[:, None], dim=2),
+                                     dim=2)[:, :, self.start:self.stop] * self._phase(nuisance)[:, None]
+        columns = torch.cat([spectra.real, spectra.imag], dim=2).transpose(1, 2)  # (n, 2L, m)
+        k, length = self.legendre.shape
+        zeros = torch.zeros_like(self.legendre)
+        baseline = torch.cat([torch.cat([self.legendre, zeros], 1), torch.cat([zeros, self.legendre], 1)], 0).T
+        design = torch.cat([columns, baseline[None].expand(len(x), -1, -1)], dim=2)
+        norms = design.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        scaled = design / norms
+        y = torch.cat([x[:, 0], x[:, 1]], dim=1)[..., None]
+        gram = scaled.transpose(1, 2) @ scaled
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype)[None]
+        coef = torch.linalg.solve(gram + 1e-6 * eye, scaled.transpose(1, 2) @ y)
+        fitted = (scaled @ coef)[..., 0]
+        amplitudes = (coef[..., 0] / norms[:, 0])[:, :columns.shape[2]]
+        return amplitudes, torch.stack([fitted[:, :length], fitted[:, length:]], dim=1)
+
+    def forward(self, amplitudes: torch.Tensor, nuisance: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+        basis = torch.complex(self.basis_re, self.basis_im)
+        fid = amplitudes.to(torch.complex64) @ basis
+        shift, lorentz, gauss = nuisance[:, 0:1], nuisance[:, 1:2], nuisance[:, 2:3]
+        t = self.t[None]
+        damping = torch.exp(-lorentz * t - (gauss * t) ** 2)
+        rotation = torch.polar(damping, 2 * np.pi * shift * t)
+        spectrum = torch.fft.fftshift(torch.fft.fft(fid * rotation, dim=1), dim=1)[:, self.start:self.stop]
+        k = self.legendre.shape[0]
+        spectrum = spectrum + torch.complex(baseline[:, :k] @ self.legendre, baseline[:, k:] @ self.legendre)
+        angle = torch.atan2(nuisance[:, 4:5], nuisance[:, 3:4]) + nuisance[:, 5:6] * self.ppm[None]
+        spectrum = spectrum * torch.polar(torch.ones_like(angle), angle)
+        return torch.stack([spectrum.real, spectrum.imag], dim=1)
+
+
+class QuantifierNet(nn.Module):
+    def __init__(self, n_basis: int, decoder: PhysicsDecoder, dropout: float = 0.1, varpro: bool = False):
+        super().__init__()
+        self.n_basis = n_basis
+        self.varpro = varpro
+        self.encoder = Encoder(2, n_basis + N_NUISANCE + 2 * (BASELINE_ORDER + 1), width=48, dropout=dropout)
+        self.decoder = decoder
+        self.register_buffer("amplitude_scale", torch.ones(n_basis))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.from_output(self.encoder(x), x)
+
+    def nuisance(self, out: torch.Tensor) -> torch.Tensor:
+        """shift (Hz), Lorentzian (1/s), Gaussian (1/s), cos/sin phase0, phase1 (rad/ppm) from the head."""
+        raw = out[:, self.n_basis:self.n_basis + N_NUISANCE]
+        return torch.cat([20 * torch.tanh(raw[:, 0:1]), 60 * torch.sigmoid(raw[:, 1:2]),
+                          80 * torch.sigmoid(raw[:, 2:3]), raw[:, 3:5] + torch.tensor([[1.0, 0.0]]),
+                          0.35 * torch.tanh(raw[:, 5:6])], dim=1)
+
+    def from_output(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(amplitudes, nuisance, baseline) from the head's output; varpro: amplitudes by least squares."""
+        m = self.n_basis
+        nuisance = self.nuisance(out)
+        if self.varpro:
+            amplitudes = self.decoder.solve(nuisance, x)[0]
+        else:
+            amplitudes = nn.functional.softplus(out[:, :m]) * self.amplitude_scale
+        return amplitudes, nuisance, out[:, m + N_NUISANCE:]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x)[0]
+
+
+class DLQuantifier:
+    """CNN encoder + physics decoder (see the module docstring)."""
+
+    def __init__(self, method: str = "supervised", ppm_range: tuple[float, float] = (0.2, 4.2), epochs: int = 80,
+                 learning_rate: float = 1e-3, batch_size: int = 64, dropout: float = 0.1, mc_samples: int = 20,
+                 calibration_fraction: float = 0.2, reconstruction_weight: float = 1.0, water_removal: bool = False,
+                 patience: int = 15, max_seconds: float | None = None, seed: int = 0):
+        self.method = method
+        self.ppm_range = ppm_range
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.dropout = dropout
+        self.mc_samples = mc_samples
+        self.calibration_fraction = calibration_fraction
+        self.reconstruction_weight = reconstruction_weight
+        self.water_removal = water_removal
+        self.patience = patience
+        self.max_seconds = max_seconds
+        self.seed = seed
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in ("method", "ppm_range", "epochs", "learning_rate", "batch_size", "dropout",
+                                              "mc_samples", "calibration_fraction", "reconstruction_weight",
+                                              "water_removal", "patience", "max_seconds", "seed")}
+
+    def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
+        if self.water_removal:
+            data = hlsvd_water_removal(data)
+        return window_input(data, self.ppm_range)
+
+    def _build(self, basis: Basis, data: MRSData) -> QuantifierNet:
+        ppm = data.ppm()
+        window = ppm_slice(ppm, *self.ppm_range)
+        decoder = PhysicsDecoder(basis.fid, data.dwell_time_s, window, ppm[window])
+        return QuantifierNet(len(basis.names), decoder, self.dropout, varpro=self.method == "varpro")
+
+    def fit(self, data: MRSData, basis: Basis, targets: pd.DataFrame | None = None) -> "DLQuantifier":
+        """data: one averaged spectrum per row; targets: mM per basis name, rows matching data.ids."""
+        if self.method not in METHODS:
+            raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method in ("supervised", "hybrid") and targets is None:
+            raise InputError(f"method {self.method!r} needs --targets (or use --method selfsupervised or varpro)")
+        basis = basis.matched(data)
+        if self.method == "varpro":  # the LCM's lipid lines join the basis
+            names, fids = lipid_lines(data)
+            basis = Basis(list(basis.names) + names, np.vstack([basis.fid, fids]), basis.dwell_time_s,
+                          basis.central_frequency_mhz, basis.te_ms, basis.source)
+        self.names_ = list(basis.names)
+        self.acquisition_ = data.acquisition()
+        self.basis_fid_ = basis.fid.astype(np.complex64)
+        x, scale = self._input(data)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(data.n)
+        if targets is not None:
+            missing = [n for n in self.names_ if n not in targets.columns and not n.startswith("Lip")]
+            if missing:
+                raise InputError(f"targets lack columns {', '.join(missing)}")
+            rows = targets.index.astype(str).get_indexer(pd.Index(data.ids))
+            if (rows < 0).any():
+                raise InputError(f"no target row for spectrum {data.ids[int(np.flatnonzero(rows < 0)[0])]!r}")
+            y = targets.iloc[rows].reindex(columns=self.names_).fillna(0.0).to_numpy(float) \
+                / METABOLITE_RELAXATION / scale[:, None]
+        else:
+            y = np.zeros((data.n, len(self.names_)))
+        n_cal = max(int(round(self.calibration_fraction * data.n)), 2) \
+            if targets is not None and self.calibration_fraction > 0 else 0
+        n_val = max(data.n // 10, 2)
+        cal, val, fit_rows = order[:n_cal], order[n_cal:n_cal + n_val], order[n_cal + n_val:]
+        self.net_ = self._build(basis, data)
+        mean = y[fit_rows].mean(axis=0) if targets is not None else np.abs(x).mean() * np.ones(len(self.names_))
+        self.net_.amplitude_scale.copy_(torch.tensor(np.maximum(mean, 1e-6), dtype=torch.float32))
+        weight = torch.tensor(1.0 / np.maximum(mean, 1e-6), dtype=torch.float32)
+        supervised = self.method in ("supervised", "hybrid")
+        reconstruct = self.method in ("selfsupervised", "hybrid")
+
+        def loss_fn(net, batch):
+            if net.varpro:  # self-supervised: residual of the least-squares fit under the predicted nuisance
+                nuisance = net.nuisance(net.encoder(batch[0]))
+                return torch.mean((net.decoder.solve(nuisance, batch[0])[1] - batch[0]) ** 2)
+            amplitudes, nuisance, baseline = net.encode(batch[0])
+            loss = torch.zeros(())
+            if supervised:
+                loss = loss + torch.mean(((amplitudes - batch[1]) * weight) ** 2)
+            if reconstruct:
+                loss = loss + self.reconstruction_weight * torch.mean((net.decoder(amplitudes, nuisance, baseline)
+                                                                       - batch[0]) ** 2)
+            return loss
+
+        tensors = [torch.from_numpy(x), torch.tensor(y, dtype=torch.float32)]
+        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed, progress=False)
+        self.history_ = train(self.net_, loss_fn, [t[fit_rows] for t in tensors], [t[val] for t in tensors], config,
+                              description="DL quantifier")
+        self.conformal_ = None
+        if n_cal:
+            mean_a, sd_a = self._amplitudes(x[cal])
+            self.conformal_ = SplitConformal("scaled").calibrate(y[cal], mean_a, sd_a)
+        return self
+
+    def _amplitudes(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MC-dropout mean and sd of the normalised amplitudes."""
+        net = self.net_
+        with torch.no_grad():
+            tensor = torch.from_numpy(x)
+            if self.mc_samples > 1 and self.dropout > 0:
+                enable_dropout(net)
+                # dropout only acts in the head: run the convolutional features once
+                features = net.encoder.features(tensor)
+                draws = []
+                for _ in range(self.mc_samples):
+                    draws.append(net.from_output(net.encoder.head(features), tensor)[0].numpy())
+                net.eval()
+                draws = np.stack(draws)
+                return draws.mean(axis=0), draws.std(axis=0)
+            net.eval()
+            mean = net(tensor).numpy()
+            return mean, np.zeros_like(mean)
+
+    def predict(self, data: MRSData, *, water: MRSData | None = None,
+                interval: float | None = None) -> tuple[pd.DataFrame, str]:
+        """(table id x [names, totals, <name>_sd, and <name>_lo/_hi with `interval`], unit)."""
+        data.check_acquisition(self.acquisition_, what="the MRS quantifier")
+        torch.manual_seed(self.seed)
+        x, scale = self._input(data)
+        if interval is not None:
+            check_level(interval)
+            if self.conformal_ is None:
+                raise InputError("this model has no conformal calibration (trained without targets); "
+                                 "intervals need a model trained with --targets")
+        mean, spread = self._amplitudes(x)
+        sd, lo, hi = spread, None, None
+        if self.conformal_ is not None:  # calibrated sd: the conformal 68.3 % half-width
+            sd = self.conformal_.interval(mean, 0.683, spread)[1] - mean
+            if interval is not None:
+                lo, hi = self.conformal_.interval(mean, interval, spread)
+        return to_concentrations(self.names_, mean * scale[:, None], sd * scale[:, None], data.ids, water,
+                                 lo=None if lo is None else lo * scale[:, None],
+                                 hi=None if hi is None else hi * scale[:, None])
+
+    def to_saved(self) -> SavedModel:
+        extra = {"history": self.history_.as_dict(), "names": self.names_}
+        arrays = module_arrays(self.net_) | {"basis_re": self.basis_fid_.real, "basis_im": self.basis_fid_.imag}
+        if self.conformal_ is not None:
+            state, conformal_arrays = self.conformal_.state()
+            extra["conformal"] = state
+            arrays |= {f"conformal.{k}": v for k, v in conformal_arrays.items()}
+        return SavedModel(model_type=MODEL_TYPE, params=self.get_params(), axis=self.acquisition_,
+                          targets=self.names_, extra=extra, arrays=arrays)
+
+    @classmethod
+    def from_saved(cls, saved: SavedModel) -> "DLQuantifier":
+        params = dict(saved.params)
+        params["ppm_range"] = tuple(params["ppm_range"])
+        model = cls(**params)
+        model.names_ = list(saved.targets)
+        model.acquisition_ = saved.axis
+        model.basis_fid_ = saved.arrays["basis_re"] + 1j * saved.arrays["basis_im"]
+        acquisition = saved.axis
+        template = MRSData(np.zeros((1, acquisition["points"]), complex), acquisition["dwell_time_s"],
+                           acquisition["central_frequency_mhz"])
+        basis = Basis(model.names_, model.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
+        model.net_ = load_module_arrays(model._build(basis, template), saved.arrays)
+        model.conformal_ = None
+        if "conformal" in saved.extra:
+            model.conformal_ = SplitConformal.restore(
+                saved.extra["conformal"], {k.split(".", 1)[1]: v for k, v in saved.arrays.items()
+                                           if k.startswith("conformal.")})
+        return model
+
+
+def to_concentrations(names: list[str], amplitudes: np.ndarray, sd: np.ndarray, ids: list[str],
+                      water: MRSData | None, *, lo: np.ndarray | None = None,
+                      hi: np.ndarray | None = None) -> tuple[pd.DataFrame, str]:
+    """Amplitudes -> mM (water) or ratio to tCr; totals of `COMBINED`; sd (and lo/hi) alike.
+    Totals' sd add in quadrature (independent errors assumed)."""
+    values, sds, los, his = {}, {}, {}, {}
+    for k, name in enumerate(names):
+        values[name], sds[name] = amplitudes[:, k], sd[:, k]
+        if lo is not None:
+            los[name], his[name] = lo[:, k], hi[:, k]
+    for total, parts in COMBINED.items():
+        if all(p in names for p in parts):
+            values[total] = sum(values[p] for p in parts)
+            sds[total] = np.sqrt(sum(sds[p] ** 2 for p in parts))
+            if lo is not None:
+                los[total], his[total] = sum(los[p] for p in parts), sum(his[p] for p in parts)
+    if water is not None:
+        if water.n not in (1, len(ids)):
+            raise InputError(f"{water.n} water references for {len(ids)} spectra", file=water.source)
+        factor = np.broadcast_to(water_scale(water), (len(ids),))
+        unit = "mM"
+    else:
+        if "tCr" not in values:
+            raise InputError("ratios to total creatine need Cr and PCr in the basis; give a water reference")
+        factor = 1.0 / np.maximum(values["tCr"], 1e-30)
+        unit = "ratio to tCr"
+    columns = {name: v * factor for name, v in values.items()}
+    columns |= {f"{name}_sd": v * factor for name, v in sds.items()}
+    if lo is not None:
+        columns |= {f"{name}_lo": v * factor for name, v in los.items()}
+        columns |= {f"{name}_hi": v * factor for name, v in his.items()}
+    return pd.DataFrame(columns, index=pd.Index(ids, name="id")), unit

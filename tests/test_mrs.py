@@ -1,0 +1,241 @@
+"""MRS system: readers/writers, simulator truth, registration, LCM + CRLB, DL quantifier, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speclearn.cli.main import main
+from speclearn.core.errors import InputError
+from speclearn.mrs.basis import combine, load_basis
+from speclearn.mrs.data import MRSData, ppm_slice, shift_phase, to_spectrum
+from speclearn.mrs.evaluation import regression_slope
+from speclearn.mrs.io import read_mrs, write_jmrui, write_mrs, write_text
+from speclearn.mrs.lcm import LinearCombinationFit
+from speclearn.mrs.registration import SpectralRegistration
+from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+
+QUIET = dict(eddy_rad=0.0, water_residual=(0.0, 0.0), lipid_fraction=0.0, baseline=0.0, corrupted_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def basis():
+    return load_basis()
+
+
+@pytest.fixture(scope="module")
+def small(basis):
+    return simulate_mrs(3, seed=4, basis=basis, config=MRSSimConfig(transients=4, snr=(40.0, 40.0)))
+
+
+def _data(n=3, points=64):
+    rng = np.random.default_rng(0)
+    fid = rng.normal(size=(n, points)) + 1j * rng.normal(size=(n, points))
+    return MRSData(fid, 2.5e-4, 123.2, 30.0, ids=[f"a{i}" for i in range(n)], scans=(["x", "x"] + ["y"] * n)[:n])
+
+
+# --- I/O ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["d.npz", "d.nii", "d.nii.gz"])
+def test_round_trip_npz_and_nifti(tmp_path, name):
+    data = _data()
+    write_mrs(data, tmp_path / name)
+    back = read_mrs(tmp_path / name)
+    np.testing.assert_allclose(back.fid, data.fid, rtol=1e-6, atol=1e-6)
+    assert back.dwell_time_s == pytest.approx(data.dwell_time_s)
+    assert back.central_frequency_mhz == pytest.approx(123.2)
+    assert back.te_ms == pytest.approx(30.0)
+    assert back.scans == data.scans and back.ids == data.ids
+
+
+def test_nifti_keeps_dimension_tags(tmp_path):
+    data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_COIL", 2), ("DIM_DYN", 2)])
+    write_mrs(data, tmp_path / "c.nii.gz")
+    back = read_mrs(tmp_path / "c.nii.gz")
+    assert back.dims == [("DIM_COIL", 2), ("DIM_DYN", 2)]
+    np.testing.assert_allclose(back.fid, data.fid, rtol=1e-6, atol=1e-6)
+
+
+def test_round_trip_jmrui_and_text(tmp_path):
+    data = _data(2)
+    write_jmrui(data, tmp_path / "j.txt")
+    write_text(data, tmp_path / "p.txt")
+    for name in ("j.txt", "p.txt"):
+        back = read_mrs(tmp_path / name)
+        np.testing.assert_allclose(back.fid, data.fid, rtol=1e-6)
+        assert back.dwell_time_s == pytest.approx(2.5e-4) and back.central_frequency_mhz == pytest.approx(123.2)
+
+
+def test_lcmodel_raw(tmp_path):
+    fid = _data(1).fid[0]
+    body = "\n".join(f"{v.real:.7e} {v.imag:.7e}" for v in fid)
+    (tmp_path / "a.RAW").write_text(f" $SEQPAR\n ECHOT = 30.0\n HZPPPM = 1.232e+02\n DELTAT = 2.5e-04\n $END\n"
+                                    f" $NMID\n ID='x', FMTDAT='(2E15.6)'\n TRAMP=1.0\n VOLUME=1.0\n $END\n{body}\n")
+    back = read_mrs(tmp_path / "a.RAW")
+    np.testing.assert_allclose(back.fid[0], fid, rtol=1e-6)
+    assert back.te_ms == 30.0 and back.central_frequency_mhz == pytest.approx(123.2)
+    (tmp_path / "b.RAW").write_text(f" $SEQPAR\n HZPPPM = 123.2\n $END\n{body}\n")
+    with pytest.raises(InputError, match="b.RAW.*dwell"):
+        read_mrs(tmp_path / "b.RAW")
+
+
+def test_bad_inputs_name_file_and_problem(tmp_path):
+    np.savez(tmp_path / "nofreq.npz", fid=np.ones((1, 32), complex), dwell_time_s=2.5e-4)
+    np.savez(tmp_path / "real.npz", fid=np.ones((1, 32)), dwell_time_s=2.5e-4, central_frequency_mhz=123.2)
+    (tmp_path / "odd.txt").write_text("# dwell_time_s = 0.00025\n# central_frequency_mhz = 123.2\n1 2 3\n")
+    (tmp_path / "nodwell.txt").write_text("1 2\n3 4\n")
+    (tmp_path / "j.txt").write_text("jMRUI Data Textfile\nPointsInDataset: 2\n")
+    (tmp_path / "x.nii").write_bytes(b"not nifti")
+    cases = {"nofreq.npz": "central_frequency_mhz", "real.npz": "complex", "odd.txt": "even number",
+             "nodwell.txt": "dwell_time_s", "j.txt": "Signal", "x.nii": "NIfTI", "x.spa": "unknown MRS file type"}
+    (tmp_path / "x.spa").write_text("")
+    for name, problem in cases.items():
+        with pytest.raises(InputError, match=problem) as err:
+            read_mrs(tmp_path / name)
+        assert name in str(err.value)
+    with pytest.raises(InputError, match="non-finite"):
+        MRSData(np.full((1, 32), np.nan, complex), 2.5e-4, 123.2)
+
+
+# --- simulator ----------------------------------------------------------------------------------
+def test_simulator_truth(basis):
+    sim = simulate_mrs(4, seed=0, basis=basis, config=MRSSimConfig(transients=4, snr=(30.0, 30.0), shift_hz=1e-9,
+                                                                   phase0_deg=0.0, phase1_deg_per_ppm=0.0, **QUIET))
+    ppm = sim.clean.ppm()
+    window = ppm_slice(ppm, 1.8, 2.3)
+    peak = ppm[window][np.argmax(sim.clean.spectrum()[:, window].real, axis=1)]
+    np.testing.assert_allclose(peak, 2.01, atol=0.03)
+    # SNR: NAA height of the noise-free scan / sd of the real part of the averaged noise
+    noise = to_spectrum(sim.spectra.fid - sim.clean.fid).real.std(axis=1)
+    height = np.abs(sim.clean.spectrum()[:, window]).max(axis=1)
+    assert np.median(height / noise) == pytest.approx(30.0, rel=0.15)
+    assert set(sim.truth.columns) >= {"shift_hz", "phase_deg", "corrupted", "artefact"}
+    assert list(sim.concentrations.index) == sim.spectra.ids
+
+
+def test_simulator_applies_offsets(basis):
+    sim = simulate_mrs(2, seed=1, basis=basis, config=MRSSimConfig(transients=5, snr=(1e9, 1e9), drift_hz=8.0,
+                                                                   **QUIET))
+    undone = shift_phase(sim.transients.fid, sim.transients.dwell_time_s, -sim.truth["shift_hz"].to_numpy(),
+                         -sim.truth["phase_deg"].to_numpy())
+    np.testing.assert_allclose(undone, np.repeat(sim.clean.fid, 5, axis=0), atol=1e-6 * np.abs(sim.clean.fid).max())
+    assert sim.truth["shift_hz"].std() > 3
+
+
+def test_simulator_corrupts_transients(basis):
+    sim = simulate_mrs(20, seed=2, basis=basis, config=MRSSimConfig(transients=8, corrupted_fraction=0.3))
+    share = sim.truth["corrupted"].mean()
+    assert 0.2 < share < 0.4
+    assert set(sim.truth.loc[sim.truth["corrupted"], "artefact"]) == {"ghost", "motion"}
+
+
+# --- classical baselines ---------------------------------------------------------------------
+def test_registration_recovers_known_shift(small):
+    clean = small.clean.select([0])
+    shifts, phases = np.array([-6.0, 0.0, 2.5, 5.0]), np.array([20.0, -10.0, 0.0, 35.0])
+    fid = shift_phase(np.repeat(clean.fid, 4, axis=0), clean.dwell_time_s, shifts, phases)
+    data = MRSData(fid, clean.dwell_time_s, clean.central_frequency_mhz)
+    for search in (0.0, 20.0):
+        est_shift, est_phase = SpectralRegistration(search_hz=search).estimate(data)
+        np.testing.assert_allclose(est_shift, shifts - shifts.mean(), atol=0.05)
+        np.testing.assert_allclose(est_phase - est_phase.mean(), phases - phases.mean(), atol=0.5)
+
+
+def test_lcm_recovers_noiseless_concentrations(basis):
+    sim = simulate_mrs(2, seed=3, basis=basis, config=MRSSimConfig(transients=1, snr=(1e9, 1e9), **QUIET))
+    model = LinearCombinationFit().fit(sim.clean, basis)
+    conc, unit = model.concentrations(sim.water)
+    assert unit == "mM"
+    truth = combine({k: sim.concentrations[k].to_numpy() for k in sim.concentrations})
+    for name in ("NAA", "tCr", "tCho", "Ins", "Glu", "GSH"):
+        np.testing.assert_allclose(conc[name], truth[name], rtol=0.03, err_msg=name)
+    ratios, unit = model.concentrations()
+    assert unit == "ratio to tCr"
+    np.testing.assert_allclose(ratios["tCr"], 1.0)
+
+
+def test_crlb_scales_with_noise(basis):
+    sim = simulate_mrs(1, seed=5, basis=basis, config=MRSSimConfig(transients=1, snr=(1e9, 1e9), **QUIET))
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=sim.clean.fid.shape) + 1j * rng.normal(size=sim.clean.fid.shape)
+    scale = np.abs(sim.clean.fid).max() * 0.002
+    sds = []
+    for factor in (1.0, 4.0):
+        data = sim.clean.with_fid(sim.clean.fid + factor * scale * noise)
+        conc, _ = LinearCombinationFit().fit(data, basis).concentrations(sim.water)
+        sds.append(conc[["NAA_sd", "tCr_sd", "Ins_sd"]].to_numpy()[0])
+    np.testing.assert_allclose(sds[1] / sds[0], 4.0, rtol=0.25)
+
+
+def test_regression_slope_detects_bias_toward_training_mean():
+    true = np.linspace(10, 20, 50)
+    assert regression_slope(true, true) == pytest.approx(1.0)
+    shrunk = 12.0 + 0.5 * (true - 12.0)  # pulled toward a training mean of 12
+    assert regression_slope(true, shrunk) == pytest.approx(0.5)
+
+
+# --- CLI end to end -------------------------------------------------------------------------
+def test_cli_end_to_end(tmp_path):
+    out = tmp_path / "sim"
+    assert main(["simulate", "mrs", "--n", "12", "--seed", "1", "--transients", "4", "--out", str(out)]) == 0
+    assert (out / "concentrations.csv").exists() and (out / "offsets.csv").exists()
+    assert main(["mrs", "align", "--spectra", str(out / "transients.npz"), "--out", str(tmp_path / "al.nii.gz"),
+                 "--method", "registration", "--shifts", str(tmp_path / "shifts.csv")]) == 0
+    shifts = pd.read_csv(tmp_path / "shifts.csv", index_col="id")
+    assert len(shifts) == 48 and {"shift_hz", "phase_deg"} <= set(shifts.columns)
+    few = read_mrs(tmp_path / "al.nii.gz")
+    write_mrs(few.select(np.arange(8)), tmp_path / "few.npz")
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "few.npz"), "--water", str(out / "water.npz"),
+                 "--out", str(tmp_path / "conc.csv")]) == 2  # 2 scans vs 12 water references
+    water = read_mrs(out / "water.npz")
+    write_mrs(water.select([0, 1]), tmp_path / "w2.npz")
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "few.npz"), "--water", str(tmp_path / "w2.npz"),
+                 "--out", str(tmp_path / "conc.csv")]) == 0
+    conc = pd.read_csv(tmp_path / "conc.csv", index_col="id")
+    assert {"NAA", "NAA_sd", "tCr", "tCr_sd"} <= set(conc.columns) and len(conc) == 2
+    assert json.loads((tmp_path / "conc.json").read_text())["units"] == "mM"
+    assert main(["mrs", "qa", "--spectra", str(out / "transients.npz"), "--out", str(tmp_path / "flags.csv")]) == 0
+    flags = pd.read_csv(tmp_path / "flags.csv", index_col="id")
+    assert len(flags) == 48 and "corrupted" in flags
+    model = tmp_path / "model"
+    assert main(["mrs", "train", "--spectra", str(out / "spectra.npz"), "--out", str(model), "--targets",
+                 str(out / "concentrations.csv"), "--method", "supervised", "--epochs", "2"]) == 0
+    assert main(["mrs", "predict", "--model", str(model), "--spectra", str(out / "spectra.npz"),
+                 "--out", str(tmp_path / "dl.csv"), "--interval", "0.9"]) == 0
+    dl = pd.read_csv(tmp_path / "dl.csv", index_col="id")
+    assert {"NAA", "NAA_sd", "NAA_lo", "NAA_hi"} <= set(dl.columns)
+    assert (dl["NAA_lo"] <= dl["NAA_hi"]).all()
+    assert json.loads((tmp_path / "dl.json").read_text())["units"] == "ratio to tCr"
+
+
+def test_label_free_training_methods(basis):
+    from speclearn.mrs.quantifier import DLQuantifier
+    sim = simulate_mrs(12, seed=7, basis=basis, config=MRSSimConfig(transients=1))
+    for method in ("selfsupervised", "varpro"):
+        model = DLQuantifier(method=method, epochs=1, mc_samples=3).fit(sim.spectra, basis)
+        table, unit = model.predict(sim.spectra)
+        assert unit == "ratio to tCr" and np.isfinite(table["NAA"]).all()
+        with pytest.raises(InputError, match="conformal"):
+            model.predict(sim.spectra, interval=0.9)
+    with pytest.raises(InputError, match="needs --targets"):
+        DLQuantifier(method="supervised").fit(sim.spectra, basis)
+
+
+def test_model_refuses_other_acquisition(tmp_path, capsys):
+    from speclearn.mrs.quantifier import DLQuantifier
+    sim = simulate_mrs(12, seed=6, config=MRSSimConfig(transients=1))
+    model = DLQuantifier(epochs=1, calibration_fraction=0.0).fit(sim.spectra, load_basis(), sim.concentrations)
+    other = sim.spectra.with_fid(sim.spectra.fid, dwell_time_s=5e-4)
+    with pytest.raises(InputError, match="dwell time"):
+        model.predict(other)
+    with pytest.raises(InputError, match="points"):
+        model.predict(sim.spectra.with_fid(sim.spectra.fid[:, :1024]))
+    with pytest.raises(InputError, match="field strength"):
+        model.predict(sim.spectra.with_fid(sim.spectra.fid, central_frequency_mhz=297.2))
+    from speclearn.models.persistence import save_model
+    save_model(model.to_saved(), tmp_path / "m")
+    write_mrs(other, tmp_path / "other.npz")
+    assert main(["mrs", "predict", "--model", str(tmp_path / "m"), "--spectra", str(tmp_path / "other.npz"),
+                 "--out", str(tmp_path / "c.csv")]) == 2
+    assert "dwell time" in capsys.readouterr().err
