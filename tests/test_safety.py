@@ -129,7 +129,8 @@ def test_allow_list_is_exact_not_a_prefix(tmp_path, spectra):
     (lambda c: c.update(params=[1]), "'params' is missing or not a dict"),
     (lambda c: c["params"].update(bogus=1), "unknown parameter 'bogus'"),
     (lambda c: c.update(format_version=7), "model format 7"),
-    (lambda c: c["axis"].pop("values"), "'axis' needs"),
+    (lambda c: c["axis"].update(values="abc"), "'axis' needs"),
+    (lambda c: c["axis"].pop("values"), "records no spectral axis"),
 ])
 def test_hostile_config_is_one_line(cli, models, data, tmp_path, change, message):
     path = models["quantify"] / "config.json"

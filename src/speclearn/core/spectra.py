@@ -226,6 +226,8 @@ class Spectra:
 
     def check_axis_matches(self, spec: dict[str, Any], *, what: str = "the model") -> None:
         """Raise InputError unless this data has the axis described by `spec` (see `axis_spec`)."""
+        if not isinstance(spec.get("values"), list):
+            raise InputError(f"{what} records no spectral axis to check these spectra against", file=self.source)
         expected = np.asarray(spec["values"], dtype=float)
         if expected.size != self.n_channels:
             raise InputError(f"{self.n_channels} channels, but {what} was trained on {expected.size} "

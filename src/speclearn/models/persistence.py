@@ -162,10 +162,11 @@ def _read_config(directory: Path) -> dict[str, Any]:
     for key, kind in _CONFIG_KEYS.items():
         if not isinstance(config.get(key), kind):
             raise InputError(f"config entry {key!r} is missing or not a {kind.__name__}", file=config_path)
-    axis = config["axis"]
+    axis = config["axis"]  # a spectral axis (kind, unit, values) or another system's acquisition record
     values = axis.get("values")
-    if not (isinstance(axis.get("kind"), str) and isinstance(axis.get("unit", ""), str)
-            and isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values)):
+    if "values" in axis and not (isinstance(axis.get("kind"), str) and isinstance(axis.get("unit", ""), str)
+                                 and isinstance(values, list) and values
+                                 and all(isinstance(v, (int, float)) for v in values)):
         raise InputError("config entry 'axis' needs 'kind', 'unit' and a list of numbers 'values'",
                          file=config_path)
     return config
