@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -81,22 +82,27 @@ def check_output(path: str | Path, *, overwrite: bool = False, inputs: Sequence[
         if source_path.is_dir() and _inside(target, source_path):
             raise InputError(f"output is inside the input folder {source} (the model in use?); "
                              "choose another path", file=path)
-    if path.exists() or path.is_symlink():
-        if path.is_symlink():
+    try:  # one lstat: a concurrent writer may swap the path between two separate checks
+        status = os.lstat(path)
+    except FileNotFoundError:
+        status = None
+    if status is not None:
+        if stat.S_ISLNK(status.st_mode):
             raise InputError("output is a symbolic link; speclearn replaces only real files it can see",
                              file=path)
-        if directory is False and path.is_dir():
+        is_dir = stat.S_ISDIR(status.st_mode)
+        if directory is False and is_dir:
             raise InputError("is a folder; this output is a file, give a file name", file=path)
-        if directory and not path.is_dir():
+        if directory and not is_dir:
             raise InputError("is a file; this output is a folder, give a folder name", file=path)
         if not overwrite:
             raise InputError("output already exists; pass --overwrite to replace it", file=path)
-        if path.is_dir():
+        if is_dir:
             found = written_kind(path)
-            if found is None:
+            if found is None and path.exists():
                 raise InputError("folder was not written by speclearn; --overwrite replaces only files and "
                                  "folders speclearn wrote (choose a new name or remove it yourself)", file=path)
-            if kind is not None and found != kind:
+            if found is not None and kind is not None and found != kind:
                 raise InputError(f"folder holds a speclearn {found}, not a {kind}; refusing to replace it",
                                  file=path)
     if not path.parent.is_dir():

@@ -139,7 +139,7 @@ def read_spectra_csv(path: str | Path, *, axis_kind: str | None = None,
     path = Path(path)
     text, lines = _read_lines(path)
     header = _header(path, lines[0])
-    if expect is not None and len(header) - 1 != len(expect["values"]):
+    if expect is not None and isinstance(expect.get("values"), list) and len(header) - 1 != len(expect["values"]):
         raise InputError(f"{len(header) - 1} channels in the header, but the model was trained on "
                          f"{len(expect['values'])}", file=path, row="header")
     axis_cells = header[1:]
