@@ -185,7 +185,7 @@ class AEComposition(BaseEstimator):
 
     @classmethod
     def from_saved(cls, model: SavedModel) -> "AEComposition":
-        estimator = cls(**model.params)
+        estimator = model.construct(cls)
         templates, _ = library(estimator.detector)
         estimator.known_ = model.extra.get("known", [])
         estimator.net_ = load_module_arrays(_AE(templates, _element_scale(estimator.detector, 1.0), estimator.hidden),
@@ -200,5 +200,5 @@ def composition_types() -> dict[str, type]:
 def load_composition(directory: str | Path):
     model = load_model(directory, expected_types=("gamma-composition-ae", "gamma-composition-nnls"))
     if model.model_type == "gamma-composition-nnls":
-        return NNLSComposition(**model.params).fit()
+        return model.construct(NNLSComposition).fit()
     return AEComposition.from_saved(model)

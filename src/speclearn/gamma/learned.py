@@ -122,7 +122,7 @@ class MLPIdentifier(BaseEstimator):
     def load(cls, directory: str | Path | None = None) -> "MLPIdentifier":
         """A saved identifier (the one shipped with speclearn when `directory` is None)."""
         model = load_model(directory or DEFAULT_MODEL, expected_types=(MODEL_TYPE,))
-        identifier = cls(**model.params)
+        identifier = model.construct(cls)
         identifier.grid_ = np.asarray(model.axis["values"], dtype=float)
         identifier.nuclides_ = list(model.targets)
         identifier.net_ = load_module_arrays(_net(len(identifier.grid_) + 1, len(identifier.nuclides_),

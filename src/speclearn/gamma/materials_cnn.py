@@ -141,7 +141,7 @@ class MaterialCNN(BaseEstimator):
 
     @classmethod
     def from_saved(cls, model: SavedModel) -> "MaterialCNN":
-        classifier = cls(**model.params)
+        classifier = model.construct(cls)
         classifier.grid_ = np.asarray(model.axis["values"], dtype=float)
         classifier.classes_ = np.array(model.targets, dtype=object)
         classifier.net_ = load_module_arrays(_Net(len(classifier.classes_), len(classifier.grid_), classifier.width),

@@ -9,6 +9,8 @@ its estimate with spectral registration.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -101,7 +103,7 @@ class CNNAligner:
         params = dict(saved.params)
         params["ppm_range"] = tuple(params["ppm_range"])
         params["snr"] = tuple(params["snr"])
-        model = cls(**params)
+        model = replace(saved, params=params).construct(cls)
         model.acquisition_ = saved.axis
         model.net_ = load_module_arrays(Encoder(2, 3), saved.arrays)
         return model

@@ -8,6 +8,8 @@ simulated transients for `target_fpr` false positives. The classical baseline is
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -112,7 +114,7 @@ class TransientDetector:
             raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
         params = dict(saved.params)
         params["ppm_range"] = tuple(params["ppm_range"])
-        model = cls(**params)
+        model = replace(saved, params=params).construct(cls)
         model.acquisition_ = saved.axis
         model.threshold_ = float(saved.extra["threshold"])
         model.net_ = load_module_arrays(Encoder(4, 1), saved.arrays)

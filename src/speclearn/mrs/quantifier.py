@@ -19,6 +19,8 @@ share of the labelled training spectra. Units as the LCM: mM with a water refere
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
@@ -287,7 +289,7 @@ class DLQuantifier:
     def from_saved(cls, saved: SavedModel) -> "DLQuantifier":
         params = dict(saved.params)
         params["ppm_range"] = tuple(params["ppm_range"])
-        model = cls(**params)
+        model = replace(saved, params=params).construct(cls)
         model.names_ = list(saved.targets)
         model.acquisition_ = saved.axis
         model.basis_fid_ = saved.arrays["basis_re"] + 1j * saved.arrays["basis_im"]
