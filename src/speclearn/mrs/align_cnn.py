@@ -101,8 +101,10 @@ class CNNAligner:
         if saved.model_type != MODEL_TYPE:
             raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
         params = dict(saved.params)
-        params["ppm_range"] = tuple(params["ppm_range"])
-        params["snr"] = tuple(params["snr"])
+        if isinstance(params.get("ppm_range"), list):
+            params["ppm_range"] = tuple(params["ppm_range"])
+        if isinstance(params.get("snr"), list):
+            params["snr"] = tuple(params["snr"])
         model = replace(saved, params=params).construct(cls)
         model.acquisition_ = saved.axis
         model.net_ = load_module_arrays(Encoder(2, 3), saved.arrays)

@@ -113,7 +113,8 @@ class TransientDetector:
         if saved.model_type != MODEL_TYPE:
             raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
         params = dict(saved.params)
-        params["ppm_range"] = tuple(params["ppm_range"])
+        if isinstance(params.get("ppm_range"), list):
+            params["ppm_range"] = tuple(params["ppm_range"])
         model = replace(saved, params=params).construct(cls)
         model.acquisition_ = saved.axis
         model.threshold_ = float(saved.extra["threshold"])

@@ -288,7 +288,8 @@ class DLQuantifier:
     @classmethod
     def from_saved(cls, saved: SavedModel) -> "DLQuantifier":
         params = dict(saved.params)
-        params["ppm_range"] = tuple(params["ppm_range"])
+        if isinstance(params.get("ppm_range"), list):
+            params["ppm_range"] = tuple(params["ppm_range"])
         model = replace(saved, params=params).construct(cls)
         model.names_ = list(saved.targets)
         model.acquisition_ = saved.axis
