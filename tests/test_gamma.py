@@ -13,7 +13,7 @@ from speclearn.gamma.grid import auto_calibrate
 from speclearn.gamma.lines import CAPTURE_LINES, DECAY_LINES, INELASTIC_LINES
 from speclearn.gamma.materials import MATERIALS, atom_fractions
 from speclearn.gamma.peaksearch import PeakSearchIdentifier
-from speclearn.gamma.readers import check_calibration, read_spe
+from speclearn.io.gamma_formats import check_calibration, read_spe
 from speclearn.gamma.response import DETECTORS, backscatter_energy, compton_edge, line_response
 from speclearn.gamma.simulate import simulate_materials, simulate_nuclides
 from speclearn.io import read_spectra

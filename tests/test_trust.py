@@ -10,11 +10,11 @@ from speclearn.io import read_table_csv, write_spectra, write_table_csv
 from speclearn.quantify.caemmt import CAEMMT
 from speclearn.quantify.wnnls import WNNLS
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
-from speclearn.trust.conformal import SplitConformal, conformal_quantile
-from speclearn.trust.counting import concentration_sd
-from speclearn.trust.dropout import MCDropout
-from speclearn.trust.ensemble import DeepEnsemble
-from speclearn.trust.intervals import fit_calibrated, load_trusted, save_trusted
+from speclearn.models.conformal import SplitConformal, conformal_quantile
+from speclearn.quantify.counting import concentration_sd
+from speclearn.quantify.dropout import MCDropout
+from speclearn.quantify.ensemble import DeepEnsemble
+from speclearn.quantify.intervals import fit_calibrated, load_trusted, save_trusted
 
 CONFIG = ICPMSConfig(analytes=("Cd", "Pb", "Tl"), interferents=("Sn",),
                      instrument=ICPMSInstrument(mz_min=100.0, mz_max=215.0, n_channels=1000))

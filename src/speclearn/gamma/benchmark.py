@@ -67,7 +67,7 @@ def real_spectra() -> list[dict]:
     from speclearn.gamma.grid import auto_calibrate
     from speclearn.gamma.learned import MLPIdentifier
     from speclearn.gamma.peaksearch import PeakSearchIdentifier
-    from speclearn.gamma.readers import read_spe
+    from speclearn.io.gamma_formats import read_spe
     files = {"Mendocino_07-10-13_Acq-10-10-13.Spe": "HPGe, kelp (expected: K-40, U-238 and Th-232 series)",
              "nai_detector.spe": "NaI background (expected: K-40, Tl-208/Th-232, Bi-214/U-238)",
              "sim_spec.spe": "simulated CsI background (expected: K-40, Th-232, U-238)"}

@@ -34,7 +34,7 @@ def load_gamma_spectra(path: Path, calibration: str | None = None, *, auto: bool
     from dataclasses import replace
 
     from speclearn.gamma.grid import auto_calibrate
-    from speclearn.gamma.readers import calibration_text, check_calibration, read_gamma
+    from speclearn.io.gamma_formats import calibration_text, check_calibration, read_gamma
 
     spectra = read_gamma(path, calibration=parse_calibration(calibration))
     if spectra.axis_kind == "channel" and auto:

@@ -21,7 +21,7 @@ import pandas as pd
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.lines import CASCADES, DECAY_LINES, ELEMENTS, NATURAL, decay_lines, element_lines
-from speclearn.gamma.readers import calibration_text
+from speclearn.io.gamma_formats import calibration_text
 from speclearn.gamma.materials import MATERIALS, atom_fractions
 from speclearn.gamma.response import Detector, bin_edges, gaussian_counts, get_detector, lines_response, transmission
 

@@ -41,7 +41,7 @@ def read_spectra(path: str | Path, *, axis: str | None = None, expect: dict | No
     if suffix in (".jdx", ".dx"):
         return read_jcamp(path)
     if suffix in (".spe", ".n42"):  # gamma-ray spectra (ORTEC text, ANSI N42 XML)
-        from speclearn.gamma.readers import read_gamma
+        from speclearn.io.gamma_formats import read_gamma
         return read_gamma(path)
     raise InputError(f"unknown file type {suffix!r}; readable: {', '.join(READABLE)}", file=path)
 

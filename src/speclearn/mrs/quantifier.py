@@ -35,7 +35,7 @@ from speclearn.mrs.lcm import lipid_lines, water_scale
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.networks import Encoder, enable_dropout, window_input
 from speclearn.mrs.simulate import METABOLITE_RELAXATION
-from speclearn.trust.conformal import SplitConformal, check_level
+from speclearn.models.conformal import SplitConformal, check_level
 
 MODEL_TYPE = "mrs-dl-quantifier"
 METHODS = ("supervised", "selfsupervised", "hybrid", "varpro")

@@ -155,7 +155,7 @@ def select_quantifier(spectra: Spectra, targets: pd.DataFrame, *, kind: str, int
 
 def cross_coverage(Y: np.ndarray, oof: np.ndarray, payload_tests: list[np.ndarray], level: float, score: str) -> float:
     """Coverage at `level` of conformal intervals calibrated on the other folds' out-of-fold residuals."""
-    from speclearn.trust.conformal import SplitConformal
+    from speclearn.models.conformal import SplitConformal
 
     covered = []
     for test in payload_tests:

@@ -107,8 +107,8 @@ def train(
             raise InputError("--method auto cannot be combined with --params or --calibration-fraction; "
                              "name a method")
         from speclearn.quantify.auto import cross_coverage, select_quantifier
-        from speclearn.trust.conformal import SplitConformal
-        from speclearn.trust.intervals import TrustedQuantifier
+        from speclearn.models.conformal import SplitConformal
+        from speclearn.quantify.intervals import TrustedQuantifier
 
         labels = read_groups(groups, data) if groups else None
         say(f"auto: {'ICP-MS data' if kind == 'icpms' else 'property targets'} "
@@ -138,7 +138,7 @@ def train(
         if calibration_fraction:
             if param_table is not None:
                 raise InputError("--calibration-fraction cannot be combined with --params yet")
-            from speclearn.trust.intervals import fit_calibrated
+            from speclearn.quantify.intervals import fit_calibrated
             trusted = fit_calibrated(model, data, table, calibration_fraction=calibration_fraction,
                                      score=score, seed=seed, **fit_data)
             say(f"conformal calibration ({score} score) on {trusted.conformal.scores_.shape[0]} held-out "
@@ -166,7 +166,7 @@ def train(
         raise InputError("--blanks (LOD/LOQ) applies to ICP-MS data only (element targets on an m/z axis)")
     model.limits_ = limits
     if trusted is not None:
-        from speclearn.trust.intervals import save_trusted
+        from speclearn.quantify.intervals import save_trusted
         save_trusted(trusted, out, overwrite=overwrite)
     else:
         save_quantifier(model, out, overwrite=overwrite)
@@ -266,7 +266,7 @@ def predict(
     table["dilution"] = dilution
     result = measured * dilution[:, None]
     if interval is not None:
-        from speclearn.trust.intervals import add_intervals
+        from speclearn.quantify.intervals import add_intervals
         result = add_intervals(model, quantifier, data, interval, interval_method, scale=dilution)
         if not np.isfinite(result.to_numpy(float)).all():
             say(f"[yellow]warning:[/] too few calibration points for {interval:g} coverage: the interval is "

@@ -1,8 +1,5 @@
-"""Trust in every answer: prediction intervals for every quantifier and QA flags over a run of spectra.
-
-Uncertainty: `conformal` (split-conformal, any quantifier), `counting` (Poisson counting statistics
-propagated through the WNNLS physics inversion), `dropout` (Monte Carlo dropout for torch quantifiers),
-`ensemble` (deep ensembles of any seeded quantifier); `intervals` stores them in a model folder and
-adds `<target>_lo` / `<target>_hi` columns. QA: `qa` (per-spectrum anomaly scores and reasons),
-`charts` (EWMA / CUSUM control charts), `sequence` (GRU over the run), `faults` (fault injection).
+"""QA flags over a run of spectra: `qa` (per-spectrum anomaly scores and reasons), `charts`
+(EWMA / CUSUM control charts), `sequence` (GRU over the run), `faults` (fault injection for tests
+and benchmarks). Prediction intervals live with the quantifiers (`speclearn.quantify.intervals`)
+and split-conformal calibration in the core (`speclearn.models.conformal`).
 """

@@ -23,11 +23,11 @@ from sklearn.metrics import roc_auc_score
 
 from speclearn.metrics import interval_coverage
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
-from speclearn.trust.conformal import SplitConformal
-from speclearn.trust.counting import CountingStatistics
-from speclearn.trust.dropout import MCDropout
-from speclearn.trust.ensemble import DeepEnsemble, EnsembleSpread
-from speclearn.trust.intervals import split_ids
+from speclearn.models.conformal import SplitConformal
+from speclearn.quantify.counting import CountingStatistics
+from speclearn.quantify.dropout import MCDropout
+from speclearn.quantify.ensemble import DeepEnsemble, EnsembleSpread
+from speclearn.quantify.intervals import split_ids
 
 LEVELS = (0.8, 0.9, 0.95)
 SCALES = {

@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from speclearn.core.errors import InputError
 from speclearn.quantify.base import FitContext, Quantifier
-from speclearn.trust.conformal import check_level
+from speclearn.models.conformal import check_level
 
 
 def quantifier_class(method: str) -> type[Quantifier]:

@@ -16,7 +16,7 @@ import torch
 from scipy.stats import norm
 
 from speclearn.core.errors import InputError
-from speclearn.trust.conformal import check_level
+from speclearn.models.conformal import check_level
 
 
 @contextmanager

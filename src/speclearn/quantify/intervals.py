@@ -23,10 +23,10 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.models import SavedModel, load_model, save_model
 from speclearn.quantify.base import Quantifier, check_targets
-from speclearn.trust.conformal import SplitConformal, check_level
-from speclearn.trust.counting import CountingStatistics
-from speclearn.trust.dropout import MCDropout
-from speclearn.trust.ensemble import EnsembleSpread, quantifier_class
+from speclearn.models.conformal import SplitConformal, check_level
+from speclearn.quantify.counting import CountingStatistics
+from speclearn.quantify.dropout import MCDropout
+from speclearn.quantify.ensemble import EnsembleSpread, quantifier_class
 
 SPREADS = {"counting": CountingStatistics, "dropout": MCDropout, "ensemble": EnsembleSpread}
 METHODS = ("auto", "conformal", *SPREADS)
