@@ -345,3 +345,39 @@ def test_reliability_suite_covers_800_cases_and_a_sample_holds(tmp_path):
     outcomes = run_suite(cases[::9], workdir=tmp_path)
     failed = [f"{o.case.command} / {o.case.slot} / {o.case.corruption}: {o.problem}" for o in outcomes if not o.held]
     assert not failed, failed
+
+
+SHIPPED = {
+    "gamma identifier": Path(__file__).parents[1] / "src/speclearn/gamma/default_model",
+    "mrs aligner": Path(__file__).parents[1] / "src/speclearn/mrs/data/models/aligner",
+    "mrs detector": Path(__file__).parents[1] / "src/speclearn/mrs/data/models/detector",
+}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_load_and_a_planted_payload_is_refused(tmp_path, monkeypatch, name):
+    import shutil
+    assert load_model(SHIPPED[name]).arrays  # format 2, checksums match
+    folder = tmp_path / "copy"
+    shutil.copytree(SHIPPED[name], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["estimators"].append("estimator")
+    config["files"]["estimator.skops"] = ""
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)
+    write_hostile_skops(folder / "estimator.skops", "builtins", "exec", [f"open('{MARKER}', 'w')"])
+    rehash(folder)
+    with pytest.raises(InputError, match="builtins.exec"):
+        load_model(folder)
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_gamma_identify_refuses_a_hostile_model(cli, tmp_path, monkeypatch):
+    import shutil
+    folder = tmp_path / "identifier"
+    shutil.copytree(SHIPPED["gamma identifier"], folder)
+    (folder / "weights.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}      ")
+    monkeypatch.chdir(tmp_path)
+    spectrum = Path(__file__).parent / "data" / "gamma" / "nai_detector.spe"
+    code, _, err = cli("gamma", "identify", "--spectra", spectrum, "--model", folder, "--out", tmp_path / "ids.csv")
+    assert code == 2 and "modified model" in err and not (tmp_path / "ids.csv").exists()
