@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
 from speclearn.models.selection import Candidate, Collapsed, folds, rank
 from speclearn.quantify.base import collapse_reason
@@ -210,3 +211,29 @@ def test_classify_auto_ranks_by_grouped_cv(cli, tmp_path):
     code, _, err = cli("classify", "predict", "--model", tmp_path / "model", "--spectra", tmp_path / "x.csv",
                        "--out", tmp_path / "p.csv")
     assert code == 0, err
+
+
+def test_interval_pls_stage_finds_the_informative_part_of_the_axis():
+    """The target lives in the first half of the axis; the second half carries strong unrelated bands."""
+    from speclearn.quantify.auto import make, normalised_rmse, range_candidates
+
+    rng = np.random.default_rng(3)
+    axis = np.linspace(1000.0, 2000.0, 100)
+    y = rng.uniform(0, 10, 40)
+    signal = y[:, None] * np.exp(-0.5 * ((axis - 1250) / 40) ** 2)
+    clutter = sum(rng.uniform(0, 30, (40, 1)) * np.exp(-0.5 * ((axis - c) / w) ** 2)
+                  for c, w in ((1600, 30), (1700, 60), (1850, 25), (1950, 40), (1550, 15)))
+    spectra = Spectra(signal + clutter + rng.normal(0, 0.3, (40, 100)), axis, axis_kind="wavenumber")
+    targets = pd.DataFrame({"y": y}, index=spectra.meta.index)
+    ids = np.asarray(spectra.ids)
+
+    def evaluate(candidate, train, test):
+        model = make(candidate).fit(spectra.select(list(ids[train])), targets.iloc[train])
+        predicted = model.predict(spectra.select(list(ids[test]))).to_numpy(float)
+        return normalised_rmse(targets.to_numpy(float)[test], predicted, np.array([y.std()])), None
+
+    best = Candidate("pls-none", {"method": "pls", "preprocess": "none", "seed": 0})
+    ranking = rank([best, *range_candidates(best, axis)], evaluate, folds(40, n_splits=4, seed=0), metric="nrmse")
+    scores = {r["candidate"]: r["score"] for r in ranking.rows}
+    assert ranking.winner != "pls-none" and scores[ranking.winner] < scores["pls-none"]
+    assert ranking.candidate(ranking.winner).params["stop"] <= 1750
