@@ -174,3 +174,24 @@ def test_real_nir_fermentation(cli, tmp_path):
         code, _, err = cli("quantify", "train", "--spectra", tmp_path / "nir.csv", "--targets",
                            tmp_path / "glucose.csv", "--out", tmp_path / method, "--method", method)
         assert code == 2 and "glucose" in err and "element" in err
+
+
+def test_cnn_regressor_learns_a_property_and_round_trips(tmp_path):
+    from speclearn.quantify import load_quantifier, save_quantifier
+    from speclearn.quantify.cnn import CNNRegressor
+
+    rng = np.random.default_rng(0)
+    axis = np.linspace(1100.0, 2500.0, 128)
+    y = rng.uniform(0, 1, 240)
+    bands = np.exp(-0.5 * ((axis - 1450) / 60) ** 2), np.exp(-0.5 * ((axis - 1940) / 80) ** 2)
+    X = (1 + rng.normal(0, 0.1, (240, 1))) * (y[:, None] * bands[0] + (1 - y[:, None]) * bands[1] + 0.5) \
+        + rng.normal(0, 0.005, (240, 128))
+    spectra = Spectra(X, axis, axis_kind="wavelength")
+    targets = pd.DataFrame({"moisture": y}, index=spectra.meta.index)
+    train, test = spectra.select(spectra.ids[:180]), spectra.select(spectra.ids[180:])
+    model = CNNRegressor(epochs=150, max_seconds=60).fit(train, targets.iloc[:180])
+    predicted = model.predict(test)["moisture"].to_numpy()
+    assert np.sqrt(np.mean((predicted - y[180:]) ** 2)) < 0.3 * y.std()
+    save_quantifier(model, tmp_path / "m")
+    np.testing.assert_allclose(load_quantifier(tmp_path / "m").predict(test)["moisture"].to_numpy(), predicted,
+                               rtol=1e-5)

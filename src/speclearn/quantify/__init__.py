@@ -12,6 +12,7 @@ from speclearn.models import load_model, save_model
 from speclearn.quantify.base import Quantifier
 from speclearn.quantify.bss import BlindSourceSeparation
 from speclearn.quantify.caemmt import CAEMMT
+from speclearn.quantify.cnn import CNNRegressor
 from speclearn.quantify.gd import GaussianDeconvolution
 from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.pls import PLS
@@ -20,7 +21,7 @@ from speclearn.quantify.twohead import TwoHeadQuantifier
 from speclearn.quantify.wnnls import WNNLS
 
 METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvolution, "bss": BlindSourceSeparation,
-                                        "rf": RandomForest, "pls": PLS, "wnnls": WNNLS,
+                                        "rf": RandomForest, "pls": PLS, "wnnls": WNNLS, "cnn": CNNRegressor,
                                         # with per-spectrum instrument parameters (--params)
                                         "twohead": TwoHeadQuantifier, "wnnls_params": ParameterCorrectedWNNLS}
 #: The method with the lowest mean and median relative error in benchmarks/results/icpms_quantification.md

@@ -4,7 +4,7 @@ ICP-MS data (every target an element symbol, an m/z axis, non-negative counts) g
 inversion (with the internal standard given or found) beside PLS and a random forest; any other
 data (property targets: water, fat, octane, glucose...) get PLS with a searched preprocessing
 (none, SNV, MSC, Savitzky-Golay 1st / 2nd derivative at two windows; components by inner CV) and a
-random forest; when PLS wins, its preprocessing is tried again on parts of the axis (halves, the
+random forest (and a 1-D CNN from 200 spectra on); when PLS wins, its preprocessing is tried again on parts of the axis (halves, the
 middle half, three quarters: interval PLS), the full axis winning ties. Candidates are scored by the mean over targets of RMSE / sd(target) on held-out
 folds (5-fold, repeated 3 times up to 100 spectra and twice up to 400: small sets rank noisily);
 near-constant out-of-fold predictions lose as "collapsed". The out-of-fold predictions of the
@@ -91,7 +91,8 @@ def detect_internal_standard(spectra: Spectra, targets: list[str]) -> tuple[str 
     return (min(constant, key=constant.get) if constant else None), spreads
 
 
-def candidates(kind: str, n_channels: int, *, internal_standard: str = "", seed: int = 0) -> list[Candidate]:
+def candidates(kind: str, n_channels: int, *, internal_standard: str = "", seed: int = 0,
+               n_spectra: int | None = None) -> list[Candidate]:
     """The candidate methods for ICP-MS (`kind` 'icpms') or property data ('property')."""
     out = []
     if kind == "icpms":
@@ -104,6 +105,11 @@ def candidates(kind: str, n_channels: int, *, internal_standard: str = "", seed:
         out += [Candidate(f"pls-{p}-w{w}", {"method": "pls", "preprocess": p, "window": w, "seed": seed})
                 for p in ("sg1", "sg2", "snv+sg1") for w in windows]
     out.append(Candidate("rf", {"method": "rf", "seed": seed, "log_targets": kind == "icpms"}))
+    if kind != "icpms":
+        from speclearn.quantify.cnn import MIN_SPECTRA
+        few = n_spectra is not None and n_spectra < MIN_SPECTRA
+        out.append(Candidate("cnn", {"method": "cnn", "seed": seed},
+                             excluded=f"{n_spectra} spectra; the CNN is tried from {MIN_SPECTRA} on" if few else None))
     return out
 
 
@@ -162,7 +168,8 @@ def select_quantifier(spectra: Spectra, targets: pd.DataFrame, *, kind: str, int
             raise Collapsed(reason)
 
     start = time.perf_counter()
-    ranking = rank([*candidates(kind, spectra.n_channels, internal_standard=internal_standard, seed=seed),
+    ranking = rank([*candidates(kind, spectra.n_channels, internal_standard=internal_standard, seed=seed,
+                                n_spectra=n),
                     *(extra_candidates or [])], evaluate, splits,
                    metric="RMSE / sd(target)", budget_s=budget_s, check=check)
     best = ranking.candidate(ranking.winner)

@@ -44,9 +44,9 @@ def train(
                                                             "target.")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
     method: Annotated[str, typer.Option("--method", help="auto (rank the methods that suit the data by "
-                                                         "cross-validation), caemmt, gd, bss, rf, pls, wnnls; with "
+                                                         "cross-validation), caemmt, cnn, gd, bss, rf, pls, wnnls; with "
                                                          "--params also twohead or wnnls_params.")] = "auto",
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (caemmt).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (caemmt, cnn).")] = None,
     seed: SeedOption = 0,
     clean: Annotated[Path | None, typer.Option("--clean", help="Noise-free spectra (reconstruction loss).")] = None,
     peaks: Annotated[Path | None, typer.Option("--peaks", help="Peak table: id, species, mass_number, centre, "
@@ -132,7 +132,7 @@ def train(
             hyper["internal_standard"] = standard
         if epochs is not None:
             if "epochs" not in METHODS[method]().get_params():
-                raise InputError(f"--epochs applies to caemmt and twohead only, not {method}")
+                raise InputError(f"--epochs applies to the network methods (caemmt, cnn, twohead), not {method}")
             hyper["epochs"] = epochs
         model = METHODS[method](**hyper)
         if calibration_fraction:
