@@ -8,7 +8,7 @@ import typer
 
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
-from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
+from speclearn.io import check_output, read_spectra, write_spectra
 from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
@@ -17,19 +17,15 @@ METHODS = ("auto", "noise2noise", "siamese", "supervised", "classical")
 
 
 def read_groups(path: Path, spectra, minimum: int = 3) -> list[str]:
-    """The first column of a groups table (`id,group`), in the order of the spectra."""
-    table = read_table_csv(path)
-    if table.shape[1] < 1:
-        raise InputError("groups file needs an id column and a group column", file=path)
-    column = table.columns[0]
-    groups = align_table(table, spectra, file=path)[column]
-    if groups.isna().any():
-        raise InputError(f"missing group label for id {groups.index[groups.isna()][0]!r}", file=path,
-                         column=f"2 ({column})")
-    n = groups.astype(str).nunique()
+    """The first column of a groups table (`id,group`), in the order of the spectra; at least
+    `minimum` distinct groups."""
+    from speclearn.models.selection import read_groups as read_group_column
+
+    groups = read_group_column(path, spectra)
+    n = len(set(groups))
     if n < minimum:
-        raise InputError(f"{n} distinct group(s) in column {column!r}; triplets need at least 3 targets", file=path)
-    return groups.astype(str).tolist()
+        raise InputError(f"{n} distinct group(s) in {path}; triplets need at least {minimum} targets", file=path)
+    return groups
 
 
 @app.command("train")
