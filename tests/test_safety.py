@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
 from speclearn.models.persistence import SavedModel, load_model, save_model
 from speclearn.reliability import all_cases, run_suite, write_hostile_skops
