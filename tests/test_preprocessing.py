@@ -10,7 +10,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from speclearn.core.errors import InputError
 from speclearn.preprocessing import (CHEMCAM_MASKED_BANDS, BandMask, BaselineCorrector, Crop, Normalizer, Resampler,
-                                     SavitzkyGolay, StandardScaler, average_by_group, preprocess)
+                                     SavitzkyGolay, ScatterCorrection, StandardScaler, average_by_group, preprocess)
 
 AXIS = np.linspace(200.0, 300.0, 64)
 
@@ -124,6 +124,19 @@ class TestInternalStandard(TransformerContract):
         X = np.ones((1, 64))
         out = self.make().fit_transform(X)
         assert np.isclose(out[0, 0] * ((AXIS >= 240) & (AXIS <= 250)).sum(), 1.0)
+
+
+class TestScatterCorrection(TransformerContract):
+    def make(self):
+        return ScatterCorrection()
+
+    def test_removes_offset_and_gain_against_the_reference(self, spectra):
+        X = spectra.values()
+        scattered = 0.7 + 1.8 * X[:1]
+        corrected = self.make().fit(X).transform(scattered)
+        reference = X.mean(axis=0)
+        slope, offset = np.polyfit(reference, X[0], 1)
+        np.testing.assert_allclose(corrected[0], (X[0] - offset) / slope, rtol=1e-8)
 
 
 class TestStandardScaler(TransformerContract):

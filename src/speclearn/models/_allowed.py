@@ -10,6 +10,7 @@ ALLOWED_SKOPS_TYPES = (
     "speclearn.preprocessing.normalization.Normalizer",
     "speclearn.preprocessing.resampling.Resampler",
     "speclearn.preprocessing.scaling.StandardScaler",
+    "speclearn.preprocessing.scatter.ScatterCorrection",
     "speclearn.preprocessing.selection.BandMask",
     "speclearn.preprocessing.selection.Crop",
     "speclearn.preprocessing.smoothing.SavitzkyGolay",

@@ -4,9 +4,10 @@ from speclearn.preprocessing.normalization import Normalizer
 from speclearn.preprocessing.pipeline import STEPS, average_by_group, build_pipeline, preprocess, read_spec
 from speclearn.preprocessing.resampling import Resampler
 from speclearn.preprocessing.scaling import StandardScaler
+from speclearn.preprocessing.scatter import ScatterCorrection
 from speclearn.preprocessing.selection import CHEMCAM_MASKED_BANDS, BandMask, Crop
 from speclearn.preprocessing.smoothing import SavitzkyGolay
 
 __all__ = ["CHEMCAM_MASKED_BANDS", "STEPS", "BandMask", "BaselineCorrector", "Crop", "Normalizer",
-           "Resampler", "SavitzkyGolay", "StandardScaler", "average_by_group", "build_pipeline",
+           "Resampler", "SavitzkyGolay", "ScatterCorrection", "StandardScaler", "average_by_group", "build_pipeline",
            "preprocess", "read_spec"]

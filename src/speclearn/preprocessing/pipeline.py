@@ -19,6 +19,7 @@ from speclearn.preprocessing.baseline import BaselineCorrector
 from speclearn.preprocessing.normalization import Normalizer
 from speclearn.preprocessing.resampling import Resampler
 from speclearn.preprocessing.scaling import StandardScaler
+from speclearn.preprocessing.scatter import ScatterCorrection
 from speclearn.preprocessing.selection import BandMask, Crop
 from speclearn.preprocessing.smoothing import SavitzkyGolay
 
@@ -27,6 +28,7 @@ STEPS: dict[str, type] = {
     "savgol": SavitzkyGolay,
     "normalize": Normalizer,
     "scale": StandardScaler,
+    "msc": ScatterCorrection,
     "crop": Crop,
     "mask": BandMask,
     "resample": Resampler,

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+from speclearn.preprocessing import Normalizer
 from speclearn.quantify.base import FitContext, Quantifier
 
 #: Fewest training spectra for which `--method auto` tries the CNN.
@@ -36,7 +37,7 @@ class SpectrumCNN(nn.Module):
 
 
 def _snv(X: np.ndarray) -> np.ndarray:
-    return (X - X.mean(axis=1, keepdims=True)) / np.maximum(X.std(axis=1, keepdims=True), 1e-12)
+    return Normalizer("snv").fit_transform(X)
 
 
 class CNNRegressor(Quantifier):
