@@ -60,15 +60,18 @@ class SavedModel:
     path: str | None = None
 
     def construct(self, cls: type) -> Any:
-        """`cls(**params)` from config.json, refusing parameters `cls` does not take."""
+        """`cls(**params)` from config.json, refusing parameters `cls` does not take. JSON has no
+        tuples: a list is given back as a tuple where the parameter's default is one."""
         import inspect
-        accepted = set(inspect.signature(cls).parameters)
-        unknown = sorted(set(self.params) - accepted)
+        accepted = inspect.signature(cls).parameters
+        unknown = sorted(set(self.params) - set(accepted))
         where = Path(self.path or ".") / CONFIG
         if unknown:
             raise InputError(f"unknown parameter {unknown[0][:40]!r} for {cls.__name__} in 'params'", file=where)
+        params = {name: tuple(value) if isinstance(value, list) and isinstance(accepted[name].default, tuple)
+                  else value for name, value in self.params.items()}
         try:
-            return cls(**self.params)
+            return cls(**params)
         except (TypeError, ValueError) as err:
             raise InputError(f"invalid 'params' for {cls.__name__} ({str(err)[:80]})", file=where) from None
 

@@ -9,8 +9,6 @@ its estimate with spectral registration.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 
@@ -100,12 +98,7 @@ class CNNAligner:
     def from_saved(cls, saved: SavedModel) -> "CNNAligner":
         if saved.model_type != MODEL_TYPE:
             raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
-        params = dict(saved.params)
-        if isinstance(params.get("ppm_range"), list):
-            params["ppm_range"] = tuple(params["ppm_range"])
-        if isinstance(params.get("snr"), list):
-            params["snr"] = tuple(params["snr"])
-        model = replace(saved, params=params).construct(cls)
+        model = saved.construct(cls)
         model.acquisition_ = saved.axis
         model.net_ = load_module_arrays(Encoder(2, 3), saved.arrays)
         return model

@@ -8,8 +8,6 @@ simulated transients for `target_fpr` false positives. The classical baseline is
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 
@@ -112,10 +110,7 @@ class TransientDetector:
     def from_saved(cls, saved: SavedModel) -> "TransientDetector":
         if saved.model_type != MODEL_TYPE:
             raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
-        params = dict(saved.params)
-        if isinstance(params.get("ppm_range"), list):
-            params["ppm_range"] = tuple(params["ppm_range"])
-        model = replace(saved, params=params).construct(cls)
+        model = saved.construct(cls)
         model.acquisition_ = saved.axis
         model.threshold_ = float(saved.extra["threshold"])
         model.net_ = load_module_arrays(Encoder(4, 1), saved.arrays)

@@ -19,8 +19,6 @@ share of the labelled training spectra. Units as the LCM: mM with a water refere
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import torch
@@ -287,10 +285,7 @@ class DLQuantifier:
 
     @classmethod
     def from_saved(cls, saved: SavedModel) -> "DLQuantifier":
-        params = dict(saved.params)
-        if isinstance(params.get("ppm_range"), list):
-            params["ppm_range"] = tuple(params["ppm_range"])
-        model = replace(saved, params=params).construct(cls)
+        model = saved.construct(cls)
         model.names_ = list(saved.targets)
         model.acquisition_ = saved.axis
         model.basis_fid_ = saved.arrays["basis_re"] + 1j * saved.arrays["basis_im"]

@@ -18,8 +18,6 @@ anomaly_score = the largest, reasons = the components above 1.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import torch
@@ -283,10 +281,7 @@ class RunQA(BaseEstimator):
 
     @classmethod
     def from_saved_model(cls, model: SavedModel) -> "RunQA":
-        params = dict(model.params)
-        if isinstance(params.get("recovery_range"), list):
-            params["recovery_range"] = tuple(params["recovery_range"])
-        qa, e = replace(model, params=params).construct(cls), model.extra
+        qa, e = model.construct(cls), model.extra
         qa.axis_, qa.bin_, qa.windows_ = model.axis, int(e["bin"]), [tuple(w) for w in e["windows"]]
         qa.is_reference_, qa.history_ = float(e["is_reference"]), e["history"]
         qa.level_centre_ = float(e["level_centre"])
