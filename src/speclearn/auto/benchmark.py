@@ -58,6 +58,18 @@ def cli(*args: object) -> tuple[int, float, str]:
     return code, time.perf_counter() - start, " ".join(text.split())[:300]
 
 
+def train_then_apply(system: str, method: str, folder: Path, train_args: list, apply_verb: str,
+                     test: Path) -> tuple[int, float, str]:
+    """`speclearn SYSTEM train ... --method METHOD --out FOLDER/METHOD`, then its apply step on `test`
+    into FOLDER/METHOD.csv: (exit code, training wall seconds, last error line)."""
+    code, wall, message = cli(system, "train", *train_args, "--out", folder / method, "--method", method,
+                              "--overwrite")
+    if code == 0:
+        code, _, message = cli(system, apply_verb, "--model", folder / method, "--spectra", test,
+                               "--out", folder / f"{method}.csv", "--overwrite")
+    return code, wall, message
+
+
 def _spectra(X: np.ndarray, axis: np.ndarray, prefix: str, kind: str, start: int = 0) -> Spectra:
     ids = pd.Index([f"{prefix}{i:04d}" for i in range(start, start + len(X))], name="id")
     return Spectra(np.asarray(X, float), np.asarray(axis, float), axis_kind=kind, meta=pd.DataFrame(index=ids))
@@ -131,11 +143,9 @@ def run_quantify(name: str, entry: dict, methods: tuple[str, ...], work: Path, s
             write_table_csv(y_train, folder / "y.csv", overwrite=True)
             options = ["--epochs", scale["epochs"]] if method == "caemmt" else []
             options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
-            code, _, message = cli("quantify", "train", "--spectra", folder / "train.csv", "--targets", folder / "y.csv",
-                                   "--out", folder / method, "--method", method, "--overwrite", *options, *extra)
-            if code == 0:
-                code, _, message = cli("quantify", "predict", "--model", folder / method, "--spectra",
-                                       folder / "test.csv", "--out", folder / f"{method}.csv", "--overwrite")
+            code, _, message = train_then_apply(
+                "quantify", method, folder, ["--spectra", folder / "train.csv", "--targets", folder / "y.csv",
+                                             *options, *extra], "predict", folder / "test.csv")
             if code != 0:
                 failure = message
                 break
@@ -230,12 +240,9 @@ def run_transfer(name: str, data: tuple, work: Path, scale: dict) -> dict[str, A
     for method in ("auto", *methods):
         options = ["--epochs", scale["epochs"]] if method in ("mlp", "vae-mlp") else []
         options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
-        code, wall, message = cli("transfer", "train", "--primary", folder / "p.csv", "--secondary", folder / "s.csv",
-                                  "--out", folder / method, "--method", method, "--device", "cpu", "--overwrite",
-                                  *options)
-        if code == 0:
-            code, _, message = cli("transfer", "apply", "--model", folder / method, "--spectra", folder / "st.csv",
-                                   "--out", folder / f"{method}.csv", "--overwrite")
+        code, wall, message = train_then_apply(
+            "transfer", method, folder, ["--primary", folder / "p.csv", "--secondary", folder / "s.csv", "--device",
+                                         "cpu", *options], "apply", folder / "st.csv")
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}
             continue
@@ -297,12 +304,9 @@ def run_denoise(name: str, data: tuple, work: Path, scale: dict, seed: int) -> d
     for method in methods:
         options = ["--epochs", scale["epochs"]] if method == "siamese" else []
         options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
-        code, wall, message = cli("denoise", "train", "--spectra", folder / "train.csv", "--groups",
-                                  folder / "groups.csv", "--out", folder / method, "--method", method, "--device",
-                                  "cpu", "--overwrite", *options)
-        if code == 0:
-            code, _, message = cli("denoise", "apply", "--model", folder / method, "--spectra", folder / "test.csv",
-                                   "--out", folder / f"{method}.csv", "--overwrite")
+        code, wall, message = train_then_apply(
+            "denoise", method, folder, ["--spectra", folder / "train.csv", "--groups", folder / "groups.csv",
+                                        "--device", "cpu", *options], "apply", folder / "test.csv")
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}
             continue
@@ -341,12 +345,9 @@ def run_classify(work: Path, scale: dict, seed: int) -> dict[str, Any]:
     for method in ("auto", *methods):
         options = ["--epochs", scale["epochs"], "--pretrain-epochs", 2] if method == "cnn" else []
         options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
-        code, wall, message = cli("classify", "train", "--spectra", folder / "train.csv", "--labels",
-                                  folder / "labels.csv", "--out", folder / method, "--method", method, "--device",
-                                  "cpu", "--overwrite", *options)
-        if code == 0:
-            code, _, message = cli("classify", "predict", "--model", folder / method, "--spectra", folder / "test.csv",
-                                   "--out", folder / f"{method}.csv", "--overwrite")
+        code, wall, message = train_then_apply(
+            "classify", method, folder, ["--spectra", folder / "train.csv", "--labels", folder / "labels.csv",
+                                         "--device", "cpu", *options], "predict", folder / "test.csv")
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}
             continue
