@@ -2,7 +2,6 @@
 bad input is one line naming the file. Each test would fail on the code before these rules."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -15,7 +14,7 @@ import pytest
 from speclearn.core.errors import InputError
 from speclearn.io import write_spectra, write_table_csv
 from speclearn.models.persistence import SavedModel, load_model, save_model
-from speclearn.reliability import all_cases, run_suite, write_hostile_skops
+from speclearn.reliability import all_cases, digest, rehash, run_suite, write_hostile_skops
 
 MARKER = "__SPECLEARN_PWNED__"
 PAYLOADS = {
@@ -24,18 +23,6 @@ PAYLOADS = {
     "open": ("builtins", "open", ["{m}", "w"]),
     "numpy.load": ("numpy", "load", ["{m}", "r", "True"]),
 }
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def rehash(folder: Path) -> None:
-    """What an attacker would do: make the checksums match the planted files."""
-    config = json.loads((folder / "config.json").read_text())
-    config["files"] = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in config["files"]}
-    (folder / "config.json").write_text(json.dumps(config))
 
 
 @pytest.fixture

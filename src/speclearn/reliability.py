@@ -206,12 +206,6 @@ def _model_mutations() -> dict[str, Callable[[Path], None]]:
             (folder / "config.json").write_text(json.dumps(config))
         return mutate
 
-    def rehash(folder: Path) -> None:
-        config = json.loads((folder / "config.json").read_text())
-        config["files"] = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-                           for name in config["files"] if (folder / name).exists()}
-        (folder / "config.json").write_text(json.dumps(config))
-
     def hostile_skops(payload: tuple[str, str, list[str]]) -> Callable[[Path], None]:
         module, name, args = payload
 
@@ -255,6 +249,14 @@ def _model_mutations() -> dict[str, Callable[[Path], None]]:
     }
 
 
+def rehash(folder: Path) -> None:
+    """What an attacker would do after planting files: make the recorded checksums match them."""
+    config = json.loads((folder / "config.json").read_text())
+    config["files"] = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                       for name in config["files"] if (folder / name).exists()}
+    (folder / "config.json").write_text(json.dumps(config))
+
+
 def write_hostile_skops(path: Path, module: str, name: str, args: list[str]) -> None:
     """A `.skops` file whose schema asks the loader to call `module.name(*args)`."""
     import zipfile
@@ -285,7 +287,8 @@ class Outcome:
     seconds: float
 
 
-def _digest(folder: Path) -> dict[str, str]:
+def digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every regular file below `folder` (to prove inputs are left unchanged)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
 
@@ -429,14 +432,14 @@ def run_case(case: Case, workspace: Workspace, index: int) -> Outcome:
     spec = commands[case.command]
     paths = {k: v for k, v in spec.items() if k != "args"}
     corrupted = _corrupt(case, folder, paths)
-    before = _digest(folder)
+    before = digest(folder)
     start = time.perf_counter()
     try:
         code, err = _run(main, spec["args"](paths))
     except BaseException as exc:  # noqa: BLE001 - anything escaping main is a failure of the suite's target
         return Outcome(case, False, -1, f"escaped main: {type(exc).__name__}: {exc}"[:200], time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    after = {k: v for k, v in _digest(folder).items() if k in before}
+    after = {k: v for k, v in digest(folder).items() if k in before}
     lines = [line for line in err.splitlines() if line.strip()]
     problem = ""
     if after != before:
