@@ -24,17 +24,7 @@ from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import AXIS_KINDS, Spectra, default_ids, is_dask
-
-UNIT_KINDS = {"kev": "energy", "ev": "energy", "nm": "wavelength", "µm": "wavelength", "um": "wavelength",
-              "cm-1": "wavenumber", "cm⁻¹": "wavenumber", "1/cm": "wavenumber", "m/z": "mz"}
-NAME_KINDS = {"energy": "energy", "energy loss": "energy", "wavelength": "wavelength",
-              "wavenumber": "wavenumber", "raman shift": "wavenumber", "m/z": "mz", "mz": "mz"}
-
-
-def axis_kind(unit: str, name: str = "") -> str:
-    """The speclearn axis kind of an axis with these units (or, failing that, this name)."""
-    return UNIT_KINDS.get(str(unit or "").strip().lower()) or NAME_KINDS.get(str(name or "").strip().lower(), "channel")
-
+from speclearn.io.external import axis_kind
 
 def beam_energy_kv(tree: dict) -> float | None:
     """`Acquisition_instrument.{SEM,TEM}.beam_energy` of a HyperSpy metadata dictionary (kV)."""

@@ -19,8 +19,16 @@ RSCIIO_READERS = {".hspy": "hspy", ".zspy": "zspy", ".msa": "msa", ".emsa": "msa
 RSCIIO_OPTIONS = {".bcf": {"select_type": "spectrum_image"}}
 #: Small text formats whose reader has no lazy mode.
 RSCIIO_EAGER = {".msa", ".emsa"}
-_UNIT_KIND = {"kev": "energy", "ev": "energy", "nm": "wavelength", "cm-1": "wavenumber",
-              "1/cm": "wavenumber", "m/z": "mz"}
+#: Axis kind from an axis's units, or failing that its name (HyperSpy, JCAMP-DX, xarray).
+UNIT_KINDS = {"kev": "energy", "ev": "energy", "nm": "wavelength", "µm": "wavelength", "um": "wavelength",
+              "cm-1": "wavenumber", "cm⁻¹": "wavenumber", "1/cm": "wavenumber", "m/z": "mz"}
+NAME_KINDS = {"energy": "energy", "energy loss": "energy", "wavelength": "wavelength",
+              "wavenumber": "wavenumber", "raman shift": "wavenumber", "m/z": "mz", "mz": "mz"}
+
+
+def axis_kind(unit: str, name: str = "") -> str:
+    """The speclearn axis kind of an axis with these units (or, failing that, this name)."""
+    return UNIT_KINDS.get(str(unit or "").strip().lower()) or NAME_KINDS.get(str(name or "").strip().lower(), "channel")
 
 
 def _spectral_axes(signal: dict) -> tuple[list[dict], list[dict]]:
@@ -40,7 +48,7 @@ def read_rsciio(path: str | Path) -> Spectra:
     """The largest spectral signal (one signal axis, at most 2 navigation axes) of a
     RosettaSciIO-readable file, read lazily (dask; .msa eagerly) in its native dtype; the file's metadata (beam
     energy, elements, the HyperSpy tree) goes to `Spectra.meta.attrs` (see `speclearn.interop`)."""
-    from speclearn.interop import axis_kind, file_attrs
+    from speclearn.interop import file_attrs
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path)
@@ -93,5 +101,5 @@ def read_jcamp(path: str | Path) -> Spectra:
     x, y = np.asarray(record["x"], dtype=float), np.asarray(record["y"], dtype=float)
     order = np.argsort(x)
     unit = str(record.get("xunits", "")).strip()
-    kind = _UNIT_KIND.get(unit.lower().replace("1/cm", "cm-1"), "channel")
+    kind = axis_kind(unit)
     return Spectra(y[order][None, :], x[order], axis_kind=kind, axis_unit=unit, source=str(path))
