@@ -46,7 +46,8 @@ def test_export_reproduces_pytorch(models, kind, fmt, tmp_path):
 
 def test_exported_denoiser_and_quantifier_are_the_speclearn_predictions(models, tmp_path):
     from speclearn.denoise import load_denoiser
-    from speclearn.quantify import load_quantifier
+    from speclearn.models import load
+    from speclearn.quantify import Quantifier
     path, sample = models["denoise-supervised"]
     file = export(network(path), tmp_path / "d.pt", "torchscript")
     np.testing.assert_allclose(Runner(file)(sample.values()), load_denoiser(path).transform(sample).values(),
@@ -54,7 +55,7 @@ def test_exported_denoiser_and_quantifier_are_the_speclearn_predictions(models, 
     path, sample = models["quantify.caemmt"]
     net = network(path)
     file = export(net, tmp_path / "q.pt", "torchscript")
-    np.testing.assert_allclose(Runner(file)(*net.prepare(sample)), load_quantifier(path).predict(sample).to_numpy(),
+    np.testing.assert_allclose(Runner(file)(*net.prepare(sample)), load(path, Quantifier).predict(sample).to_numpy(),
                                rtol=1e-4, atol=1e-6)
 
 

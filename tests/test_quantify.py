@@ -8,7 +8,8 @@ import pytest
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
-from speclearn.quantify import METHODS, load_quantifier, save_quantifier
+from speclearn.models import load
+from speclearn.quantify import METHODS, Quantifier
 from speclearn.quantify.physics import isotope_pattern
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
 
@@ -49,8 +50,8 @@ def test_method_beats_training_mean_and_round_trips(method, icpms, tmp_path):
                             index=test_targets.index, columns=test_targets.columns)
     physics = method in ("wnnls", "caemmt", "gd")  # these must do far better than the mean
     assert _rmse(predicted, test_targets) < (0.5 if physics else 1.0) * _rmse(baseline, test_targets)
-    save_quantifier(model, tmp_path / "model")
-    again = load_quantifier(tmp_path / "model")
+    model.save(tmp_path / "model")
+    again = load(tmp_path / "model", Quantifier)
     np.testing.assert_allclose(again.predict(test_spectra).to_numpy(), predicted.to_numpy(), rtol=1e-5, atol=1e-9)
     other = Spectra(test.spectra.values()[:, :-1], test.spectra.axis[:-1], axis_kind="mz")
     with pytest.raises(InputError, match="channels"):
@@ -177,7 +178,8 @@ def test_real_nir_fermentation(cli, tmp_path):
 
 
 def test_cnn_regressor_learns_a_property_and_round_trips(tmp_path):
-    from speclearn.quantify import load_quantifier, save_quantifier
+    from speclearn.models import load
+    from speclearn.quantify import Quantifier
     from speclearn.quantify.cnn import CNNRegressor
 
     rng = np.random.default_rng(0)
@@ -192,6 +194,6 @@ def test_cnn_regressor_learns_a_property_and_round_trips(tmp_path):
     model = CNNRegressor(epochs=150, max_seconds=60).fit(train, targets.iloc[:180])
     predicted = model.predict(test)["moisture"].to_numpy()
     assert np.sqrt(np.mean((predicted - y[180:]) ** 2)) < 0.3 * y.std()
-    save_quantifier(model, tmp_path / "m")
-    np.testing.assert_allclose(load_quantifier(tmp_path / "m").predict(test)["moisture"].to_numpy(), predicted,
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(load(tmp_path / "m", Quantifier).predict(test)["moisture"].to_numpy(), predicted,
                                rtol=1e-5)

@@ -8,7 +8,8 @@ from scipy.stats import spearmanr
 
 from speclearn.core.errors import InputError
 from speclearn.io import write_spectra, write_table_csv
-from speclearn.quantify import load_quantifier, save_quantifier
+from speclearn.models import load
+from speclearn.quantify import Quantifier
 from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.twohead import TwoHeadQuantifier
 from speclearn.simulate.icpms import (PROCESS_PARAMETERS, ICPMSConfig, ICPMSInstrument, ProcessConfig,
@@ -88,8 +89,8 @@ def test_parameter_correction_beats_internal_standard_alone(matrix, tmp_path):
     predicted = corrected.predict(test.spectra, _params(test))
     error_corrected = _median_relative_error(predicted, test.targets)
     assert error_corrected < 0.75 * error_plain, (error_corrected, error_plain)
-    save_quantifier(corrected, tmp_path / "model")
-    again = load_quantifier(tmp_path / "model")
+    corrected.save(tmp_path / "model")
+    again = load(tmp_path / "model", Quantifier)
     np.testing.assert_allclose(again.predict(test.spectra, _params(test)).to_numpy(), predicted.to_numpy(), rtol=1e-6)
 
 
@@ -102,8 +103,8 @@ def test_two_headed_model_uses_the_parameters(matrix, tmp_path):
     predicted = with_params.predict(test.spectra, _params(test))
     error_with = _median_relative_error(predicted, test.targets)
     assert error_with < error_without, (error_with, error_without)
-    save_quantifier(with_params, tmp_path / "model")
-    again = load_quantifier(tmp_path / "model")
+    with_params.save(tmp_path / "model")
+    again = load(tmp_path / "model", Quantifier)
     np.testing.assert_allclose(again.predict(test.spectra, _params(test)).to_numpy(), predicted.to_numpy(),
                                rtol=1e-5, atol=1e-9)
     with pytest.raises(InputError, match="trained with instrument parameters"):

@@ -14,7 +14,7 @@ from speclearn.models.conformal import SplitConformal, conformal_quantile
 from speclearn.quantify.counting import concentration_sd
 from speclearn.quantify.dropout import MCDropout
 from speclearn.quantify.ensemble import DeepEnsemble
-from speclearn.quantify.intervals import fit_calibrated, load_trusted, save_trusted
+from speclearn.quantify.intervals import TrustedQuantifier, fit_calibrated
 
 CONFIG = ICPMSConfig(analytes=("Cd", "Pb", "Tl"), interferents=("Sn",),
                      instrument=ICPMSInstrument(mz_min=100.0, mz_max=215.0, n_channels=1000))
@@ -90,8 +90,8 @@ def test_counting_statistics_shrink_relative_error_with_counts(data, trusted_wnn
 
 def test_saved_calibration_round_trips(data, trusted_wnnls, tmp_path):
     _, test = data
-    save_trusted(trusted_wnnls, tmp_path / "m")
-    loaded = load_trusted(tmp_path / "m")
+    trusted_wnnls.save(tmp_path / "m")
+    loaded = TrustedQuantifier.load(tmp_path / "m")
     part = test.spectra.select(test.spectra.ids[:20])
     for a, b in zip(loaded.predict_intervals(part, 0.9), trusted_wnnls.predict_intervals(part, 0.9)):
         np.testing.assert_allclose(a.to_numpy(), b.to_numpy())
@@ -116,8 +116,8 @@ def test_deep_ensemble_spread_seeded_and_saved(data, tmp_path):
     trusted = fit_calibrated(ensemble, *subset, calibration_fraction=0.25, score="scaled", spread="ensemble")
     X = test.spectra.values()[:10].astype(float)
     assert (ensemble.draws(X).std(axis=0) > 0).all()
-    save_trusted(trusted, tmp_path / "e")
-    loaded = load_trusted(tmp_path / "e")
+    trusted.save(tmp_path / "e")
+    loaded = TrustedQuantifier.load(tmp_path / "e")
     np.testing.assert_allclose(loaded.quantifier._predict(X), ensemble._predict(X), rtol=1e-5)
     _, lo, hi = loaded.predict_intervals(test.spectra.select(test.spectra.ids[:10]), 0.9)
     assert (hi.to_numpy() > lo.to_numpy()).all()

@@ -152,8 +152,9 @@ def network(directory: str | Path, *, secondary: str | None = None) -> Network:
                         "spectra": "generated mean spectra (no noise added)"},
                        {"axis": model.axis_, "targets": list(model.condition_columns_)})
     if model_type in ("quantify.caemmt", "quantify.twohead"):
-        from speclearn.quantify import load_quantifier
-        model = load_quantifier(directory)
+        from speclearn.models import load
+        from speclearn.quantify import Quantifier
+        model = load(directory, Quantifier)
         if model_type == "quantify.caemmt":
             seed = model.architecture_ == "seed"
             module = _Output(model.net_, 1, model.conc_mean_ if seed else None, model.conc_std_ if seed else None)

@@ -79,7 +79,7 @@ def tiny_models(directory: str | Path, *, seed: int = 0,
             ConditionalVAE(epochs=2, latent_dim=2, hidden=16, device="cpu", seed=seed).fit(noisy, targets).save(path)
             sample = None
         elif kind.startswith("quantify."):
-            from speclearn.quantify import METHODS, save_quantifier
+            from speclearn.quantify import METHODS
             from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
             config = ICPMSConfig(analytes=("Cu", "As", "Mo"), interferents=("Zr",),
                                  instrument=ICPMSInstrument(mz_min=55.0, mz_max=120.0, n_channels=900))
@@ -87,7 +87,7 @@ def tiny_models(directory: str | Path, *, seed: int = 0,
             data, sample = icpms, icpms.spectra
             model = METHODS[kind.removeprefix("quantify.")](epochs=2, max_seconds=5, progress=False)
             model.fit(data.spectra, data.targets, clean=data.spectra.with_intensity(data.clean), peaks=data.peaks)
-            save_quantifier(model, path)
+            model.save(path)
         else:
             raise ValueError(f"unknown network kind {kind!r}")
         made[kind] = (path, sample)

@@ -205,6 +205,15 @@ def _load_skops(path: Path) -> Any:
         raise InputError(f"damaged estimator file ({type(err).__name__}: {str(err)[:80]})", file=path) from None
 
 
+def read_model_type(directory: str | Path) -> str:
+    """The model type recorded in a model folder's config (the config is validated, nothing else read)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("model folder not found" if not directory.exists() else
+                         "is a file; a model is a folder", file=directory)
+    return _read_config(directory)["model_type"]
+
+
 def load_model(directory: str | Path, *, expected_types: tuple[str, ...] | None = None) -> SavedModel:
     """Read a model folder; `expected_types` restricts which model types this caller accepts.
 

@@ -1,14 +1,11 @@
 """ICP-MS deconvolution and quantification: CAEM-MT and five classical baselines.
 
 Every method is a `Quantifier` (fit(spectra, targets, clean=, peaks=) / predict(spectra) -> table);
-`METHODS` maps the CLI's --method names to the classes; `save_quantifier` / `load_quantifier` use the
-shared model folder format.
+`METHODS` maps the CLI's --method names to the classes. Save with `quantifier.save(folder)`, load with
+`speclearn.models.load(folder, Quantifier)`.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from speclearn.models import load_model, save_model
 from speclearn.quantify.base import Quantifier
 from speclearn.quantify.bss import BlindSourceSeparation
 from speclearn.quantify.caemmt import CAEMMT
@@ -30,15 +27,4 @@ METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvol
 DEFAULT_METHOD = "wnnls"
 
 
-def save_quantifier(quantifier: Quantifier, directory: str | Path, *, overwrite: bool = False) -> Path:
-    return save_model(quantifier.to_saved_model(), directory, overwrite=overwrite)
-
-
-def load_quantifier(directory: str | Path) -> Quantifier:
-    model = load_model(directory, expected_types=tuple(f"quantify.{name}" for name in METHODS))
-    quantifier = METHODS[model.model_type.split(".", 1)[1]].from_saved_model(model)
-    quantifier.path_ = str(directory)
-    return quantifier
-
-
-__all__ = ["DEFAULT_METHOD", "METHODS", "Quantifier", "load_quantifier", "save_quantifier"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "Quantifier"]

@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import align_table
 from speclearn.models import SavedModel
+from speclearn.models.estimator import SpectralEstimator
 
 
 @dataclass
@@ -100,10 +100,10 @@ def align_clean(clean: Spectra | None, spectra: Spectra) -> np.ndarray | None:
     return clean.select(order.index).values()
 
 
-class Quantifier(BaseEstimator):
+class Quantifier(SpectralEstimator):
     """Base of every quantification method (scikit-learn style; hyperparameters are __init__ args)."""
 
-    method: ClassVar[str] = ""
+    system: ClassVar[str] = "quantify"
     uses_params: ClassVar[bool] = False  # accepts per-spectrum instrument parameters (then `_predict(X, P)`)
     models_counts: ClassVar[bool] = False  # a physics model of detector counts: predict refuses negative
     # values (its `_fit` calls `check_counts` once the targets are known to be elements)
@@ -128,7 +128,7 @@ class Quantifier(BaseEstimator):
     def predict(self, spectra: Spectra, params: pd.DataFrame | None = None) -> pd.DataFrame:
         """Concentrations: one row per spectrum (indexed by id), one column per training target.
         `params`: the per-spectrum parameters, required exactly when the model was trained with them."""
-        spectra.check_axis_matches(self.axis_, what="the model")
+        self.check_spectra(spectra)
         columns = getattr(self, "param_columns_", None)
         if columns and params is None:
             raise InputError(f"the model was trained with instrument parameters ({', '.join(columns)}); "
@@ -180,29 +180,25 @@ class Quantifier(BaseEstimator):
         return None
 
     # --- persistence ---------------------------------------------------------------------------
-    def to_saved_model(self) -> SavedModel:
+    def _saved_parts(self) -> dict[str, Any]:
         extra, arrays, estimators = self._state()
         limits = getattr(self, "limits_", None)
         extra = {**extra, "unit": getattr(self, "unit_", ""), "param_columns": getattr(self, "param_columns_", None),
                  "limits": None if limits is None else limits.reset_index(names="analyte").to_dict("list"),
                  "data_kind": getattr(self, "data_kind_", "icpms")}
-        if getattr(self, "selection_", None):
-            extra["selection"] = self.selection_
-        return SavedModel(model_type=f"quantify.{self.method}", params=self.get_params(), axis=self.axis_,
-                          targets=self.targets_, extra=extra, arrays=arrays, estimators=estimators)
+        return {"targets": self.targets_, "extra": extra, "arrays": arrays, "estimators": estimators}
 
-    @classmethod
-    def from_saved_model(cls, model: SavedModel) -> "Quantifier":
-        quantifier = model.construct(cls)
-        quantifier.axis_, quantifier.targets_ = model.axis, list(model.targets)
-        quantifier.unit_ = model.extra.get("unit", "")
-        quantifier.param_columns_ = model.extra.get("param_columns")
-        quantifier.data_kind_ = model.extra.get("data_kind", "icpms")
-        quantifier.selection_ = model.extra.get("selection")
-        limits = model.extra.get("limits")
-        quantifier.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
-        quantifier._restore(model.extra, model.arrays, model.estimators)
-        return quantifier
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self.targets_ = list(saved.targets)
+        self.unit_ = saved.extra.get("unit", "")
+        self.param_columns_ = saved.extra.get("param_columns")
+        self.data_kind_ = saved.extra.get("data_kind", "icpms")
+        limits = saved.extra.get("limits")
+        self.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
+        self.uncertainty_ = saved.extra.get("uncertainty")  # written by `TrustedQuantifier.save`
+        self.uncertainty_arrays_ = {k.split(".", 1)[1]: v for k, v in saved.arrays.items()
+                                    if k.startswith("uncertainty.")}
+        self._restore(saved.extra, saved.arrays, saved.estimators)
 
 
 def collapse_reason(Y: np.ndarray, P: np.ndarray, names: list[str]) -> str | None:

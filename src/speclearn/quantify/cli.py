@@ -79,7 +79,7 @@ def train(
     """Train a quantification model and write it to a model folder."""
     from speclearn.models import resolve_device
     from speclearn.models.selection import read_groups, show
-    from speclearn.quantify import METHODS, save_quantifier
+    from speclearn.quantify import METHODS
     from speclearn.quantify.analyst import blank_ids, detection_limits
     from speclearn.quantify.auto import is_icpms
     from speclearn.quantify.base import check_targets, collapse_reason
@@ -166,10 +166,9 @@ def train(
         raise InputError("--blanks (LOD/LOQ) applies to ICP-MS data only (element targets on an m/z axis)")
     model.limits_ = limits
     if trusted is not None:
-        from speclearn.quantify.intervals import save_trusted
-        save_trusted(trusted, out, overwrite=overwrite)
+        trusted.save(out, overwrite=overwrite)
     else:
-        save_quantifier(model, out, overwrite=overwrite)
+        model.save(out, overwrite=overwrite)
     say(f"wrote {out}: {method} model, {data.n_spectra} spectra x {data.n_channels} channels, "
         f"targets {', '.join(model.targets_)}{f' ({unit})' if unit else ''}"
         + (f", internal standard {standard or 'none'}" if kind == "icpms" else ""))
@@ -234,10 +233,11 @@ def predict(
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
     table beside it marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
     from speclearn.models import use_device
-    from speclearn.quantify import load_quantifier
+    from speclearn.models import load
+    from speclearn.quantify import Quantifier
     from speclearn.quantify.analyst import dilution_factors, flag_results
 
-    quantifier = use_device(load_quantifier(model), device)
+    quantifier = use_device(load(model, Quantifier), device)
     if getattr(quantifier, "data_kind_", "icpms") != "icpms" and flags is None:
         flags = None  # LOD / LOQ flags and internal-standard recovery mean nothing for property targets
     else:

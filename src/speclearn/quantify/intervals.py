@@ -1,8 +1,8 @@
 """Prediction intervals stored in a quantifier's model folder, and `<target>_lo` / `<target>_hi` columns.
 
 `fit_calibrated` trains a quantifier on all but `calibration_fraction` of the training spectra and
-calibrates split-conformal scores on the rest; `save_trusted` writes the model folder with the
-calibration inside (config `extra["uncertainty"]`, arrays `uncertainty.*`); `load_trusted` reads it
+calibrates split-conformal scores on the rest; `TrustedQuantifier.save` writes the model folder with the
+calibration inside (config `extra["uncertainty"]`, arrays `uncertainty.*`); `TrustedQuantifier.load` reads it
 back and `predict_with_intervals` adds the columns. Interval methods:
 
 - conformal: split-conformal (any method; needs a calibration stored at training time);
@@ -21,12 +21,13 @@ import pandas as pd
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.models import SavedModel, load_model, save_model
+from speclearn.models import save_model
+from speclearn.models.estimator import load
 from speclearn.quantify.base import Quantifier, check_targets
 from speclearn.models.conformal import SplitConformal, check_level
 from speclearn.quantify.counting import CountingStatistics
 from speclearn.quantify.dropout import MCDropout
-from speclearn.quantify.ensemble import EnsembleSpread, quantifier_class
+from speclearn.quantify.ensemble import EnsembleSpread
 
 SPREADS = {"counting": CountingStatistics, "dropout": MCDropout, "ensemble": EnsembleSpread}
 METHODS = ("auto", "conformal", *SPREADS)
@@ -90,29 +91,24 @@ class TrustedQuantifier:
         return predictions, frame(lo), frame(hi)
 
     # --- persistence -----------------------------------------------------------------------------
-    def to_saved_model(self) -> SavedModel:
-        model = self.quantifier.to_saved_model()
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """The quantifier's model folder with the calibration inside."""
+        model = self.quantifier.to_saved()
         if self.conformal is not None:
             extra, arrays = self.conformal.state()
             model.extra[KEY] = {"conformal": extra, "spread": self.spread,
                                 "calibration_fraction": self.calibration_fraction}
             model.arrays |= {PREFIX + k: v for k, v in arrays.items()}
-        return model
+        return save_model(model, directory, overwrite=overwrite)
 
     @classmethod
-    def from_saved_model(cls, model: SavedModel) -> "TrustedQuantifier":
-        if not model.model_type.startswith("quantify."):
-            raise InputError(f"this is a {model.model_type!r} model, not a quantifier", file=model.path)
-        info = model.extra.get(KEY)
-        arrays = {k: v for k, v in model.arrays.items() if not k.startswith(PREFIX)}
-        extra = {k: v for k, v in model.extra.items() if k != KEY}
-        inner = SavedModel(model.model_type, model.params, model.axis, model.targets, model.preprocessing,
-                           extra, arrays, model.estimators, model.version, model.path)
-        quantifier = quantifier_class(model.model_type.split(".", 1)[1]).from_saved_model(inner)
+    def load(cls, directory: str | Path) -> "TrustedQuantifier":
+        """A quantifier folder with its calibration (none if it was saved without)."""
+        quantifier = load(directory, Quantifier)
+        info = quantifier.uncertainty_
         if not info:
             return cls(quantifier)
-        conformal = SplitConformal.restore(info["conformal"], {k[len(PREFIX):]: v for k, v in model.arrays.items()
-                                                               if k.startswith(PREFIX)})
+        conformal = SplitConformal.restore(info["conformal"], quantifier.uncertainty_arrays_)
         return cls(quantifier, conformal, info.get("spread"), float(info.get("calibration_fraction", 0.0)))
 
 
@@ -155,14 +151,6 @@ def fit_calibrated(quantifier: Quantifier, spectra: Spectra, targets: pd.DataFra
     return trusted
 
 
-def save_trusted(trusted: TrustedQuantifier, directory: str | Path, *, overwrite: bool = False) -> Path:
-    return save_model(trusted.to_saved_model(), directory, overwrite=overwrite)
-
-
-def load_trusted(directory: str | Path) -> TrustedQuantifier:
-    return TrustedQuantifier.from_saved_model(load_model(directory))
-
-
 def interval_columns(predictions: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFrame) -> pd.DataFrame:
     """Predictions with `<target>_lo` and `<target>_hi` after each target column."""
     columns = {}
@@ -178,7 +166,7 @@ def add_intervals(model_dir: str | Path, quantifier: Quantifier, spectra: Spectr
     """Hook for `quantify predict --interval`: predictions (times `scale`, e.g. dilution factors) with
     `<target>_lo` and `<target>_hi` after each target column. Raises InputError (before anything is
     written) when the model has no uncertainty support of that kind."""
-    trusted = TrustedQuantifier.from_saved_model(load_model(model_dir))
+    trusted = TrustedQuantifier.load(model_dir)
     trusted.quantifier = quantifier
     predictions, lo, hi = trusted.predict_intervals(spectra, level, method)
     factor = np.ones(len(predictions)) if scale is None else np.asarray(scale, float)

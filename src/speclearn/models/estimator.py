@@ -1,0 +1,117 @@
+"""The contract every speclearn model follows, and the one way to save and load it.
+
+A model is a `SpectralEstimator`: scikit-learn style (hyperparameters are `__init__` arguments,
+fitted state ends in `_`), it records the axis of its training spectra in `axis_` and refuses
+spectra on another axis, and it saves to and loads from the one model folder format. Each system
+(quantify, classify, denoise, ...) has one base class that names the `system`; each method subclasses
+it, names its `method`, and is registered under the model type `system.method`.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from sklearn.base import BaseEstimator
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.models.persistence import SavedModel, load_model, read_model_type, save_model
+
+#: model type (`system.method`) -> class; filled as the system packages are imported
+MODEL_TYPES: dict[str, type["SpectralEstimator"]] = {}
+#: the packages whose estimators `load` may build (imported on demand, nothing else is imported)
+SYSTEMS = ("quantify", "classify", "denoise", "transfer", "unmix", "generate", "trust", "mrs", "gamma")
+#: model types written before the one naming scheme -> today's name (such folders still load)
+RENAMED = {**{old: f"classify.{old}" for old in ("cnn", "knn", "svm", "rf", "plsda")},
+           **{f"denoise-{m}": f"denoise.{m}" for m in ("classical", "siamese", "supervised", "noise2noise",
+                                                        "pca", "savgol", "wavelet")},
+           **{f"transfer-{m}": f"transfer.{m}" for m in ("vae-mlp", "mlp", "ds", "pds", "pls", "knn", "none")},
+           "cvae": "generate.cvae", "unmix-components": "unmix.components", "qa.run": "trust.qa",
+           "mrs-dl-quantifier": "mrs.dl-quantifier", "mrs-transient-detector": "mrs.transient-detector",
+           "mrs-cnn-aligner": "mrs.cnn-aligner", "gamma-material-cnn": "gamma.material-cnn",
+           "gamma-identifier": "gamma.identifier", "gamma-composition-ae": "gamma.composition-ae",
+           "gamma-composition-nnls": "gamma.composition-nnls"}
+
+E = TypeVar("E", bound="SpectralEstimator")
+
+
+class SpectralEstimator(BaseEstimator):
+    """Base of every speclearn model: axis check, registry and persistence.
+
+    A subclass provides `_saved_parts()` (the `SavedModel` fields beyond type, params and axis:
+    `targets`, `preprocessing`, `extra`, `arrays`, `estimators`) and `_restore_saved(saved)`.
+    """
+
+    #: the system (package) the estimator belongs to, set once by each system's base class
+    system: ClassVar[str] = ""
+    #: the `--method` name, set by each concrete estimator
+    method: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("method") and cls.system:
+            name = f"{cls.system}.{cls.method}"
+            known = MODEL_TYPES.get(name)
+            if known is not None and known.__qualname__ != cls.__qualname__:
+                raise TypeError(f"model type {name} is taken by {known.__qualname__}")
+            MODEL_TYPES[name] = cls
+
+    @classmethod
+    def model_type(cls) -> str:
+        return f"{cls.system}.{cls.method}"
+
+    # --- axis ----------------------------------------------------------------------------
+    def check_spectra(self, spectra: Spectra) -> None:
+        """Refuse use before fitting and spectra on another axis than the training spectra's."""
+        if not hasattr(self, "axis_"):
+            raise InputError(f"this {self.method} model is not fitted yet")
+        spectra.check_axis_matches(self.axis_, what=f"the {self.method} model")
+
+    # --- persistence ---------------------------------------------------------------------
+    def _saved_parts(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _restore_saved(self, saved: SavedModel) -> None:
+        raise NotImplementedError
+
+    def to_saved(self) -> SavedModel:
+        """The fitted model as a `SavedModel` (what `save` writes)."""
+        if not hasattr(self, "axis_"):
+            raise InputError(f"this {self.method} model is not fitted yet; nothing to save")
+        parts = self._saved_parts()
+        if getattr(self, "selection_", None):
+            parts["extra"] = {**parts.get("extra", {}), "selection": self.selection_}
+        return SavedModel(model_type=self.model_type(), params=self.get_params(), axis=self.axis_, **parts)
+
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model folder atomically; `overwrite` replaces only a model speclearn wrote."""
+        return save_model(self.to_saved(), directory, overwrite=overwrite)
+
+    @classmethod
+    def from_saved(cls: type[E], saved: SavedModel) -> E:
+        """Rebuild the estimator from a loaded folder (parameters checked against `__init__`)."""
+        estimator = saved.construct(cls)
+        estimator.axis_ = saved.axis
+        estimator.selection_ = saved.extra.get("selection")
+        estimator.path_ = saved.path
+        estimator._restore_saved(saved)
+        return estimator
+
+
+def _import_system(name: str) -> None:
+    if name in SYSTEMS:
+        importlib.import_module(f"speclearn.{name}")
+
+
+def load(directory: str | Path, kind: type[E] = SpectralEstimator) -> E:
+    """Load any speclearn model folder as the estimator that wrote it; `kind` (a system's base class,
+    e.g. `Quantifier`) refuses models of other kinds with a one-line error."""
+    directory = Path(directory)
+    model_type = RENAMED.get(read_model_type(directory), read_model_type(directory))
+    _import_system(kind.system or model_type.split(".", 1)[0])
+    accepted = {name: cls for name, cls in MODEL_TYPES.items() if issubclass(cls, kind)}
+    old_names = tuple(old for old, new in RENAMED.items() if new in accepted)
+    saved = load_model(directory, expected_types=tuple(accepted) + old_names)
+    saved.model_type = RENAMED.get(saved.model_type, saved.model_type)
+    return accepted[saved.model_type].from_saved(saved)
