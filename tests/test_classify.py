@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speclearn.classify import CNNClassifier, classifier_types, load_classifier
+from speclearn.classify import CNNClassifier, SpectralClassifier
+from speclearn.models import load, methods
 from speclearn.classify.benchmark import load_coffee_spectra
 from speclearn.classify.pretraining import simulate_band_classes
 from speclearn.core.errors import InputError
@@ -38,7 +39,7 @@ def _split(spectra: Spectra, labels: pd.Series, every: int = 2):
 @pytest.mark.parametrize("method", ["cnn", "knn", "svm", "rf", "plsda"])
 def test_every_method_beats_chance_on_separable_simulated_set(method, separable):
     train_x, train_y, test_x, test_y = _split(*separable)
-    predicted = _fast(method, classifier_types()[method], seed=0).fit(train_x, train_y).predict(test_x)
+    predicted = _fast(method, methods("classify")[method], seed=0).fit(train_x, train_y).predict(test_x)
     accuracy = np.mean(predicted["class"].to_numpy() == test_y.to_numpy())
     assert accuracy > 0.8, accuracy  # chance is 1/3
     assert np.allclose(predicted[["top1_probability", "top2_probability", "top3_probability"]].sum(axis=1), 1.0,
@@ -51,7 +52,7 @@ def test_every_method_beats_chance_on_separable_simulated_set(method, separable)
 def test_classical_methods_beat_chance_on_coffee(method):
     spectra, labels = load_coffee_spectra()
     train_x, train_y, test_x, test_y = _split(spectra, labels)
-    predicted = classifier_types()[method]().fit(train_x, train_y).predict(test_x)
+    predicted = methods("classify")[method]().fit(train_x, train_y).predict(test_x)
     assert np.mean(predicted["class"].to_numpy() == test_y.to_numpy()) > 0.6  # chance is 1/3
 
 
@@ -66,7 +67,7 @@ def test_cnn_save_load_round_trip_gives_identical_probabilities(separable, tmp_p
     spectra, labels = separable
     cnn = CNNClassifier(**{**FAST_CNN, "epochs": 5}, seed=3).fit(spectra, labels)
     cnn.save(tmp_path / "model")
-    loaded = load_classifier(tmp_path / "model")
+    loaded = load(tmp_path / "model", SpectralClassifier)
     assert isinstance(loaded, CNNClassifier)
     np.testing.assert_array_equal(loaded.predict_proba(spectra), cnn.predict_proba(spectra))
     assert list(loaded.classes_) == ["alpha", "beta", "gamma"]
@@ -85,11 +86,11 @@ def test_fine_tuning_starts_from_the_pretrained_features(separable):
 
 def test_saved_classifier_refuses_other_axis(separable, tmp_path):
     spectra, labels = separable
-    model = classifier_types()["knn"]().fit(spectra, labels)
+    model = methods("classify")["knn"]().fit(spectra, labels)
     model.save(tmp_path / "m")
     other = Spectra(spectra.values()[:, :100], spectra.axis[:100], axis_kind="wavenumber")
     with pytest.raises(InputError, match="channels"):
-        load_classifier(tmp_path / "m").predict(other)
+        load(tmp_path / "m", SpectralClassifier).predict(other)
 
 
 # --- CLI ---------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ ORDER = ("knn", "svm", "rf", "plsda", "cnn")
 def select_classifier(spectra: Spectra, labels: pd.Series, *, groups: list[str] | None = None, seed: int = 0,
                       budget_s: float = DEFAULT_BUDGET_S, cnn: dict | None = None):
     """(winner refitted on all spectra, ranking)."""
-    from speclearn.classify.base import check_labels, classifier_types
+    from speclearn.classify.base import check_labels
+    from speclearn.models import methods
 
-    types = classifier_types()
+    types = methods("classify")
     labels = check_labels(labels, spectra, file=spectra.source)
     ids = np.asarray(spectra.ids)
     truth = labels.loc[ids].astype(str).to_numpy()

@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import align_table, read_table_csv
-from speclearn.models import SavedModel, load_model, save_model
+from speclearn.models import SavedModel
+from speclearn.models.estimator import SpectralEstimator
 from speclearn.preprocessing import preprocess
 
 #: default preprocessing of every classifier: standard normal variate, spectrum by spectrum
@@ -76,11 +76,10 @@ def top_k_frame(proba: np.ndarray, classes: np.ndarray, ids: list[str], k: int =
     return frame
 
 
-class SpectralClassifier(BaseEstimator):
+class SpectralClassifier(SpectralEstimator):
     """Assign each spectrum a class with a probability; `predict` returns the top-3 table."""
 
-    #: the model type written to config.json (and the `--method` name)
-    method: ClassVar[str] = ""
+    system: ClassVar[str] = "classify"
 
     def fit(self, spectra: Spectra, labels: pd.Series) -> "SpectralClassifier":
         labels = check_labels(labels, spectra, file=spectra.source)
@@ -97,9 +96,7 @@ class SpectralClassifier(BaseEstimator):
 
     def transform_input(self, spectra: Spectra) -> np.ndarray:
         """Preprocessed (n, channels) array, after refusing spectra on another axis."""
-        if not hasattr(self, "classes_"):
-            raise InputError(f"the {self.method} classifier is not fitted")
-        spectra.check_axis_matches(self.axis_, what="the classifier")
+        self.check_spectra(spectra)
         processed, _ = preprocess(spectra.compute(), self._preprocessing(), pipeline=self.pipeline_)
         return processed.values()
 
@@ -112,22 +109,15 @@ class SpectralClassifier(BaseEstimator):
         return top_k_frame(self.predict_proba(spectra), self.classes_, spectra.ids)
 
     # --- persistence -------------------------------------------------------------------------
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+    def _saved_parts(self) -> dict[str, Any]:
         arrays, estimators = self._state()
-        model = SavedModel(model_type=self.method, params=self.get_params(), axis=self.axis_,
-                           targets=[str(c) for c in self.classes_], preprocessing=self._preprocessing(),
-                           arrays=arrays, estimators={"preprocessing": self.pipeline_, **estimators},
-                           extra={"selection": self.selection_} if getattr(self, "selection_", None) else {})
-        return save_model(model, directory, overwrite=overwrite)
+        return {"targets": [str(c) for c in self.classes_], "preprocessing": self._preprocessing(),
+                "arrays": arrays, "estimators": {"preprocessing": self.pipeline_, **estimators}}
 
-    @classmethod
-    def from_saved(cls, model: SavedModel) -> "SpectralClassifier":
-        classifier = model.construct(cls)
-        classifier.classes_ = np.array(model.targets, dtype=object)
-        classifier.axis_ = model.axis
-        classifier.pipeline_ = model.estimators["preprocessing"]
-        classifier._restore(model)
-        return classifier
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self.classes_ = np.array(saved.targets, dtype=object)
+        self.pipeline_ = saved.estimators["preprocessing"]
+        self._restore(saved)
 
     # --- for subclasses ------------------------------------------------------------------------
     def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -160,20 +150,3 @@ class SklearnClassifier(SpectralClassifier):
 
     def _restore(self, model: SavedModel) -> None:
         self.estimator_ = model.estimators["estimator"]
-
-
-def classifier_types() -> dict[str, type[SpectralClassifier]]:
-    """--method name -> classifier class."""
-    from speclearn.classify.cnn import CNNClassifier
-    from speclearn.classify.forest import ForestClassifier
-    from speclearn.classify.knn import KNNClassifier
-    from speclearn.classify.plsda import PLSDAClassifier
-    from speclearn.classify.svm import SVMClassifier
-    return {c.method: c for c in (CNNClassifier, KNNClassifier, SVMClassifier, ForestClassifier, PLSDAClassifier)}
-
-
-def load_classifier(directory: str | Path) -> SpectralClassifier:
-    """Any saved classifier, restored to the class that wrote it."""
-    types = classifier_types()
-    model = load_model(directory, expected_types=tuple(types))
-    return types[model.model_type].from_saved(model)

@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from speclearn.classify.base import classifier_types
+from speclearn.models import methods
 from speclearn.classify.cnn import CNNClassifier
 from speclearn.core.spectra import Spectra
 from speclearn.metrics import mean_confidence_interval, paired_t_test
@@ -45,11 +45,11 @@ def load_coffee_spectra() -> tuple[Spectra, pd.Series]:
 
 
 def _methods(config: dict, seed: int) -> dict[str, object]:
-    types = classifier_types()
+    types = methods("classify")
     cnn = {"epochs": config["epochs"], "pretrain_epochs": config["pretrain_epochs"], "device": "cpu", "seed": seed}
-    methods = {"cnn_pretrained": CNNClassifier(pretrain=True, **cnn), "cnn_scratch": CNNClassifier(pretrain=False, **cnn)}
-    methods.update({name: cls(seed=seed) for name, cls in types.items() if name != "cnn"})
-    return methods
+    chosen = {"cnn_pretrained": CNNClassifier(pretrain=True, **cnn), "cnn_scratch": CNNClassifier(pretrain=False, **cnn)}
+    chosen.update({name: cls(seed=seed) for name, cls in types.items() if name != "cnn"})
+    return chosen
 
 
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict:

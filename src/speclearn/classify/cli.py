@@ -33,9 +33,10 @@ def train_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a classifier on labelled spectra and save it to a model folder."""
-    from speclearn.classify.base import classifier_types, read_labels
+    from speclearn.classify.base import read_labels
+    from speclearn.models import methods
 
-    types = classifier_types()
+    types = methods("classify")
     if method != "auto" and method not in types:
         raise InputError(f"unknown --method {method!r}; choose from auto, {', '.join(types)}")
     if epochs < 1 or pretrain_epochs < 1:
@@ -69,11 +70,12 @@ def predict_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write id, class, probability and top1..top3 with probabilities."""
-    from speclearn.classify.base import load_classifier
+    from speclearn.classify import SpectralClassifier
+    from speclearn.models import load
     from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
-    classifier = use_device(load_classifier(model), device)
+    classifier = use_device(load(model, SpectralClassifier), device)
     data = read_spectra(spectra, expect=classifier.axis_)
     table = classifier.predict(data)
     write_table_csv(table, out, overwrite=overwrite)

@@ -116,8 +116,9 @@ def network(directory: str | Path, *, secondary: str | None = None) -> Network:
                        {"spectra": "raw spectra on the model's axis", "clean": "denoised spectra"},
                        {"axis": model.axis_}, lambda spectra: (spectra.values(),))
     if model_type == "cnn":
-        from speclearn.classify import load_classifier
-        model = load_classifier(directory)
+        from speclearn.classify import SpectralClassifier
+        from speclearn.models import load
+        model = load(directory, SpectralClassifier)
         return Network(model_type, _Softmax(model.net_), {"spectra": len(model.axis_["values"])}, "probabilities",
                        {"spectra": "spectra after the model's preprocessing pipeline (config.json 'preprocessing'; "
                                    "speclearn: CNNClassifier.transform_input)",

@@ -161,8 +161,8 @@ class ClassicalMaterialClassifier(BaseEstimator):
         return Spectra(X, sqrt_grid(*GRID), axis_kind="energy", meta=spectra.meta[[]])
 
     def fit(self, spectra: Spectra, labels) -> "ClassicalMaterialClassifier":
-        from speclearn.classify.base import classifier_types
-        types = classifier_types()
+        from speclearn.models import methods
+        types = methods("classify")
         if self.method not in types or self.method == "cnn":
             raise InputError(f"unknown classical method {self.method!r}; choose plsda, svm, rf or knn")
         data = self._spectra(spectra)
@@ -190,8 +190,9 @@ def load_material_classifier(directory: str | Path):
     model = load_model(directory)
     if model.model_type == MODEL_TYPE:
         return MaterialCNN.from_saved(model)
-    from speclearn.classify.base import load_classifier
-    wrapper = ClassicalMaterialClassifier(model.model_type)
-    wrapper.estimator_ = load_classifier(directory)
+    from speclearn.models import load
+    estimator = load(directory)
+    wrapper = ClassicalMaterialClassifier(estimator.method)
+    wrapper.estimator_ = estimator
     wrapper.classes_ = wrapper.estimator_.classes_
     return wrapper

@@ -104,6 +104,12 @@ def _import_system(name: str) -> None:
         importlib.import_module(f"speclearn.{name}")
 
 
+def methods(system: str) -> dict[str, type[SpectralEstimator]]:
+    """`--method` name -> estimator class of one system (its package is imported to register them)."""
+    _import_system(system)
+    return {name.split(".", 1)[1]: cls for name, cls in MODEL_TYPES.items() if name.startswith(f"{system}.")}
+
+
 def load(directory: str | Path, kind: type[E] = SpectralEstimator) -> E:
     """Load any speclearn model folder as the estimator that wrote it; `kind` (a system's base class,
     e.g. `Quantifier`) refuses models of other kinds with a one-line error."""
