@@ -9,10 +9,10 @@ import pytest
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.denoise import (ClassicalDenoiser, SpectroscopyNet, SupervisedDenoiser, TripletSampler,
-                               load_denoiser)
+from speclearn.denoise import ClassicalDenoiser, Denoiser, SpectroscopyNet, SupervisedDenoiser, TripletSampler
 from speclearn.io import write_spectra, write_table_csv
 from speclearn.metrics import rmse
+from speclearn.models import load
 
 FAST_SIAMESE = dict(depth=4, width=8, downsample=2, epochs=40, device="cpu")
 
@@ -87,7 +87,7 @@ def test_save_load_round_trip_gives_identical_output(data, make, tmp_path):
     spectra, clean, groups = data
     model = make().fit(spectra, groups=groups, clean=clean)
     model.save(tmp_path / "m")
-    loaded = load_denoiser(tmp_path / "m")
+    loaded = load(tmp_path / "m", Denoiser)
     np.testing.assert_array_equal(loaded.transform(spectra).values(), model.transform(spectra).values())
     np.testing.assert_array_equal(loaded.noise(spectra).values(), model.noise(spectra).values())
     other = Spectra(spectra.values()[:, :-1], spectra.axis[:-1], axis_kind="wavelength")
@@ -131,7 +131,7 @@ def test_cli_default_is_auto_with_the_ranking_stored(cli, files, tmp_path):
     assert code == 0, err
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     ranking = config["extra"]["selection"]
-    assert config["model_type"] == "denoise-" + ("classical" if ranking["winner"] != "siamese" else "siamese")
+    assert config["model_type"] == "denoise." + ("classical" if ranking["winner"] != "siamese" else "siamese")
     assert ranking["rows"][0]["candidate"] == "identity" and ranking["cv"] == "GroupKFold"
 
 

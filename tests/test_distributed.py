@@ -15,7 +15,7 @@ pytest.importorskip("dask.distributed")
 
 @pytest.fixture(scope="module")
 def cube_and_model(tmp_path_factory):
-    from speclearn.unmix import FixedSpectraUnmixer, save_unmixing
+    from speclearn.unmix import FixedSpectraUnmixer
     root = tmp_path_factory.mktemp("dist")
     rng = np.random.default_rng(0)
     axis = np.linspace(0.5, 10.0, 48)
@@ -25,8 +25,8 @@ def cube_and_model(tmp_path_factory):
     maps = np.concatenate([fraction, 1 - fraction], axis=2)
     counts = rng.poisson(400 * maps @ spectra).astype(float)
     path = write_spectra(Spectra(counts, axis, axis_kind="energy"), root / "cube.zarr")
-    model = save_unmixing(FixedSpectraUnmixer(spectra), {"kind": "energy", "unit": "keV", "values": axis.tolist()},
-                          root / "model")
+    model = FixedSpectraUnmixer().fit(spectra, {"kind": "energy", "unit": "keV", "values": axis.tolist()}
+                                      ).save(root / "model")
     return root, path, model
 
 

@@ -45,12 +45,12 @@ def test_export_reproduces_pytorch(models, kind, fmt, tmp_path):
 
 
 def test_exported_denoiser_and_quantifier_are_the_speclearn_predictions(models, tmp_path):
-    from speclearn.denoise import load_denoiser
+    from speclearn.denoise import Denoiser
     from speclearn.models import load
     from speclearn.quantify import Quantifier
-    path, sample = models["denoise-supervised"]
+    path, sample = models["denoise.supervised"]
     file = export(network(path), tmp_path / "d.pt", "torchscript")
-    np.testing.assert_allclose(Runner(file)(sample.values()), load_denoiser(path).transform(sample).values(),
+    np.testing.assert_allclose(Runner(file)(sample.values()), load(path, Denoiser).transform(sample).values(),
                                rtol=1e-5, atol=1e-4)
     path, sample = models["quantify.caemmt"]
     net = network(path)
@@ -60,12 +60,12 @@ def test_exported_denoiser_and_quantifier_are_the_speclearn_predictions(models, 
 
 
 def test_cli_export_writes_file_and_contract(models, tmp_path, cli):
-    path, _ = models["cnn"]
+    path, _ = models["classify.cnn"]
     out = tmp_path / "cnn.pt"
     code, _, err = cli("export", "--model", path, "--format", "torchscript", "--out", out)
     assert code == 0, err
     contract = json.loads((tmp_path / "cnn.pt.json").read_text())
-    assert contract["model_type"] == "cnn" and contract["inputs"]["spectra"]["shape"] == ["batch", 512]
+    assert contract["model_type"] == "classify.cnn" and contract["inputs"]["spectra"]["shape"] == ["batch", 512]
     assert contract["targets"] == ["a", "b"] and contract["max_relative_difference_vs_pytorch"] < 1e-5
     assert max_difference(network(path), out) < 1e-5
     code, _, err = cli("export", "--model", path, "--format", "torchscript", "--out", out)
@@ -75,8 +75,8 @@ def test_cli_export_writes_file_and_contract(models, tmp_path, cli):
 
 
 def test_models_without_network_are_refused(tmp_path):
-    from speclearn.unmix import FixedSpectraUnmixer, save_unmixing
-    save_unmixing(FixedSpectraUnmixer(np.eye(3)), {"kind": "channel", "unit": "", "values": [0, 1, 2]}, tmp_path / "u")
+    from speclearn.unmix import FixedSpectraUnmixer
+    FixedSpectraUnmixer().fit(np.eye(3), {"kind": "channel", "unit": "", "values": [0, 1, 2]}).save(tmp_path / "u")
     with pytest.raises(InputError, match="no network to export"):
         network(tmp_path / "u")
     with pytest.raises(InputError, match="not a speclearn model folder"):

@@ -10,6 +10,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.generate import ConditionalVAE
 from speclearn.io import read_spectra, write_spectra, write_table_csv
+from speclearn.models import load
 
 COMPONENTS = ("A", "B")
 
@@ -58,7 +59,7 @@ def test_same_seed_same_output_and_save_load(fitted, tmp_path):
     np.testing.assert_array_equal(first, vae.generate(wanted, n_per_row=3, seed=5)[0].values())
     assert not np.allclose(first, vae.generate(wanted, n_per_row=3, seed=6)[0].values())
     vae.save(tmp_path / "m")
-    np.testing.assert_allclose(ConditionalVAE.load(tmp_path / "m").generate(wanted, n_per_row=3, seed=5)[0].values(),
+    np.testing.assert_allclose(load(tmp_path / "m", ConditionalVAE).generate(wanted, n_per_row=3, seed=5)[0].values(),
                                first, rtol=1e-6, atol=1e-9)
 
 

@@ -14,7 +14,8 @@ from speclearn.core.memory import return_freed_memory
 from speclearn.core.spectra import Spectra
 from speclearn.io import read_spectra, write_spectra
 from speclearn.metrics import k_score, relative_squared_error
-from speclearn.transfer import METHODS, VAEMLPTransfer, load_transfer_model
+from speclearn.models import load
+from speclearn.transfer import METHODS, TransferModel, VAEMLPTransfer
 from speclearn.transfer.evaluation import ClusterScorer, transfer_scores
 from speclearn.transfer.networks import InstrumentDrift, cyclical_beta
 
@@ -78,7 +79,7 @@ def test_method_beats_mean_spectrum_and_round_trips(method, data, fitted, tmp_pa
     rse = relative_squared_error(predicted.values(), truth)
     assert rse < 0.25 < relative_squared_error(mean_spectrum, truth), rse
     model.save(tmp_path / "model")
-    loaded = load_transfer_model(tmp_path / "model")
+    loaded = load(tmp_path / "model", TransferModel)
     assert type(loaded) is type(model)
     np.testing.assert_array_equal(loaded.predict(secondary_test).values(), predicted.values())
 

@@ -63,7 +63,7 @@ def test_qa_flags_spike_and_internal_standard_drop_not_clean_run(sims, qa):
 
 def test_qa_model_round_trips(sims, qa):
     from speclearn.trust.qa import RunQA as Loaded
-    restored = Loaded.from_saved_model(qa.to_saved_model())
+    restored = Loaded.from_saved(qa.to_saved())
     a, b = qa.score(sims[1].spectra), restored.score(sims[1].spectra)
     np.testing.assert_allclose(a["anomaly_score"], b["anomaly_score"], rtol=1e-5)
 

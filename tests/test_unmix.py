@@ -7,7 +7,7 @@ import pytest
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.simulate.edx import DEFAULT_PHASES, phase_spectrum, simulate_edx
-from speclearn.unmix import NMF, PCANMF, PSNMF, apply_unmixing, save_unmixing
+from speclearn.unmix import NMF, PCANMF, PSNMF, FixedSpectraUnmixer, apply_unmixing
 from speclearn.unmix._base import solver_copies
 from speclearn.unmix.psnmf import auto_bin_factor
 from speclearn.unmix.evaluation import composition_error, match_components, score_unmixing
@@ -84,7 +84,7 @@ def test_baselines_produce_normalised_outputs(moderate, estimator):
 
 def test_saved_components_apply_on_same_axis_and_refuse_another(moderate, tmp_path):
     sim, model = moderate
-    save_unmixing(model, sim.spectra.axis_spec(), tmp_path / "model")
+    FixedSpectraUnmixer().fit(model.components_, sim.spectra.axis_spec()).save(tmp_path / "model")
     again = apply_unmixing(tmp_path / "model", sim.spectra)
     difference = np.abs(again - model.abundances_)  # same optimum from another start, within the solver tolerance
     assert difference.max() < 0.02 and difference.mean() < 1e-3

@@ -246,9 +246,10 @@ def run_transfer(name: str, data: tuple, work: Path, scale: dict) -> dict[str, A
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}
             continue
-        from speclearn.transfer import load_transfer_model
+        from speclearn.models import load
+        from speclearn.transfer import TransferModel
 
-        model = load_transfer_model(folder / method)
+        model = load(folder / method, TransferModel)
         truth = model.reference(read_spectra(folder / "pt.csv")).values()
         predicted = read_spectra(folder / f"{method}.csv").values()
         rows[method] = {"rmse": float(np.sqrt(np.mean((predicted - truth) ** 2))), "wall_s": round(wall, 1)}

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from speclearn.core.spectra import Spectra
-from speclearn.denoise.base import DENOISERS, Denoiser
+from speclearn.denoise.base import Denoiser
+from speclearn.models import methods
 from speclearn.models.selection import DEFAULT_BUDGET_S, Candidate, Ranking, folds, rank
 
 TIE_TOLERANCE = 0.01
@@ -48,7 +49,7 @@ def candidates(n_train: int, n_channels: int, *, groups: bool, clean: bool, seed
 
 def make(candidate: Candidate) -> Denoiser:
     params = dict(candidate.params)
-    return DENOISERS[params.pop("method")](**params)
+    return methods("denoise")[params.pop("method")](**params)
 
 
 def replicate_disagreement(denoised: np.ndarray, raw: np.ndarray, codes: np.ndarray) -> float:

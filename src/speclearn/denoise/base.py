@@ -2,7 +2,7 @@
 
 A denoiser maps measured spectra y to cleaned spectra (an estimate of the line signal u_x) and,
 where meaningful, to the removed part y - u_x (`noise`). Each concrete estimator lives in its own
-module and registers itself in `DENOISERS` under its CLI method name.
+module; `speclearn.models.methods("denoise")` lists them by CLI method name.
 """
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.models import SavedModel, load_model, save_model
-
-#: method name -> estimator class (filled by the estimator modules)
-DENOISERS: dict[str, type["Denoiser"]] = {}
-MODEL_PREFIX = "denoise-"
+from speclearn.models import SavedModel
+from speclearn.models.estimator import SpectralEstimator
 
 
 def group_codes(groups: pd.Series | np.ndarray | list, *, n_spectra: int, minimum: int = 1,
@@ -42,17 +38,12 @@ def intensity_scale(X: np.ndarray) -> float:
     return scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
-class Denoiser(BaseEstimator):
+class Denoiser(SpectralEstimator):
     """Base class: `fit(spectra, groups=, clean=)`, `transform(spectra)`, `noise(spectra)`."""
 
-    method: ClassVar[str] = ""
+    system: ClassVar[str] = "denoise"
     needs_groups: ClassVar[bool] = False
     needs_clean: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.method:
-            DENOISERS[cls.method] = cls
 
     # --- public API ----------------------------------------------------------------------
     def fit(self, spectra: Spectra, *, groups=None, clean=None) -> "Denoiser":
@@ -78,30 +69,24 @@ class Denoiser(BaseEstimator):
 
     def transform(self, spectra: Spectra) -> Spectra:
         """The cleaned spectra (same ids, metadata and axis)."""
-        self._check(spectra)
+        self.check_spectra(spectra)
         return spectra.with_intensity(self._clean(spectra.values().astype(np.float64)))
 
     def noise(self, spectra: Spectra) -> Spectra:
         """What the denoiser removes: spectra - transform(spectra) unless a method models it itself."""
-        self._check(spectra)
+        self.check_spectra(spectra)
         X = spectra.values().astype(np.float64)
         return spectra.with_intensity(X - self._clean(X))
 
     # --- persistence ---------------------------------------------------------------------
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+    def _saved_parts(self) -> dict[str, Any]:
         arrays, estimators, extra = self._state()
-        if getattr(self, "selection_", None):
-            extra = {**extra, "selection": self.selection_}
-        model = SavedModel(model_type=MODEL_PREFIX + self.method, params=self.get_params(), axis=self.axis_,
-                           arrays=arrays, estimators=estimators, extra=extra)
-        return save_model(model, directory, overwrite=overwrite)
+        return {"arrays": arrays, "estimators": estimators, "extra": extra}
+
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self._restore(saved.arrays, saved.estimators, saved.extra)
 
     # --- for subclasses ------------------------------------------------------------------
-    def _check(self, spectra: Spectra) -> None:
-        if not hasattr(self, "axis_"):
-            raise InputError(f"this {self.method} denoiser is not fitted yet")
-        spectra.check_axis_matches(self.axis_, what=f"the {self.method} denoiser")
-
     def _fit(self, X: np.ndarray, *, groups: np.ndarray | None, clean: np.ndarray | None) -> None:
         raise NotImplementedError
 
@@ -114,15 +99,3 @@ class Denoiser(BaseEstimator):
 
     def _restore(self, arrays: dict[str, np.ndarray], estimators: dict[str, Any], extra: dict[str, Any]) -> None:
         raise NotImplementedError
-
-
-def load_denoiser(directory: str | Path) -> Denoiser:
-    """Load a denoiser written by `Denoiser.save` (any method)."""
-    import speclearn.denoise  # noqa: F401  (registers every method)
-
-    types = tuple(MODEL_PREFIX + m for m in DENOISERS)
-    saved = load_model(directory, expected_types=types)
-    estimator = saved.construct(DENOISERS[saved.model_type[len(MODEL_PREFIX):]])
-    estimator.axis_ = saved.axis
-    estimator._restore(saved.arrays, saved.estimators, saved.extra)
-    return estimator

@@ -47,7 +47,7 @@ def train_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Fit a denoiser and save it to MODEL_DIR."""
-    from speclearn.denoise import DENOISERS
+    from speclearn.models import methods
 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -75,7 +75,7 @@ def train_command(
         method = ranking.winner
     else:
         params = {"seed": seed} | ({} if method == "classical" else {**network, "progress": True})
-        estimator = DENOISERS[method](**params).fit(data, groups=labels, clean=clean_data)
+        estimator = methods("denoise")[method](**params).fit(data, groups=labels, clean=clean_data)
     estimator.save(out, overwrite=overwrite)
     say(f"wrote {method} denoiser to {out} ({data.n_spectra} spectra, {data.n_channels} channels)")
 
@@ -90,13 +90,14 @@ def apply_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write the cleaned spectra (and optionally the noise component)."""
-    from speclearn.denoise import load_denoiser
+    from speclearn.denoise import Denoiser
+    from speclearn.models import load
     from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     if noise is not None:
         check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
-    estimator = use_device(load_denoiser(model), device)
+    estimator = use_device(load(model, Denoiser), device)
     data = read_spectra(spectra, expect=estimator.axis_)
     write_spectra(estimator.transform(data), out, overwrite=overwrite)
     if noise is not None:

@@ -200,7 +200,7 @@ class SpectroscopyNet(Denoiser):
 
     def noise(self, spectra):
         """z_n = h2(y): the noise channel's estimate (the stationary, target-independent part)."""
-        self._check(spectra)
+        self.check_spectra(spectra)
         return spectra.with_intensity(self._apply(self.module_.noise, spectra.values()))
 
     def _state(self):

@@ -10,7 +10,6 @@ pipeline). The batch dimension is dynamic; the channel count is the model's.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,49 +89,34 @@ class _Output(nn.Module):
         return self.net(inputs)[self.index] * self.std + self.mean
 
 
-def _config(directory: Path) -> dict:
-    path = directory / "config.json"
-    if not path.exists():
-        raise InputError("not a speclearn model folder (no config.json)", file=directory)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"config is not valid JSON ({err})", file=path) from None
-
-
 def network(directory: str | Path, *, secondary: str | None = None) -> Network:
     """The torch network of a saved model (denoise siamese/supervised, classify cnn, transfer
     vae-mlp/mlp, generate cvae, quantify caemmt/twohead). `secondary` picks a transfer model's
     secondary instrument (default: its only one)."""
+    from speclearn.models import load
     directory = Path(directory)
-    model_type = str(_config(directory).get("model_type", ""))
-    if model_type.startswith("denoise-"):
-        from speclearn.denoise.base import load_denoiser
-        model = load_denoiser(directory)
+    model = load(directory)
+    model_type = model.model_type()
+    if model.system == "denoise":
         if not hasattr(model, "module_"):
             raise InputError(f"{model_type} has no network to export (only siamese and supervised do)", file=directory)
         n_channels = len(model.axis_["values"])
         return Network(model_type, _Scaled(model.module_, model.scale_), {"spectra": n_channels}, "clean",
                        {"spectra": "raw spectra on the model's axis", "clean": "denoised spectra"},
                        {"axis": model.axis_}, lambda spectra: (spectra.values(),))
-    if model_type == "cnn":
-        from speclearn.classify import SpectralClassifier
-        from speclearn.models import load
-        model = load(directory, SpectralClassifier)
+    if model_type == "classify.cnn":
         return Network(model_type, _Softmax(model.net_), {"spectra": len(model.axis_["values"])}, "probabilities",
                        {"spectra": "spectra after the model's preprocessing pipeline (config.json 'preprocessing'; "
                                    "speclearn: CNNClassifier.transform_input)",
                         "probabilities": "class probabilities, columns in the order of 'targets'"},
                        {"axis": model.axis_, "targets": [str(c) for c in model.classes_]},
                        lambda spectra: (model.transform_input(spectra),))
-    if model_type.startswith("transfer-"):
-        from speclearn.transfer import load_transfer_model
-        model = load_transfer_model(directory)
+    if model.system == "transfer":
         name = model.resolve_secondary(secondary)
         n_in = len(model.secondary_axes_[name]["values"])
-        if model_type == "transfer-mlp":
+        if model_type == "transfer.mlp":
             module = model.net_
-        elif model_type == "transfer-vae-mlp":
+        elif model_type == "transfer.vae-mlp":
             module = nn.Sequential(model.mlps_[name], model.vae_.decoder)
         else:
             raise InputError(f"{model_type} has no network to export (only vae-mlp and mlp do)", file=directory)
@@ -140,11 +124,9 @@ def network(directory: str | Path, *, secondary: str | None = None) -> Network:
                        {"secondary": f"spectra of secondary {name!r} after its baseline removal and scaling "
                                      "(speclearn: the model's secondary_pipes_)",
                         "primary": "primary spectra, scaled (invert with the model's primary_pipe_)"},
-                       {"secondary_name": name, "axis": model.primary_axis_},
+                       {"secondary_name": name, "axis": model.axis_},
                        lambda spectra: (model.secondary_pipes_[name].transform(spectra.values()),))
-    if model_type == "cvae":
-        from speclearn.generate import ConditionalVAE
-        model = ConditionalVAE.load(directory)
+    if model_type == "generate.cvae":
         n_condition = len(model.classes_) if model.condition_kind_ == "class" else len(model.condition_columns_)
         return Network(model_type, _Decoder(model.net_, model.mean_, model.scale_),
                        {"z": model.latent_dim, "condition": n_condition}, "spectra",
@@ -153,9 +135,6 @@ def network(directory: str | Path, *, secondary: str | None = None) -> Network:
                         "spectra": "generated mean spectra (no noise added)"},
                        {"axis": model.axis_, "targets": list(model.condition_columns_)})
     if model_type in ("quantify.caemmt", "quantify.twohead"):
-        from speclearn.models import load
-        from speclearn.quantify import Quantifier
-        model = load(directory, Quantifier)
         if model_type == "quantify.caemmt":
             seed = model.architecture_ == "seed"
             module = _Output(model.net_, 1, model.conc_mean_ if seed else None, model.conc_std_ if seed else None)

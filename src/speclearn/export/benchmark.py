@@ -19,7 +19,7 @@ import torch
 
 from speclearn.core.spectra import Spectra
 
-KINDS = ("denoise-supervised", "denoise-siamese", "cnn", "transfer-mlp", "transfer-vae-mlp", "cvae",
+KINDS = ("denoise.supervised", "denoise.siamese", "classify.cnn", "transfer.mlp", "transfer.vae-mlp", "generate.cvae",
          "quantify.caemmt", "quantify.twohead")
 SCALES = {"quick": {"batch": 256, "repeats": 5}, "full": {"batch": 1024, "repeats": 20}}
 
@@ -52,28 +52,28 @@ def tiny_models(directory: str | Path, *, seed: int = 0,
     icpms = None
     for kind in kinds:
         path, sample = directory / kind, noisy
-        if kind == "denoise-supervised":
+        if kind == "denoise.supervised":
             from speclearn.denoise import SupervisedDenoiser
             model = SupervisedDenoiser(width=4, levels=1, epochs=2, device="cpu", seed=seed)
             model.fit(noisy, clean=clean).save(path)
-        elif kind == "denoise-siamese":
+        elif kind == "denoise.siamese":
             from speclearn.denoise import SpectroscopyNet
             SpectroscopyNet(depth=3, width=4, downsample=2, epochs=2, device="cpu", seed=seed).fit(
                 noisy, groups=groups).save(path)
-        elif kind == "cnn":
+        elif kind == "classify.cnn":
             from speclearn.classify import CNNClassifier
             labels = pd.Series(np.where(clean[:, :64].sum(1) > np.median(clean[:, :64].sum(1)), "a", "b"),
                                index=noisy.meta.index)
             CNNClassifier(epochs=2, pretrain=False, device="cpu", seed=seed).fit(noisy, labels).save(path)
-        elif kind.startswith("transfer-"):
+        elif kind.startswith("transfer."):
             from speclearn.transfer import METHODS
             secondary_axis = np.linspace(320.0, 680.0, 96)
             secondary = _spectra(_lines(48, secondary_axis, seed) + rng.normal(0, 1.0, (48, 96)), secondary_axis)
             small = dict(hidden=(32, 16), latent=4, mlp_hidden=(16,), batch_size=16, baseline_window=15, seed=seed)
-            epochs = {"vae_epochs": 2, "mlp_epochs": 2} if kind == "transfer-vae-mlp" else {"epochs": 2}
-            METHODS[kind.removeprefix("transfer-")](**small, **epochs).fit(noisy, secondary).save(path)
+            epochs = {"vae_epochs": 2, "mlp_epochs": 2} if kind == "transfer.vae-mlp" else {"epochs": 2}
+            METHODS[kind.removeprefix("transfer.")](**small, **epochs).fit(noisy, secondary).save(path)
             sample = secondary
-        elif kind == "cvae":
+        elif kind == "generate.cvae":
             from speclearn.generate import ConditionalVAE
             targets = pd.DataFrame({"A": rng.uniform(0, 10, 48), "B": rng.uniform(0, 10, 48)}, index=noisy.meta.index)
             ConditionalVAE(epochs=2, latent_dim=2, hidden=16, device="cpu", seed=seed).fit(noisy, targets).save(path)

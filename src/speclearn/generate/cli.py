@@ -31,7 +31,7 @@ def generate_command(
     if ctx.invoked_subcommand is not None:
         return
     from speclearn.generate.cvae import ConditionalVAE
-    from speclearn.models import use_device
+    from speclearn.models import load, use_device
 
     for flag, value in (("--model", model), ("--targets", targets), ("--out", out)):
         if value is None:
@@ -40,7 +40,7 @@ def generate_command(
     check_output(out, overwrite=overwrite, inputs=[targets, model])
     if targets_out is not None:
         check_output(targets_out, overwrite=overwrite, inputs=[targets, model, out])
-    vae = use_device(ConditionalVAE.load(model), device)
+    vae = use_device(load(model, ConditionalVAE), device)
     wanted = read_table_csv(targets)
     spectra, conditions = vae.generate(wanted, n_per_row=n_per_row, seed=seed, file=targets)
     write_spectra(spectra, out, overwrite=overwrite)

@@ -13,21 +13,18 @@ on a 0-10 scale); beta = 5 makes the decoder rely on the condition.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
 from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import align_table
-from speclearn.models import (SavedModel, TrainingConfig, load_model, load_module_arrays, module_arrays,
-                              resolve_device, save_model, train)
+from speclearn.models import (SavedModel, SpectralEstimator, TrainingConfig, load_module_arrays, module_arrays,
+                              resolve_device, train)
 
-MODEL_TYPE = "cvae"
 
 
 def _mlp(n_in: int, hidden: list[int], n_out: int) -> nn.Sequential:
@@ -68,8 +65,10 @@ def _elbo_loss(beta: float):
     return loss
 
 
-class ConditionalVAE(BaseEstimator):
+class ConditionalVAE(SpectralEstimator):
     """fit(spectra, targets) then generate(wanted targets) -> Spectra on the training axis."""
+
+    system, method = "generate", "cvae"
 
     def __init__(self, latent_dim: int = 8, hidden: int = 256, beta: float = 5.0, epochs: int = 300,
                  learning_rate: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.0, patience: int = 60,
@@ -184,32 +183,25 @@ class ConditionalVAE(BaseEstimator):
         return spectra, wanted
 
     # --- persistence -------------------------------------------------------------------------
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+    def _saved_parts(self) -> dict:
         arrays = {**module_arrays(self.net_), "mean": self.mean_, "scale": self.scale_}
         extra = {"condition_kind": self.condition_kind_, "n_channels": int(self.mean_.size)}
         if self.condition_kind_ == "class":
             extra["classes"] = self.classes_
         else:
             arrays.update(condition_mean=self.condition_mean_, condition_std=self.condition_std_)
-        model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(), axis=self.axis_,
-                           targets=self.condition_columns_, extra=extra, arrays=arrays)
-        return save_model(model, directory, overwrite=overwrite)
+        return {"targets": self.condition_columns_, "extra": extra, "arrays": arrays}
 
-    @classmethod
-    def load(cls, directory: str | Path) -> "ConditionalVAE":
-        model: SavedModel = load_model(directory, expected_types=(MODEL_TYPE,))
-        vae = model.construct(cls)
-        vae.axis_ = model.axis
-        vae.condition_kind_ = model.extra["condition_kind"]
-        vae.condition_columns_ = list(model.targets)
-        vae.mean_, vae.scale_ = np.asarray(model.arrays["mean"]), np.asarray(model.arrays["scale"])
-        if vae.condition_kind_ == "class":
-            vae.classes_ = list(model.extra["classes"])
-            n_condition = len(vae.classes_)
+    def _restore_saved(self, model: SavedModel) -> None:
+        self.condition_kind_ = model.extra["condition_kind"]
+        self.condition_columns_ = list(model.targets)
+        self.mean_, self.scale_ = np.asarray(model.arrays["mean"]), np.asarray(model.arrays["scale"])
+        if self.condition_kind_ == "class":
+            self.classes_ = list(model.extra["classes"])
+            n_condition = len(self.classes_)
         else:
-            vae.condition_mean_ = np.asarray(model.arrays["condition_mean"])
-            vae.condition_std_ = np.asarray(model.arrays["condition_std"])
-            n_condition = len(vae.condition_columns_)
-        net = CVAENet(int(model.extra["n_channels"]), n_condition, vae.latent_dim, vae.hidden)
-        vae.net_ = load_module_arrays(net, model.arrays)
-        return vae
+            self.condition_mean_ = np.asarray(model.arrays["condition_mean"])
+            self.condition_std_ = np.asarray(model.arrays["condition_std"])
+            n_condition = len(self.condition_columns_)
+        net = CVAENet(int(model.extra["n_channels"]), n_condition, self.latent_dim, self.hidden)
+        self.net_ = load_module_arrays(net, model.arrays)

@@ -1,5 +1,5 @@
 """Spectral library transfer between instruments (seed 003): VAE latent space + MLP, and baselines."""
-from speclearn.transfer.base import TransferModel, load_transfer_model
+from speclearn.transfer.base import TransferModel
 from speclearn.transfer.ds import DSTransfer
 from speclearn.transfer.knn import KNNTransfer
 from speclearn.transfer.mlp import OneStepMLPTransfer
@@ -13,4 +13,4 @@ METHODS: dict[str, type[TransferModel]] = {cls.method: cls for cls in (
     VAEMLPTransfer, OneStepMLPTransfer, PLSTransfer, KNNTransfer, DSTransfer, PDSTransfer, NoTransfer)}
 
 __all__ = ["METHODS", "DSTransfer", "KNNTransfer", "NoTransfer", "OneStepMLPTransfer", "PDSTransfer", "PLSTransfer",
-           "TransferModel", "VAEMLPTransfer", "load_transfer_model"]
+           "TransferModel", "VAEMLPTransfer"]

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.models import SavedModel, load_model, save_model
+from speclearn.models import SavedModel
+from speclearn.models.estimator import SpectralEstimator
 from speclearn.transfer import data
 
 DEFAULT_SECONDARY = "secondary"
@@ -30,11 +30,11 @@ def check_name(name: str) -> str:
     return name
 
 
-class TransferModel(BaseEstimator):
-    """Map spectra of a secondary instrument onto the axis and intensity scale of a primary one."""
+class TransferModel(SpectralEstimator):
+    """Map spectra of a secondary instrument onto the axis and intensity scale of a primary one
+    (`axis_` is the primary's axis)."""
 
-    #: the model type written to config.json (and the `--method` name)
-    method: ClassVar[str] = ""
+    system: ClassVar[str] = "transfer"
     #: fewest paired spectra the method can be fitted on (a validation split included)
     min_pairs: ClassVar[int] = 10
 
@@ -47,7 +47,7 @@ class TransferModel(BaseEstimator):
         secondary.check_trainable()
         primary, secondary, validation = self._paired_split(primary, secondary, validation)
         start = time.perf_counter()
-        self.primary_axis_ = primary.axis_spec()
+        self.axis_ = primary.axis_spec()
         self.secondary_axes_ = {name: secondary.axis_spec()}
         self.n_train_ = primary.n_spectra
         self.primary_pipe_ = data.fit_pipeline(primary, self.baseline_window, self.baseline_sigma)
@@ -115,15 +115,15 @@ class TransferModel(BaseEstimator):
         pipe = self.secondary_pipes_[name]
         blocks = [data.unscale(self.primary_pipe_, self._predict_scaled(pipe.transform(block), name=name))
                   for _, block in data.iter_blocks(secondary.flat())]
-        values = np.concatenate(blocks) if blocks else np.empty((0, len(self.primary_axis_["values"])))
-        return data.as_output(secondary, values.astype(np.float32), self.primary_axis_)
+        values = np.concatenate(blocks) if blocks else np.empty((0, len(self.axis_["values"])))
+        return data.as_output(secondary, values.astype(np.float32), self.axis_)
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
         raise NotImplementedError
 
     def reference(self, primary: Spectra) -> Spectra:
         """Measured primary spectra in the space predictions are reported in (baseline removed)."""
-        primary.check_axis_matches(self.primary_axis_, what="the model's primary")
+        primary.check_axis_matches(self.axis_, what="the model's primary")
         return data.baseline_removed(self.primary_pipe_, primary)
 
     # --- persistence ----------------------------------------------------------------------
@@ -134,37 +134,20 @@ class TransferModel(BaseEstimator):
     def _restore(self, arrays: dict[str, np.ndarray], estimators: dict[str, Any], extra: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def to_saved(self) -> SavedModel:
+    def _saved_parts(self) -> dict[str, Any]:
         arrays, estimators, extra = self._state()
         estimators = {"primary_prep": self.primary_pipe_, **estimators,
                       **{f"secondary_prep.{n}": p for n, p in self.secondary_pipes_.items()}}
         extra = {"secondary_axes": self.secondary_axes_, "n_train": self.n_train_,
                  "fit_seconds": getattr(self, "fit_seconds_", None), **extra}
-        if getattr(self, "selection_", None):
-            extra["selection"] = self.selection_
-        return SavedModel(model_type=f"transfer-{self.method}", params=self.get_params(), axis=self.primary_axis_,
-                          preprocessing=[{"baseline": {"method": "rolling_min", "window": self.baseline_window,
-                                                       "sigma": self.baseline_sigma}}, {"scale": {}}],
-                          extra=extra, arrays=arrays, estimators=estimators)
+        return {"preprocessing": [{"baseline": {"method": "rolling_min", "window": self.baseline_window,
+                                                "sigma": self.baseline_sigma}}, {"scale": {}}],
+                "extra": extra, "arrays": arrays, "estimators": estimators}
 
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        return save_model(self.to_saved(), directory, overwrite=overwrite)
-
-    @classmethod
-    def from_saved(cls, saved: SavedModel) -> "TransferModel":
-        model = saved.construct(cls)
-        model.primary_axis_ = saved.axis
-        model.secondary_axes_ = saved.extra["secondary_axes"]
-        model.n_train_ = saved.extra["n_train"]
-        model.fit_seconds_ = saved.extra.get("fit_seconds")
-        model.primary_pipe_ = saved.estimators["primary_prep"]
-        model.secondary_pipes_ = {n: saved.estimators[f"secondary_prep.{n}"] for n in model.secondary_axes_}
-        model._restore(saved.arrays, saved.estimators, saved.extra)
-        return model
-
-
-def load_transfer_model(directory: str | Path) -> TransferModel:
-    """Load any saved transfer model (the type is read from its config)."""
-    from speclearn.transfer import METHODS
-    saved = load_model(directory, expected_types=tuple(f"transfer-{m}" for m in METHODS))
-    return METHODS[saved.model_type.removeprefix("transfer-")].from_saved(saved)
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self.secondary_axes_ = saved.extra["secondary_axes"]
+        self.n_train_ = saved.extra["n_train"]
+        self.fit_seconds_ = saved.extra.get("fit_seconds")
+        self.primary_pipe_ = saved.estimators["primary_prep"]
+        self.secondary_pipes_ = {n: saved.estimators[f"secondary_prep.{n}"] for n in self.secondary_axes_}
+        self._restore(saved.arrays, saved.estimators, saved.extra)

@@ -69,10 +69,11 @@ def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A
                           overwrite: OverwriteOption = False) -> None:
     """Connect another secondary instrument to a vae-mlp model: trains only its MLP, the VAE is unchanged."""
     from speclearn.models import resolve_device
-    from speclearn.transfer import VAEMLPTransfer, load_transfer_model
+    from speclearn.models import load
+    from speclearn.transfer import TransferModel, VAEMLPTransfer
 
     check_output(out, overwrite=overwrite, inputs=[model, primary, secondary])
-    fitted = load_transfer_model(model)
+    fitted = load(model, TransferModel)
     if not isinstance(fitted, VAEMLPTransfer):
         raise InputError(f"add-secondary needs a vae-mlp model (the shared latent space); this is "
                          f"{fitted.method!r}", file=model)
@@ -95,10 +96,11 @@ def apply_command(model: Annotated[Path, typer.Option("--model", help="A saved t
                   device: DeviceOption = "auto", overwrite: OverwriteOption = False) -> None:
     """Transfer secondary spectra into the primary space (baseline removed, unscaled) and write them."""
     from speclearn.models import use_device
-    from speclearn.transfer import load_transfer_model
+    from speclearn.models import load
+    from speclearn.transfer import TransferModel
 
     check_output(out, overwrite=overwrite, inputs=[model, spectra])
-    fitted = use_device(load_transfer_model(model), device)
+    fitted = use_device(load(model, TransferModel), device)
     predicted = fitted.predict(read_spectra(spectra), secondary)
     write_spectra(predicted, out, overwrite=overwrite)
     say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")

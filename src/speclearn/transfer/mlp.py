@@ -65,6 +65,6 @@ class OneStepMLPTransfer(TransferModel):
 
     def _restore(self, arrays, estimators, extra) -> None:
         (axis,) = self.secondary_axes_.values()
-        self.net_ = load_module_arrays(self._network(len(axis["values"]), len(self.primary_axis_["values"])),
+        self.net_ = load_module_arrays(self._network(len(axis["values"]), len(self.axis_["values"])),
                                        arrays, "net.")
         self.history_ = extra.get("history", {})

@@ -29,7 +29,7 @@ class NoTransfer(TransferModel):
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
         secondary = np.asarray(self.secondary_axes_[name]["values"], float)
-        primary = np.asarray(self.primary_axis_["values"], float)
+        primary = np.asarray(self.axis_["values"], float)
         raw = self.secondary_pipes_[name].named_steps["scale"].inverse_transform(np.asarray(Xs, float))
         order = np.argsort(secondary)
         resampled = np.stack([np.interp(primary, secondary[order], row[order]) for row in raw])

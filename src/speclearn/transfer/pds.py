@@ -72,7 +72,7 @@ class PDSTransfer(TransferModel):
 
     def _layout(self, name: str) -> tuple[np.ndarray, Resampler]:
         """Mask of primary channels inside the secondary range, and the resampler onto them."""
-        primary = np.asarray(self.primary_axis_["values"], float)
+        primary = np.asarray(self.axis_["values"], float)
         secondary = np.asarray(self.secondary_axes_[name]["values"], float)
         inside = (primary >= secondary.min()) & (primary <= secondary.max())
         if inside.sum() < 2:

@@ -100,7 +100,7 @@ class VAEMLPTransfer(TransferModel):
         """Connect another secondary instrument: fit its preprocessing and MLP; the VAE stays as it is."""
         check_name(name)
         primary, secondary, validation = self._paired_split(primary, secondary, validation)
-        primary.check_axis_matches(self.primary_axis_, what="the model's primary")
+        primary.check_axis_matches(self.axis_, what="the model's primary")
         pipe = data.fit_pipeline(secondary, self.baseline_window, self.baseline_sigma)
         with tempfile.TemporaryDirectory(prefix="speclearn-transfer-") as spool:
             Xp, Xs, Xp_val, Xs_val = data.scaled_arrays(
@@ -118,7 +118,7 @@ class VAEMLPTransfer(TransferModel):
 
     def latent_means(self, primary: Spectra) -> np.ndarray:
         """Latent means of measured primary spectra."""
-        primary.check_axis_matches(self.primary_axis_, what="the model's primary")
+        primary.check_axis_matches(self.axis_, what="the model's primary")
         return np.concatenate([self.encode_scaled(self.primary_pipe_.transform(block))
                                for _, block in data.iter_blocks(primary.flat())])
 
@@ -132,13 +132,13 @@ class VAEMLPTransfer(TransferModel):
         z = torch.randn(n, self.latent, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
             values = data.unscale(self.primary_pipe_, self.vae_.decoder(z).numpy())
-        return Spectra(values.astype(np.float32), np.asarray(self.primary_axis_["values"]),
-                       axis_kind=self.primary_axis_["kind"], axis_unit=self.primary_axis_["unit"])
+        return Spectra(values.astype(np.float32), np.asarray(self.axis_["values"]),
+                       axis_kind=self.axis_["kind"], axis_unit=self.axis_["unit"])
 
     def compression_ratio(self, n_spectra: int | None = None) -> float:
         """Seed eq. 1: CR = M_X N / (M_L N + P), P the decoder's parameters, N the library size."""
         n = self.n_train_ if n_spectra is None else n_spectra
-        m_x = len(self.primary_axis_["values"])
+        m_x = len(self.axis_["values"])
         return m_x * n / (self.latent * n + n_parameters(self.vae_.decoder))
 
     # --- persistence ----------------------------------------------------------------------
@@ -151,7 +151,7 @@ class VAEMLPTransfer(TransferModel):
         return arrays, {}, extra
 
     def _restore(self, arrays, estimators, extra) -> None:
-        self.vae_ = load_module_arrays(VAE(len(self.primary_axis_["values"]), tuple(self.hidden), self.latent),
+        self.vae_ = load_module_arrays(VAE(len(self.axis_["values"]), tuple(self.hidden), self.latent),
                                        arrays, "vae.")
         self.mlps_ = {name: load_module_arrays(dense_stack([len(axis["values"]), *self.mlp_hidden, self.latent]),
                                                arrays, f"mlp.{name}.")

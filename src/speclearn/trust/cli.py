@@ -97,13 +97,13 @@ def qa(
         return
     if model is None or spectra is None or out is None:
         raise InputError("speclearn qa needs --model, --spectra and --out (train a model with `speclearn qa train`)")
-    from speclearn.models import load_model, use_device
-    from speclearn.trust.qa import MODEL_TYPE, RunQA
+    from speclearn.models import load, use_device
+    from speclearn.trust.qa import RunQA
 
     plot = plot_path(out)
     for path in (out, plot):
         check_output(path, overwrite=overwrite, inputs=[spectra, metadata, model])
-    detector = use_device(RunQA.from_saved_model(load_model(model, expected_types=(MODEL_TYPE,))), device)
+    detector = use_device(load(model, RunQA), device)
     data, times = run_order(metadata, read_spectra(spectra))
     table = detector.score(data)
     if times is not None:
@@ -127,12 +127,12 @@ def train(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Learn in-control spectra (REFERENCE: spectra of good samples on the same axis) for `speclearn qa`."""
-    from speclearn.models import save_model, use_device
+    from speclearn.models import use_device
     from speclearn.trust.qa import RunQA
 
     check_output(out, overwrite=overwrite, inputs=[spectra])
     data = read_spectra(spectra)
     detector = use_device(RunQA(internal_standard=internal_standard, epochs=epochs, z_limit=z_limit, seed=seed),
                           device).fit(data)
-    save_model(detector.to_saved_model(), out, overwrite=overwrite)
+    detector.save(out, overwrite=overwrite)
     say(f"wrote {out}: QA model from {data.n_spectra} reference spectra x {data.n_channels} channels")

@@ -18,23 +18,23 @@ anomaly_score = the largest, reasons = the components above 1.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
 from scipy.ndimage import median_filter
-from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
 from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.models import (SavedModel, TrainingConfig, load_module_arrays, module_arrays, predict_batches,
-                              train)
+from speclearn.models import (SavedModel, SpectralEstimator, TrainingConfig, load_module_arrays, module_arrays,
+                              predict_batches, train)
 from speclearn.quantify.learned import bin_channels
 from speclearn.trust.charts import ewma_chart
 
 COMPONENTS = ("recon", "ood", "spike", "interference", "is_recovery", "drift")
-MODEL_TYPE = "qa.run"
 BRIGHT_COUNTS = 20.0  # bins whose reference mean exceeds this many counts measure the signal level
 
 
@@ -84,7 +84,7 @@ def known_interferences(axis: np.ndarray) -> dict[int, list[str]]:
     return out
 
 
-class RunQA(BaseEstimator):
+class RunQA(SpectralEstimator):
     """Anomaly scores for spectra in a run (see the module docstring).
 
     internal_standard: element added to every sample ('' for none; m/z axes only).
@@ -93,6 +93,8 @@ class RunQA(BaseEstimator):
     ewma_lambda, ewma_limit: EWMA weight and control limit (in EWMA standard deviations; 3.5 rather than
         the textbook 3 because the chart watches seven inputs at once).
     """
+
+    system, method = "trust", "qa"
 
     def __init__(self, internal_standard: str = "In", n_features: int = 256, n_components: int = 8,
                  latent: int = 8, epochs: int = 150, z_limit: float = 6.0,
@@ -270,19 +272,18 @@ class RunQA(BaseEstimator):
         return np.column_stack([self._drift_inputs(stats), *self._robust_z(stats).values()])
 
     # --- persistence ----------------------------------------------------------------------------
-    def to_saved_model(self) -> SavedModel:
+    def _saved_parts(self) -> dict[str, Any]:
         extra = {"bin": self.bin_, "windows": self.windows_, "is_reference": self.is_reference_,
                  "level_centre": self.level_centre_,
                  "calibration": self.calibration_, "history": self.history_, "n_features_in": len(self.mean_)}
-        arrays = {"shape_centre": self.shape_centre_, "shape_sd": self.shape_sd_, "mean": self.mean_, "sd": self.sd_, "bright": self.bright_, "drift_centre": self.drift_centre_, "drift_sd": self.drift_sd_, "latent_sd": self.latent_sd_, "residual_sd": self.residual_sd_,
-                  **module_arrays(self.net_)}
-        return SavedModel(MODEL_TYPE, self.get_params(), self.axis_, extra=extra, arrays=arrays,
-                          estimators={"pca": self.pca_})
+        arrays = {"shape_centre": self.shape_centre_, "shape_sd": self.shape_sd_, "mean": self.mean_, "sd": self.sd_,
+                  "bright": self.bright_, "drift_centre": self.drift_centre_, "drift_sd": self.drift_sd_,
+                  "latent_sd": self.latent_sd_, "residual_sd": self.residual_sd_, **module_arrays(self.net_)}
+        return {"extra": extra, "arrays": arrays, "estimators": {"pca": self.pca_}}
 
-    @classmethod
-    def from_saved_model(cls, model: SavedModel) -> "RunQA":
-        qa, e = model.construct(cls), model.extra
-        qa.axis_, qa.bin_, qa.windows_ = model.axis, int(e["bin"]), [tuple(w) for w in e["windows"]]
+    def _restore_saved(self, model: SavedModel) -> None:
+        qa, e = self, model.extra
+        qa.bin_, qa.windows_ = int(e["bin"]), [tuple(w) for w in e["windows"]]
         qa.is_reference_, qa.history_ = float(e["is_reference"]), e["history"]
         qa.level_centre_ = float(e["level_centre"])
         qa.drift_centre_, qa.drift_sd_ = np.asarray(model.arrays["drift_centre"]), np.asarray(model.arrays["drift_sd"])
@@ -293,7 +294,6 @@ class RunQA(BaseEstimator):
         qa.latent_sd_, qa.residual_sd_ = np.asarray(model.arrays["latent_sd"]), np.asarray(model.arrays["residual_sd"])
         qa.pca_ = model.estimators["pca"]
         qa.net_ = load_module_arrays(Autoencoder(int(e["n_features_in"]), qa.latent), model.arrays)
-        return qa
 
 
 def _centre_spread(values: np.ndarray) -> tuple[float, float]:

@@ -80,7 +80,7 @@ def unmix(
         return
     if cube is None or out is None:
         raise InputError("speclearn unmix needs --cube MAP --out DIR [--components K] (or a sub-command: apply)")
-    from speclearn.unmix import METHODS, save_unmixing
+    from speclearn.unmix import METHODS, FixedSpectraUnmixer
     from speclearn.models import use_device
     from speclearn.unmix.model import component_names
     from speclearn.unmix.plots import plot_spectra
@@ -131,8 +131,9 @@ def unmix(
         summary["composition_weight_fraction"] = {
             name: quantify_spectrum(spectrum, axis_kev, element_list, beam_kv=beam_kv).weight_fractions
             for name, spectrum in zip(component_names(components), spectra)}
-    save_unmixing(estimator, data.axis_spec(), out / "model", overwrite=overwrite,
-                  extra={"method": method, "cube": str(cube)})
+    FixedSpectraUnmixer(sum_to_one=estimator.sum_to_one).fit(
+        estimator.components_, data.axis_spec(), fitted_with={"method": method, "cube": str(cube)}
+    ).save(out / "model", overwrite=overwrite)
     _write_json(out / "summary.json", summary, overwrite)
     say(f"wrote {components} components of {cube} ({method}, {runtime:.1f} s) to {out}")
 
@@ -151,7 +152,8 @@ def apply(
     """Abundance maps of a new cube with the saved component spectra fixed (Poisson fit, streamed)."""
     from speclearn.models import resolve_device
     from speclearn.unmix.model import apply_unmixing
-    if resolve_device(device).type != "cpu":
+    if device == "cuda":
+        resolve_device(device)
         raise InputError("unmixing computes with numpy on the CPU; use --device cpu or auto")
     _prepare_out(out, APPLY_FILES, overwrite, [cube])
     data = read_spectra(cube, axis=axis)
@@ -159,8 +161,8 @@ def apply(
     if scheduler:
         from speclearn.distributed import scheduler as cluster, unmix_lazy
         from speclearn.unmix.model import load_unmixing
-        saved, unmixer = load_unmixing(model)
-        saved.check_spectra(data)
+        unmixer = load_unmixing(model)
+        unmixer.check_spectra(data)
         with cluster(scheduler):
             abundances = np.asarray(unmix_lazy(data.intensity, unmixer.components_,
                                                sum_to_one=unmixer.sum_to_one).compute())
