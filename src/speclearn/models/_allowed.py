@@ -18,6 +18,9 @@ ALLOWED_SKOPS_TYPES = (
     "sklearn.metrics._scorer._Scorer",
     "sklearn.model_selection._split.KFold",
     "sklearn.model_selection._split.GroupKFold",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     "sklearn.tree._tree.Tree",
     "fractions.Fraction",
 )

@@ -1,0 +1,251 @@
+"""One contract for every registered estimator (the pybaselines `BaseTester` pattern).
+
+`RECIPES` says how to fit and apply each model type on small data; a registered type without a
+recipe fails `test_every_registered_estimator_has_a_recipe`, so a new estimator gets every contract
+test by adding one line here. Each estimator is checked for: save/load round trip giving identical
+outputs, refusal of spectra on another axis, inputs left unchanged, the same seed giving the same
+result, `--device auto` resolving with (faked) CUDA present, and nothing but safetensors/skops/JSON
+in its model folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.models import MODEL_TYPES, load, methods, use_device
+from speclearn.models.estimator import SYSTEMS
+
+CONTRACT_SYSTEMS = ("quantify", "classify", "denoise", "transfer", "generate", "unmix", "trust")
+for _system in CONTRACT_SYSTEMS:
+    methods(_system)
+
+
+def _generic(n: int = 24, channels: int = 48, seed: int = 0) -> tuple[Spectra, pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    axis = np.linspace(400.0, 500.0, channels)
+    centres = np.array([420.0, 450.0, 480.0])
+    amounts = rng.uniform(0.5, 3.0, (n, 3))
+    bands = np.exp(-0.5 * ((axis[None, :] - centres[:, None]) / 4.0) ** 2)
+    X = amounts @ bands + rng.normal(0, 0.02, (n, channels)) + 0.5
+    ids = pd.Index([f"s{i:02d}" for i in range(n)], name="id")
+    spectra = Spectra(X, axis, axis_kind="wavelength", axis_unit="nm", meta=pd.DataFrame(index=ids))
+    targets = pd.DataFrame({"a": amounts[:, 0], "b": amounts[:, 1]}, index=ids)
+    labels = pd.Series(np.where(amounts[:, 0] > np.median(amounts[:, 0]), "high", "low"), index=ids)
+    return spectra, targets, labels
+
+
+def _icpms(n: int = 16, seed: int = 0):
+    from speclearn.simulate.icpms import PROCESS_PARAMETERS, ICPMSConfig, ICPMSInstrument, ProcessConfig, simulate_icpms
+    config = ICPMSConfig(analytes=("Co", "Zn", "Cd"), interferents=("Sn",),
+                         instrument=ICPMSInstrument(mz_min=55.0, mz_max=120.0, n_channels=650), process=ProcessConfig())
+    sim = simulate_icpms(n, seed=seed, config=config, workers=1)
+    return sim.spectra, sim.targets, sim.params[list(PROCESS_PARAMETERS)]
+
+
+@dataclass
+class Recipe:
+    """How to build, fit and apply one model type on small data."""
+
+    params: dict[str, Any]
+    data: Callable[[], tuple]  # -> (fit args, apply input Spectra, extra apply kwargs)
+    apply: str = "predict"
+
+    def output(self, estimator, spectra: Spectra, kwargs: dict) -> np.ndarray:
+        result = getattr(estimator, self.apply)(spectra, **kwargs)
+        if isinstance(result, Spectra):
+            return result.values()
+        return np.asarray(result.select_dtypes("number") if isinstance(result, pd.DataFrame) else result, float)
+
+
+def _quantify():
+    spectra, targets, _ = _generic()
+    return (spectra, targets), spectra, {}
+
+
+def _quantify_icpms():
+    spectra, targets, _ = _icpms()
+    return (spectra, targets), spectra, {}
+
+
+def _quantify_params():
+    spectra, targets, params = _icpms()
+    return (spectra, targets), spectra, {"params": params}, {"params": params}
+
+
+def _classify():
+    spectra, _, labels = _generic()
+    return (spectra, labels), spectra, {}
+
+
+def _denoise():
+    spectra, _, _ = _generic()
+    return (spectra,), spectra, {}, {"groups": [f"g{i % 6}" for i in range(spectra.n_spectra)]}
+
+
+def _transfer():
+    primary, _, _ = _generic(n=30)
+    secondary = primary.with_intensity(0.8 * primary.values() + 0.1)
+    return (primary, secondary), secondary, {}
+
+
+def _generate():
+    spectra, _, labels = _generic()
+    return (spectra, labels.to_frame("label")), None, {}
+
+
+def _unmix():
+    spectra, _, _ = _generic()
+    cube = Spectra(np.abs(spectra.values()).reshape(4, 6, -1), spectra.axis, axis_kind=spectra.axis_kind,
+                   axis_unit=spectra.axis_unit)
+    return (np.abs(spectra.values()[:3]), spectra.axis_spec()), cube, {}
+
+
+def _qa():
+    spectra, _, _ = _icpms(n=30)
+    return (spectra,), spectra, {}
+
+
+FAST_NET = {"epochs": 2}
+RECIPES: dict[str, Recipe] = {
+    "quantify.pls": Recipe({"max_components": 4}, _quantify),
+    "quantify.rf": Recipe({"n_estimators": 10}, _quantify),
+    "quantify.cnn": Recipe(FAST_NET, _quantify),
+    "quantify.wnnls": Recipe({}, _quantify_icpms),
+    "quantify.gd": Recipe({"isotopes_per_element": 1}, _quantify_icpms),
+    "quantify.bss": Recipe({"max_iter": 50}, _quantify_icpms),
+    "quantify.caemmt": Recipe({"epochs": 2, "progress": False}, _quantify_icpms),
+    "quantify.twohead": Recipe({"epochs": 2, "progress": False}, _quantify_params),
+    "quantify.wnnls_params": Recipe({}, _quantify_params),
+    "classify.cnn": Recipe({"epochs": 2, "pretrain": False, "device": "cpu"}, _classify),
+    "classify.rf": Recipe({}, _classify),
+    "classify.knn": Recipe({}, _classify),
+    "classify.plsda": Recipe({}, _classify),
+    "classify.svm": Recipe({}, _classify),
+    "denoise.classical": Recipe({}, _denoise, "transform"),
+    "denoise.siamese": Recipe({"epochs": 2, "device": "cpu"}, _denoise, "transform"),
+    "denoise.supervised": Recipe({"epochs": 2, "device": "cpu"}, lambda: (*_denoise()[:3], {"clean": _generic()[0]}),
+                                 "transform"),
+    "denoise.noise2noise": Recipe({"epochs": 2, "device": "cpu"}, _denoise, "transform"),
+    "transfer.ds": Recipe({}, _transfer),
+    "transfer.pds": Recipe({}, _transfer),
+    "transfer.pls": Recipe({}, _transfer),
+    "transfer.knn": Recipe({}, _transfer),
+    "transfer.none": Recipe({}, _transfer),
+    "transfer.mlp": Recipe({"epochs": 2, "device": "cpu"}, _transfer),
+    "transfer.vae-mlp": Recipe({"vae_epochs": 2, "mlp_epochs": 2, "device": "cpu"}, _transfer),
+    "generate.cvae": Recipe({"epochs": 2, "device": "cpu"}, _generate, "generate"),
+    "unmix.components": Recipe({}, _unmix, "transform"),
+    "trust.qa": Recipe({"epochs": 2}, _qa, "score"),
+}
+CONTRACT_TYPES = sorted(name for name in MODEL_TYPES if name.split(".")[0] in CONTRACT_SYSTEMS)
+
+
+def test_every_registered_estimator_has_a_recipe():
+    assert set(CONTRACT_TYPES) <= set(RECIPES), sorted(set(CONTRACT_TYPES) - set(RECIPES))
+    assert set(CONTRACT_SYSTEMS) <= set(SYSTEMS)
+
+
+def _fitted(model_type: str, seed: int = 0):
+    recipe = RECIPES[model_type]
+    cls = MODEL_TYPES[model_type]
+    parts = recipe.data()
+    fit_args, spectra, apply_kwargs = parts[:3]
+    fit_kwargs = parts[3] if len(parts) > 3 else {}
+    params = dict(recipe.params)
+    if "seed" in cls().get_params():
+        params["seed"] = seed
+    estimator = cls(**params)
+    return estimator.fit(*fit_args, **fit_kwargs), fit_args, spectra, apply_kwargs
+
+
+def _output(model_type: str, estimator, spectra, kwargs) -> np.ndarray:
+    recipe = RECIPES[model_type]
+    if recipe.apply == "generate":
+        wanted = pd.DataFrame({"label": ["high", "low"]}, index=pd.Index(["w0", "w1"], name="id"))
+        return estimator.generate(wanted, n_per_row=2, seed=3)[0].values()
+    return recipe.output(estimator, spectra, kwargs)
+
+
+def _other_axis(spectra: Spectra) -> Spectra:
+    return Spectra(spectra.values(), spectra.axis + 0.37 * np.diff(spectra.axis).mean(), axis_kind=spectra.axis_kind,
+                   axis_unit=spectra.axis_unit, meta=spectra.meta)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    cache: dict[str, tuple] = {}
+
+    def get(model_type: str):
+        if model_type not in cache:
+            torch.manual_seed(0)
+            cache[model_type] = _fitted(model_type)
+        return cache[model_type]
+    return get
+
+
+@pytest.mark.parametrize("model_type", CONTRACT_TYPES)
+class TestEstimatorContract:
+    def test_save_load_round_trip_gives_identical_outputs(self, model_type, fitted, tmp_path):
+        estimator, _, spectra, kwargs = fitted(model_type)
+        estimator.save(tmp_path / "m")
+        again = load(tmp_path / "m")
+        assert type(again) is type(estimator) and again.get_params() == estimator.get_params()
+        np.testing.assert_allclose(_output(model_type, again, spectra, kwargs),
+                                   _output(model_type, estimator, spectra, kwargs), rtol=1e-6, atol=1e-9)
+        files = {p.name for p in (tmp_path / "m").iterdir()}
+        assert files <= {"config.json", "weights.safetensors", ".speclearn-output.json"} | {
+            f for f in files if f.endswith(".skops")}, files
+
+    def test_refuses_spectra_on_another_axis(self, model_type, fitted):
+        estimator, _, spectra, kwargs = fitted(model_type)
+        if spectra is None:
+            pytest.skip("generates spectra; takes none")
+        if model_type.startswith("transfer."):
+            with pytest.raises(InputError):
+                estimator.predict(_other_axis(spectra))
+            return
+        with pytest.raises(InputError):
+            _output(model_type, estimator, _other_axis(spectra), kwargs)
+
+    def test_inputs_are_not_modified(self, model_type):
+        recipe = RECIPES[model_type]
+        parts = recipe.data()
+        before = [a.values().copy() if isinstance(a, Spectra) else a.copy() for a in parts[0]
+                  if isinstance(a, (Spectra, np.ndarray, pd.DataFrame, pd.Series))]
+        estimator = MODEL_TYPES[model_type](**recipe.params).fit(*parts[0], **(parts[3] if len(parts) > 3 else {}))
+        if parts[1] is not None:
+            snapshot = parts[1].values().copy()
+            _output(model_type, estimator, parts[1], parts[2])
+            np.testing.assert_array_equal(parts[1].values(), snapshot)
+        after = [a.values() if isinstance(a, Spectra) else a for a in parts[0]
+                 if isinstance(a, (Spectra, np.ndarray, pd.DataFrame, pd.Series))]
+        for a, b in zip(before, after):
+            if isinstance(a, (pd.DataFrame, pd.Series)):
+                assert pd.DataFrame(a).equals(pd.DataFrame(b))
+            else:
+                np.testing.assert_array_equal(a, b)
+
+    def test_same_seed_same_result(self, model_type, fitted):
+        estimator, _, spectra, kwargs = fitted(model_type)
+        torch.manual_seed(123)  # a global seed must not matter: the estimator's own seed decides
+        again = _fitted(model_type)[0]
+        np.testing.assert_array_equal(_output(model_type, again, spectra, kwargs),
+                                      _output(model_type, estimator, spectra, kwargs))
+
+    def test_device_auto_with_cuda_present(self, model_type, fitted, monkeypatch):
+        """`--device auto` never refuses a model when a GPU is present: torch models are sent to CUDA,
+        CPU methods stay on the CPU (CUDA is faked; nothing is run on it)."""
+        estimator = fitted(model_type)[0]
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        moved = use_device(estimator, "auto")
+        if "device" in estimator.get_params():
+            assert moved.get_params()["device"] == "auto"
+        else:
+            assert moved is estimator
