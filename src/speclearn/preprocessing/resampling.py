@@ -35,3 +35,13 @@ class Resampler(SpectralTransformer):
 
     def output_axis(self, axis: np.ndarray) -> np.ndarray:
         return np.asarray(self.target_axis, dtype=float)
+
+
+def bin_channels(X: np.ndarray, factor: int) -> np.ndarray:
+    """Sum adjacent channels in groups of `factor` (the last partial group is summed too)."""
+    if factor <= 1:
+        return X
+    n, c = X.shape
+    full = (c // factor) * factor
+    binned = X[:, :full].reshape(n, -1, factor).sum(axis=2)
+    return np.concatenate([binned, X[:, full:].sum(axis=1, keepdims=True)], axis=1) if full < c else binned

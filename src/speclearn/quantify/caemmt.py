@@ -31,7 +31,7 @@ from torch import nn
 
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
-from speclearn.quantify.learned import bin_channels
+from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
 from speclearn.quantify.physics import PeakModel, check_analytes, isotope_pattern, template_matrix

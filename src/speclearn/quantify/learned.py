@@ -6,17 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
-
-
-def bin_channels(X: np.ndarray, factor: int) -> np.ndarray:
-    """Sum adjacent channels in groups of `factor` (the last partial group is summed too)."""
-    if factor <= 1:
-        return X
-    n, c = X.shape
-    full = (c // factor) * factor
-    binned = X[:, :full].reshape(n, -1, factor).sum(axis=2)
-    return np.concatenate([binned, X[:, full:].sum(axis=1, keepdims=True)], axis=1) if full < c else binned
 
 
 class SklearnQuantifier(Quantifier):

@@ -31,7 +31,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.models import (SavedModel, SpectralEstimator, TrainingConfig, load_module_arrays, module_arrays,
                               predict_batches, train)
-from speclearn.quantify.learned import bin_channels
+from speclearn.preprocessing.resampling import bin_channels
 from speclearn.trust.charts import ewma_chart
 
 COMPONENTS = ("recon", "ood", "spike", "interference", "is_recovery", "drift")

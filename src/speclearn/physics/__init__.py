@@ -1,0 +1,1 @@
+"""Physics shared by the simulators and the estimators (one implementation of each model)."""
