@@ -16,7 +16,7 @@ ORDER = ("knn", "svm", "rf", "plsda", "cnn")
 
 
 def select_classifier(spectra: Spectra, labels: pd.Series, *, groups: list[str] | None = None, seed: int = 0,
-                      budget_s: float = DEFAULT_BUDGET_S, cnn: dict | None = None):
+                      budget_s: float | None = DEFAULT_BUDGET_S, cnn: dict | None = None):
     """(winner refitted on all spectra, ranking)."""
     from speclearn.classify.base import check_labels
     from speclearn.models import methods

@@ -9,7 +9,6 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_table_csv
-from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Classify spectra: CNN with transfer learning, kNN, SVM, RF, PLS-DA.")
 
@@ -23,8 +22,9 @@ def train_command(
                                                          "cross-validation), cnn, knn, svm, rf or plsda.")] = "auto",
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample ids): auto keeps each "
                                                                  "group in one fold.")] = None,
-    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto (s).")]
-    = DEFAULT_BUDGET_S,
+    budget_s: Annotated[float | None, typer.Option(
+        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
+                                    "depends on machine speed.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="CNN fine-tuning epochs.")] = 100,
     pretrain: Annotated[bool, typer.Option("--pretrain/--no-pretrain", help="CNN: pretrain on simulated spectra.")] = True,
     pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="CNN pretraining epochs.")] = 10,

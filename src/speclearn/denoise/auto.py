@@ -82,7 +82,7 @@ def blind_spot_loss(denoiser: Denoiser, spectra: Spectra) -> float:
 
 
 def select_denoiser(spectra: Spectra, *, groups: list[str] | None = None, clean: Spectra | None = None,
-                    seed: int = 0, budget_s: float = DEFAULT_BUDGET_S, network_params: dict | None = None
+                    seed: int = 0, budget_s: float | None = DEFAULT_BUDGET_S, network_params: dict | None = None
                     ) -> tuple[Denoiser, Ranking]:
     """(winner refitted on all spectra, ranking)."""
     ids = np.asarray(spectra.ids)
@@ -102,7 +102,8 @@ def select_denoiser(spectra: Spectra, *, groups: list[str] | None = None, clean:
 
     metric = ("held-out replicate disagreement (RMS to the mean of the other raw replicates)" if codes is not None
               else "blind-spot RMS error at hidden channels")
-    network_params = {"max_seconds": budget_s / (2 * len(splits[1])), **(network_params or {})}
+    network_params = {"max_seconds": None if budget_s is None else budget_s / (2 * len(splits[1])),
+                      **(network_params or {})}
     ranking = rank(candidates(n_train, spectra.n_channels, groups=codes is not None, clean=clean is not None,
                               seed=seed, network_params=network_params),
                    evaluate, splits, metric=metric, budget_s=budget_s, tie_tolerance=TIE_TOLERANCE)

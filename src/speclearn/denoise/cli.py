@@ -9,7 +9,6 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
-from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
 
@@ -39,8 +38,9 @@ def train_command(
                                                          "--groups, else by a blind-spot loss) | noise2noise "
                                                          "(replicates, --groups) | siamese | supervised | "
                                                          "classical.")] = "auto",
-    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto (s).")]
-    = DEFAULT_BUDGET_S,
+    budget_s: Annotated[float | None, typer.Option(
+        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
+                                    "depends on machine speed.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (network methods).")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,

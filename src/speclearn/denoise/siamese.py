@@ -134,7 +134,7 @@ class SpectroscopyNet(Denoiser):
                  downsample: int = 4, residual: bool = False, reconstruction: str = "self",
                  orthogonality_weight: float = 10.0, alignment_weight: float = 0.1, epochs: int = 60,
                  batch_size: int = 16, learning_rate: float = 0.1, momentum: float = 0.9, optimizer: str = "sgd",
-                 clip_norm: float | None = 1.0, max_seconds: float | None = 1200.0, patience: int = 60, seed: int = 0,
+                 clip_norm: float | None = 1.0, max_seconds: float | None = None, patience: int = 60, seed: int = 0,
                  device: str = "auto", progress: bool = False):
         self.depth = depth
         self.width = width

@@ -32,7 +32,7 @@ class SupervisedDenoiser(Denoiser):
 
     def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, epochs: int = 60,
                  batch_size: int = 32, learning_rate: float = 1e-3, validation_fraction: float = 0.1,
-                 patience: int = 10, max_seconds: float | None = 1200.0, seed: int = 0, device: str = "auto",
+                 patience: int = 10, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
                  progress: bool = False):
         self.width = width
         self.levels = levels

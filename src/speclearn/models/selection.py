@@ -4,7 +4,8 @@ Each candidate is fitted on the training folds and scored on the held-out fold (
 groups such as sample or replicate ids are known, else a shuffled KFold); candidates that tune their
 own hyperparameters do it inside the training folds, so the estimate is nested. Lower scores are
 better. A candidate that fails on the data, collapses (a `Collapsed` error from its scorer) or does
-not start before the time budget is spent is listed with the reason it lost. Candidates earlier in
+not start before the optional time budget is spent is listed with the reason it lost (with no
+budget, the default, the ranking depends only on the data and the seed, never on the machine's speed). Candidates earlier in
 the list win ties (within `tie_tolerance`), so a "do nothing" candidate placed first is only
 replaced by a method that is better on the validation folds.
 """
@@ -20,7 +21,8 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from speclearn.core.errors import InputError
 
-DEFAULT_BUDGET_S = 600.0
+#: no wall-clock limit by default: a budget makes the choice depend on machine speed and load
+DEFAULT_BUDGET_S: float | None = None
 KEY = "selection"
 
 
@@ -93,7 +95,7 @@ def folds(n: int, groups: Sequence | None = None, *, n_splits: int = 5, seed: in
 
 
 def rank(candidates: Sequence[Candidate], evaluate: Callable[[Candidate, np.ndarray, np.ndarray], tuple[float, Any]],
-         splits: tuple[str, list[tuple[np.ndarray, np.ndarray]]], *, metric: str, budget_s: float = DEFAULT_BUDGET_S,
+         splits: tuple[str, list[tuple[np.ndarray, np.ndarray]]], *, metric: str, budget_s: float | None = DEFAULT_BUDGET_S,
          tie_tolerance: float = 0.0, check: Callable[[Candidate, list], None] | None = None) -> Ranking:
     """Score every candidate on every fold; `evaluate(candidate, train, test)` returns (loss, payload).
 
@@ -103,6 +105,7 @@ def rank(candidates: Sequence[Candidate], evaluate: Callable[[Candidate, np.ndar
     """
     splitter, fold_list = splits
     start = time.perf_counter()
+    deadline = float("inf") if budget_s is None else budget_s
     rows, payloads = [], {}
     for candidate in candidates:
         row = {"candidate": candidate.name, "params": candidate.params, "score": None, "sd": None,
@@ -110,13 +113,13 @@ def rank(candidates: Sequence[Candidate], evaluate: Callable[[Candidate, np.ndar
         rows.append(row)
         if candidate.excluded:
             continue
-        if time.perf_counter() - start > budget_s and any(r["score"] is not None for r in rows):
+        if time.perf_counter() - start > deadline and any(r["score"] is not None for r in rows):
             row["excluded"] = f"time budget ({budget_s:g} s) spent"
             continue
         t0, losses, kept = time.perf_counter(), [], []
         try:
             for train, test in fold_list:
-                if time.perf_counter() - start > budget_s and any(r["score"] is not None for r in rows):
+                if time.perf_counter() - start > deadline and any(r["score"] is not None for r in rows):
                     raise _OverBudget(f"time budget ({budget_s:g} s) spent after {len(losses)} fold(s)")
                 loss, payload = evaluate(candidate, train, test)
                 losses.append(float(loss))

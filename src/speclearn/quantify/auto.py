@@ -142,7 +142,7 @@ def normalised_rmse(Y: np.ndarray, P: np.ndarray, scale: np.ndarray) -> float:
 
 
 def select_quantifier(spectra: Spectra, targets: pd.DataFrame, *, kind: str, internal_standard: str = "",
-                      groups=None, seed: int = 0, budget_s: float = DEFAULT_BUDGET_S,
+                      groups=None, seed: int = 0, budget_s: float | None = DEFAULT_BUDGET_S,
                       extra_candidates: list[Candidate] | None = None) -> tuple[Quantifier, Ranking, np.ndarray]:
     """(winner refitted on all data, ranking, out-of-fold predictions of the winner (n, targets))."""
     Y = targets.to_numpy(float)
@@ -175,7 +175,8 @@ def select_quantifier(spectra: Spectra, targets: pd.DataFrame, *, kind: str, int
     best = ranking.candidate(ranking.winner)
     if kind != "icpms" and best.params.get("method") == "pls" and spectra.n_channels >= MIN_CHANNELS_FOR_RANGES:
         refined = rank([best, *range_candidates(best, spectra.axis)], evaluate, splits, metric="RMSE / sd(target)",
-                       budget_s=max(budget_s - (time.perf_counter() - start), 1.0), check=check)
+                       budget_s=None if budget_s is None else max(budget_s - (time.perf_counter() - start), 1.0),
+                       check=check)
         ranking = Ranking(ranking.metric, ranking.splitter, ranking.n_folds, [*ranking.rows, *refined.rows[1:]],
                           refined.winner, budget_s, {**ranking.payloads, **refined.payloads})
     oof = np.empty_like(Y)

@@ -11,7 +11,6 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
-from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
 
@@ -63,9 +62,9 @@ def train(
                                     "spectrum and absent from the targets).")] = "auto",
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample / replicate ids): auto "
                                                                  "cross-validates by group.")] = None,
-    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto "
-                                                                        "(seconds): candidates not started by "
-                                                                        "then are skipped.")] = DEFAULT_BUDGET_S,
+    budget_s: Annotated[float | None, typer.Option(
+        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
+                                    "depends on machine speed.")] = None,
     calibration_fraction: Annotated[float, typer.Option(
         "--calibration-fraction", help="Hold out this fraction of the training spectra to calibrate "
                                        "split-conformal intervals (0: none; auto calibrates on its "
@@ -112,7 +111,8 @@ def train(
 
         labels = read_groups(groups, data) if groups else None
         say(f"auto: {'ICP-MS data' if kind == 'icpms' else 'property targets'} "
-            f"({', '.join(table.columns)}); cross-validating candidates (budget {budget_s:g} s)")
+            f"({', '.join(table.columns)}); cross-validating candidates"
+            + (f" (budget {budget_s:g} s)" if budget_s else ""))
         model, ranking, oof = select_quantifier(data, table, kind=kind, internal_standard=standard, groups=labels,
                                                 seed=seed, budget_s=budget_s)
         show(ranking)

@@ -46,7 +46,7 @@ class CNNRegressor(Quantifier):
     method = "cnn"
 
     def __init__(self, width: int = 8, epochs: int = 300, batch_size: int = 32, learning_rate: float = 1e-3,
-                 weight_decay: float = 1e-4, patience: int = 30, max_seconds: float | None = 300.0, seed: int = 0,
+                 weight_decay: float = 1e-4, patience: int = 30, max_seconds: float | None = None, seed: int = 0,
                  progress: bool = False):
         self.width = width
         self.epochs = epochs

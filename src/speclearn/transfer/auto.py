@@ -27,7 +27,7 @@ def make(candidate: Candidate) -> TransferModel:
 
 
 def select_transfer(primary: Spectra, secondary: Spectra, *, name: str, seed: int = 0,
-                    budget_s: float = DEFAULT_BUDGET_S, shared: dict | None = None,
+                    budget_s: float | None = DEFAULT_BUDGET_S, shared: dict | None = None,
                     network: dict | None = None) -> tuple[TransferModel, Ranking]:
     """(winner refitted on all pairs, ranking). `shared`: parameters of every method (baseline);
     `network`: extra parameters of the networks (device, epochs)."""

@@ -9,7 +9,6 @@ import typer
 from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
-from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Transfer spectra from secondary instruments into a primary one's space.")
 
@@ -29,8 +28,9 @@ def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOp
                                                               "pls, knn, ds, pds or none.")] = "auto",
                   name: NameOption = "secondary", epochs: EpochsOption = None, baseline_window: WindowOption = 100,
                   baseline_sigma: SigmaOption = 50.0, device: DeviceOption = "auto", seed: SeedOption = 0,
-                  budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto "
-                                                          "(s).")] = DEFAULT_BUDGET_S,
+                  budget_s: Annotated[float | None, typer.Option(
+                      "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
+                                                  "depends on machine speed.")] = None,
                   overwrite: OverwriteOption = False) -> None:
     """Fit a transfer model on paired primary/secondary spectra and save it (both axes kept)."""
     from speclearn.models import resolve_device
