@@ -45,9 +45,9 @@ def test_sensitivity_drop_scales_the_counts(sims):
 
 def test_qa_flags_spike_and_internal_standard_drop_not_clean_run(sims, qa):
     run = sims[1]
-    clean = qa.score(run.spectra)
+    clean = qa.predict(run.spectra)
     spike = inject(run, "spike", start=12, size=3000, width=2, seed=1)
-    spiked = qa.score(spike.simulation.spectra)
+    spiked = qa.predict(spike.simulation.spectra)
     assert spiked["spike"].iloc[12] > 1 and "spike at" in spiked["reasons"].iloc[12]
     assert spiked["anomaly_score"].iloc[12] > clean["anomaly_score"].max()
     drop = run.clean.astype(float).copy()  # internal standard (In) lost in one sample: its peaks removed
@@ -56,7 +56,7 @@ def test_qa_flags_spike_and_internal_standard_drop_not_clean_run(sims, qa):
     from speclearn.trust.faults import redraw
     noisy = run.spectra.values().copy()
     noisy[20] = redraw(drop[20:21], CONFIG, np.random.default_rng(0))[0]
-    dropped = qa.score(run.spectra.with_intensity(noisy))
+    dropped = qa.predict(run.spectra.with_intensity(noisy))
     assert dropped["is_recovery"].iloc[20] > 1 and "internal-standard recovery" in dropped["reasons"].iloc[20]
     assert (clean["flagged"]).mean() <= 0.1
 
@@ -64,7 +64,7 @@ def test_qa_flags_spike_and_internal_standard_drop_not_clean_run(sims, qa):
 def test_qa_model_round_trips(sims, qa):
     from speclearn.trust.qa import RunQA as Loaded
     restored = Loaded.from_saved(qa.to_saved())
-    a, b = qa.score(sims[1].spectra), restored.score(sims[1].spectra)
+    a, b = qa.predict(sims[1].spectra), restored.predict(sims[1].spectra)
     np.testing.assert_allclose(a["anomaly_score"], b["anomaly_score"], rtol=1e-5)
 
 

@@ -46,8 +46,6 @@ class SplitConformal:
     name = "conformal"
 
     def __init__(self, score: str = "log"):
-        if score not in SCORES:
-            raise InputError(f"unknown conformal score {score!r}; choose one of {', '.join(SCORES)}")
         self.score = score
 
     def _scores(self, y: np.ndarray, p: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
@@ -62,6 +60,8 @@ class SplitConformal:
     def calibrate(self, y: np.ndarray, p: np.ndarray, sigma: np.ndarray | None = None) -> "SplitConformal":
         """y, p (and sigma for score='scaled'): (n_calibration, targets) truths, predictions, spreads."""
         y, p = np.asarray(y, float), np.asarray(p, float)
+        if self.score not in SCORES:
+            raise InputError(f"unknown conformal score {self.score!r}; choose one of {', '.join(SCORES)}")
         if self.score == "scaled" and sigma is None:
             raise InputError("the 'scaled' conformal score needs a spread estimate (sigma)")
         if len(y) < 2:

@@ -194,7 +194,7 @@ def qa_benchmark(s: dict, seed: int, out_dir: Path) -> dict:
             onset = int(rng.integers(L // 3, 2 * L // 3))
             faulty = inject(run, fault, start=onset, seed=seed + r)
             spectra = faulty.simulation.spectra
-            table = qa.score(spectra)
+            table = qa.predict(spectra)
             features = qa.sequence_features(spectra)
             drift_inputs = np.clip(features[:, :5], -4, 4)
             values = {

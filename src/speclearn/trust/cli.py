@@ -105,7 +105,7 @@ def qa(
         check_output(path, overwrite=overwrite, inputs=[spectra, metadata, model])
     detector = use_device(load(model, RunQA), device)
     data, times = run_order(metadata, read_spectra(spectra))
-    table = detector.score(data)
+    table = detector.predict(data)
     if times is not None:
         table.insert(0, "time", np.asarray(times))
     table.insert(0, "position", np.arange(len(table)))

@@ -7,7 +7,7 @@ internal standard's recovery and the signal level. A quarter of the reference sp
 calibrate every per-spectrum statistic (robust z against the held-out median and MAD), so a component's
 normalised score > 1 means "beyond `z_limit` robust standard deviations of in-control spectra".
 
-`RunQA.score(run)` returns per spectrum (in run order) the components, normalised to 1 = limit:
+`RunQA.predict(run)` returns per spectrum (in run order) the components, normalised to 1 = limit:
 recon (autoencoder reconstruction error), ood (Mahalanobis distance in the PCA latent), spike
 (largest narrow excess over a running median), interference (largest per-bin autoencoder residual,
 named after the known interferences at that m/z), is_recovery (internal standard outside
@@ -207,7 +207,7 @@ class RunQA(SpectralEstimator):
         return self
 
     # --- score --------------------------------------------------------------------------------
-    def score(self, run: Spectra) -> pd.DataFrame:
+    def predict(self, run: Spectra) -> pd.DataFrame:
         """One row per spectrum of `run` (taken in its order): components, anomaly_score, flagged, reasons."""
         run.check_axis_matches(self.axis_, what="the QA model")
         if run.n_spectra < 2:
