@@ -206,7 +206,7 @@ def test_classify_auto_ranks_by_grouped_cv(cli, tmp_path):
     assert code == 0, err
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     ranking = config["extra"]["selection"]
-    assert ranking["cv"] == "StratifiedGroupKFold" and config["model_type"] == ranking["winner"]
+    assert ranking["cv"] == "StratifiedGroupKFold" and config["model_type"] == "classify." + ranking["winner"]
     assert next(r["score"] for r in ranking["rows"] if r["candidate"] == ranking["winner"]) < 0.2
     code, _, err = cli("classify", "predict", "--model", tmp_path / "model", "--spectra", tmp_path / "x.csv",
                        "--out", tmp_path / "p.csv")

@@ -123,6 +123,7 @@ RECIPES: dict[str, Recipe] = {
     "quantify.caemmt": Recipe({"epochs": 2, "progress": False}, _quantify_icpms),
     "quantify.twohead": Recipe({"epochs": 2, "progress": False}, _quantify_params),
     "quantify.wnnls_params": Recipe({}, _quantify_params),
+    "quantify.ensemble": Recipe({"base_method": "pls", "n_members": 2}, _quantify),
     "classify.cnn": Recipe({"epochs": 2, "pretrain": False, "device": "cpu"}, _classify),
     "classify.rf": Recipe({}, _classify),
     "classify.knn": Recipe({}, _classify),

@@ -11,6 +11,7 @@ from torch import nn
 
 from speclearn.denoise.base import Denoiser, intensity_scale
 from speclearn.denoise.networks import UNet1d
+from speclearn.models.selection import holdout
 from speclearn.models import (TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device,
                               train)
 
@@ -55,15 +56,13 @@ class SupervisedDenoiser(Denoiser):
         self.scale_ = intensity_scale(X)
         noisy = torch.as_tensor(X / self.scale_, dtype=torch.float32)
         target = torch.as_tensor(clean / self.scale_, dtype=torch.float32)
-        order = np.random.default_rng(self.seed).permutation(len(X))
-        n_val = int(round(self.validation_fraction * len(X))) if len(X) >= 10 else 0
-        val, fit = torch.as_tensor(order[:n_val]), torch.as_tensor(order[n_val:])
+        fit, val = (torch.as_tensor(rows) for rows in holdout(len(X), self.validation_fraction, self.seed))
         self.module_ = self._module()
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
                                 progress=self.progress)
         self.history_ = train(self.module_, lambda m, b: torch.mean((m(b[0]) - b[1]) ** 2),
-                              [noisy[fit], target[fit]], [noisy[val], target[val]] if n_val else None, config,
+                              [noisy[fit], target[fit]], [noisy[val], target[val]] if len(val) else None, config,
                               device=resolve_device(self.device), description="supervised U-Net").as_dict()
         self.module_.cpu().eval()
 

@@ -22,6 +22,7 @@ from torch import nn
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import align_table
+from speclearn.models.selection import holdout
 from speclearn.models import (SavedModel, SpectralEstimator, TrainingConfig, load_module_arrays, module_arrays,
                               resolve_device, train)
 
@@ -144,14 +145,12 @@ class ConditionalVAE(SpectralEstimator):
         C = torch.as_tensor(self.encode_condition(targets, file=file), dtype=torch.float32)
         torch.manual_seed(self.seed)
         self.net_ = CVAENet(X.shape[1], C.shape[1], self.latent_dim, self.hidden)
-        order = np.random.default_rng(self.seed).permutation(len(X))
-        n_val = int(round(self.validation_fraction * len(X))) if len(X) >= 20 else 0
-        val, fit = order[:n_val], order[n_val:]
+        fit, val = holdout(len(X), self.validation_fraction, self.seed, min_size=20)
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 weight_decay=self.weight_decay, patience=self.patience,
                                 max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
         self.history_ = train(self.net_, _elbo_loss(self.beta), [Xs[fit], C[fit]],
-                              [Xs[val], C[val]] if n_val else None, config, device=resolve_device(self.device),
+                              [Xs[val], C[val]] if len(val) else None, config, device=resolve_device(self.device),
                               description="cVAE")
         self.net_.cpu()
         return self

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 from speclearn.core.errors import InputError
@@ -64,6 +65,30 @@ class Ranking:
 
     def candidate(self, name: str) -> Candidate:
         return next(Candidate(r["candidate"], r["params"]) for r in self.rows if r["candidate"] == name)
+
+
+def holdout(n: int, fraction: float, seed: int, *, groups: Sequence | None = None,
+            min_size: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The one validation split: seeded (train, validation) row indices, each in row order.
+
+    With `groups` (sample or replicate ids) whole groups go to one side. Fewer than `min_size`
+    rows: everything trains and the validation part is empty.
+    """
+    if not 0 <= fraction < 1:
+        raise InputError(f"validation fraction must be in [0, 1), got {fraction:g}")
+    rows = np.arange(n)
+    if n < max(min_size, 2) or fraction == 0:
+        return rows, rows[:0]
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        chosen = rng.permutation(n)[:max(1, int(round(fraction * n)))]
+    else:
+        codes, names = pd.factorize(pd.Series(np.asarray(groups, dtype=object)).astype(str))
+        picked = rng.permutation(len(names))[:max(1, int(round(fraction * len(names))))]
+        chosen = np.flatnonzero(np.isin(codes, picked))
+    validation = np.zeros(n, dtype=bool)
+    validation[chosen] = True
+    return rows[~validation], rows[validation]
 
 
 def folds(n: int, groups: Sequence | None = None, *, n_splits: int = 5, seed: int = 0,

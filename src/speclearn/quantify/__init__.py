@@ -10,6 +10,7 @@ from speclearn.quantify.base import Quantifier
 from speclearn.quantify.bss import BlindSourceSeparation
 from speclearn.quantify.caemmt import CAEMMT
 from speclearn.quantify.cnn import CNNRegressor
+from speclearn.quantify.ensemble import DeepEnsemble
 from speclearn.quantify.gd import GaussianDeconvolution
 from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.pls import PLS
@@ -27,4 +28,4 @@ METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvol
 DEFAULT_METHOD = "wnnls"
 
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "Quantifier"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "DeepEnsemble", "Quantifier"]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from speclearn.models.selection import holdout
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.preprocessing import Normalizer
 from speclearn.quantify.base import FitContext, Quantifier
@@ -68,15 +69,13 @@ class CNNRegressor(Quantifier):
         self.y_mean_, self.y_std_ = Y.mean(axis=0), np.maximum(Y.std(axis=0), 1e-12)
         inputs = torch.from_numpy(self._inputs(X))
         targets = torch.from_numpy(((Y - self.y_mean_) / self.y_std_).astype(np.float32))
-        order = np.random.default_rng(self.seed).permutation(len(X))
-        n_val = max(1, int(round(0.15 * len(X))))
+        fit, val = holdout(len(X), 0.15, self.seed, min_size=2)
         self.net_ = SpectrumCNN(Y.shape[1], self.width)
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 weight_decay=self.weight_decay, patience=self.patience,
                                 max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
         self.history_ = train(self.net_, lambda net, b: nn.functional.mse_loss(net(b[0]), b[1]),
-                              [inputs[order[n_val:]], targets[order[n_val:]]],
-                              [inputs[order[:n_val]], targets[order[:n_val]]], config,
+                              [inputs[fit], targets[fit]], [inputs[val], targets[val]], config,
                               device=context.device, description="CNN regressor").as_dict()
         self.net_ = self.net_.cpu().eval()
 

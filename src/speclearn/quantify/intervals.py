@@ -23,6 +23,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.models import save_model
 from speclearn.models.estimator import load
+from speclearn.models.selection import holdout
 from speclearn.quantify.base import Quantifier, check_targets
 from speclearn.models.conformal import SplitConformal, check_level
 from speclearn.quantify.counting import CountingStatistics
@@ -116,12 +117,11 @@ def split_ids(ids: list[str], fraction: float, seed: int) -> tuple[list[str], li
     """(training ids, calibration ids): a seeded random `fraction` held out for calibration."""
     if not 0 < fraction < 1:
         raise InputError(f"calibration fraction must be between 0 and 1, got {fraction:g}")
-    n_cal = int(round(fraction * len(ids)))
-    if n_cal < 2 or len(ids) - n_cal < 3:
+    fit, calibration = holdout(len(ids), fraction, seed, min_size=0)
+    if len(calibration) < 2 or len(fit) < 3:
         raise InputError(f"{len(ids)} training spectra are too few to hold out a calibration fraction of "
                          f"{fraction:g} (need >= 2 calibration and >= 3 training spectra)")
-    order = np.random.default_rng(seed).permutation(len(ids))
-    return [ids[i] for i in order[n_cal:]], [ids[i] for i in order[:n_cal]]
+    return [ids[i] for i in fit], [ids[i] for i in calibration]
 
 
 def fit_calibrated(quantifier: Quantifier, spectra: Spectra, targets: pd.DataFrame, *,

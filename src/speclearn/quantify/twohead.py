@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from speclearn.models.selection import holdout
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
 from speclearn.quantify.paramcorrection import fit_log_recovery
@@ -60,7 +61,7 @@ class TwoHeadQuantifier(Quantifier):
     """Spectral (template projection + MLP) and parameter (MLP) heads, late fusion; see the module docstring.
 
     internal_standard, interferences: passed to the `WNNLS` spectral front end. Training: Adam
-    (learning_rate, weight_decay), batch_size, epochs, early stopping (patience) on val_fraction of the
+    (learning_rate, weight_decay), batch_size, epochs, early stopping (patience) on validation_fraction of the
     training spectra, max_seconds. warm_start: keep an already fitted front end (`physics_`, a WNNLS
     fitted on the same training spectra) and train only the network.
     """
@@ -70,7 +71,7 @@ class TwoHeadQuantifier(Quantifier):
 
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", hidden: int = 64,
                  param_hidden: int = 32, epochs: int = 400, batch_size: int = 32, learning_rate: float = 1e-3,
-                 weight_decay: float = 1e-4, patience: int = 40, val_fraction: float = 0.2,
+                 weight_decay: float = 1e-4, patience: int = 40, validation_fraction: float = 0.2,
                  max_seconds: float = 600.0, seed: int = 0, progress: bool = True, warm_start: bool = False):
         self.internal_standard = internal_standard
         self.interferences = interferences
@@ -81,7 +82,7 @@ class TwoHeadQuantifier(Quantifier):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.patience = patience
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.max_seconds = max_seconds
         self.seed = seed
         self.progress = progress
@@ -123,14 +124,13 @@ class TwoHeadQuantifier(Quantifier):
             with torch.no_grad():
                 self.net_.params_linear.weight.copy_(torch.from_numpy(-coef[:, 1:]).float())
                 self.net_.fusion[-1].bias.copy_(torch.from_numpy(-coef[:, 0]).float())
-        order = np.random.default_rng(self.seed).permutation(len(X))
-        n_val = int(round(self.val_fraction * len(X))) if len(X) >= 10 else 0
+        fit, val = holdout(len(X), self.validation_fraction, self.seed)
         tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32))]
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 weight_decay=self.weight_decay, patience=self.patience,
                                 max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
-        self.history_ = train(self.net_, self._loss, [t[order[n_val:]] for t in tensors],
-                              [t[order[:n_val]] for t in tensors] if n_val else None, config,
+        self.history_ = train(self.net_, self._loss, [t[fit] for t in tensors],
+                              [t[val] for t in tensors] if len(val) else None, config,
                               device=context.device, description="two-headed quantifier").as_dict()
         self.net_ = self.net_.cpu().eval()
 

@@ -18,6 +18,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.models import SavedModel
 from speclearn.models.estimator import SpectralEstimator
+from speclearn.models.selection import holdout
 from speclearn.transfer import data
 
 DEFAULT_SECONDARY = "secondary"
@@ -71,7 +72,8 @@ class TransferModel(SpectralEstimator):
         data.check_finite(primary)
         data.check_finite(secondary)
         if validation is None:
-            train_ids, val_ids = data.split_ids(primary.ids, self.validation_fraction, self.seed)
+            fit, val = holdout(primary.n_spectra, self.validation_fraction, self.seed, min_size=0)
+            train_ids, val_ids = [primary.ids[i] for i in fit], [primary.ids[i] for i in val]
             return (primary.select(train_ids), secondary.select(train_ids),
                     (primary.select(val_ids), secondary.select(val_ids)))
         validation = data.pair(*validation)

@@ -38,15 +38,6 @@ def pair(primary: Spectra, secondary: Spectra) -> tuple[Spectra, Spectra]:
     return primary, secondary.select(p_ids)
 
 
-def split_ids(ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """A seeded random (train, validation) split of ids, each part kept in the original order."""
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(fraction * len(ids))))
-    chosen = np.zeros(len(ids), dtype=bool)
-    chosen[rng.choice(len(ids), n_val, replace=False)] = True
-    return [i for i, c in zip(ids, ~chosen) if c], [i for i, c in zip(ids, chosen) if c]
-
-
 def check_finite(spectra: Spectra) -> None:
     """Refuse NaN/inf intensities (checked blockwise for lazy data)."""
     for start, block in iter_blocks(spectra.flat()):
