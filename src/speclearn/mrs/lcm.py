@@ -163,6 +163,13 @@ class LinearCombinationFit:
         amplitudes and baseline by unconstrained least squares under each step (variable projection,
         Kaufman's Jacobian); analytic derivatives of the basis spectra."""
         theta = theta.astype(float).copy()
+        theta[:, 2] = np.abs(theta[:, 2])
+        # the bounds of `_fit_one`
+        lower = np.column_stack([theta[:, 0] - self.max_shift_hz] + [np.full(len(theta), v) for v in
+                                                                     (0.0, 0.0, -np.inf, -np.deg2rad(20))])
+        upper = np.column_stack([theta[:, 0] + self.max_shift_hz] + [np.full(len(theta), v) for v in
+                                                                     (200.0, 200.0, np.inf, np.deg2rad(20))])
+        theta = np.clip(theta, lower, upper)
         t, m = self.t_, self.basis_fid_.shape[0]
         offset = self.ppm_ - WATER_PPM
         stack = lambda z: np.concatenate([z.real, z.imag], axis=-1)  # noqa: E731  (..., L) -> (..., 2L)
@@ -199,9 +206,7 @@ class LinearCombinationFit:
             g = np.einsum("npk,np->nk", J, residual)
             diag = np.maximum(np.einsum("nii->ni", H), 1e-30)
             step = -np.linalg.solve(H + damping[:, None, None] * diag[:, :, None] * np.eye(5), g[..., None])[..., 0]
-            trial = theta + step
-            trial[:, 1] = np.maximum(trial[:, 1], 0.0)
-            trial[:, 2] = np.abs(trial[:, 2])
+            trial = np.clip(theta + step, lower, upper)
             t_fids, t_columns, t_target = design(trial)
             t_coef, t_residual, t_gram, t_scale = solve(t_columns, t_target)
             t_cost = np.sum(t_residual ** 2, axis=1)
@@ -211,6 +216,8 @@ class LinearCombinationFit:
             fids[better], columns[better], target[better] = t_fids[better], t_columns[better], t_target[better]
             coef[better], residual[better] = t_coef[better], t_residual[better]
             gram[better], scale[better] = t_gram[better], t_scale[better]
+        # (phase0 + pi, -amplitudes) fits as well: keep the solution with mostly positive amplitudes
+        theta[np.sum(coef[:, :m] * scale[:, :m], axis=1) < 0, 3] += np.pi
         return theta
 
     def _model(self, theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
