@@ -79,3 +79,22 @@ def test_training_mean_bias_test():
     result = training_mean_bias_test(true, shrunk, 12.0)
     assert result["biased"] and result["slope"] == pytest.approx(-0.4, abs=0.05) and result["p_value"] < 1e-6
     assert result["slope"] == pytest.approx(regression_slope(true, shrunk) - 1)
+
+
+def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
+    from speclearn.models.persistence import load_model, save_model
+    from speclearn.mrs.quantifier import DLQuantifier
+    sim = simulate_mrs(8, seed=8, basis=basis, config=MRSSimConfig(transients=1, snr=(80.0, 80.0), **QUIET))
+    model = DLQuantifier(method="varpro", epochs=1, calibration_fraction=0.25, refine=3).fit(
+        sim.spectra, basis, sim.concentrations)
+    test, water = sim.spectra.select([0, 1, 2]), sim.water.select([0, 1, 2])
+    table, unit = model.predict(test, water=water, interval=0.9)
+    assert unit == "mM"
+    assert {"NAA", "NAA_sd", "NAA_lo", "NAA_hi", "tCr_lo", "tCr_hi"} <= set(table.columns)
+    assert (table["tCr_lo"] <= table["tCr"]).all() and (table["tCr"] <= table["tCr_hi"]).all()
+    assert (table["tCr_sd"] > 0).all()
+    theta, lcm = model.refined(sim.spectra.select([0, 1]))
+    assert theta.shape == (2, 5) and lcm.amplitudes().shape[0] == 2
+    save_model(model.to_saved(), tmp_path / "m")
+    again = DLQuantifier.from_saved(load_model(tmp_path / "m")).predict(test, water=water, interval=0.9)[0]
+    np.testing.assert_allclose(again[["NAA", "NAA_lo", "tCr_hi"]], table[["NAA", "NAA_lo", "tCr_hi"]], rtol=1e-5)

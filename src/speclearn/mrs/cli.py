@@ -169,18 +169,25 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
             spectra: MRSIn, out: OutOption, water: WaterOption = None,
             interval: Annotated[float | None, typer.Option(help="Conformal interval level, e.g. 0.9 "
                                                                 "(adds <name>_lo/_hi).")] = None,
+            ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
+                                                                     "reference.")] = True,
             overwrite: OverwriteOption = False) -> None:
-    """Metabolite concentrations from the DL quantifier (sd columns: calibrated MC-dropout spread)."""
+    """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
+    spread, or CRLB for varpro models)."""
     from speclearn.models.persistence import load_model
     from speclearn.mrs.quantifier import MODEL_TYPE, DLQuantifier
     check_output(out, overwrite=overwrite, inputs=[spectra])
     quantifier = DLQuantifier.from_saved(load_model(model, expected_types=(MODEL_TYPE,)))
     data = prepare(_read(spectra))
     reference = prepare(_read(water), align=False, reject=None) if water is not None else None
+    if reference is not None and ecc:
+        from speclearn.mrs.preprocess import eddy_current_correction
+        data = eddy_current_correction(data, reference)
     table, unit = quantifier.predict(data, water=reference, interval=interval)
     write_concentrations(table, unit, out, {"method": f"DL quantifier ({quantifier.method})", "model": str(model),
-                                            "sd": "MC dropout, conformally calibrated" if quantifier.conformal_
-                                            else "MC dropout (uncalibrated)", "interval": interval},
+                                            "sd": ("CRLB" if quantifier.method == "varpro" else "MC dropout")
+                                            + (", conformally calibrated" if quantifier.conformal_ else
+                                               " (uncalibrated)"), "interval": interval},
                          overwrite=overwrite)
     say(f"predicted {data.n} spectra ({unit}) -> {out}")
 

@@ -158,24 +158,24 @@ class LinearCombinationFit:
         """Window of the spectra of FIDs (..., points)."""
         return np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)[..., self.window_]
 
-    def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> np.ndarray:
+    def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
         """Levenberg-Marquardt on the nonlinear parameters of many spectra at once (rows of y, theta),
         amplitudes and baseline by unconstrained least squares under each step (variable projection,
-        Kaufman's Jacobian); analytic derivatives of the basis spectra."""
+        Kaufman's Jacobian); analytic derivatives of the basis spectra. Returns (theta, residual cost)."""
         theta = theta.astype(float).copy()
-        theta[:, 2] = np.abs(theta[:, 2])
+        theta[:, 2] = theta[:, 2] ** 2  # the Gaussian enters as its square: no dead gradient at 0
         # the bounds of `_fit_one`
         lower = np.column_stack([theta[:, 0] - self.max_shift_hz] + [np.full(len(theta), v) for v in
                                                                      (0.0, 0.0, -np.inf, -np.deg2rad(20))])
         upper = np.column_stack([theta[:, 0] + self.max_shift_hz] + [np.full(len(theta), v) for v in
-                                                                     (200.0, 200.0, np.inf, np.deg2rad(20))])
+                                                                     (200.0, 200.0 ** 2, np.inf, np.deg2rad(20))])
         theta = np.clip(theta, lower, upper)
         t, m = self.t_, self.basis_fid_.shape[0]
         offset = self.ppm_ - WATER_PPM
         stack = lambda z: np.concatenate([z.real, z.imag], axis=-1)  # noqa: E731  (..., L) -> (..., 2L)
 
         def design(th):
-            f = np.exp(-th[:, 1:2] * t - (th[:, 2:3] * t) ** 2 + 2j * np.pi * th[:, 0:1] * t)
+            f = np.exp(-th[:, 1:2] * t - th[:, 2:3] * t ** 2 + 2j * np.pi * th[:, 0:1] * t)
             fids = self.basis_fid_[None] * f[:, None]
             columns = np.concatenate([stack(self._windowed(fids)).transpose(0, 2, 1),
                                       np.broadcast_to(self.baseline_, (len(th),) + self.baseline_.shape)], axis=2)
@@ -197,7 +197,7 @@ class LinearCombinationFit:
         for _ in range(iterations):
             a = coef[:, :m].astype(complex)
             derivs = [self._windowed(np.einsum("nm,nmp->np", a, fids) * w) for w in
-                      (2j * np.pi * t[None], -t[None], -2 * theta[:, 2:3] * t ** 2)]
+                      (2j * np.pi * t[None], -t[None], -t[None] ** 2)]
             J = np.stack([-stack(d) for d in derivs] + [stack(-1j * target), stack(-1j * offset * target)], axis=2)
             # project J onto the complement of the linear columns
             proj = np.linalg.solve(gram, (columns.transpose(0, 2, 1) @ J) / scale[:, :, None]) / scale[:, :, None]
@@ -218,7 +218,8 @@ class LinearCombinationFit:
             gram[better], scale[better] = t_gram[better], t_scale[better]
         # (phase0 + pi, -amplitudes) fits as well: keep the solution with mostly positive amplitudes
         theta[np.sum(coef[:, :m] * scale[:, :m], axis=1) < 0, 3] += np.pi
-        return theta
+        theta[:, 2] = np.sqrt(theta[:, 2])
+        return theta, cost
 
     def _model(self, theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Real-stacked model in the data frame (phase applied)."""
@@ -251,8 +252,9 @@ class LinearCombinationFit:
         """Fit every row of `data` (average transients first: `data.average()`).
 
         initial: (n, 5) starting nonlinear parameters (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad,
-        phase1 rad/ppm), e.g. from a network; then `iterations` batched Levenberg-Marquardt steps replace
-        the per-spectrum search and `least_squares`."""
+        phase1 rad/ppm), e.g. from a network, or (starts, n, 5); then `iterations` batched
+        Levenberg-Marquardt steps from each start replace the per-spectrum search and `least_squares`,
+        and each spectrum keeps the end point of lowest residual."""
         self._setup(basis, data)
         start = time.perf_counter()
         if self.water_removal:
@@ -262,10 +264,16 @@ class LinearCombinationFit:
             self.results_ = [self._fit_one(row) for row in y]
         else:
             initial = np.asarray(initial, float)
-            if initial.shape != (data.n, len(NONLINEAR)):
+            initial = initial[None] if initial.ndim == 2 else initial
+            if initial.shape[1:] != (data.n, len(NONLINEAR)):
                 raise InputError(f"initial parameters of shape {initial.shape}; expected ({data.n}, {len(NONLINEAR)})")
-            chunks = [self._gauss_newton(y[k:k + 64], initial[k:k + 64], iterations) for k in range(0, data.n, 64)]
-            self.results_ = [self._result(theta, row) for theta, row in zip(np.vstack(chunks), y)]
+            starts = len(initial)
+            rows = np.tile(y, (starts, 1))
+            flat = initial.reshape(-1, len(NONLINEAR))
+            ends = [self._gauss_newton(rows[k:k + 64], flat[k:k + 64], iterations) for k in range(0, len(flat), 64)]
+            theta = np.vstack([e[0] for e in ends]).reshape(starts, data.n, -1)
+            best = np.argmin(np.concatenate([e[1] for e in ends]).reshape(starts, data.n), axis=0)
+            self.results_ = [self._result(theta[best[i], i], row) | {"start": int(best[i])} for i, row in enumerate(y)]
         self.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
         self.ids_ = list(data.ids)
         return self

@@ -11,9 +11,11 @@ spectrum from them with the basis FIDs (one FFT per spectrum), so the network tr
 - hybrid: both;
 - varpro: the encoder gives only the nuisance; the amplitudes (and baseline) are the least-squares
   solution of the basis model under it (variable projection inside the network, differentiable), and
-  the network trains on the residual alone (no labels). At prediction the network's nuisance starts
+  the network trains on the residual (no labels needed; with targets, plus the error of those
+  least-squares amplitudes, which pins the nuisance without teaching any amplitude). At prediction the network's nuisance starts
   `refine` batched Levenberg-Marquardt steps of the linear-combination model (`LinearCombinationFit`
-  with `initial`), amplitudes by NNLS, with Cramer-Rao bounds. No amplitude is learned, so none is
+  with `initial`; a fixed start runs beside it and the better end point is kept), amplitudes by NNLS,
+  with Cramer-Rao bounds. No amplitude is learned, so none is
   pulled toward a training mean, and concentrations beyond the training range are recovered.
 
 Intervals: split conformal prediction (scaled score) on a held-out share of the labelled training
@@ -43,6 +45,10 @@ MODEL_TYPE = "mrs-dl-quantifier"
 METHODS = ("supervised", "selfsupervised", "hybrid", "varpro")
 N_NUISANCE = 6  # shift, lorentzian, gaussian, cos phase0, sin phase0, phase1
 BASELINE_ORDER = 3
+#: varpro with targets: weight of the amplitude error (relative to the training mean) beside the residual
+VARPRO_AMPLITUDE_WEIGHT = 0.1
+#: second start of the refinement (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad, phase1 rad/ppm)
+DEFAULT_START = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
 
 
 class PhysicsDecoder(nn.Module):
@@ -210,14 +216,18 @@ class DLQuantifier:
         self.net_ = self._build(basis, data)
         mean = y[fit_rows].mean(axis=0) if targets is not None else np.abs(x).mean() * np.ones(len(self.names_))
         self.net_.amplitude_scale.copy_(torch.tensor(np.maximum(mean, 1e-6), dtype=torch.float32))
-        weight = torch.tensor(1.0 / np.maximum(mean, 1e-6), dtype=torch.float32)
+        weight = torch.tensor(np.where(mean > 0, 1.0 / np.maximum(mean, 1e-6), 0.0), dtype=torch.float32)
         supervised = self.method in ("supervised", "hybrid")
         reconstruct = self.method in ("selfsupervised", "hybrid")
 
         def loss_fn(net, batch):
-            if net.varpro:  # self-supervised: residual of the least-squares fit under the predicted nuisance
+            if net.varpro:  # residual of the least-squares fit under the predicted nuisance
                 nuisance = net.nuisance(net.encoder(batch[0]))
-                return torch.mean((net.decoder.solve(nuisance, batch[0])[1] - batch[0]) ** 2)
+                amplitudes, fitted = net.decoder.solve(nuisance, batch[0])
+                loss = torch.mean((fitted - batch[0]) ** 2)
+                if targets is not None:  # and the error of the least-squares amplitudes: pins the nuisance
+                    loss = loss + VARPRO_AMPLITUDE_WEIGHT * torch.mean(((amplitudes - batch[1]) * weight) ** 2)
+                return loss
             amplitudes, nuisance, baseline = net.encode(batch[0])
             loss = torch.zeros(())
             if supervised:
@@ -263,7 +273,8 @@ class DLQuantifier:
             return mean, np.zeros_like(mean)
 
     def refined(self, data: MRSData) -> tuple[np.ndarray, LinearCombinationFit]:
-        """varpro: (network nuisance (n, 5) as the LCM's parameters, the LCM refined from it)."""
+        """varpro: (network nuisance (n, 5) as the LCM's parameters, the LCM refined from it and from
+        `DEFAULT_START`, whichever fits better)."""
         x = self._input(data)[0]
         self.net_.eval()
         with torch.no_grad():
@@ -272,7 +283,8 @@ class DLQuantifier:
         acquisition = self.acquisition_
         basis = Basis(self.names_, self.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
         lcm = LinearCombinationFit(ppm_range=self.ppm_range, lipids=False)
-        return theta, lcm.fit(data, basis, initial=theta, iterations=self.refine)
+        starts = np.stack([theta, np.broadcast_to(DEFAULT_START, theta.shape)])
+        return theta, lcm.fit(data, basis, initial=starts, iterations=self.refine)
 
     def _predict_varpro(self, data: MRSData, water: MRSData | None,
                         interval: float | None) -> tuple[pd.DataFrame, str]:
