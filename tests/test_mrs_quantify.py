@@ -23,7 +23,7 @@ def basis():
 def _write_basis(path, basis, names=NAMES, points=None):
     """An LCModel .BASIS file (frequency-domain spectra) of some of `basis`'s metabolites."""
     points = points or basis.points
-    lines = [" $SEQPAR", f" FWHMBA = 0.01,", f" HZPPPM = {basis.central_frequency_mhz:.6E},", " ECHOT = 30.0,",
+    lines = [" $SEQPAR", " FWHMBA = 0.01,", f" HZPPPM = {basis.central_frequency_mhz:.6E},", " ECHOT = 30.0,",
              " SEQ = 'PRESS' $END", " $BASIS1", " IDBASI = 'test',", " FMTBAS = '(2E15.6)',",
              f" BADELT = {basis.dwell_time_s:.6E},", f" NDATAB = {points} $END"]
     for name in names:
@@ -86,7 +86,7 @@ def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
     from speclearn.mrs.quantifier import DLQuantifier
     sim = simulate_mrs(8, seed=8, basis=basis, config=MRSSimConfig(transients=1, snr=(80.0, 80.0), **QUIET))
     model = DLQuantifier(method="varpro", epochs=1, calibration_fraction=0.25, refine=3).fit(
-        sim.spectra, basis, sim.concentrations)
+        sim.spectra, basis, sim.concentrations, water=sim.water)
     test, water = sim.spectra.select([0, 1, 2]), sim.water.select([0, 1, 2])
     table, unit = model.predict(test, water=water, interval=0.9)
     assert unit == "mM"
@@ -98,3 +98,15 @@ def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
     save_model(model.to_saved(), tmp_path / "m")
     again = DLQuantifier.from_saved(load_model(tmp_path / "m")).predict(test, water=water, interval=0.9)[0]
     np.testing.assert_allclose(again[["NAA", "NAA_lo", "tCr_hi"]], table[["NAA", "NAA_lo", "tCr_hi"]], rtol=1e-5)
+
+
+def test_demo_section(tmp_path):
+    from speclearn.demo import SECTIONS, mrs_section
+    assert mrs_section in SECTIONS
+    section = mrs_section(tmp_path, 0)
+    table = section.table
+    assert table.loc["CNN + registration", "shift spread (Hz)"] < 0.5
+    assert table.loc["CNN + registration", "shift spread (Hz)"] < table.loc["spectral registration", "shift spread (Hz)"]
+    assert table.loc["CNN detector", "recall (%)"] >= 80
+    assert table.loc["LCM on the oracle average", "median error (%)"] < 15
+    assert "CNN + registration" in section.verdict

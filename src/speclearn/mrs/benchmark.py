@@ -87,8 +87,9 @@ def _quantification(basis, scale: dict, seed: int) -> tuple[list[dict], list[dic
     train_data = eddy_current_correction(train_sim.spectra, train_sim.water)
     start = time.perf_counter()
     dl = DLQuantifier(method="varpro", epochs=scale["epochs"], patience=scale["patience"],
-                      max_seconds=scale["max_seconds"], seed=seed).fit(train_data, basis, train_sim.concentrations)
-    dl_seconds = time.perf_counter() - start
+                      max_seconds=scale["max_seconds"], seed=seed).fit(train_data, basis, train_sim.concentrations,
+                                                                       water=train_sim.water)
+    dl_train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     supervised = DLQuantifier(method="supervised", epochs=scale["epochs"], patience=scale["patience"],
                               max_seconds=scale["max_seconds"], seed=seed).fit(
@@ -135,7 +136,7 @@ def _quantification(basis, scale: dict, seed: int) -> tuple[list[dict], list[dic
                     slope_row |= {f"{m}_slope": row[f"{m}_slope"], f"{m}_bias_slope": test["slope"],
                                   f"{m}_bias_p": test["p_value"], f"{m}_biased": test["biased"]}
                 slope_rows.append(slope_row)
-    info = {"train_spectra": scale["train"], "dl_train_seconds": dl_seconds, "dl_epochs_run": len(dl.history_.train_loss),
+    info = {"train_spectra": scale["train"], "dl_train_seconds": dl_train_seconds, "dl_epochs_run": len(dl.history_.train_loss),
             "dl_stopped": dl.history_.stopped, "supervised_train_seconds": supervised_seconds,
             "supervised_epochs_run": len(supervised.history_.train_loss),
             "supervised_stopped": supervised.history_.stopped,
@@ -287,7 +288,7 @@ def _markdown(path: Path, result: dict) -> None:
              _table(result["alignment"]), "",
              f"## Quantification ({result['section_seconds']['quantification']:.0f} s; trained on "
              f"{d['train_spectra']} spectra ({d['calibration_spectra']} of them held out for the conformal "
-             f"calibration): DL {d['dl_epochs_run']} epochs, {d['dl_train_seconds']:.0f} s, stopped: {d['dl_stopped']}; "
+             f"calibration, in mM with their water references): DL {d['dl_epochs_run']} epochs, {d['dl_train_seconds']:.0f} s, stopped: {d['dl_stopped']}; "
              f"supervised {d['supervised_epochs_run']} epochs, {d['supervised_train_seconds']:.0f} s, stopped: "
              f"{d['supervised_stopped']})", "",
              "Median absolute % error (water-scaled mM, every spectrum eddy-current corrected with its water "

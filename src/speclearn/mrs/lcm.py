@@ -183,15 +183,22 @@ class LinearCombinationFit:
             return fids, columns, target
 
         def solve(columns, target):
-            gram = columns.transpose(0, 2, 1) @ columns
-            scale = np.sqrt(np.maximum(np.einsum("nii->ni", gram), 1e-30))
-            gram = gram / scale[:, :, None] / scale[:, None, :] + 1e-10 * np.eye(gram.shape[1])
-            rhs = np.einsum("npk,np->nk", columns, stack(target)) / scale
-            coef = np.linalg.solve(gram, rhs[..., None])[..., 0] / scale
-            return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), gram, scale
+            """Least squares, then again without the basis spectra that came out negative (one
+            active-set pass toward NNLS); returns the columns used (dropped ones zeroed)."""
+            for drop in (False, True):
+                if drop:
+                    keep = np.ones_like(coef, bool)
+                    keep[:, :m] = coef[:, :m] >= 0
+                    columns = columns * keep[:, None, :]
+                gram = columns.transpose(0, 2, 1) @ columns
+                scale = np.sqrt(np.maximum(np.einsum("nii->ni", gram), 1e-30))
+                gram = gram / scale[:, :, None] / scale[:, None, :] + 1e-10 * np.eye(gram.shape[1])
+                rhs = np.einsum("npk,np->nk", columns, stack(target)) / scale
+                coef = np.linalg.solve(gram, rhs[..., None])[..., 0] / scale
+            return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), gram, scale, columns
 
         fids, columns, target = design(theta)
-        coef, residual, gram, scale = solve(columns, target)
+        coef, residual, gram, scale, columns = solve(columns, target)
         cost = np.sum(residual ** 2, axis=1)
         damping = np.full(len(y), 1e-3)
         for _ in range(iterations):
@@ -208,7 +215,7 @@ class LinearCombinationFit:
             step = -np.linalg.solve(H + damping[:, None, None] * diag[:, :, None] * np.eye(5), g[..., None])[..., 0]
             trial = np.clip(theta + step, lower, upper)
             t_fids, t_columns, t_target = design(trial)
-            t_coef, t_residual, t_gram, t_scale = solve(t_columns, t_target)
+            t_coef, t_residual, t_gram, t_scale, t_columns = solve(t_columns, t_target)
             t_cost = np.sum(t_residual ** 2, axis=1)
             better = t_cost < cost
             damping = np.where(better, damping * 0.3, damping * 10)

@@ -181,8 +181,11 @@ class DLQuantifier:
         decoder = PhysicsDecoder(basis.fid, data.dwell_time_s, window, ppm[window])
         return QuantifierNet(len(basis.names), decoder, self.dropout, varpro=self.method == "varpro")
 
-    def fit(self, data: MRSData, basis: Basis, targets: pd.DataFrame | None = None) -> "DLQuantifier":
-        """data: one averaged spectrum per row; targets: mM per basis name, rows matching data.ids."""
+    def fit(self, data: MRSData, basis: Basis, targets: pd.DataFrame | None = None, *,
+            water: MRSData | None = None) -> "DLQuantifier":
+        """data: one averaged spectrum per row; targets: mM per basis name, rows matching data.ids;
+        water (varpro): references of the spectra, so that the conformal calibration is done in mM and
+        includes the error of the water scaling."""
         if self.method not in METHODS:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.method in ("supervised", "hybrid") and targets is None:
@@ -244,10 +247,15 @@ class DLQuantifier:
                               description="DL quantifier")
         self.conformal_ = None
         if n_cal and self.method == "varpro":
-            values, sd = self.refined(data.select(cal))[1].amplitude_table()
+            lcm = self.refined(data.select(cal))[1]
+            values, sd = lcm.amplitude_table()
             truth = combine({name: y[cal, k] * scale[cal] for k, name in enumerate(self.names_)})
-            self.conformal_ = SplitConformal("scaled").calibrate(
-                np.column_stack([truth[c] for c in values.columns]), values.to_numpy(), sd.to_numpy())
+            truth = np.column_stack([truth[c] for c in values.columns])
+            if water is not None:
+                reference = water.select(cal) if water.n == data.n else water
+                factor = lcm.unit_factor(reference)[0][:, None]
+                values, sd, truth = values * factor, sd * factor, truth * METABOLITE_RELAXATION
+            self.conformal_ = SplitConformal("scaled").calibrate(truth, values.to_numpy(), sd.to_numpy())
         elif n_cal:
             mean_a, sd_a = self._amplitudes(x[cal])
             self.conformal_ = SplitConformal("scaled").calibrate(y[cal], mean_a, sd_a)
