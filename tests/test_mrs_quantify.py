@@ -110,3 +110,20 @@ def test_demo_section(tmp_path):
     assert table.loc["CNN detector", "recall (%)"] >= 80
     assert table.loc["LCM on the oracle average", "median error (%)"] < 15
     assert "CNN + registration" in section.verdict
+
+
+def test_cli_varpro_with_water(tmp_path, basis):
+    import pandas as pd
+
+    from speclearn.cli.main import main
+    sim = simulate_mrs(8, seed=9, basis=basis, config=MRSSimConfig(transients=1, snr=(60.0, 60.0), **QUIET))
+    sim.write(tmp_path / "sim")
+    files = {name: str(tmp_path / "sim" / name) for name in ("spectra.npz", "water.npz", "concentrations.csv")}
+    assert main(["mrs", "train", "--spectra", files["spectra.npz"], "--water", files["water.npz"], "--targets",
+                 files["concentrations.csv"], "--method", "varpro", "--epochs", "1", "--out",
+                 str(tmp_path / "model")]) == 0
+    assert main(["mrs", "predict", "--model", str(tmp_path / "model"), "--spectra", files["spectra.npz"], "--water",
+                 files["water.npz"], "--interval", "0.9", "--out", str(tmp_path / "c.csv")]) == 0
+    table = pd.read_csv(tmp_path / "c.csv", index_col="id")
+    assert (table["NAA_lo"] <= table["NAA_hi"]).all() and np.isfinite(table["NAA_sd"]).all()
+    assert "CRLB" in (tmp_path / "c.json").read_text()

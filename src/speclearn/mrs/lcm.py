@@ -185,16 +185,17 @@ class LinearCombinationFit:
         def solve(columns, target):
             """Least squares, then again without the basis spectra that came out negative (one
             active-set pass toward NNLS); returns the columns used (dropped ones zeroed)."""
-            for drop in (False, True):
-                if drop:
-                    keep = np.ones_like(coef, bool)
-                    keep[:, :m] = coef[:, :m] >= 0
-                    columns = columns * keep[:, None, :]
+            def least_squares_(columns):
                 gram = columns.transpose(0, 2, 1) @ columns
                 scale = np.sqrt(np.maximum(np.einsum("nii->ni", gram), 1e-30))
                 gram = gram / scale[:, :, None] / scale[:, None, :] + 1e-10 * np.eye(gram.shape[1])
                 rhs = np.einsum("npk,np->nk", columns, stack(target)) / scale
-                coef = np.linalg.solve(gram, rhs[..., None])[..., 0] / scale
+                return np.linalg.solve(gram, rhs[..., None])[..., 0] / scale, gram, scale
+
+            keep = np.ones((len(columns), columns.shape[2]), bool)
+            keep[:, :m] = least_squares_(columns)[0][:, :m] >= 0
+            columns = columns * keep[:, None, :]
+            coef, gram, scale = least_squares_(columns)
             return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), gram, scale, columns
 
         fids, columns, target = design(theta)
