@@ -1,4 +1,5 @@
-"""Metabolite basis sets: the shipped ISMRM 2016 set, or a user's `.npz`, folder of text/FSL-MRS JSON files.
+"""Metabolite basis sets: the shipped ISMRM 2016 set, or a user's `.npz`, LCModel `.BASIS` file, or
+folder of text/FSL-MRS JSON files.
 
 A basis FID of metabolite m at 1 mM is `Basis.fid[m]`; the spectrum convention is `mrs.data`'s
 (NAA at 2.01 ppm). A basis whose peaks land outside 0-4.5 ppm under that convention (the other
@@ -7,6 +8,7 @@ sign convention, as the ISMRM text files) is conjugated on loading.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -80,7 +82,8 @@ def shipped_basis_path() -> Path:
 
 def load_basis(path: str | Path | None = None) -> Basis:
     """The shipped ISMRM 2016 basis (None), an `.npz` (names, fid, dwell_time_s, central_frequency_mhz),
-    or a folder of FSL-MRS `.json` files or text files with '# dwell_time_s = ' headers."""
+    an LCModel `.BASIS` file, or a folder of FSL-MRS `.json` files or text files with '# dwell_time_s = '
+    headers."""
     path = shipped_basis_path() if path is None else Path(path)
     if not path.exists():
         raise InputError("basis not found", file=path)
@@ -116,12 +119,56 @@ def load_basis(path: str | Path | None = None) -> Basis:
             te = float(archive["te_ms"]) if "te_ms" in archive else None
         if fid.ndim != 2 or fid.shape[0] != len(names):
             raise InputError(f"basis fid shape {fid.shape} does not match {len(names)} names", file=path)
+    elif path.suffix.lower() == ".basis":
+        names, fid, dwell, frequency, te = read_lcmodel_basis(path)
     else:
-        raise InputError("basis must be a folder or an .npz file", file=path)
+        raise InputError("basis must be a folder, an .npz or an LCModel .BASIS file", file=path)
     if len(set(names)) != len(names):
         raise InputError("duplicate metabolite names in the basis", file=path)
     fid = _orient(np.asarray(fid, dtype=np.complex128), dwell, frequency)
     return Basis(names, fid, dwell, frequency, te, source=str(path))
+
+
+def read_lcmodel_basis(path: Path) -> tuple[list[str], np.ndarray, float, float, float | None]:
+    """(names, fid (m, points), dwell_time_s, central_frequency_mhz, te_ms) of an LCModel `.BASIS` file.
+
+    Layout (LCModel manual): namelist $SEQPAR (HZPPPM, ECHOT), $BASIS1 (BADELT dwell time, NDATAB
+    points), then per metabolite an optional $NMUSED, a $BASIS namelist (METABO or ID = name) and
+    NDATAB real/imag pairs of its spectrum (frequency domain, FFT order); the FID is its inverse FFT."""
+    from speclearn.mrs.io import _namelist_values, _number
+    text = path.read_text(errors="replace")
+    blocks = list(re.finditer(r"\$(\w+)(.*?)\$END", text, re.S | re.I))
+    header = _namelist_values(text[:blocks[0].end()] if blocks else "")
+    for block in blocks:
+        if block.group(1).upper() in ("SEQPAR", "BASIS1"):
+            header |= _namelist_values(block.group(0))
+    dwell = _number(header, ("BADELT",), path)
+    frequency = _number(header, ("HZPPPM",), path)
+    points = _number(header, ("NDATAB",), path)
+    if dwell is None or frequency is None or points is None:
+        raise InputError("not an LCModel .BASIS file: $SEQPAR HZPPPM and $BASIS1 BADELT, NDATAB are needed",
+                         file=path)
+    names, fids = [], []
+    spans = [b for b in blocks if b.group(1).upper() == "BASIS"]
+    for k, block in enumerate(spans):
+        values = _namelist_values(block.group(0))
+        name = values.get("METABO") or values.get("ID")
+        if not name:
+            raise InputError(f"$BASIS block {k + 1} has no METABO or ID", file=path)
+        following = [b.start() for b in blocks if b.start() > block.end()]
+        numbers = text[block.end():min(following, default=len(text))].replace("D", "E").replace("d", "e").split()
+        try:
+            flat = np.array(numbers, dtype=float)
+        except ValueError:
+            raise InputError(f"basis spectrum of {name!r} has a value that is not a number", file=path) from None
+        if flat.size != 2 * int(points):
+            raise InputError(f"basis spectrum of {name!r} has {flat.size} numbers; expected 2 x NDATAB = "
+                             f"{2 * int(points)}", file=path)
+        names.append(name.strip())
+        fids.append(np.fft.ifft(flat[0::2] + 1j * flat[1::2]))
+    if not names:
+        raise InputError("LCModel .BASIS file has no $BASIS blocks", file=path)
+    return names, np.stack(fids), dwell, frequency, _number(header, ("ECHOT",), path)
 
 
 def _read_fsl_json(file: Path) -> tuple[np.ndarray, float, float, str]:

@@ -149,8 +149,9 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                                                                   "selfsupervised).")] = None,
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
-                  seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
-    """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra."""
+                  water: WaterOption = None, seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
+    """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra (eddy-current
+    corrected with --water, which also puts varpro's conformal calibration in mM)."""
     from speclearn.models.persistence import save_model
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.quantifier import DLQuantifier
@@ -158,8 +159,12 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
     data = prepare(_read(spectra))
     table = read_table_csv(targets) if targets is not None else None
     method = method or ("hybrid" if targets is not None else "selfsupervised")
+    reference = prepare(_read(water), align=False, reject=None) if water is not None else None
+    if reference is not None:
+        from speclearn.mrs.preprocess import eddy_current_correction
+        data = eddy_current_correction(data, reference)
     model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed).fit(
-        data, load_basis(basis), table)
+        data, load_basis(basis), table, water=reference)
     save_model(model.to_saved(), out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
 
@@ -169,18 +174,25 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
             spectra: MRSIn, out: OutOption, water: WaterOption = None,
             interval: Annotated[float | None, typer.Option(help="Conformal interval level, e.g. 0.9 "
                                                                 "(adds <name>_lo/_hi).")] = None,
+            ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
+                                                                     "reference.")] = True,
             overwrite: OverwriteOption = False) -> None:
-    """Metabolite concentrations from the DL quantifier (sd columns: calibrated MC-dropout spread)."""
+    """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
+    spread, or CRLB for varpro models)."""
     from speclearn.models.persistence import load_model
     from speclearn.mrs.quantifier import MODEL_TYPE, DLQuantifier
     check_output(out, overwrite=overwrite, inputs=[spectra])
     quantifier = DLQuantifier.from_saved(load_model(model, expected_types=(MODEL_TYPE,)))
     data = prepare(_read(spectra))
     reference = prepare(_read(water), align=False, reject=None) if water is not None else None
+    if reference is not None and ecc:
+        from speclearn.mrs.preprocess import eddy_current_correction
+        data = eddy_current_correction(data, reference)
     table, unit = quantifier.predict(data, water=reference, interval=interval)
     write_concentrations(table, unit, out, {"method": f"DL quantifier ({quantifier.method})", "model": str(model),
-                                            "sd": "MC dropout, conformally calibrated" if quantifier.conformal_
-                                            else "MC dropout (uncalibrated)", "interval": interval},
+                                            "sd": ("CRLB" if quantifier.method == "varpro" else "MC dropout")
+                                            + (", conformally calibrated" if quantifier.conformal_ else
+                                               " (uncalibrated)"), "interval": interval},
                          overwrite=overwrite)
     say(f"predicted {data.n} spectra ({unit}) -> {out}")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 
 def regression_slope(true: np.ndarray, predicted: np.ndarray) -> float:
@@ -11,6 +12,25 @@ def regression_slope(true: np.ndarray, predicted: np.ndarray) -> float:
     ok = np.isfinite(true) & np.isfinite(predicted)
     centred = true[ok] - true[ok].mean()
     return float(centred @ (predicted[ok] - predicted[ok].mean()) / (centred @ centred))
+
+
+def training_mean_bias_test(true: np.ndarray, predicted: np.ndarray, training_mean: float, *,
+                            tolerance: float = 0.1, alpha: float = 0.05) -> dict:
+    """Test for the bias of DL quantifiers toward the training mean (Rizzo et al. 2023).
+
+    Regresses the error (predicted - true) on the distance from the training mean (true - training_mean).
+    An unbiased estimator has slope 0; one that pulls estimates a share s of the way to the training mean
+    has slope -s. One-sided t test of H0: slope >= -tolerance; `biased` when rejected at `alpha`.
+    Returns slope, its standard error, p_value, biased, n."""
+    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
+    ok = np.isfinite(true) & np.isfinite(predicted)
+    if ok.sum() < 3 or np.ptp(true[ok]) == 0:
+        return {"slope": float("nan"), "stderr": float("nan"), "p_value": float("nan"), "biased": False,
+                "n": int(ok.sum())}
+    fit = stats.linregress(true[ok] - training_mean, predicted[ok] - true[ok])
+    p_value = float(stats.t.cdf((fit.slope + tolerance) / max(fit.stderr, 1e-300), ok.sum() - 2))
+    return {"slope": float(fit.slope), "stderr": float(fit.stderr), "p_value": p_value,
+            "biased": bool(p_value < alpha), "n": int(ok.sum())}
 
 
 def median_abs_percent_error(true: np.ndarray, predicted: np.ndarray) -> float:

@@ -145,11 +145,89 @@ class LinearCombinationFit:
         upper = [theta0[0] + self.max_shift_hz, 200.0, 200.0, theta0[3] + 2 * np.pi, np.deg2rad(20)]
         result = least_squares(lambda th: self._solve(th, y)[2], theta0, bounds=(lower, upper),
                                x_scale=[1.0, 5.0, 5.0, 0.1, 0.01], diff_step=1e-4, max_nfev=self.max_nfev)
-        theta = result.x
+        return self._result(result.x, y)
+
+    def _result(self, theta: np.ndarray, y: np.ndarray) -> dict:
+        """Amplitudes (NNLS), baseline, CRLB covariance at the nonlinear parameters `theta`."""
         a, b, residual = self._solve(theta, y)
         covariance, sigma2 = self._crlb(theta, a, b, residual)
         return {"theta": theta, "amplitudes": a, "baseline": b, "covariance": covariance, "sigma2": sigma2,
                 "residual": residual}
+
+    def _windowed(self, fids: np.ndarray) -> np.ndarray:
+        """Window of the spectra of FIDs (..., points)."""
+        return np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)[..., self.window_]
+
+    def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+        """Levenberg-Marquardt on the nonlinear parameters of many spectra at once (rows of y, theta),
+        amplitudes and baseline by unconstrained least squares under each step (variable projection,
+        Kaufman's Jacobian); analytic derivatives of the basis spectra. Returns (theta, residual cost)."""
+        theta = theta.astype(float).copy()
+        theta[:, 2] = theta[:, 2] ** 2  # the Gaussian enters as its square: no dead gradient at 0
+        # the bounds of `_fit_one`
+        lower = np.column_stack([theta[:, 0] - self.max_shift_hz] + [np.full(len(theta), v) for v in
+                                                                     (0.0, 0.0, -np.inf, -np.deg2rad(20))])
+        upper = np.column_stack([theta[:, 0] + self.max_shift_hz] + [np.full(len(theta), v) for v in
+                                                                     (200.0, 200.0 ** 2, np.inf, np.deg2rad(20))])
+        theta = np.clip(theta, lower, upper)
+        t, m = self.t_, self.basis_fid_.shape[0]
+        offset = self.ppm_ - WATER_PPM
+        stack = lambda z: np.concatenate([z.real, z.imag], axis=-1)  # noqa: E731  (..., L) -> (..., 2L)
+
+        def design(th):
+            f = np.exp(-th[:, 1:2] * t - th[:, 2:3] * t ** 2 + 2j * np.pi * th[:, 0:1] * t)
+            fids = self.basis_fid_[None] * f[:, None]
+            columns = np.concatenate([stack(self._windowed(fids)).transpose(0, 2, 1),
+                                      np.broadcast_to(self.baseline_, (len(th),) + self.baseline_.shape)], axis=2)
+            target = y * np.exp(-1j * (th[:, 3:4] + th[:, 4:5] * offset))
+            return fids, columns, target
+
+        def solve(columns, target):
+            """Least squares, then again without the basis spectra that came out negative (one
+            active-set pass toward NNLS); returns the columns used (dropped ones zeroed)."""
+            def least_squares_(columns):
+                gram = columns.transpose(0, 2, 1) @ columns
+                scale = np.sqrt(np.maximum(np.einsum("nii->ni", gram), 1e-30))
+                gram = gram / scale[:, :, None] / scale[:, None, :] + 1e-10 * np.eye(gram.shape[1])
+                rhs = np.einsum("npk,np->nk", columns, stack(target)) / scale
+                return np.linalg.solve(gram, rhs[..., None])[..., 0] / scale, gram, scale
+
+            keep = np.ones((len(columns), columns.shape[2]), bool)
+            keep[:, :m] = least_squares_(columns)[0][:, :m] >= 0
+            columns = columns * keep[:, None, :]
+            coef, gram, scale = least_squares_(columns)
+            return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), gram, scale, columns
+
+        fids, columns, target = design(theta)
+        coef, residual, gram, scale, columns = solve(columns, target)
+        cost = np.sum(residual ** 2, axis=1)
+        damping = np.full(len(y), 1e-3)
+        for _ in range(iterations):
+            a = coef[:, :m].astype(complex)
+            derivs = [self._windowed(np.einsum("nm,nmp->np", a, fids) * w) for w in
+                      (2j * np.pi * t[None], -t[None], -t[None] ** 2)]
+            J = np.stack([-stack(d) for d in derivs] + [stack(-1j * target), stack(-1j * offset * target)], axis=2)
+            # project J onto the complement of the linear columns
+            proj = np.linalg.solve(gram, (columns.transpose(0, 2, 1) @ J) / scale[:, :, None]) / scale[:, :, None]
+            J = J - columns @ proj
+            H = J.transpose(0, 2, 1) @ J
+            g = np.einsum("npk,np->nk", J, residual)
+            diag = np.maximum(np.einsum("nii->ni", H), 1e-30)
+            step = -np.linalg.solve(H + damping[:, None, None] * diag[:, :, None] * np.eye(5), g[..., None])[..., 0]
+            trial = np.clip(theta + step, lower, upper)
+            t_fids, t_columns, t_target = design(trial)
+            t_coef, t_residual, t_gram, t_scale, t_columns = solve(t_columns, t_target)
+            t_cost = np.sum(t_residual ** 2, axis=1)
+            better = t_cost < cost
+            damping = np.where(better, damping * 0.3, damping * 10)
+            theta[better], cost[better] = trial[better], t_cost[better]
+            fids[better], columns[better], target[better] = t_fids[better], t_columns[better], t_target[better]
+            coef[better], residual[better] = t_coef[better], t_residual[better]
+            gram[better], scale[better] = t_gram[better], t_scale[better]
+        # (phase0 + pi, -amplitudes) fits as well: keep the solution with mostly positive amplitudes
+        theta[np.sum(coef[:, :m] * scale[:, :m], axis=1) < 0, 3] += np.pi
+        theta[:, 2] = np.sqrt(theta[:, 2])
+        return theta, cost
 
     def _model(self, theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Real-stacked model in the data frame (phase applied)."""
@@ -177,14 +255,33 @@ class LinearCombinationFit:
         return covariance, sigma2
 
     # --- public API ---------------------------------------------------------------------------
-    def fit(self, data: MRSData, basis: Basis) -> "LinearCombinationFit":
-        """Fit every row of `data` (average transients first: `data.average()`)."""
+    def fit(self, data: MRSData, basis: Basis, *, initial: np.ndarray | None = None,
+            iterations: int = 6) -> "LinearCombinationFit":
+        """Fit every row of `data` (average transients first: `data.average()`).
+
+        initial: (n, 5) starting nonlinear parameters (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad,
+        phase1 rad/ppm), e.g. from a network, or (starts, n, 5); then `iterations` batched
+        Levenberg-Marquardt steps from each start replace the per-spectrum search and `least_squares`,
+        and each spectrum keeps the end point of lowest residual."""
         self._setup(basis, data)
         start = time.perf_counter()
         if self.water_removal:
             data = hlsvd_water_removal(data)
         y = data.spectrum()[:, self.window_]
-        self.results_ = [self._fit_one(row) for row in y]
+        if initial is None:
+            self.results_ = [self._fit_one(row) for row in y]
+        else:
+            initial = np.asarray(initial, float)
+            initial = initial[None] if initial.ndim == 2 else initial
+            if initial.shape[1:] != (data.n, len(NONLINEAR)):
+                raise InputError(f"initial parameters of shape {initial.shape}; expected ({data.n}, {len(NONLINEAR)})")
+            starts = len(initial)
+            rows = np.tile(y, (starts, 1))
+            flat = initial.reshape(-1, len(NONLINEAR))
+            ends = [self._gauss_newton(rows[k:k + 64], flat[k:k + 64], iterations) for k in range(0, len(flat), 64)]
+            theta = np.vstack([e[0] for e in ends]).reshape(starts, data.n, -1)
+            best = np.argmin(np.concatenate([e[1] for e in ends]).reshape(starts, data.n), axis=0)
+            self.results_ = [self._result(theta[best[i], i], row) | {"start": int(best[i])} for i, row in enumerate(y)]
         self.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
         self.ids_ = list(data.ids)
         return self
@@ -203,39 +300,50 @@ class LinearCombinationFit:
         table["noise_sd"] = [np.sqrt(r["sigma2"]) for r in self.results_]
         return table
 
-    def concentrations(self, water: MRSData | None = None) -> tuple[pd.DataFrame, str]:
-        """(table id x [names, totals, <name>_sd], unit): mM with `water` (one reference per scan or
-        one for all), else ratio to tCr. sd columns are the CRLBs in the same unit."""
-        names = self.names_ + [t for t, parts in COMBINED.items() if all(p in self.names_ for p in parts)]
-        rows = []
+    def _totals_weights(self) -> tuple[list[str], np.ndarray]:
+        """(names + totals of `COMBINED`, weights (k, m) from the amplitudes to them)."""
+        totals = [t for t, parts in COMBINED.items() if all(p in self.names_ for p in parts)]
+        weights = np.vstack([np.eye(len(self.names_))] + [np.isin(self.names_, COMBINED[t]).astype(float)[None]
+                                                          for t in totals])
+        return self.names_ + totals, weights
+
+    def amplitude_table(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(amplitudes, CRLBs) per basis name and total, in basis units (id x names)."""
+        names, weights = self._totals_weights()
+        values = np.array([weights @ r["amplitudes"] for r in self.results_])
+        sd = np.sqrt(np.clip(np.array([np.diag(weights @ r["covariance"] @ weights.T) for r in self.results_]),
+                             0, None))
+        index = pd.Index(self.ids_, name="id")
+        return pd.DataFrame(values, columns=names, index=index), pd.DataFrame(sd, columns=names, index=index)
+
+    def unit_factor(self, water: MRSData | None = None) -> tuple[np.ndarray, str]:
+        """(factor per spectrum from basis units to the reported unit, unit): mM with `water` (one
+        reference per scan or one for all), else ratio to tCr."""
         if water is not None:
             if water.n not in (1, len(self.results_)):
                 raise InputError(f"{water.n} water references for {len(self.results_)} spectra", file=water.source)
             phase1 = np.rad2deg([r["theta"][4] for r in self.results_])
             factor = water_scale(water, phase1 if water.n > 1 else phase1.mean())
-            factor = np.broadcast_to(factor, (len(self.results_),))
-            unit = "mM"
+            return np.broadcast_to(factor, (len(self.results_),)).astype(float), "mM"
+        if "Cr" not in self.names_ or "PCr" not in self.names_:
+            raise InputError("ratios to total creatine need Cr and PCr in the basis; give a water reference")
+        total = self.amplitude_table()[0]["tCr"].to_numpy()
+        with np.errstate(divide="ignore"):
+            return np.where(total > 0, 1.0 / total, np.nan), "ratio to tCr"
+
+    def concentrations(self, water: MRSData | None = None) -> tuple[pd.DataFrame, str]:
+        """(table id x [names, totals, <name>_sd], unit): mM with `water` (one reference per scan or
+        one for all), else ratio to tCr. sd columns are the CRLBs in the same unit (for ratios by the
+        delta method)."""
+        values, sd = self.amplitude_table()
+        factor, unit = self.unit_factor(water)
+        if water is None:  # delta method for v / T with T = tCr
+            names, weights = self._totals_weights()
+            tcr = np.isin(self.names_, COMBINED["tCr"]).astype(float)
+            for k, result in enumerate(self.results_):
+                grad = weights * factor[k] - np.outer(values.iloc[k].to_numpy(), tcr) * factor[k] ** 2
+                sd.iloc[k] = np.sqrt(np.clip(np.diag(grad @ result["covariance"] @ grad.T), 0, None))
         else:
-            if "Cr" not in self.names_ or "PCr" not in self.names_:
-                raise InputError("ratios to total creatine need Cr and PCr in the basis; give a water reference")
-            unit = "ratio to tCr"
-        for k, result in enumerate(self.results_):
-            a, cov = result["amplitudes"], result["covariance"]
-            weights = np.vstack([np.eye(len(a))] + [
-                np.isin(self.names_, COMBINED[t]).astype(float)[None] for t in names[len(self.names_):]])
-            values, cov_all = weights @ a, weights @ cov @ weights.T
-            if water is not None:
-                values, sd = values * factor[k], np.sqrt(np.clip(np.diag(cov_all), 0, None)) * factor[k]
-            else:
-                tcr_weight = np.isin(self.names_, COMBINED["tCr"]).astype(float)
-                total = float(tcr_weight @ a)
-                if total <= 0:
-                    values, sd = np.full(len(names), np.nan), np.full(len(names), np.nan)
-                else:
-                    # delta method for v / T with T = tCr
-                    grad = weights / total - np.outer(values, tcr_weight) / total ** 2
-                    values = values / total
-                    sd = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))
-            rows.append(np.concatenate([values, sd]))
-        table = pd.DataFrame(rows, columns=names + [f"{n}_sd" for n in names], index=pd.Index(self.ids_, name="id"))
-        return table, unit
+            sd = sd.mul(factor, axis=0)
+        values = values.mul(factor, axis=0)
+        return pd.concat([values, sd.add_suffix("_sd")], axis=1), unit

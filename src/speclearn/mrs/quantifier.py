@@ -11,11 +11,17 @@ spectrum from them with the basis FIDs (one FFT per spectrum), so the network tr
 - hybrid: both;
 - varpro: the encoder gives only the nuisance; the amplitudes (and baseline) are the least-squares
   solution of the basis model under it (variable projection inside the network, differentiable), and
-  the network trains on the residual alone (no labels). Amplitudes are not pulled toward a training
-  mean, since no amplitude is learned.
+  the network trains on the residual (no labels needed; with targets, plus the error of those
+  least-squares amplitudes, which pins the nuisance without teaching any amplitude). At prediction the network's nuisance starts
+  `refine` batched Levenberg-Marquardt steps of the linear-combination model (`LinearCombinationFit`
+  with `initial`; a fixed start runs beside it and the better end point is kept), amplitudes by NNLS,
+  with Cramer-Rao bounds. No amplitude is learned, so none is
+  pulled toward a training mean, and concentrations beyond the training range are recovered.
 
-Intervals: MC-dropout spread, calibrated by split conformal prediction (scaled score) on a held-out
-share of the labelled training spectra. Units as the LCM: mM with a water reference, else ratio to tCr.
+Intervals: split conformal prediction (scaled score) on a held-out share of the labelled training
+spectra, around the MC-dropout spread (supervised, hybrid, selfsupervised) or the CRLB (varpro; totals
+calibrated on their own, with the CRLB from the covariance). Targets are mM in the simulator's
+convention (basis amplitude = mM / 1.206). Units as the LCM: mM with a water reference, else ratio to tCr.
 """
 from __future__ import annotations
 
@@ -27,9 +33,9 @@ from torch import nn
 from speclearn.core.errors import InputError
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
-from speclearn.mrs.basis import COMBINED, Basis
+from speclearn.mrs.basis import COMBINED, Basis, combine
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
-from speclearn.mrs.lcm import lipid_lines, water_scale
+from speclearn.mrs.lcm import LinearCombinationFit, lipid_lines, water_scale
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.networks import Encoder, enable_dropout, window_input
 from speclearn.mrs.simulate import METABOLITE_RELAXATION
@@ -39,6 +45,10 @@ MODEL_TYPE = "mrs-dl-quantifier"
 METHODS = ("supervised", "selfsupervised", "hybrid", "varpro")
 N_NUISANCE = 6  # shift, lorentzian, gaussian, cos phase0, sin phase0, phase1
 BASELINE_ORDER = 3
+#: varpro with targets: weight of the amplitude error (relative to the training mean) beside the residual
+VARPRO_AMPLITUDE_WEIGHT = 0.1
+#: second start of the refinement (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad, phase1 rad/ppm)
+DEFAULT_START = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
 
 
 class PhysicsDecoder(nn.Module):
@@ -139,7 +149,7 @@ class DLQuantifier:
     def __init__(self, method: str = "supervised", ppm_range: tuple[float, float] = (0.2, 4.2), epochs: int = 80,
                  learning_rate: float = 1e-3, batch_size: int = 64, dropout: float = 0.1, mc_samples: int = 20,
                  calibration_fraction: float = 0.2, reconstruction_weight: float = 1.0, water_removal: bool = False,
-                 patience: int = 15, max_seconds: float | None = None, seed: int = 0):
+                 patience: int = 15, max_seconds: float | None = None, refine: int = 6, seed: int = 0):
         self.method = method
         self.ppm_range = ppm_range
         self.epochs = epochs
@@ -152,12 +162,13 @@ class DLQuantifier:
         self.water_removal = water_removal
         self.patience = patience
         self.max_seconds = max_seconds
+        self.refine = refine
         self.seed = seed
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in ("method", "ppm_range", "epochs", "learning_rate", "batch_size", "dropout",
                                               "mc_samples", "calibration_fraction", "reconstruction_weight",
-                                              "water_removal", "patience", "max_seconds", "seed")}
+                                              "water_removal", "patience", "max_seconds", "refine", "seed")}
 
     def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
         if self.water_removal:
@@ -170,8 +181,11 @@ class DLQuantifier:
         decoder = PhysicsDecoder(basis.fid, data.dwell_time_s, window, ppm[window])
         return QuantifierNet(len(basis.names), decoder, self.dropout, varpro=self.method == "varpro")
 
-    def fit(self, data: MRSData, basis: Basis, targets: pd.DataFrame | None = None) -> "DLQuantifier":
-        """data: one averaged spectrum per row; targets: mM per basis name, rows matching data.ids."""
+    def fit(self, data: MRSData, basis: Basis, targets: pd.DataFrame | None = None, *,
+            water: MRSData | None = None) -> "DLQuantifier":
+        """data: one averaged spectrum per row; targets: mM per basis name, rows matching data.ids;
+        water (varpro): references of the spectra, so that the conformal calibration is done in mM and
+        includes the error of the water scaling."""
         if self.method not in METHODS:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.method in ("supervised", "hybrid") and targets is None:
@@ -205,14 +219,18 @@ class DLQuantifier:
         self.net_ = self._build(basis, data)
         mean = y[fit_rows].mean(axis=0) if targets is not None else np.abs(x).mean() * np.ones(len(self.names_))
         self.net_.amplitude_scale.copy_(torch.tensor(np.maximum(mean, 1e-6), dtype=torch.float32))
-        weight = torch.tensor(1.0 / np.maximum(mean, 1e-6), dtype=torch.float32)
+        weight = torch.tensor(np.where(mean > 0, 1.0 / np.maximum(mean, 1e-6), 0.0), dtype=torch.float32)
         supervised = self.method in ("supervised", "hybrid")
         reconstruct = self.method in ("selfsupervised", "hybrid")
 
         def loss_fn(net, batch):
-            if net.varpro:  # self-supervised: residual of the least-squares fit under the predicted nuisance
+            if net.varpro:  # residual of the least-squares fit under the predicted nuisance
                 nuisance = net.nuisance(net.encoder(batch[0]))
-                return torch.mean((net.decoder.solve(nuisance, batch[0])[1] - batch[0]) ** 2)
+                amplitudes, fitted = net.decoder.solve(nuisance, batch[0])
+                loss = torch.mean((fitted - batch[0]) ** 2)
+                if targets is not None:  # and the error of the least-squares amplitudes: pins the nuisance
+                    loss = loss + VARPRO_AMPLITUDE_WEIGHT * torch.mean(((amplitudes - batch[1]) * weight) ** 2)
+                return loss
             amplitudes, nuisance, baseline = net.encode(batch[0])
             loss = torch.zeros(())
             if supervised:
@@ -228,7 +246,17 @@ class DLQuantifier:
         self.history_ = train(self.net_, loss_fn, [t[fit_rows] for t in tensors], [t[val] for t in tensors], config,
                               description="DL quantifier")
         self.conformal_ = None
-        if n_cal:
+        if n_cal and self.method == "varpro":
+            lcm = self.refined(data.select(cal))[1]
+            values, sd = lcm.amplitude_table()
+            truth = combine({name: y[cal, k] * scale[cal] for k, name in enumerate(self.names_)})
+            truth = np.column_stack([truth[c] for c in values.columns])
+            if water is not None:
+                reference = water.select(cal) if water.n == data.n else water
+                factor = lcm.unit_factor(reference)[0][:, None]
+                values, sd, truth = values * factor, sd * factor, truth * METABOLITE_RELAXATION
+            self.conformal_ = SplitConformal("scaled").calibrate(truth, values.to_numpy(), sd.to_numpy())
+        elif n_cal:
             mean_a, sd_a = self._amplitudes(x[cal])
             self.conformal_ = SplitConformal("scaled").calibrate(y[cal], mean_a, sd_a)
         return self
@@ -252,17 +280,51 @@ class DLQuantifier:
             mean = net(tensor).numpy()
             return mean, np.zeros_like(mean)
 
+    def refined(self, data: MRSData) -> tuple[np.ndarray, LinearCombinationFit]:
+        """varpro: (network nuisance (n, 5) as the LCM's parameters, the LCM refined from it and from
+        `DEFAULT_START`, whichever fits better)."""
+        x = self._input(data)[0]
+        self.net_.eval()
+        with torch.no_grad():
+            nuisance = self.net_.nuisance(self.net_.encoder(torch.from_numpy(x))).numpy().astype(float)
+        theta = np.column_stack([nuisance[:, :3], np.arctan2(nuisance[:, 4], nuisance[:, 3]), nuisance[:, 5]])
+        acquisition = self.acquisition_
+        basis = Basis(self.names_, self.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
+        lcm = LinearCombinationFit(ppm_range=self.ppm_range, lipids=False)
+        starts = np.stack([theta, np.broadcast_to(DEFAULT_START, theta.shape)])
+        return theta, lcm.fit(data, basis, initial=starts, iterations=self.refine)
+
+    def _predict_varpro(self, data: MRSData, water: MRSData | None,
+                        interval: float | None) -> tuple[pd.DataFrame, str]:
+        lcm = self.refined(data)[1]
+        values, crlb = lcm.amplitude_table()
+        factor, unit = lcm.unit_factor(water)
+        sd = crlb.to_numpy()
+        columns = {}
+        if self.conformal_ is not None:  # calibrated sd: the conformal 68.3 % half-width
+            sd = self.conformal_.interval(values.to_numpy(), 0.683, sd)[1] - values.to_numpy()
+            if interval is not None:
+                lo, hi = self.conformal_.interval(values.to_numpy(), interval, crlb.to_numpy())
+                columns = {f"{c}_lo": lo[:, k] * factor for k, c in enumerate(values.columns)}
+                columns |= {f"{c}_hi": hi[:, k] * factor for k, c in enumerate(values.columns)}
+        table = values.mul(factor, axis=0)
+        table = pd.concat([table, pd.DataFrame(sd * factor[:, None], columns=[f"{c}_sd" for c in values.columns],
+                                               index=table.index), pd.DataFrame(columns, index=table.index)], axis=1)
+        return table, unit
+
     def predict(self, data: MRSData, *, water: MRSData | None = None,
                 interval: float | None = None) -> tuple[pd.DataFrame, str]:
         """(table id x [names, totals, <name>_sd, and <name>_lo/_hi with `interval`], unit)."""
         data.check_acquisition(self.acquisition_, what="the MRS quantifier")
         torch.manual_seed(self.seed)
-        x, scale = self._input(data)
         if interval is not None:
             check_level(interval)
             if self.conformal_ is None:
                 raise InputError("this model has no conformal calibration (trained without targets); "
                                  "intervals need a model trained with --targets")
+        if self.method == "varpro":
+            return self._predict_varpro(data, water, interval)
+        x, scale = self._input(data)
         mean, spread = self._amplitudes(x)
         sd, lo, hi = spread, None, None
         if self.conformal_ is not None:  # calibrated sd: the conformal 68.3 % half-width
