@@ -233,8 +233,7 @@ def test_model_refuses_other_acquisition(tmp_path, capsys):
         model.predict(sim.spectra.with_fid(sim.spectra.fid[:, :1024]))
     with pytest.raises(InputError, match="field strength"):
         model.predict(sim.spectra.with_fid(sim.spectra.fid, central_frequency_mhz=297.2))
-    from speclearn.models.persistence import save_model
-    save_model(model.to_saved(), tmp_path / "m")
+    model.save(tmp_path / "m")
     write_mrs(other, tmp_path / "other.npz")
     assert main(["mrs", "predict", "--model", str(tmp_path / "m"), "--spectra", str(tmp_path / "other.npz"),
                  "--out", str(tmp_path / "c.csv")]) == 2

@@ -82,7 +82,7 @@ def test_training_mean_bias_test():
 
 
 def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
-    from speclearn.models.persistence import load_model, save_model
+    from speclearn.models import load
     from speclearn.mrs.quantifier import DLQuantifier
     sim = simulate_mrs(8, seed=8, basis=basis, config=MRSSimConfig(transients=1, snr=(80.0, 80.0), **QUIET))
     model = DLQuantifier(method="varpro", epochs=1, calibration_fraction=0.25, refine=3).fit(
@@ -95,8 +95,8 @@ def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
     assert (table["tCr_sd"] > 0).all()
     theta, lcm = model.refined(sim.spectra.select([0, 1]))
     assert theta.shape == (2, 5) and lcm.amplitudes().shape[0] == 2
-    save_model(model.to_saved(), tmp_path / "m")
-    again = DLQuantifier.from_saved(load_model(tmp_path / "m")).predict(test, water=water, interval=0.9)[0]
+    model.save(tmp_path / "m")
+    again = load(tmp_path / "m", DLQuantifier).predict(test, water=water, interval=0.9)[0]
     np.testing.assert_allclose(again[["NAA", "NAA_lo", "tCr_hi"]], table[["NAA", "NAA_lo", "tCr_hi"]], rtol=1e-5)
 
 

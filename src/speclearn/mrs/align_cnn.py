@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from speclearn.core.errors import InputError
+from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.mrs.basis import Basis, load_basis
@@ -20,7 +20,6 @@ from speclearn.mrs.data import MRSData, ppm_slice, shift_phase, to_spectrum
 from speclearn.mrs.networks import Encoder, window_input
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 
-MODEL_TYPE = "mrs-cnn-aligner"
 
 
 def simulated_transients(basis: Basis, n_scans: int, augment: int, *, max_shift_hz: float, snr: tuple[float, float],
@@ -43,8 +42,10 @@ def simulated_transients(basis: Basis, n_scans: int, augment: int, *, max_shift_
     return data, shift, phase
 
 
-class CNNAligner:
+class CNNAligner(SpectralEstimator):
     """Per-transient frequency/phase regression; `fit(basis)` trains on simulated transients."""
+
+    system, method = "mrs", "cnn-aligner"
 
     def __init__(self, max_shift_hz: float = 40.0, ppm_range: tuple[float, float] = (0.0, 4.4),
                  snr: tuple[float, float] = (4.0, 40.0), n_scans: int = 600, augment: int = 10, epochs: int = 40,
@@ -60,10 +61,6 @@ class CNNAligner:
         self.max_seconds = max_seconds
         self.seed = seed
 
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("max_shift_hz", "ppm_range", "snr", "n_scans", "augment", "epochs",
-                                              "learning_rate", "batch_size", "max_seconds", "seed")}
-
     def fit(self, basis: Basis | None = None) -> "CNNAligner":
         basis = basis or load_basis()
         data, shift, phase = simulated_transients(basis, self.n_scans, self.augment, max_shift_hz=self.max_shift_hz,
@@ -71,7 +68,7 @@ class CNNAligner:
         x, _ = window_input(data, self.ppm_range)
         rad = np.deg2rad(phase)
         y = np.stack([shift / self.max_shift_hz, np.cos(rad), np.sin(rad)], 1).astype(np.float32)
-        self.acquisition_ = data.acquisition()
+        self.axis_ = data.acquisition()
         self.net_ = Encoder(2, 3)
         n_val = max(len(x) // 10, 2)
         tensors = [torch.from_numpy(x), torch.from_numpy(y)]
@@ -84,21 +81,14 @@ class CNNAligner:
 
     def estimate(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
         """Absolute offsets (Hz, deg) per row; `shift_phase(fid, -shift, -phase)` aligns."""
-        data.check_acquisition(self.acquisition_, what="the CNN aligner")
+        data.check_acquisition(self.axis_, what="the CNN aligner")
         x, _ = window_input(data, self.ppm_range)
         out = predict_batches(self.net_, x, modules=[self.net_])
         return out[:, 0] * self.max_shift_hz, np.rad2deg(np.arctan2(out[:, 2], out[:, 1]))
 
-    def to_saved(self) -> SavedModel:
-        return SavedModel(model_type=MODEL_TYPE, params=self.get_params(), axis=self.acquisition_,
-                          extra={"history": self.history_.as_dict() if hasattr(self, "history_") else {}},
-                          arrays=module_arrays(self.net_))
+    def _saved_parts(self) -> dict:
+        return {"extra": {"history": self.history_.as_dict() if hasattr(self, "history_") else {}},
+                "arrays": module_arrays(self.net_)}
 
-    @classmethod
-    def from_saved(cls, saved: SavedModel) -> "CNNAligner":
-        if saved.model_type != MODEL_TYPE:
-            raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
-        model = saved.construct(cls)
-        model.acquisition_ = saved.axis
-        model.net_ = load_module_arrays(Encoder(2, 3), saved.arrays)
-        return model
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self.net_ = load_module_arrays(Encoder(2, 3), saved.arrays)

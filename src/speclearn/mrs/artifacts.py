@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from speclearn.core.errors import InputError
+from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.mrs.basis import Basis, load_basis
@@ -20,7 +20,6 @@ from speclearn.mrs.networks import Encoder
 from speclearn.mrs.registration import SpectralRegistration
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 
-MODEL_TYPE = "mrs-transient-detector"
 
 
 def detector_input(data: MRSData, ppm_range: tuple[float, float]) -> np.ndarray:
@@ -47,8 +46,10 @@ def aligned_simulation(basis: Basis, n_scans: int, *, seed: int, config: MRSSimC
     return aligned, simulation.truth["corrupted"].to_numpy(bool), simulation
 
 
-class TransientDetector:
+class TransientDetector(SpectralEstimator):
     """P(corrupted) per transient; `fit(basis)` trains on simulated scans."""
+
+    system, method = "mrs", "transient-detector"
 
     def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.6), n_scans: int = 300, target_fpr: float = 0.03,
                  epochs: int = 30, learning_rate: float = 2e-3, batch_size: int = 128,
@@ -62,16 +63,12 @@ class TransientDetector:
         self.max_seconds = max_seconds
         self.seed = seed
 
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("ppm_range", "n_scans", "target_fpr", "epochs", "learning_rate",
-                                              "batch_size", "max_seconds", "seed")}
-
     def fit(self, basis: Basis | None = None) -> "TransientDetector":
         basis = basis or load_basis()
         data, corrupted, _ = aligned_simulation(basis, self.n_scans, seed=self.seed)
         x = detector_input(data, self.ppm_range)
         y = corrupted.astype(np.float32)[:, None]
-        self.acquisition_ = data.acquisition()
+        self.axis_ = data.acquisition()
         self.net_ = Encoder(4, 1)
         # hold out whole scans for validation and the threshold
         scans = np.asarray(data.scans)
@@ -95,23 +92,16 @@ class TransientDetector:
 
     def score(self, data: MRSData) -> np.ndarray:
         """P(corrupted) per transient of aligned data."""
-        data.check_acquisition(self.acquisition_, what="the transient detector")
+        data.check_acquisition(self.axis_, what="the transient detector")
         return self._scores(detector_input(data, self.ppm_range))
 
     def predict(self, data: MRSData) -> np.ndarray:
         return self.score(data) > self.threshold_
 
-    def to_saved(self) -> SavedModel:
-        return SavedModel(model_type=MODEL_TYPE, params=self.get_params(), axis=self.acquisition_,
-                          extra={"threshold": self.threshold_, "history": self.history_.as_dict()},
-                          arrays=module_arrays(self.net_))
+    def _saved_parts(self) -> dict:
+        return {"extra": {"threshold": self.threshold_, "history": self.history_.as_dict()},
+                "arrays": module_arrays(self.net_)}
 
-    @classmethod
-    def from_saved(cls, saved: SavedModel) -> "TransientDetector":
-        if saved.model_type != MODEL_TYPE:
-            raise InputError(f"expected a {MODEL_TYPE} model, got {saved.model_type}", file=saved.path)
-        model = saved.construct(cls)
-        model.acquisition_ = saved.axis
-        model.threshold_ = float(saved.extra["threshold"])
-        model.net_ = load_module_arrays(Encoder(4, 1), saved.arrays)
-        return model
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self.threshold_ = float(saved.extra["threshold"])
+        self.net_ = load_module_arrays(Encoder(4, 1), saved.arrays)

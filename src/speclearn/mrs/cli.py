@@ -31,9 +31,9 @@ def shipped_model(name: str) -> Path:
 
 def load_shipped(name: str, cls):
     """A pretrained model shipped with the package, or None when it is absent."""
-    from speclearn.models.persistence import load_model
+    from speclearn.models import load
     path = shipped_model(name)
-    return cls.from_saved(load_model(path)) if (path / "config.json").exists() else None
+    return load(path, cls) if (path / "config.json").exists() else None
 
 
 def align_transients(data, method: str = "auto"):
@@ -51,7 +51,7 @@ def align_transients(data, method: str = "auto"):
             raise InputError("no CNN aligner is shipped with this installation; use --method registration")
         if cnn is not None:
             try:
-                data.check_acquisition(cnn.acquisition_, what="the shipped CNN aligner")
+                data.check_acquisition(cnn.axis_, what="the shipped CNN aligner")
             except InputError:
                 if method == "cnn":
                     raise
@@ -152,7 +152,6 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                   water: WaterOption = None, seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
     """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra (eddy-current
     corrected with --water, which also puts varpro's conformal calibration in mM)."""
-    from speclearn.models.persistence import save_model
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite)
@@ -165,7 +164,7 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
         data = eddy_current_correction(data, reference)
     model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed).fit(
         data, load_basis(basis), table, water=reference)
-    save_model(model.to_saved(), out, overwrite=overwrite)
+    model.save(out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
 
 
@@ -179,10 +178,10 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
             overwrite: OverwriteOption = False) -> None:
     """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
     spread, or CRLB for varpro models)."""
-    from speclearn.models.persistence import load_model
-    from speclearn.mrs.quantifier import MODEL_TYPE, DLQuantifier
+    from speclearn.models import load
+    from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite, inputs=[spectra])
-    quantifier = DLQuantifier.from_saved(load_model(model, expected_types=(MODEL_TYPE,)))
+    quantifier = load(model, DLQuantifier)
     data = prepare(_read(spectra))
     reference = prepare(_read(water), align=False, reject=None) if water is not None else None
     if reference is not None and ecc:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-from speclearn.models.persistence import save_model
 from speclearn.mrs.align_cnn import CNNAligner
 from speclearn.mrs.artifacts import TransientDetector
 from speclearn.mrs.basis import load_basis
@@ -21,9 +20,9 @@ def main(out: Path) -> None:
     torch.set_num_threads(1)
     basis = load_basis()
     out.mkdir(parents=True, exist_ok=True)
-    save_model(CNNAligner(**ALIGNER).fit(basis).to_saved(), out / "aligner", overwrite=True)
+    CNNAligner(**ALIGNER).fit(basis).save(out / "aligner", overwrite=True)
     print("aligner written", flush=True)
-    save_model(TransientDetector(**DETECTOR).fit(basis).to_saved(), out / "detector", overwrite=True)
+    TransientDetector(**DETECTOR).fit(basis).save(out / "detector", overwrite=True)
     print("detector written", flush=True)
 
 

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
 from speclearn.mrs.basis import COMBINED, Basis, combine
@@ -41,7 +42,6 @@ from speclearn.mrs.networks import Encoder, enable_dropout, window_input
 from speclearn.mrs.simulate import METABOLITE_RELAXATION
 from speclearn.models.conformal import SplitConformal, check_level
 
-MODEL_TYPE = "mrs-dl-quantifier"
 METHODS = ("supervised", "selfsupervised", "hybrid", "varpro")
 N_NUISANCE = 6  # shift, lorentzian, gaussian, cos phase0, sin phase0, phase1
 BASELINE_ORDER = 3
@@ -143,8 +143,10 @@ class QuantifierNet(nn.Module):
         return self.encode(x)[0]
 
 
-class DLQuantifier:
+class DLQuantifier(SpectralEstimator):
     """CNN encoder + physics decoder (see the module docstring)."""
+
+    system, method = "mrs", "dl-quantifier"
 
     def __init__(self, method: str = "supervised", ppm_range: tuple[float, float] = (0.2, 4.2), epochs: int = 80,
                  learning_rate: float = 1e-3, batch_size: int = 64, dropout: float = 0.1, mc_samples: int = 20,
@@ -164,11 +166,6 @@ class DLQuantifier:
         self.max_seconds = max_seconds
         self.refine = refine
         self.seed = seed
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("method", "ppm_range", "epochs", "learning_rate", "batch_size", "dropout",
-                                              "mc_samples", "calibration_fraction", "reconstruction_weight",
-                                              "water_removal", "patience", "max_seconds", "refine", "seed")}
 
     def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
         if self.water_removal:
@@ -196,7 +193,7 @@ class DLQuantifier:
             basis = Basis(list(basis.names) + names, np.vstack([basis.fid, fids]), basis.dwell_time_s,
                           basis.central_frequency_mhz, basis.te_ms, basis.source)
         self.names_ = list(basis.names)
-        self.acquisition_ = data.acquisition()
+        self.axis_ = data.acquisition()
         self.basis_fid_ = basis.fid.astype(np.complex64)
         x, scale = self._input(data)
         rng = np.random.default_rng(self.seed)
@@ -288,7 +285,7 @@ class DLQuantifier:
         with torch.no_grad():
             nuisance = self.net_.nuisance(self.net_.encoder(torch.from_numpy(x))).numpy().astype(float)
         theta = np.column_stack([nuisance[:, :3], np.arctan2(nuisance[:, 4], nuisance[:, 3]), nuisance[:, 5]])
-        acquisition = self.acquisition_
+        acquisition = self.axis_
         basis = Basis(self.names_, self.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
         lcm = LinearCombinationFit(ppm_range=self.ppm_range, lipids=False)
         starts = np.stack([theta, np.broadcast_to(DEFAULT_START, theta.shape)])
@@ -315,7 +312,7 @@ class DLQuantifier:
     def predict(self, data: MRSData, *, water: MRSData | None = None,
                 interval: float | None = None) -> tuple[pd.DataFrame, str]:
         """(table id x [names, totals, <name>_sd, and <name>_lo/_hi with `interval`], unit)."""
-        data.check_acquisition(self.acquisition_, what="the MRS quantifier")
+        data.check_acquisition(self.axis_, what="the MRS quantifier")
         torch.manual_seed(self.seed)
         if interval is not None:
             check_level(interval)
@@ -335,33 +332,28 @@ class DLQuantifier:
                                  lo=None if lo is None else lo * scale[:, None],
                                  hi=None if hi is None else hi * scale[:, None])
 
-    def to_saved(self) -> SavedModel:
+    def _saved_parts(self) -> dict:
         extra = {"history": self.history_.as_dict(), "names": self.names_}
         arrays = module_arrays(self.net_) | {"basis_re": self.basis_fid_.real, "basis_im": self.basis_fid_.imag}
         if self.conformal_ is not None:
             state, conformal_arrays = self.conformal_.state()
             extra["conformal"] = state
             arrays |= {f"conformal.{k}": v for k, v in conformal_arrays.items()}
-        return SavedModel(model_type=MODEL_TYPE, params=self.get_params(), axis=self.acquisition_,
-                          targets=self.names_, extra=extra, arrays=arrays)
+        return {"targets": self.names_, "extra": extra, "arrays": arrays}
 
-    @classmethod
-    def from_saved(cls, saved: SavedModel) -> "DLQuantifier":
-        model = saved.construct(cls)
-        model.names_ = list(saved.targets)
-        model.acquisition_ = saved.axis
-        model.basis_fid_ = saved.arrays["basis_re"] + 1j * saved.arrays["basis_im"]
+    def _restore_saved(self, saved: SavedModel) -> None:
+        self.names_ = list(saved.targets)
+        self.basis_fid_ = saved.arrays["basis_re"] + 1j * saved.arrays["basis_im"]
         acquisition = saved.axis
         template = MRSData(np.zeros((1, acquisition["points"]), complex), acquisition["dwell_time_s"],
                            acquisition["central_frequency_mhz"])
-        basis = Basis(model.names_, model.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
-        model.net_ = load_module_arrays(model._build(basis, template), saved.arrays)
-        model.conformal_ = None
+        basis = Basis(self.names_, self.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
+        self.net_ = load_module_arrays(self._build(basis, template), saved.arrays)
+        self.conformal_ = None
         if "conformal" in saved.extra:
-            model.conformal_ = SplitConformal.restore(
+            self.conformal_ = SplitConformal.restore(
                 saved.extra["conformal"], {k.split(".", 1)[1]: v for k, v in saved.arrays.items()
                                            if k.startswith("conformal.")})
-        return model
 
 
 def to_concentrations(names: list[str], amplitudes: np.ndarray, sd: np.ndarray, ids: list[str],
