@@ -13,7 +13,7 @@ from speclearn.models.selection import DEFAULT_BUDGET_S
 
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
 
-METHODS = ("auto", "noise2noise", "siamese", "supervised", "classical")
+METHODS = ("auto", "noise2noise", "blindspot", "siamese", "supervised", "classical")
 
 
 def read_groups(path: Path, spectra, minimum: int = 3) -> list[str]:
@@ -37,7 +37,8 @@ def train_command(
     method: Annotated[str, typer.Option("--method", help="auto (identity, Savitzky-Golay, PCA and the networks the "
                                                          "data allow, ranked by held-out replicate agreement with "
                                                          "--groups, else by a blind-spot loss) | noise2noise "
-                                                         "(replicates, --groups) | siamese | supervised | "
+                                                         "(replicates, --groups) | blindspot (single spectra) | "
+                                                         "siamese | supervised | "
                                                          "classical.")] = "auto",
     budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --method auto (s).")]
     = DEFAULT_BUDGET_S,

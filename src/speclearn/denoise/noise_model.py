@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
 N_BINS = 30
 #: relative Poisson share under which the noise is treated as Gaussian (gain * mean < this * read variance)
@@ -51,8 +52,6 @@ class NoiseModel:
 def _line_through_bins(means: np.ndarray, variances: np.ndarray, dof: float) -> tuple[float, float]:
     """(slope, intercept) of a line through the medians of `variances` (each with `dof` degrees of
     freedom) in quantile bins of `means`."""
-    from scipy.stats import chi2
-
     means, variances = means.ravel(), variances.ravel()
     finite = np.isfinite(means) & np.isfinite(variances)
     means, variances = means[finite], variances[finite]
@@ -88,6 +87,7 @@ def estimate_noise_model(X: np.ndarray, codes: np.ndarray | None = None) -> Nois
     offset = float(np.quantile(means, 0.01))
     floor = max(float(np.median(variances)) * 1e-6, np.finfo(float).tiny)
     if slope <= 0 or slope * max(float(np.median(means)) - offset, 0.0) < POISSON_SHARE * max(intercept, floor):
-        return NoiseModel(gain=0.0, read_variance=max(float(np.median(variances)), floor), offset=float(np.mean(X)))
+        variance = float(np.median(variances)) / (chi2.median(dof) / dof)
+        return NoiseModel(gain=0.0, read_variance=max(variance, floor), offset=float(np.mean(X)))
     read_variance = max(intercept + slope * offset, floor)
     return NoiseModel(gain=slope, read_variance=read_variance, offset=offset)
