@@ -81,8 +81,7 @@ def _tuned_classical(X: np.ndarray, codes: np.ndarray, seed: int) -> dict[str, C
                                lambda k: ClassicalDenoiser(baseline=None, window_length=0, n_components=k,
                                                            seed=seed))):
         scores = {v: replicate_disagreement(make(v).fit(spectra).transform(spectra).values(), X, codes) for v in grid}
-        choice = min(scores, key=scores.get)
-        best[f"{label} ({'window' if label == 'Savitzky-Golay' else 'components'} {choice}, tuned)"] = make(choice)
+        best[f"{label} (tuned {'window' if label == 'Savitzky-Golay' else 'components'})"] = make(min(scores, key=scores.get))
     return best
 
 
@@ -127,6 +126,8 @@ def run_set(X: np.ndarray, codes: np.ndarray, scale: dict[str, Any], seed: int) 
             row["fit_s"].append(fit_seconds)
             if denoiser is not None:
                 row["speed"].append(speed(denoiser, X[test]))
+            if isinstance(denoiser, ClassicalDenoiser):
+                row["notes"].append(f"fold {fold}: window {denoiser.window_length}, components {denoiser.n_components}")
             if hasattr(denoiser, "window_"):
                 history = denoiser.history_
                 row["notes"].append(f"fold {fold}: SG window {denoiser.window_}, {len(history['train_loss'])} epochs, "
@@ -166,6 +167,8 @@ def markdown(result: dict) -> str:
              "(lower is better; with R replicates a perfect denoiser reaches sqrt(1/R) ~ 0.35 for R = 8); "
              "accuracy = nearest-centroid accuracy among held-out samples; speed = spectra per CPU-second with 2 "
              "threads (a lower bound of the rate on 2 free cores).", ""]
+    if result.get("note"):
+        lines += [f"Note: {result['note']}.", ""]
     for name, block in result["sets"].items():
         lines += [f"## {name}: {block['description']}", "",
                   f"Scale: {block['shape']}, {block['groups']} samples, {result['settings']['folds']}-fold GroupKFold; "
