@@ -48,9 +48,6 @@ NETWORK_BATCH = 32
 #: the extra row "vae-mlp+aug": the same VAE with an MLP trained under `InstrumentDrift` augmentation
 AUGMENTATION = {"augment_response": 0.1, "augment_shift": 1.0}
 AUGMENTED = "vae-mlp+aug"
-#: k-score redesign (issue 17): k-means on the first 10 principal components of the unit-norm primary
-#: training spectra, not on all 4062 channels, so the truth's own noise hardly moves its cluster
-K_SCORE_COMPONENTS = 10
 
 
 def method_params(method: str, config: dict, seed: int) -> dict:
@@ -120,8 +117,8 @@ def evaluate_block(train: tuple[Spectra, Spectra], validation: tuple[Spectra, Sp
         print(f"[transfer benchmark] {method} fitted in {model.fit_seconds_:.0f} s", file=sys.stderr, flush=True)
         if reference is None:  # k-means on the primary training spectra, k by silhouette on validation
             reference = model
-            clusters = ClusterScorer(seed=seed, n_components=K_SCORE_COMPONENTS).fit(
-                model.reference(train[0]).values(), model.reference(validation[0]).values())
+            clusters = ClusterScorer(seed=seed).fit(model.reference(train[0]).values(),
+                                                    model.reference(validation[0]).values())
         variants = {method: (None, model_bytes(model))}
         if method == "vae-mlp":
             model.set_params(**AUGMENTATION).add_secondary(*train, "augmented", validation=validation)

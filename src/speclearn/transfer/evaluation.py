@@ -29,31 +29,20 @@ class ClusterScorer:
     """k-means fitted on primary training spectra; k chosen by the best silhouette on validation spectra.
 
     With `normalize` (default) spectra are clustered by shape (unit Euclidean norm), so the
-    shot-to-shot total intensity does not decide the clusters. With `n_components`, clustering runs
-    on the leading principal components of the training spectra: the measured truth's counting
-    noise, spread over every channel, mostly falls outside them, so a perfect (noise-free) transfer
-    is no longer scored down for the truth's noise near a cluster boundary. (The seed writes "minimize the
+    shot-to-shot total intensity does not decide the clusters. (The seed writes "minimize the
     silhouette score"; a higher silhouette is the better clustering, so the maximum is taken.)
     """
 
-    def __init__(self, grid=K_GRID, seed: int = 0, silhouette_sample: int = 5000, normalize: bool = True,
-                 n_components: int | None = None):
+    def __init__(self, grid=K_GRID, seed: int = 0, silhouette_sample: int = 5000, normalize: bool = True):
         self.grid = grid
         self.seed = seed
         self.silhouette_sample = silhouette_sample
         self.normalize = normalize
-        self.n_components = n_components
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
-        X = unit_norm(X) if self.normalize else np.asarray(X, float)
-        return X if self.pca_ is None else self.pca_.transform(X)
+        return unit_norm(X) if self.normalize else np.asarray(X, float)
 
     def fit(self, train: np.ndarray, validation: np.ndarray) -> "ClusterScorer":
-        from sklearn.decomposition import PCA
-
-        self.pca_ = None
-        if self.n_components:
-            self.pca_ = PCA(self.n_components, random_state=self.seed).fit(self._prepare(train))
         train, validation = self._prepare(train), self._prepare(validation)
         self.silhouettes_ = {}
         models = {}
