@@ -271,7 +271,10 @@ NOTES = """## Notes
   RSE 1.81 at full scale, no transfer could predict, so every method scored above 1). On the 8-phase map, k-means on single noisy shots of
   similar minerals splits a continuum, so even the noise-free ceiling stays well below k-score 0.97:
   the target cannot be met on these maps by any transfer, and the VAE+MLP row is far below the
-  ceiling too.
+  ceiling too. Clustering on the 10 leading principal components of the training spectra instead
+  (so the truth's noise hardly moves its cluster) was tried and left every ceiling unchanged at
+  quick scale (same day 0.90, map 0.76): the limit is k-means cutting a continuum of compositions,
+  not noise, so it was not kept; a k-score that a perfect transfer can bring to 0.97 is not designed yet.
 - The VAE (9.4 M parameters) overfits ~1,000 training spectra: in a probe on the map block its best
   validation epoch was 10 of 30, and 150 epochs made the transfer worse. `--scale large` (four times
   the training spectra, same tests) would measure whether more data closes the gap; it has not been
