@@ -134,6 +134,7 @@ RECIPES: dict[str, Recipe] = {
     "denoise.supervised": Recipe({"epochs": 2, "device": "cpu"}, lambda: (*_denoise()[:3], {"clean": _generic()[0]}),
                                  "transform"),
     "denoise.noise2noise": Recipe({"epochs": 2, "device": "cpu"}, _denoise, "transform"),
+    "denoise.blindspot": Recipe({"epochs": 2, "device": "cpu"}, _denoise, "transform"),
     "transfer.ds": Recipe({}, _transfer),
     "transfer.pds": Recipe({}, _transfer),
     "transfer.pls": Recipe({}, _transfer),

@@ -169,7 +169,7 @@ def test_replicate_trained_denoiser_learns_from_replicates_alone():
         return clean, clean + rng.normal(0, 1.0, clean.shape), np.repeat(np.arange(n), reps)
 
     clean, noisy, groups = samples(24, 4)
-    model = ReplicateDenoiser(width=8, levels=2, epochs=40, seed=0, max_seconds=60).fit(
+    model = ReplicateDenoiser(width=8, levels=2, epochs=15, seed=0, max_seconds=15).fit(
         Spectra(noisy, axis), groups=[f"g{g}" for g in groups])
     test_clean, test_noisy, _ = samples(6, 1)
     denoised = model.transform(Spectra(test_noisy, axis)).values()

@@ -18,7 +18,7 @@ they are made for):
   scalar y;
 - the supervised and replicate denoisers need clean spectra or at least 3 replicate groups (the
   checks give 2 classes as y);
-- the torch networks (quantify cnn and caemmt, classify cnn, denoise siamese) and blind source
+- the torch networks (quantify cnn and caemmt, classify cnn, denoise siamese and blindspot) and blind source
   separation share the adapters; their checks take minutes each on 2 cores, so they run only with
   SPECLEARN_SLOW_CHECKS=1.
 """
@@ -39,7 +39,7 @@ FAST = {"cnn": {"epochs": 2}, "rf": {"n_estimators": 10}, "caemmt": {"epochs": 2
         "mlp": {"epochs": 2, "device": "cpu"}, "vae-mlp": {"vae_epochs": 2, "mlp_epochs": 2, "device": "cpu"}}
 ADAPTERS = {"quantify": ArrayRegressor, "classify": ArrayClassifier, "denoise": ArrayTransformer}
 NOT_RUN = {"denoise.supervised", "denoise.noise2noise", *(f"quantify.{name}" for name in PHYSICS)}
-SLOW = {"quantify.cnn", "quantify.caemmt", "quantify.bss", "classify.cnn", "denoise.siamese"}
+SLOW = {"quantify.cnn", "quantify.caemmt", "quantify.bss", "classify.cnn", "denoise.siamese", "denoise.blindspot"}
 
 
 def _estimators():
@@ -80,8 +80,8 @@ def expected_failures(adapter) -> dict[str, str]:
         failures |= dict.fromkeys(NEGATIVE_TARGETS, "negative targets; concentrations cannot be negative")
         if adapter.estimator.method == "rf":  # its y_2d check happens to draw no negative target
             failures.pop("check_supervised_y_2d")
-    if adapter.estimator.method == "classical" and system == "denoise":
-        failures |= dict.fromkeys(SMOOTHING, "Savitzky-Golay window of 7 on 3-5 channels")
+    if system == "denoise" and adapter.estimator.method in ("classical", "blindspot"):
+        failures |= dict.fromkeys(SMOOTHING, "a smoothing window (7) or blind-spot masks (8 channels) on 3-5 channels")
     return failures
 
 

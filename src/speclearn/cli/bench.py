@@ -17,6 +17,7 @@ BENCHMARKS = {
     "icpms": "speclearn.quantify.benchmark",
     "matrix_effects": "speclearn.quantify.matrix_benchmark",
     "denoising": "speclearn.denoise.benchmark",
+    "denoising_replicates": "speclearn.denoise.replicate_benchmark",
     "transfer": "speclearn.transfer.benchmark",
     "unmixing": "speclearn.unmix.benchmark",
     "simulate": "speclearn.simulate.benchmark",

@@ -2,8 +2,8 @@
 
 Candidates: identity ("do nothing", always first, so it wins ties), Savitzky-Golay smoothing
 (window searched), PCA reconstruction (components searched) and the network denoisers the data allow
-(the replicate-trained U-Net and SpectroscopyNet with groups, the supervised U-Net with clean pairs). The criterion needs no clean
-spectra:
+(the blind-spot U-Net always, the replicate-trained U-Net and SpectroscopyNet with groups, the
+supervised U-Net with clean pairs). The criterion needs no clean spectra:
 
 - with groups of replicates (spectra sharing a group id): held-out replicate disagreement, the mean
   RMS distance of each denoised replicate to the mean of the other *raw* replicates of its group,
@@ -42,6 +42,7 @@ def candidates(n_train: int, n_channels: int, *, groups: bool, clean: bool, seed
     if groups:
         out.append(Candidate("noise2noise", {"method": "noise2noise", **network}))
         out.append(Candidate("siamese", {"method": "siamese", **network}))
+    out.append(Candidate("blindspot", {"method": "blindspot", **network}))
     if clean:
         out.append(Candidate("supervised", {"method": "supervised", **network}))
     return out

@@ -12,7 +12,7 @@ from speclearn.io import check_output, read_spectra, write_spectra
 
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
 
-METHODS = ("auto", "noise2noise", "siamese", "supervised", "classical")
+METHODS = ("auto", "noise2noise", "blindspot", "siamese", "supervised", "classical")
 
 
 def read_groups(path: Path, spectra, minimum: int = 3) -> list[str]:
@@ -36,7 +36,8 @@ def train_command(
     method: Annotated[str, typer.Option("--method", help="auto (identity, Savitzky-Golay, PCA and the networks the "
                                                          "data allow, ranked by held-out replicate agreement with "
                                                          "--groups, else by a blind-spot loss) | noise2noise "
-                                                         "(replicates, --groups) | siamese | supervised | "
+                                                         "(replicates, --groups) | blindspot (single spectra) | "
+                                                         "siamese | supervised | "
                                                          "classical.")] = "auto",
     budget_s: Annotated[float | None, typer.Option(
         "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "

@@ -24,8 +24,7 @@ MODEL_TYPES: dict[str, type["SpectralEstimator"]] = {}
 SYSTEMS = ("quantify", "classify", "denoise", "transfer", "unmix", "generate", "trust", "mrs", "gamma")
 #: model types written before the one naming scheme -> today's name (such folders still load)
 RENAMED = {**{old: f"classify.{old}" for old in ("cnn", "knn", "svm", "rf", "plsda")},
-           **{f"denoise-{m}": f"denoise.{m}" for m in ("classical", "siamese", "supervised", "noise2noise",
-                                                        "pca", "savgol", "wavelet")},
+           **{f"denoise-{m}": f"denoise.{m}" for m in ("classical", "siamese", "supervised", "noise2noise")},
            **{f"transfer-{m}": f"transfer.{m}" for m in ("vae-mlp", "mlp", "ds", "pds", "pls", "knn", "none")},
            "cvae": "generate.cvae", "unmix-components": "unmix.components", "qa.run": "trust.qa",
            "mrs-dl-quantifier": "mrs.dl-quantifier", "mrs-transient-detector": "mrs.transient-detector",

@@ -2,8 +2,11 @@
 
 Blocks (each method fitted once per training set, then scored on the same test spectra):
 - `same day` / `other day`: simulated paired shots of 50 targets; the other-day test re-measures the
-  same plasmas with another day's instruments (wavelength shift, response change, baseline shape).
-- `map`: an 8-phase mineral raster measured on another day; the models are fitted on a training map
+  same plasmas with the secondary of another day (wavelength shift, response change, baseline
+  shape), and its target is the primary's spectrum of those plasmas measured that day by the stable
+  primary: the secondary's day change is what transfer must survive, not something to predict.
+- `... (N pairs)`: the same tests with the models fitted on the first N training pairs only.
+- `map`: an 8-phase mineral raster whose secondary is measured on another day; the models are fitted on a training map
   of the same minerals, the k-score uses k-means fitted on the primary training map.
 Everything is reported in the unscaled (baseline-removed) primary space. The streaming study fits
 the VAE+MLP from Zarr stores of growing size in a child process and records its memory and time.
@@ -27,13 +30,13 @@ from speclearn.transfer.evaluation import ClusterScorer, error_maps, transfer_sc
 SEED_PRIMARY_SIZE = (313_600, 4062)
 SEED_SECONDARY_CHANNELS = 3872
 SCALES = {
-    "quick": {"n_train": 200, "n_val": 60, "n_test": 80, "map_train": (12, 12), "map_val": (8, 12),
+    "quick": {"n_train": 200, "n_few": 50, "n_val": 60, "n_test": 80, "map_train": (12, 12), "map_val": (8, 12),
               "map_test": (12, 12), "vae_epochs": 3, "mlp_epochs": 10, "onestep_epochs": 3,
               "stream_sizes": (300, 600), "stream_epochs": 1},
-    "full": {"n_train": 1000, "n_val": 250, "n_test": 400, "map_train": (28, 28), "map_val": (14, 28),
+    "full": {"n_train": 1000, "n_few": 100, "n_val": 250, "n_test": 400, "map_train": (28, 28), "map_val": (14, 28),
              "map_test": (28, 28), "vae_epochs": 30, "mlp_epochs": 100, "onestep_epochs": 30,
              "stream_sizes": (2000, 10000, 40000), "stream_epochs": 1},
-    "large": {"n_train": 4000, "n_val": 500, "n_test": 400, "map_train": (56, 56), "map_val": (28, 28),
+    "large": {"n_train": 4000, "n_few": 100, "n_val": 500, "n_test": 400, "map_train": (56, 56), "map_val": (28, 28),
               "map_test": (28, 28), "vae_epochs": 30, "mlp_epochs": 100, "onestep_epochs": 30,
               "stream_sizes": (2000, 10000, 40000), "stream_epochs": 1},
 }
@@ -75,13 +78,15 @@ def simulate_sets(config: dict, seed: int) -> dict[str, tuple[Spectra, Spectra]]
             "map test same day": simulate_libs_map(*config["map_test"], seed=seed + 5)}
     # each test's shots without counting noise: the best any transfer can predict, since the
     # primary's own noise is not in the secondary spectrum
-    for name in ("same day", "other day"):
-        sets[f"{name} noise-free"] = simulate_paired(config["n_test"], seed=seed + 2, compositions=targets,
-                                                     other_day=name == "other day", shot_noise=False)
-    for name, other_day in (("map test", True), ("map test same day", False)):
-        sets[f"{name} noise-free"] = simulate_libs_map(*config["map_test"], seed=seed + 5, other_day=other_day,
-                                                       shot_noise=False)
-    return {name: (sim.primary, sim.secondary) for name, sim in sets.items()}
+    sets["same day noise-free"] = simulate_paired(config["n_test"], seed=seed + 2, compositions=targets,
+                                                  shot_noise=False)
+    sets["map test same day noise-free"] = simulate_libs_map(*config["map_test"], seed=seed + 5, shot_noise=False)
+    pairs = {name: (sim.primary, sim.secondary) for name, sim in sets.items()}
+    # other-day tests: the secondary's day change only; the target is the (stable) primary's spectrum
+    # of the same plasmas (the simulator renders the same plasmas and primary noise for either day)
+    for other, same in (("other day", "same day"), ("map test", "map test same day")):
+        pairs[other] = (pairs[same][0], pairs[other][1])
+    return pairs
 
 
 def folder_bytes(path: Path) -> int:
@@ -101,10 +106,9 @@ def evaluate_block(train: tuple[Spectra, Spectra], validation: tuple[Spectra, Sp
                    stem: str = "transfer") -> dict:
     """Fit every method on `train` (tuned/early-stopped on `validation`) and score it on each test set.
 
-    `bounds[test]` holds primary spectra scored as if they were predictions, rows no transfer can
+    `bounds[test]` holds primary spectra scored as if they were predictions, the row no transfer can
     beat: `_ceiling`, the same shots without counting noise (the primary's noise is not in the
-    secondary spectrum), and for other-day tests `_floor`, the same plasmas measured by the primary
-    on the training day (the primary's own day-to-day change).
+    secondary spectrum).
     """
     rows: dict[str, dict] = {name: {} for name in tests}
     reference, clusters = None, None
@@ -262,11 +266,15 @@ NOTES = """## Notes
   at 100 iterations per component. k-means clusters unit-norm spectra (shape, not brightness).
 - Bounds scored as if they were predictions: the `ceiling` row is the same shots simulated without
   counting noise (the best any transfer can predict: the primary's noise is not in the secondary
-  spectrum); the `floor` row of other-day blocks is the same plasmas measured by the primary on the
-  training day (the primary's own day change). On the 8-phase map, k-means on single noisy shots of
+  spectrum). Other-day blocks: only the secondary changes day; the target is the stable primary's
+  spectrum of the same plasmas (the earlier design also moved the primary, whose own day change,
+  RSE 1.81 at full scale, no transfer could predict, so every method scored above 1). On the 8-phase map, k-means on single noisy shots of
   similar minerals splits a continuum, so even the noise-free ceiling stays well below k-score 0.97:
   the target cannot be met on these maps by any transfer, and the VAE+MLP row is far below the
-  ceiling too.
+  ceiling too. Clustering on the 10 leading principal components of the training spectra instead
+  (so the truth's noise hardly moves its cluster) was tried and left every ceiling unchanged at
+  quick scale (same day 0.90, map 0.76): the limit is k-means cutting a continuum of compositions,
+  not noise, so it was not kept; a k-score that a perfect transfer can bring to 0.97 is not designed yet.
 - The VAE (9.4 M parameters) overfits ~1,000 training spectra: in a probe on the map block its best
   validation epoch was 10 of 30, and 150 epochs made the transfer worse. `--scale large` (four times
   the training spectra, same tests) would measure whether more data closes the gap; it has not been
@@ -287,9 +295,7 @@ NOTES = """## Notes
 # --- report ---------------------------------------------------------------------------------------
 #: rows of primary spectra scored as predictions (see `evaluate_block`): markdown label and scale note
 BOUND_ROWS = {"_ceiling": ("ceiling: the same shots without counting noise",
-                           "the primary's own noise: no transfer can predict it"),
-              "_floor": ("floor: same plasmas, primary on the training day",
-                         "the primary's own day change: no transfer can remove it")}
+                           "the primary's own noise: no transfer can predict it")}
 
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, streaming: bool = True) -> dict:
     """Run every block at `scale`; write transfer.json, transfer.md and PNG figures into `out_dir`.
@@ -307,17 +313,20 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, streami
     sets = simulate_sets(config, seed)
     simulate_seconds = time.perf_counter() - start
     print(f"[transfer benchmark] simulated in {simulate_seconds:.0f} s", file=sys.stderr, flush=True)
+    ceiling = {"_ceiling": sets["same day noise-free"][0]}
     blocks = evaluate_block(sets["train"], sets["validation"],
                             {"same day": sets["same day"], "other day": sets["other day"]}, config, seed, out_dir,
-                            bounds={"same day": {"_ceiling": sets["same day noise-free"][0]},
-                                    "other day": {"_ceiling": sets["other day noise-free"][0],
-                                                  "_floor": sets["same day"][0]}})
+                            bounds={"same day": ceiling, "other day": ceiling})
+    few = config["n_few"]
+    blocks.update(evaluate_block(tuple(s.select(list(s.ids[:few])) for s in sets["train"]), sets["validation"],
+                                 {f"same day ({few} pairs)": sets["same day"],
+                                  f"other day ({few} pairs)": sets["other day"]}, config, seed, out_dir,
+                                 bounds={f"same day ({few} pairs)": ceiling, f"other day ({few} pairs)": ceiling}))
+    map_ceiling = {"_ceiling": sets["map test same day noise-free"][0]}
     blocks.update(evaluate_block(sets["map train"], sets["map validation"],
                                  {"map (same day)": sets["map test same day"], "map (other day)": sets["map test"]},
                                  config, seed, out_dir,
-                                 bounds={"map (same day)": {"_ceiling": sets["map test same day noise-free"][0]},
-                                         "map (other day)": {"_ceiling": sets["map test noise-free"][0],
-                                                             "_floor": sets["map test same day"][0]}},
+                                 bounds={"map (same day)": map_ceiling, "map (other day)": map_ceiling},
                                  map_shape=config["map_test"], stem=result_stem(scale)))
     result = {"scale": scale, "seed": seed, "config": {k: list(v) if isinstance(v, tuple) else v
                                                         for k, v in config.items()},
@@ -366,16 +375,17 @@ def write_report(out_dir: Path, scale: str) -> None:
 
 
 def check_targets(blocks: dict) -> dict:
-    other = blocks["other day"]
-    rse = {m: other[m]["rse"] for m in METHODS}
-    targets = {"vae_mlp_rse_below_pls_knn_ds_pds_other_day": {
-        "met": all(rse["vae-mlp"] < rse[m] for m in ("pls", "knn", "ds", "pds")), "rse": rse}}
+    targets = {}
+    for block in [b for b in blocks if not b.startswith("map")]:
+        rse = {m: blocks[block][m]["rse"] for m in METHODS}
+        targets[f"vae_mlp_rse_below_pls_knn_ds_pds_{block.replace(' ', '_')}"] = {
+            "met": all(rse["vae-mlp"] < rse[m] for m in ("pls", "knn", "ds", "pds")), "rse": rse}
     for block in ("map (same day)", "map (other day)"):
         rows = blocks[block]
         targets[f"k_score_at_least_0.97_{block}"] = {
             "met": rows["vae-mlp"]["k_score"] >= 0.97, "vae_mlp_k_score": rows["vae-mlp"]["k_score"],
             "k": rows["_k"]["k"], "ceiling_k_score": rows["_ceiling"]["k_score"],
-            **({"floor_k_score": rows["_floor"]["k_score"]} if "_floor" in rows else {})}
+}
     return targets
 
 

@@ -1,0 +1,91 @@
+"""Noise model, replicate (Noise2Noise) and blind-spot (Noise2Self) denoisers, real replicate sets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
+from speclearn.denoise import BlindSpotDenoiser, Denoiser, ReplicateDenoiser
+from speclearn.models import load
+from speclearn.denoise.auto import replicate_disagreement
+from speclearn.denoise.noise_model import estimate_noise_model
+from speclearn.denoise.replicate_benchmark import nearest_centroid_accuracy
+from speclearn.denoise.replicate_sets import split_counts
+
+torch.set_num_threads(1)
+AXIS = np.linspace(0, 1, 96)
+
+
+def peaks(n_samples, replicates, rng, *, dose=40.0, offset=20.0, read_sd=2.0):
+    """Poisson counts of random peaks + a dark offset + read noise; (noisy, clean, group codes)."""
+    centres = rng.uniform(0.15, 0.85, (n_samples, 3))
+    clean = dose * np.sum(np.exp(-0.5 * ((AXIS[None, None] - centres[..., None]) / 0.02) ** 2), axis=1) + 1.0
+    clean = np.repeat(clean, replicates, axis=0)
+    noisy = rng.poisson(clean) + offset + rng.normal(0, read_sd, clean.shape)
+    return noisy, clean + offset, np.repeat(np.arange(n_samples), replicates)
+
+
+def test_noise_model_recovers_gain_and_read_noise_from_replicates_and_single_spectra():
+    rng = np.random.default_rng(0)
+    mean = np.linspace(5, 500, 300)
+    X = 2.0 * rng.poisson(mean, size=(60, 300)) + 100 + rng.normal(0, 3, (60, 300))  # gain 2, offset 100
+    for model in (estimate_noise_model(X, np.arange(60) // 6), estimate_noise_model(X)):
+        assert model.poisson and abs(model.gain - 2.0) < 0.2
+        assert 100 <= model.offset < 125  # the floor of the spectra: offset + the weakest signal
+        stabilised = model.forward(X)
+        assert 0.8 < np.std(np.diff(stabilised, axis=0)) / np.sqrt(2) < 1.2  # unit noise after the transform
+    gaussian = estimate_noise_model(rng.normal(0, 0.5, (40, 200)) + 3.0, np.arange(40) // 4)
+    assert not gaussian.poisson and abs(np.sqrt(gaussian.read_variance) - 0.5) < 0.05
+
+
+def test_split_counts_gives_independent_replicates_that_sum_to_the_measurement():
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(50.0, 2000)
+    parts = split_counts(counts, 4, rng)
+    assert parts.shape == (4, 2000) and np.array_equal(parts.sum(axis=0), counts)
+    assert abs(np.corrcoef(parts[0] - 12.5, parts[1] - 12.5)[0, 1]) < 0.1
+    assert abs(parts.var(axis=1).mean() / parts.mean() - 1.0) < 0.15  # Poisson: variance = mean
+
+
+def test_noise2noise_improves_held_out_replicate_agreement_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    noisy, clean, groups = peaks(20, 4, rng)
+    model = ReplicateDenoiser(width=8, levels=2, epochs=15, max_seconds=10, seed=0, device="cpu").fit(
+        Spectra(noisy, AXIS), groups=[f"g{g}" for g in groups])
+    assert model.noise_model_.poisson and model.noise_model_.offset > 10  # the dark offset is estimated
+    test_noisy, test_clean, test_groups = peaks(8, 4, rng)  # samples it never saw
+    out = model.transform(Spectra(test_noisy, AXIS)).values()
+    assert replicate_disagreement(out, test_noisy, test_groups) < 0.85 * replicate_disagreement(
+        test_noisy, test_noisy, test_groups)
+    assert np.sqrt(np.mean((out - test_clean) ** 2)) < 0.7 * np.sqrt(np.mean((test_noisy - test_clean) ** 2))
+    assert nearest_centroid_accuracy(out, test_groups) >= nearest_centroid_accuracy(test_noisy, test_groups)
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(load(tmp_path / "m", Denoiser).transform(Spectra(test_noisy, AXIS)).values(), out,
+                               rtol=1e-6)
+    with pytest.raises(InputError, match="at least 2 replicates"):
+        ReplicateDenoiser().fit(Spectra(noisy[:8], AXIS), groups=[f"g{i}" for i in range(8)])
+
+
+def test_blind_spot_denoises_single_spectra_and_never_returns_worse_than_its_smoother():
+    rng = np.random.default_rng(2)
+    noisy, clean, _ = peaks(60, 1, rng)
+    model = BlindSpotDenoiser(width=8, levels=2, epochs=15, max_seconds=10, seed=0, device="cpu").fit(
+        Spectra(noisy, AXIS))
+    test_noisy, test_clean, _ = peaks(10, 1, rng)
+    out = model.transform(Spectra(test_noisy, AXIS)).values()
+    assert np.sqrt(np.mean((out - test_clean) ** 2)) < 0.8 * np.sqrt(np.mean((test_noisy - test_clean) ** 2))
+    history = model.history_
+    assert history["smoother_val_loss"] is not None
+    assert min(history["val_loss"]) < history["smoother_val_loss"] or "zeroed" in history["stopped"]
+
+
+def test_white_noise_free_data_gets_no_smoothing_from_the_replicate_denoiser():
+    """Replicates that agree exactly except for a common drift: nothing to remove, so no window is chosen."""
+    rng = np.random.default_rng(3)
+    base = np.cumsum(rng.normal(0, 1, (20, 96)), axis=1)  # rough, channel-level structure, no noise
+    X = np.repeat(base, 3, axis=0) + np.repeat(rng.normal(0, 0.01, (60, 1)), 96, axis=1)
+    model = ReplicateDenoiser(width=4, levels=1, epochs=3, seed=0, device="cpu").fit(
+        Spectra(X, AXIS), groups=[f"g{g}" for g in np.arange(60) // 3])
+    assert model.window_ == 0
