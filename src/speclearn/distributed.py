@@ -6,23 +6,33 @@ anything else is the address of a running scheduler (`tcp://host:8786`). While i
 dask computation (reading Zarr, preprocessing, writing) runs on that cluster. `unmix_lazy` turns a
 fixed-spectra unmixing into a dask graph (one task per storage chunk of rows), so the Poisson fits
 run on the workers, not in the client.
+
+`map_spectra` and `predict_table` apply a fitted model chunk by chunk: a lazy (Zarr/HDF5) input
+becomes a dask graph with one task per storage chunk of spectra (whole spectra per task), so the
+result streams into Zarr (or into a table) without the input ever being held whole; numpy input is
+applied in one call.
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
 
 
 @contextlib.contextmanager
 def scheduler(address: str | None) -> Iterator[Any]:
     """A dask.distributed Client for `address` ('local:N' or a scheduler address), None without one."""
     if not address:
-        yield None
+        from speclearn.progress import dask_progress
+        with dask_progress("computing"):
+            yield None
         return
     try:
         from dask.distributed import Client, LocalCluster
@@ -80,3 +90,53 @@ def unmix_lazy(intensity: Any, components: np.ndarray, *, sum_to_one: bool = Tru
     out = cube.map_blocks(_fit_block, components, max_iter, sum_to_one, dtype=float,
                           chunks=(cube.chunks[0], cube.chunks[1], (k,)))
     return da.moveaxis(out, -1, 0)
+
+
+def _block(block: np.ndarray, like: tuple) -> Spectra:
+    axis, kind, unit = like
+    return Spectra(np.asarray(block), np.asarray(axis), axis_kind=kind, axis_unit=unit)
+
+
+def _spectra_block(block: np.ndarray, fn: Callable[[Spectra], Spectra], like: tuple) -> np.ndarray:
+    return np.asarray(fn(_block(block, like)).flat())
+
+
+def _flat_chunks(spectra: Spectra):
+    """The (n_spectra, channels) dask view, chunked along the spectra only (the storage chunks)."""
+    return spectra.flat().rechunk({1: -1})
+
+
+def map_spectra(spectra: Spectra, fn: Callable[[Spectra], Spectra]) -> Spectra:
+    """fn(spectra) for numpy input; for lazy input a lazy result, fn applied to each chunk of spectra
+    (its ids and metadata kept, its axis the one fn returns, found by applying fn to one spectrum)."""
+    if not spectra.is_lazy:
+        return fn(spectra)
+    like = (spectra.axis, spectra.axis_kind, spectra.axis_unit)
+    flat = _flat_chunks(spectra)
+    probe = fn(_block(np.asarray(flat[:1].compute()), like))
+    out = flat.map_blocks(_spectra_block, fn, like, dtype=probe.intensity.dtype, meta=np.empty((0, 0), probe.intensity.dtype),
+                          chunks=(flat.chunks[0], (probe.n_channels,)))
+    if spectra.is_image:
+        out = out.reshape(*spectra.intensity.shape[:2], probe.n_channels)
+    return Spectra(out, probe.axis, axis_kind=probe.axis_kind, axis_unit=probe.axis_unit, meta=spectra.meta,
+                   source=spectra.source)
+
+
+def _table_block(block: np.ndarray, fn: Callable, like: tuple, rows: slice) -> pd.DataFrame:
+    return fn(_block(block, like), rows)
+
+
+def predict_table(spectra: Spectra, fn: Callable[[Spectra, slice], pd.DataFrame]) -> pd.DataFrame:
+    """fn(spectra, rows) -> one table row per spectrum, for lazy input computed per chunk of spectra
+    (`rows` the chunk's positions, to slice per-spectrum side tables) and stacked; indexed by the ids."""
+    if not spectra.is_lazy:
+        return fn(spectra, slice(0, spectra.n_spectra))
+    import dask
+    flat = _flat_chunks(spectra)
+    like = (spectra.axis, spectra.axis_kind, spectra.axis_unit)
+    edges = np.cumsum((0, *flat.chunks[0]))
+    parts = [dask.delayed(_table_block)(block, fn, like, slice(int(a), int(b)))
+             for block, a, b in zip(flat.to_delayed().ravel(), edges[:-1], edges[1:])]
+    table = pd.concat(dask.compute(*parts))
+    table.index = spectra.meta.index
+    return table

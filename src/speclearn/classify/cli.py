@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, SchedulerOption, SeedOption, SpectraOption,
+                                  say)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_table_csv
 from speclearn.models.selection import DEFAULT_BUDGET_S
@@ -66,15 +67,18 @@ def predict_command(
     spectra: SpectraOption,
     out: OutOption,
     device: DeviceOption = "auto",
+    scheduler: SchedulerOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write id, class, probability and top1..top3 with probabilities."""
     from speclearn.classify.base import load_classifier
+    from speclearn.distributed import predict_table, scheduler as cluster
     from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     classifier = use_device(load_classifier(model), device)
     data = read_spectra(spectra, expect=classifier.axis_)
-    table = classifier.predict(data)
+    with cluster(scheduler):
+        table = predict_table(data, lambda block, rows: classifier.predict(block))
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} predictions to {out}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from speclearn.cli.common import AxisOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import AxisOption, OutOption, OverwriteOption, SchedulerOption, SeedOption, SpectraOption, say
 from speclearn.core.errors import InputError
 from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
 
@@ -80,8 +80,7 @@ def preprocess(
     average_by: Annotated[str | None, typer.Option(help="Average spectra sharing this metadata column.")] = None,
     metadata: Annotated[Path | None, typer.Option(help="Metadata CSV (id + columns) for --average-by.")] = None,
     axis: AxisOption = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
-                                                  "scheduler address, or local:N for N local workers.")] = None,
+    scheduler: SchedulerOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Apply a preprocessing pipeline (flags or YAML) to a file and write the result."""

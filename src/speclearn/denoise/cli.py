@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, SchedulerOption, SeedOption, SpectraOption,
+                                  say)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
 from speclearn.models.selection import DEFAULT_BUDGET_S
@@ -87,10 +88,12 @@ def apply_command(
     out: OutOption,
     noise: Annotated[Path | None, typer.Option("--noise", help="Also write the removed / noise component.")] = None,
     device: DeviceOption = "auto",
+    scheduler: SchedulerOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Write the cleaned spectra (and optionally the noise component)."""
+    """Write the cleaned spectra (and optionally the noise component); Zarr/HDF5 input streams chunk by chunk."""
     from speclearn.denoise import load_denoiser
+    from speclearn.distributed import map_spectra, scheduler as cluster
     from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
@@ -98,7 +101,8 @@ def apply_command(
         check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
     estimator = use_device(load_denoiser(model), device)
     data = read_spectra(spectra, expect=estimator.axis_)
-    write_spectra(estimator.transform(data), out, overwrite=overwrite)
-    if noise is not None:
-        write_spectra(estimator.noise(data), noise, overwrite=overwrite)
+    with cluster(scheduler):
+        write_spectra(map_spectra(data, estimator.transform), out, overwrite=overwrite)
+        if noise is not None:
+            write_spectra(map_spectra(data, estimator.noise), noise, overwrite=overwrite)
     say(f"wrote {out}" + (f" and {noise}" if noise is not None else ""))

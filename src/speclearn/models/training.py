@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
+
+from speclearn import progress as progress_bars
 
 
 @dataclass
@@ -67,9 +69,8 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
     history = TrainingHistory()
     best, best_state, waited = math.inf, None, 0
     start = time.perf_counter()
-    with Progress(TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
-                  TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), disable=not config.progress,
-                  transient=True) as progress:
+    with progress_bars.bar(description, enabled=config.progress, unit="epochs",
+                           extra=(TextColumn("{task.fields[loss]}"),)) as progress:
         task = progress.add_task(description, total=config.epochs, loss="")
         for epoch in range(config.epochs):
             module.train()

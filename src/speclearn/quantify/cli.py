@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, SchedulerOption, SeedOption, SpectraOption,
+                                  say)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
 from speclearn.models.selection import DEFAULT_BUDGET_S
 
+RECOVERY = "internal_standard_recovery"
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
 
 
@@ -229,12 +231,14 @@ def predict(
                                                                        "wnnls, gd).")] = None,
     params: ParamsOption = None,
     device: DeviceOption = "auto",
+    scheduler: SchedulerOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
     table beside it marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
     from speclearn.models import use_device
     from speclearn.quantify import load_quantifier
+    from speclearn.distributed import predict_table, scheduler as cluster
     from speclearn.quantify.analyst import dilution_factors, flag_results
 
     quantifier = use_device(load_quantifier(model), device)
@@ -251,8 +255,17 @@ def predict(
     meta = read_table_csv(metadata) if metadata else None
     dilution = dilution_factors(meta, data, file=str(metadata) if metadata else None)
     param_table = read_table_csv(params, numeric=True) if params else None
-    measured = quantifier.predict(data, _params_for(param_table, data, params))
-    X = data.values().astype(float)
+    param_rows = _params_for(param_table, data, params)
+
+    def predict_block(block, rows: slice) -> pd.DataFrame:
+        table = quantifier.predict(block, None if param_rows is None else param_rows.iloc[rows])
+        recovery = quantifier.internal_standard_recovery(block.values().astype(float))
+        return table.assign(**{RECOVERY: np.nan if recovery is None else recovery})
+
+    with cluster(scheduler):
+        measured = predict_table(data, predict_block)
+    recovery = measured.pop(RECOVERY).to_numpy()
+    X = data.values().astype(float) if reconstructed or peaks_out else None
     recon = quantifier.reconstruct(X) if reconstructed else None
     if reconstructed and recon is None:
         raise InputError(f"a {quantifier.method} model does not reconstruct spectra; use caemmt or wnnls",
@@ -261,8 +274,7 @@ def predict(
     if peaks_out and peak_values is None:
         raise InputError(f"a {quantifier.method} model does not estimate peak parameters", file=model)
     table = flag_results(measured, getattr(quantifier, "limits_", None))
-    recovery = quantifier.internal_standard_recovery(X)
-    table["internal_standard_recovery"] = np.nan if recovery is None else recovery
+    table[RECOVERY] = recovery
     table["dilution"] = dilution
     result = measured * dilution[:, None]
     if interval is not None:

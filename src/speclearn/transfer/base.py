@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra
 from speclearn.models import SavedModel, load_model, save_model
 from speclearn.transfer import data
@@ -114,7 +115,7 @@ class TransferModel(BaseEstimator):
         secondary.check_axis_matches(self.secondary_axes_[name], what=f"the model's secondary {name!r}")
         pipe = self.secondary_pipes_[name]
         blocks = [data.unscale(self.primary_pipe_, self._predict_scaled(pipe.transform(block), name=name))
-                  for _, block in data.iter_blocks(secondary.flat())]
+                  for _, _, _, block in iter_blocks(secondary.flat(), data.BLOCK_ROWS)]
         values = np.concatenate(blocks) if blocks else np.empty((0, len(self.primary_axis_["values"])))
         return data.as_output(secondary, values.astype(np.float32), self.primary_axis_)
 

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, SchedulerOption, SeedOption, SpectraOption,
+                                  say)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
 from speclearn.models.selection import DEFAULT_BUDGET_S
@@ -92,13 +93,19 @@ def apply_command(model: Annotated[Path, typer.Option("--model", help="A saved t
                   spectra: SpectraOption, out: OutOption,
                   secondary: Annotated[str | None, typer.Option("--secondary", help="Which secondary the spectra come "
                                                                 "from (needed when the model has several).")] = None,
-                  device: DeviceOption = "auto", overwrite: OverwriteOption = False) -> None:
+                  device: DeviceOption = "auto", scheduler: SchedulerOption = None,
+                  overwrite: OverwriteOption = False) -> None:
     """Transfer secondary spectra into the primary space (baseline removed, unscaled) and write them."""
+    from speclearn.distributed import map_spectra, scheduler as cluster
     from speclearn.models import use_device
     from speclearn.transfer import load_transfer_model
 
     check_output(out, overwrite=overwrite, inputs=[model, spectra])
     fitted = use_device(load_transfer_model(model), device)
-    predicted = fitted.predict(read_spectra(spectra), secondary)
-    write_spectra(predicted, out, overwrite=overwrite)
+    data = read_spectra(spectra)
+    name = fitted.resolve_secondary(secondary)
+    data.check_axis_matches(fitted.secondary_axes_[name], what=f"the model's secondary {name!r}")
+    with cluster(scheduler):
+        predicted = map_spectra(data, lambda block: fitted.predict(block, name))
+        write_spectra(predicted, out, overwrite=overwrite)
     say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")

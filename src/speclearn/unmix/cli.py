@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import AxisOption, DeviceOption, OverwriteOption, SeedOption, say
+from speclearn.cli.common import AxisOption, DeviceOption, OverwriteOption, SchedulerOption, SeedOption, say
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import atomic_path, check_output, read_spectra, write_spectra
@@ -144,8 +144,7 @@ def apply(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     axis: AxisOption = None,
     device: DeviceOption = "auto",
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
-                                                  "scheduler address, or local:N for N local workers.")] = None,
+    scheduler: SchedulerOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Abundance maps of a new cube with the saved component spectra fixed (Poisson fit, streamed)."""
