@@ -140,3 +140,179 @@ def predict_table(spectra: Spectra, fn: Callable[[Spectra, slice], pd.DataFrame]
     table = pd.concat(dask.compute(*parts))
     table.index = spectra.meta.index
     return table
+
+
+# --- benchmark: `speclearn bench scale` / benchmarks/scale.py ------------------------------------------
+
+#: scale -> (map sizes (ny = nx), channels, the size whose in-memory numpy run is the baseline)
+SCALES = {"quick": ((32, 64, 96), 512, 64), "full": ((128, 256, 512), 2048, 256),
+          "protocol": ((256, 512, 1024), 2048, 256)}
+NAME = "scale"
+WORKERS, MEMORY_LIMIT = 2, 2 * 10**9
+DOSE = 200.0
+
+
+def _counts_block(block_info=None, *, spectra: np.ndarray, nx: int, seed: int) -> np.ndarray:
+    """Poisson counts of one band of rows: smooth abundance fields x the phase spectra."""
+    (y0, y1), _, _ = block_info[None]["array-location"]
+    yy, xx = np.meshgrid(np.arange(y0, y1) / 37.0, np.arange(nx) / 41.0, indexing="ij")
+    fields = np.stack([1.2 + np.sin(k * yy + xx) * np.cos(xx - k * yy) for k in range(len(spectra))], axis=-1)
+    fields /= fields.sum(axis=-1, keepdims=True)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(y0,)))
+    return rng.poisson(DOSE * fields @ spectra).astype(np.int32)
+
+
+def write_test_cube(path, size: int, n_channels: int, seed: int) -> Spectra:
+    """A size x size x n_channels EDX-like count cube (4 phases) streamed into Zarr, read back lazily."""
+    import dask.array as da
+    from speclearn.io import read_spectra, write_spectra
+    from speclearn.io.arrays import _pixel_chunks
+    from speclearn.simulate.edx import simulate_edx
+    phases = simulate_edx(2, 2, n_channels, seed=seed)
+    spectra = phases.phase_spectra / phases.phase_spectra.sum(axis=1, keepdims=True)
+    rows = _pixel_chunks((size, size, n_channels))[0]
+    cube = da.map_blocks(_counts_block, spectra=spectra, nx=size, seed=seed, dtype=np.int32,
+                         chunks=(da.core.normalize_chunks(rows, (size,))[0], (size,), (n_channels,)))
+    write_spectra(Spectra(cube, phases.spectra.axis, axis_kind="energy", axis_unit="keV"), path, overwrite=True)
+    return read_spectra(path)
+
+
+def _savgol(block: Spectra) -> Spectra:
+    from speclearn.preprocessing import SavitzkyGolay
+    return block.with_intensity(SavitzkyGolay(window_length=11, polyorder=2).fit_transform(block.values()))
+
+
+def _peak_memory(client) -> list[float]:
+    """Peak resident memory (bytes) of each worker since it started (its system monitor's samples)."""
+    peaks = client.run(lambda dask_worker: max(dask_worker.monitor.quantities["memory"]))
+    return [float(v) for v in peaks.values()]
+
+
+def _distributed_run(cube: Spectra, components: np.ndarray, out_zarr, *, address: str | None = None) -> dict:
+    """Unmix (fixed spectra) and denoise (Savitzky-Golay into Zarr) `cube` on a fresh 2-worker LocalCluster
+    with 2 GB per worker (or on `address`): wall times, peak memory per worker, whether workers died."""
+    import time
+    from dask.distributed import Client, LocalCluster
+    from speclearn.io import write_spectra
+    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, memory_limit=MEMORY_LIMIT,
+                           dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        workers = set(client.scheduler_info()["workers"])
+        client.run(lambda: __import__("speclearn.unmix._base") and None)  # imports are not part of the timing
+        start = time.perf_counter()
+        abundances = np.asarray(unmix_lazy(cube.intensity, components).compute())
+        unmix_s = time.perf_counter() - start
+        start = time.perf_counter()
+        write_spectra(map_spectra(cube, _savgol), out_zarr, overwrite=True)
+        denoise_s = time.perf_counter() - start
+        peaks = _peak_memory(client)
+        survived = set(client.scheduler_info()["workers"]) == workers
+    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "peak_worker_memory_gb": [p / 1e9 for p in peaks],
+            "workers_survived": survived, "abundance_mean": abundances.reshape(len(components), -1).mean(1).tolist()}
+
+
+def _numpy_run(cube: Spectra, components: np.ndarray) -> dict:
+    """The single-process path on the cube held in memory: the streamed unmixer and the filter on numpy."""
+    import time
+    from speclearn.unmix.model import FixedSpectraUnmixer
+    data = cube.compute()
+    start = time.perf_counter()
+    FixedSpectraUnmixer(components).transform(data)
+    unmix_s = time.perf_counter() - start
+    start = time.perf_counter()
+    _savgol(Spectra(data.flat(), data.axis, axis_kind=data.axis_kind, axis_unit=data.axis_unit))
+    return {"unmix_s": unmix_s, "denoise_s": time.perf_counter() - start}
+
+
+def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
+    """Unmix and denoise Zarr spectrum images of 3 sizes on a LocalCluster (2 workers x 2 GB); compare
+    the throughput with the single-process numpy path; fit time ~ pixels^exponent."""
+    import json
+    import platform
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+    from speclearn.unmix import METHODS
+    if scale not in SCALES:
+        raise InputError(f"unknown scale {scale!r}; choose {', '.join(SCALES)}")
+    sizes, n_channels, baseline_size = SCALES[scale]
+    out_dir = Path(out_dir)
+    work = Path(tempfile.mkdtemp(prefix="speclearn-scale-"))
+    rows, started = [], time.perf_counter()
+    try:
+        start = time.perf_counter()
+        fit_cube = write_test_cube(work / "fit.zarr", sizes[0], n_channels, seed)
+        psnmf = METHODS["psnmf"](4, random_state=seed).fit(fit_cube)
+        components, fit_s = psnmf.components_, time.perf_counter() - start
+        for size in sizes:
+            start = time.perf_counter()
+            cube = write_test_cube(work / f"cube{size}.zarr", size, n_channels, seed)
+            row = {"size": f"{size}x{size}x{n_channels}", "pixels": size * size, "write_s": time.perf_counter() - start,
+                   "zarr_gb": sum(f.stat().st_size for f in (work / f"cube{size}.zarr").rglob("*") if f.is_file()) / 1e9,
+                   "float32_gb": size * size * n_channels * 4 / 1e9, **_distributed_run(cube, components,
+                                                                                         work / "denoised.zarr")}
+            if size == baseline_size:
+                row["numpy"] = _numpy_run(cube, components)
+            shutil.rmtree(work / "denoised.zarr", ignore_errors=True)
+            shutil.rmtree(work / f"cube{size}.zarr", ignore_errors=True)
+            rows.append(row)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    pixels = np.array([r["pixels"] for r in rows], float)
+    exponents = {step: float(np.polyfit(np.log(pixels), np.log([r[f"{step}_s"] for r in rows]), 1)[0])
+                 for step in ("unmix", "denoise")}
+    base = next(r for r in rows if "numpy" in r)
+    ratio = {step: (base["pixels"] / base[f"{step}_s"]) / (base["pixels"] / base["numpy"][f"{step}_s"])
+             for step in ("unmix", "denoise")}
+    peak = max(max(r["peak_worker_memory_gb"]) for r in rows)
+    largest = rows[-1]
+    full_pixels = 1024 * 1024
+    extrapolated = {step: largest[f"{step}_s"] * (full_pixels / largest["pixels"]) ** exponents[step]
+                    for step in ("unmix", "denoise")}
+    summary = {"scale": scale, "largest": largest["size"], "all_completed": all(r["workers_survived"] for r in rows),
+               "peak_worker_memory_gb": peak, "memory_limit_gb": MEMORY_LIMIT / 1e9,
+               "within_memory_limit": peak <= MEMORY_LIMIT / 1e9,
+               "throughput_vs_numpy": ratio, "within_20_percent": {k: v >= 0.8 for k, v in ratio.items()},
+               "time_exponent": exponents, "psnmf_fit_s": fit_s,
+               "extrapolated_1024x1024x2048_s": extrapolated if n_channels == 2048 else None,
+               "wall_s": time.perf_counter() - started}
+    result = {"summary": summary, "rows": rows, "workers": WORKERS, "memory_limit_gb": MEMORY_LIMIT / 1e9,
+              "machine": f"{platform.machine()} {platform.processor() or ''}, {__import__('os').cpu_count()} cores".strip()}
+    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
+    (out_dir / f"{NAME}.md").write_text(_markdown(result))
+    return result
+
+
+def _markdown(result: dict) -> str:
+    s = result["summary"]
+    lines = [f"# Scale: Zarr spectrum images on a LocalCluster ({result['workers']} workers x "
+             f"{result['memory_limit_gb']:g} GB), scale `{s['scale']}`", "",
+             "Each cube (4 phases, ~200 counts per pixel, int32 Zarr) is unmixed with PSNMF spectra fixed "
+             "(Poisson fit per pixel, one task per storage chunk) and denoised with a Savitzky-Golay filter "
+             "(11 channels) written back to Zarr. The baseline is the single-process numpy path on the same cube "
+             f"held in memory. Machine: {result['machine']} (shared with other jobs).", "",
+             "| cube | pixels | float32 size (GB) | unmix (s) | unmix (spectra/s) | denoise (s) | denoise (spectra/s) "
+             "| peak memory per worker (GB) | workers survived |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['size']} | {r['pixels']} | {r['float32_gb']:.2f} | {r['unmix_s']:.1f} | "
+                     f"{r['pixels'] / r['unmix_s']:.0f} | {r['denoise_s']:.1f} | {r['pixels'] / r['denoise_s']:.0f} | "
+                     f"{max(r['peak_worker_memory_gb']):.2f} | {r['workers_survived']} |")
+        if "numpy" in r:
+            n = r["numpy"]
+            lines.append(f"| {r['size']} numpy, 1 process | {r['pixels']} | {r['float32_gb']:.2f} | {n['unmix_s']:.1f} | "
+                         f"{r['pixels'] / n['unmix_s']:.0f} | {n['denoise_s']:.1f} | {r['pixels'] / n['denoise_s']:.0f} "
+                         "| - | - |")
+    ratio, exp = s["throughput_vs_numpy"], s["time_exponent"]
+    lines += ["", f"- Completed at every size: {s['all_completed']}; peak memory per worker {s['peak_worker_memory_gb']:.2f} GB "
+              f"(limit {s['memory_limit_gb']:g} GB): {'within' if s['within_memory_limit'] else 'OVER'} the limit.",
+              f"- Throughput of the cluster / single-process numpy: unmix {ratio['unmix']:.2f}, denoise "
+              f"{ratio['denoise']:.2f} (target >= 0.8: {'met' if s['within_20_percent']['unmix'] else 'NOT met'} "
+              f"for unmix, {'met' if s['within_20_percent']['denoise'] else 'NOT met'} for denoise).",
+              f"- Time ~ pixels^k: k = {exp['unmix']:.2f} (unmix), {exp['denoise']:.2f} (denoise).",
+              f"- Largest cube run: {s['largest']}; total wall time {s['wall_s'] / 60:.1f} min."]
+    if s.get("extrapolated_1024x1024x2048_s"):
+        e = s["extrapolated_1024x1024x2048_s"]
+        lines.append(f"- Not run: 1024x1024x2048 (8.6 GB as float32). Extrapolated with the exponents: unmix "
+                     f"{e['unmix'] / 60:.0f} min, denoise {e['denoise'] / 60:.0f} min on this machine.")
+    return "\n".join(lines) + "\n"
