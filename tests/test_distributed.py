@@ -33,7 +33,7 @@ def cube_and_model(tmp_path_factory):
 def test_unmix_apply_on_local_cluster_matches_the_in_process_result(cli, cube_and_model, tmp_path):
     from speclearn.unmix.model import apply_unmixing
     _, cube, model = cube_and_model
-    code, _, err = cli("unmix", "apply", "--model", model, "--cube", cube, "--out", tmp_path / "out",
+    code, _, err = cli("unmix", "predict", "--model", model, "--spectra", cube, "--out", tmp_path / "out",
                        "--scheduler", "local:2")
     assert code == 0, err
     distributed = np.load(tmp_path / "out" / "abundances.npy")
@@ -106,7 +106,7 @@ def test_denoise_apply_writes_zarr_through_a_scheduler(cli, zarr_image, tmp_path
     from dask.distributed import LocalCluster
     path, data, model, folder = zarr_image
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        code, _, err = cli("denoise", "apply", "--model", folder, "--spectra", path, "--out", tmp_path / "clean.zarr",
+        code, _, err = cli("denoise", "predict", "--model", folder, "--spectra", path, "--out", tmp_path / "clean.zarr",
                            "--scheduler", cluster.scheduler_address)
     assert code == 0, err
     written = read_spectra(tmp_path / "clean.zarr")

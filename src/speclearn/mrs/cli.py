@@ -115,7 +115,7 @@ def align(spectra: MRSIn, out: OutOption,
 
 @app.command("fit")
 def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisOption = None,
-        ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
+        ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", metavar="", help="Eddy-current correction from the water "
                                                                  "reference.")] = True,
         overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, SchedulerOption, SeedOption, SpectraOption,
-                                  say)
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
 from speclearn.models.selection import DEFAULT_BUDGET_S
@@ -76,6 +76,8 @@ def train(
         "--conformal-score", help="absolute, relative or log (default: log for ICP-MS, absolute otherwise).")] = None,
     params: ParamsOption = None,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a quantification model and write it to a model folder."""
@@ -89,6 +91,7 @@ def train(
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
     check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups])
+    check_report(report, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups, out])
     torch_device = str(resolve_device(device))
     data = read_spectra(spectra)
     raw_table = read_table_csv(targets, numeric=True)
@@ -177,6 +180,10 @@ def train(
         + (f", internal standard {standard or 'none'}" if kind == "icpms" else ""))
     if limits is not None and limits["n_blanks"].iloc[0] >= 3:
         say("LOD / LOQ (" + unit + "): " + ", ".join(f"{k} {r.lod:.3g}/{r.loq:.3g}" for k, r in limits.iterrows()))
+    if report is not None:
+        write_report(report, "quantify train", inputs={"spectra": spectra, "targets": targets, "method": method,
+                                                       "seed": seed}, spectra=data, model=out,
+                     parity=(table, model.predict(data, _params_for(param_table, data, params))))
 
 
 def _header_unit(columns: list[str]) -> str:
@@ -232,6 +239,8 @@ def predict(
     params: ParamsOption = None,
     device: DeviceOption = "auto",
     scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
@@ -250,6 +259,7 @@ def predict(
     for path in (out, flags, reconstructed, peaks_out):
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
+    check_report(report, overwrite=overwrite, inputs=[*inputs, out, flags, reconstructed, peaks_out])
     data = read_spectra(spectra, expect=quantifier.axis_)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None
@@ -298,3 +308,5 @@ def predict(
     unit = getattr(quantifier, "unit_", "")
     say(f"wrote {out}: {data.n_spectra} spectra, {len(quantifier.targets_)} targets"
         f"{f' ({unit})' if unit else ''}" + (f"; flags in {flags}" if flags is not None else ""))
+    write_report(report, "quantify predict", inputs={"model": model, "spectra": spectra, "interval": interval},
+                 spectra=data, table=result, model=model)
