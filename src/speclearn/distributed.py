@@ -142,6 +142,34 @@ def predict_table(spectra: Spectra, fn: Callable[[Spectra, slice], pd.DataFrame]
     return table
 
 
+
+def _data_parallel_worker(rank: int, world: int, backend: str, init: str, fn: Callable, args: tuple, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+    dist.init_process_group(backend, init_method=init, rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        result = fn(rank, *args)
+        if rank == 0:
+            torch.save(result, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def data_parallel(fn: Callable, *args, processes: int = 2, backend: str = "gloo") -> Any:
+    """Run `fn(rank, *args)` in `processes` processes joined in a torch.distributed group (gloo on CPUs,
+    nccl for one GPU per process); `models.train` inside it trains data-parallel. Returns rank 0's result."""
+    import tempfile
+    from pathlib import Path
+    import torch
+    import torch.multiprocessing as mp
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "result.pt")
+        mp.start_processes(_data_parallel_worker, args=(processes, backend, f"file://{tmp}/rendezvous", fn, args, out),
+                           nprocs=processes, start_method="fork" if backend == "gloo" else "spawn")
+        return torch.load(out, weights_only=False)
+
+
 # --- benchmark: `speclearn bench scale` / benchmarks/scale.py ------------------------------------------
 
 #: scale -> (map sizes (ny = nx), channels, the size whose in-memory numpy run is the baseline)
@@ -242,7 +270,7 @@ def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
     rows, started = [], time.perf_counter()
     try:
         start = time.perf_counter()
-        fit_cube = write_test_cube(work / "fit.zarr", sizes[0], n_channels, seed)
+        fit_cube = write_test_cube(work / "fit.zarr", 32, n_channels, seed)  # the spectra to apply (fit not timed)
         psnmf = METHODS["psnmf"](4, random_state=seed).fit(fit_cube)
         components, fit_s = psnmf.components_, time.perf_counter() - start
         for size in sizes:

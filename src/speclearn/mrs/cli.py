@@ -9,7 +9,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, say
+from speclearn.cli.common import (OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption, check_report, say,
+                                  write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import atomic_path, check_output, read_table_csv, write_table_csv
 
@@ -149,12 +150,14 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                                                                   "selfsupervised).")] = None,
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
-                  seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
+                  seed: SeedOption = 0, report: ReportOption = None, quiet: QuietOption = False,
+                  overwrite: OverwriteOption = False) -> None:
     """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra."""
     from speclearn.models.persistence import save_model
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite)
+    check_report(report, overwrite=overwrite, inputs=[spectra, basis, targets, out])
     data = prepare(_read(spectra))
     table = read_table_csv(targets) if targets is not None else None
     method = method or ("hybrid" if targets is not None else "selfsupervised")
@@ -162,6 +165,8 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
         data, load_basis(basis), table)
     save_model(model.to_saved(), out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
+    write_report(report, "mrs train", inputs={"spectra": spectra, "basis": basis, "targets": targets, "method": method,
+                                              "epochs": epochs, "seed": seed}, model=out)
 
 
 @app.command("predict")
@@ -169,11 +174,12 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
             spectra: MRSIn, out: OutOption, water: WaterOption = None,
             interval: Annotated[float | None, typer.Option(help="Conformal interval level, e.g. 0.9 "
                                                                 "(adds <name>_lo/_hi).")] = None,
-            overwrite: OverwriteOption = False) -> None:
+            report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Metabolite concentrations from the DL quantifier (sd columns: calibrated MC-dropout spread)."""
     from speclearn.models.persistence import load_model
     from speclearn.mrs.quantifier import MODEL_TYPE, DLQuantifier
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, model, out, water])
     quantifier = DLQuantifier.from_saved(load_model(model, expected_types=(MODEL_TYPE,)))
     data = prepare(_read(spectra))
     reference = prepare(_read(water), align=False, reject=None) if water is not None else None
@@ -183,6 +189,8 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
                                             else "MC dropout (uncalibrated)", "interval": interval},
                          overwrite=overwrite)
     say(f"predicted {data.n} spectra ({unit}) -> {out}")
+    write_report(report, "mrs predict", inputs={"model": model, "spectra": spectra, "water": water, "unit": unit,
+                                                "interval": interval}, table=table, model=model)
 
 
 @app.command("qa")
