@@ -195,7 +195,7 @@ def test_cli_end_to_end(tmp_path):
     conc = pd.read_csv(tmp_path / "conc.csv", index_col="id")
     assert {"NAA", "NAA_sd", "tCr", "tCr_sd"} <= set(conc.columns) and len(conc) == 2
     assert json.loads((tmp_path / "conc.json").read_text())["units"] == "mM"
-    assert main(["mrs", "qa", "predict", "--spectra", str(out / "transients.npz"), "--out", str(tmp_path / "flags.csv")]) == 0
+    assert main(["mrs", "qa", "--spectra", str(out / "transients.npz"), "--out", str(tmp_path / "flags.csv")]) == 0
     flags = pd.read_csv(tmp_path / "flags.csv", index_col="id")
     assert len(flags) == 48 and "corrupted" in flags
     model = tmp_path / "model"
