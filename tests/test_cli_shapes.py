@@ -48,15 +48,21 @@ def test_boolean_options_have_no_value_placeholder(cli):
     assert set(SYSTEMS) >= {"denoise", "unmix"}
 
 
-@pytest.fixture
-def pls_model(cli, spectra, tmp_path):
+@pytest.fixture(scope="module")
+def pls_model(tmp_path_factory):
+    from speclearn.cli.main import main
+    from speclearn.core.spectra import Spectra
+    tmp_path = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    axis = np.linspace(200.0, 300.0, 64)
+    spectra = Spectra(np.exp(-0.5 * ((axis - rng.uniform(220, 280, (12, 1))) / 3.0) ** 2) + rng.normal(0, .05, (12, 64)),
+                      axis, axis_kind="wavelength")
     write_spectra(spectra, tmp_path / "x.csv")
     targets = pd.DataFrame({"fat": np.linspace(1, 5, spectra.n_spectra)}, index=spectra.meta.index)
     write_table_csv(targets, tmp_path / "y.csv")
-    code, _, err = cli("quantify", "train", "--spectra", tmp_path / "x.csv", "--targets", tmp_path / "y.csv",
-                       "--method", "pls", "--calibration-fraction", "0.25", "--out", tmp_path / "m",
-                       "--report", tmp_path / "train.html")
-    assert code == 0, err
+    assert main([str(a) for a in ("quantify", "train", "--spectra", tmp_path / "x.csv", "--targets", tmp_path / "y.csv",
+                                  "--method", "pls", "--calibration-fraction", "0.25", "--out", tmp_path / "m",
+                                  "--report", tmp_path / "train.html", "--quiet")]) == 0
     return tmp_path
 
 
