@@ -369,6 +369,5 @@ def _markdown(result: dict) -> str:
         lines.append(f"- Not run: 1024x1024x2048 (8.6 GB as float32). Extrapolated from the largest cube, linear in "
                      f"pixels (the work is per pixel): unmix {e['unmix'] / 60:.0f} min, denoise {e['denoise'] / 60:.0f} "
                      f"min on this machine (with the fitted exponents: {e['unmix_fitted_exponent'] / 60:.0f} and "
-                     f"{e['denoise_fitted_exponent'] / 60:.0f} min; exponents below 1 reflect fixed start-up costs at "
-                     "these sizes).")
+                     f"{e['denoise_fitted_exponent'] / 60:.0f} min).")
     return "\n".join(lines) + "\n"
