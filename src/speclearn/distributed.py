@@ -361,8 +361,8 @@ def _markdown(result: dict) -> str:
               f"for unmix, {'met' if s['within_20_percent']['denoise'] else 'NOT met'} for denoise).",
               f"- Time ~ pixels^k: k = {exp['unmix']:.2f} (unmix), {exp['denoise']:.2f} (denoise).",
               f"- The unmixing kernel on one chunk takes {s['kernel_worker_vs_client']:.1f}x as long in a worker as in "
-              "the client process (same code and data, measured after each run): the gap to the numpy path is "
-              "the workers' per-core speed on this shared machine, not the chunking or the data transfer.",
+              "the client process (same code and data, measured after each run) on this shared machine: most of the "
+              "gap to the numpy path; the rest is start-up and few chunks per worker at these sizes.",
               f"- Largest cube run: {s['largest']}; total wall time {s['wall_s'] / 60:.1f} min."]
     if s.get("extrapolated_1024x1024x2048_s"):
         e = s["extrapolated_1024x1024x2048_s"]
