@@ -150,7 +150,7 @@ def test_denoise_auto_identity_on_clean_data_else_a_smoother(cli, tmp_path, nois
     assert (ranking["winner"] == "identity") == expect_identity, ranking["winner"]
     scores = {r["candidate"]: r["score"] for r in ranking["rows"] if r["score"] is not None}
     assert scores[ranking["winner"]] <= scores["identity"]
-    code, _, err = cli("denoise", "apply", "--model", tmp_path / "model", "--spectra", tmp_path / "x.csv",
+    code, _, err = cli("denoise", "predict", "--model", tmp_path / "model", "--spectra", tmp_path / "x.csv",
                        "--out", tmp_path / "y.csv")
     assert code == 0, err
     if expect_identity:
@@ -177,7 +177,7 @@ def test_transfer_auto_beats_none_on_a_simulated_pair(cli, tmp_path):
                         meta=pd.DataFrame(index=ids))
     write_spectra(primary, tmp_path / "p.csv")
     write_spectra(secondary, tmp_path / "s.csv")
-    code, _, err = cli("transfer", "train", "--primary", tmp_path / "p.csv", "--secondary", tmp_path / "s.csv",
+    code, _, err = cli("transfer", "train", "--targets", tmp_path / "p.csv", "--spectra", tmp_path / "s.csv",
                        "--out", tmp_path / "model", "--budget-s", "1", "--baseline-window", "300",
                        "--baseline-sigma", "1")
     assert code == 0, err
@@ -201,7 +201,7 @@ def test_classify_auto_ranks_by_grouped_cv(cli, tmp_path):
     write_table_csv(pd.DataFrame({"label": [f"m{c}" for c in classes]}, index=ids), tmp_path / "y.csv")
     write_table_csv(pd.DataFrame({"sample": [f"s{i // 2}" for i in range(len(classes))]}, index=ids),
                     tmp_path / "g.csv")  # pairs of replicates
-    code, _, err = cli("classify", "train", "--spectra", tmp_path / "x.csv", "--labels", tmp_path / "y.csv",
+    code, _, err = cli("classify", "train", "--spectra", tmp_path / "x.csv", "--targets", tmp_path / "y.csv",
                        "--groups", tmp_path / "g.csv", "--out", tmp_path / "model", "--budget-s", "1")
     assert code == 0, err
     config = json.loads((tmp_path / "model" / "config.json").read_text())

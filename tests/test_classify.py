@@ -106,7 +106,7 @@ def files(separable, tmp_path):
 def test_cli_train_and_predict(cli, files, method):
     folder, x, y, labels = files
     extra = ["--epochs", "15", "--pretrain-epochs", "1", "--device", "cpu"] if method == "cnn" else []
-    code, _, err = cli("classify", "train", "--spectra", x, "--labels", y, "--out", folder / "model",
+    code, _, err = cli("classify", "train", "--spectra", x, "--targets", y, "--out", folder / "model",
                        "--method", method, *extra)
     assert code == 0, err
     code, _, err = cli("classify", "predict", "--model", folder / "model", "--spectra", x, "--out", folder / "p.csv")
@@ -122,7 +122,7 @@ def test_cli_train_and_predict(cli, files, method):
 def test_cli_accepts_a_class_column(cli, files):
     folder, x, _, labels = files
     y = write_table_csv(labels.to_frame("class"), folder / "classes.csv")
-    code, _, err = cli("classify", "train", "--spectra", x, "--labels", y, "--out", folder / "m", "--method", "knn")
+    code, _, err = cli("classify", "train", "--spectra", x, "--targets", y, "--out", folder / "m", "--method", "knn")
     assert code == 0, err
 
 
@@ -131,7 +131,7 @@ def test_cli_class_with_one_example(cli, files):
     bad = labels.copy()
     bad.iloc[0] = "lonely"
     y = write_table_csv(bad.to_frame("label"), folder / "bad.csv")
-    code, _, err = cli("classify", "train", "--spectra", x, "--labels", y, "--out", folder / "m", "--method", "knn")
+    code, _, err = cli("classify", "train", "--spectra", x, "--targets", y, "--out", folder / "m", "--method", "knn")
     assert code == 2
     assert "'lonely' has only one example" in err and "bad.csv" in err
 
@@ -140,7 +140,7 @@ def test_cli_labels_not_matching_ids(cli, files):
     folder, x, _, labels = files
     bad = labels.rename(index={labels.index[4]: "stranger"})
     y = write_table_csv(bad.to_frame("label"), folder / "bad.csv")
-    code, _, err = cli("classify", "train", "--spectra", x, "--labels", y, "--out", folder / "m", "--method", "knn")
+    code, _, err = cli("classify", "train", "--spectra", x, "--targets", y, "--out", folder / "m", "--method", "knn")
     assert code == 2
     assert "bad.csv" in err and "m004" in err
 
@@ -149,10 +149,10 @@ def test_cli_missing_label_value_and_missing_option(cli, files):
     folder, x, _, labels = files
     (folder / "gap.csv").write_text("id,label\n" + "\n".join(
         f"{i},{'' if k == 2 else v}" for k, (i, v) in enumerate(labels.items())) + "\n")
-    code, _, err = cli("classify", "train", "--spectra", x, "--labels", folder / "gap.csv", "--out", folder / "m")
+    code, _, err = cli("classify", "train", "--spectra", x, "--targets", folder / "gap.csv", "--out", folder / "m")
     assert code == 2 and "missing label" in err and "row 3" in err
     code, _, err = cli("classify", "train", "--spectra", x, "--out", folder / "m")
-    assert code == 2 and "--labels" in err
-    code, _, err = cli("classify", "train", "--spectra", x, "--labels", folder / "gap.csv", "--out", folder / "m",
+    assert code == 2 and "--targets" in err
+    code, _, err = cli("classify", "train", "--spectra", x, "--targets", folder / "gap.csv", "--out", folder / "m",
                        "--method", "magic")
     assert code == 2 and "unknown --method" in err

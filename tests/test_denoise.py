@@ -111,7 +111,7 @@ def test_cli_train_and_apply(cli, files, tmp_path, method):
     code, _, err = cli("denoise", "train", "--spectra", files["x"], *args[method], "--out", tmp_path / "model",
                        "--method", method, "--epochs", "1", "--device", "cpu", "--seed", "3")
     assert code == 0, err
-    code, _, err = cli("denoise", "apply", "--model", tmp_path / "model", "--spectra", files["x"],
+    code, _, err = cli("denoise", "predict", "--model", tmp_path / "model", "--spectra", files["x"],
                        "--out", tmp_path / "clean_out.csv", "--noise", tmp_path / "noise_out.csv")
     assert code == 0, err
     from speclearn.io import read_spectra
@@ -120,7 +120,7 @@ def test_cli_train_and_apply(cli, files, tmp_path, method):
     if method != "siamese":  # siamese writes its noise channel z_n, the others what they removed
         np.testing.assert_allclose(cleaned.values() + noise.values(), read_spectra(files["x"]).values(),
                                    rtol=1e-6, atol=1e-6)
-    code, _, err = cli("denoise", "apply", "--model", tmp_path / "model", "--spectra", files["x"],
+    code, _, err = cli("denoise", "predict", "--model", tmp_path / "model", "--spectra", files["x"],
                        "--out", tmp_path / "clean_out.csv")
     assert code == 2 and "--overwrite" in err
 

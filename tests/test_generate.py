@@ -84,23 +84,23 @@ def test_cli_train_then_generate(cli, tmp_path):
                        "--device", "cpu")
     assert code == 0, err
     wanted = write_table_csv(targets.iloc[:3], tmp_path / "W.csv")
-    code, _, err = cli("generate", "--model", tmp_path / "m", "--targets", wanted, "--out", tmp_path / "G.csv",
+    code, _, err = cli("generate", "predict", "--model", tmp_path / "m", "--targets", wanted, "--out", tmp_path / "G.csv",
                        "--n-per-row", "2", "--seed", "4", "--targets-out", tmp_path / "GT.csv")
     assert code == 0, err
     generated = read_spectra(tmp_path / "G.csv")
     assert generated.n_spectra == 6 and generated.axis_kind == "wavelength"
     np.testing.assert_allclose(generated.axis, spectra.axis)
     assert pd.read_csv(tmp_path / "GT.csv", index_col="id").index.tolist()[:2] == ["x000_g0", "x000_g1"]
-    code, _, err = cli("generate", "--model", tmp_path / "m", "--targets", wanted, "--out", tmp_path / "G2.csv",
+    code, _, err = cli("generate", "predict", "--model", tmp_path / "m", "--targets", wanted, "--out", tmp_path / "G2.csv",
                        "--n-per-row", "2", "--seed", "4")
     assert code == 0
     np.testing.assert_array_equal(read_spectra(tmp_path / "G2.csv").values(), generated.values())
     # bad input: missing target column, missing option, targets not matching ids
     write_table_csv(targets[["A"]].iloc[:2], tmp_path / "onlyA.csv")
-    code, _, err = cli("generate", "--model", tmp_path / "m", "--targets", tmp_path / "onlyA.csv", "--out",
+    code, _, err = cli("generate", "predict", "--model", tmp_path / "m", "--targets", tmp_path / "onlyA.csv", "--out",
                        tmp_path / "G3.csv")
     assert code == 2 and "missing column 'B'" in err and "onlyA.csv" in err
-    code, _, err = cli("generate", "--model", tmp_path / "m", "--out", tmp_path / "G3.csv")
+    code, _, err = cli("generate", "predict", "--model", tmp_path / "m", "--out", tmp_path / "G3.csv")
     assert code == 2 and "--targets" in err
     write_table_csv(targets.iloc[:-1], tmp_path / "short.csv")
     code, _, err = cli("generate", "train", "--spectra", x, "--targets", tmp_path / "short.csv", "--out",

@@ -195,7 +195,7 @@ def test_unmix_cli_takes_beam_energy_and_elements_from_hspy(tmp_path, eds_map):
     import json
     from speclearn.cli.main import main
     eds_map[0].save(tmp_path / "map.hspy")
-    code = main(["unmix", "--cube", str(tmp_path / "map.hspy"), "--components", "2", "--bin", "2",
+    code = main(["unmix", "train", "--spectra", str(tmp_path / "map.hspy"), "--components", "2", "--bin", "2",
                  "--out", str(tmp_path / "out")])
     assert code == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

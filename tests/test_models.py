@@ -107,7 +107,7 @@ def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, sp
     np.save(tmp_path / "cube.npy", np.abs(spectra.values()).reshape(3, 4, -1))
     trained = [
         ("quantify", "train", "--spectra", tmp_path / "s.csv", "--targets", tmp_path / "t.csv", "--method", "pls", "--out", tmp_path / "q"),
-        ("classify", "train", "--spectra", tmp_path / "s.csv", "--labels", tmp_path / "l.csv", "--method", "plsda", "--out", tmp_path / "c"),
+        ("classify", "train", "--spectra", tmp_path / "s.csv", "--targets", tmp_path / "l.csv", "--method", "plsda", "--out", tmp_path / "c"),
         ("denoise", "train", "--spectra", tmp_path / "s.csv", "--method", "classical", "--out", tmp_path / "d"),
     ]
     for args in trained:
@@ -116,8 +116,8 @@ def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, sp
     runs = [
         ("quantify", "predict", "--model", tmp_path / "q", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "q.csv"),
         ("classify", "predict", "--model", tmp_path / "c", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "c.csv"),
-        ("denoise", "apply", "--model", tmp_path / "d", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "d.csv"),
-        ("unmix", "--cube", tmp_path / "cube.npy", "--components", "2", "--method", "nmf", "--out", tmp_path / "u"),
+        ("denoise", "predict", "--model", tmp_path / "d", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "d.csv"),
+        ("unmix", "train", "--spectra", tmp_path / "cube.npy", "--components", "2", "--method", "nmf", "--out", tmp_path / "u"),
     ]
     for args in runs:
         code, _, err = cli(*args)

@@ -42,7 +42,7 @@ def models(cli, data, tmp_path) -> dict[str, Path]:
     out = {"quantify": tmp_path / "q", "classify": tmp_path / "c"}
     assert cli("quantify", "train", "--spectra", data / "spectra.csv", "--targets", data / "targets.csv",
                "--method", "pls", "--out", out["quantify"])[0] == 0
-    assert cli("classify", "train", "--spectra", data / "spectra.csv", "--labels", data / "labels.csv",
+    assert cli("classify", "train", "--spectra", data / "spectra.csv", "--targets", data / "labels.csv",
                "--method", "plsda", "--out", out["classify"])[0] == 0
     return out
 

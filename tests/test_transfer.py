@@ -200,29 +200,29 @@ def test_cli_train_add_secondary_apply(cli, data, tmp_path):
     p_csv, s_csv = _csv_pair(tmp_path, data["train"], "train")
     _, st_csv = _csv_pair(tmp_path, data["test"], "test")
     prep = ["--baseline-window", 15, "--baseline-sigma", 5]
-    code, _, err = cli("transfer", "train", "--primary", p_csv, "--secondary", s_csv, "--out", tmp_path / "m",
+    code, _, err = cli("transfer", "train", "--targets", p_csv, "--spectra", s_csv, "--out", tmp_path / "m",
                        "--method", "vae-mlp", "--epochs", 2, "--device", "cpu", *prep)
     assert code == 0, err
     other_axis = np.linspace(280.0, 380.0, 90)
     p2_csv, s2_csv = _csv_pair(tmp_path, paired(240, 0, secondary_axis=other_axis), "second")
-    code, _, err = cli("transfer", "add-secondary", "--model", tmp_path / "m", "--primary", p2_csv,
-                       "--secondary", s2_csv, "--name", "narrow", "--out", tmp_path / "m2", "--epochs", 2)
+    code, _, err = cli("transfer", "add-secondary", "--model", tmp_path / "m", "--targets", p2_csv,
+                       "--spectra", s2_csv, "--name", "narrow", "--out", tmp_path / "m2", "--epochs", 2)
     assert code == 0, err
-    code, _, err = cli("transfer", "apply", "--model", tmp_path / "m2", "--spectra", st_csv, "--secondary",
+    code, _, err = cli("transfer", "predict", "--model", tmp_path / "m2", "--spectra", st_csv, "--name",
                        "secondary", "--out", tmp_path / "hat.csv")
     assert code == 0, err
     predicted = read_spectra(tmp_path / "hat.csv")
     np.testing.assert_allclose(predicted.axis, PRIMARY_AXIS)
     assert predicted.ids == data["test"][1].ids
     # the same model applied twice gives the same spectra; an existing output is kept without --overwrite
-    code, _, err = cli("transfer", "apply", "--model", tmp_path / "m2", "--spectra", st_csv, "--secondary",
+    code, _, err = cli("transfer", "predict", "--model", tmp_path / "m2", "--spectra", st_csv, "--name",
                        "secondary", "--out", tmp_path / "hat.csv")
     assert code == 2 and "--overwrite" in err
-    code, _, _ = cli("transfer", "train", "--primary", p_csv, "--secondary", s_csv, "--out", tmp_path / "pls",
+    code, _, _ = cli("transfer", "train", "--targets", p_csv, "--spectra", s_csv, "--out", tmp_path / "pls",
                      "--method", "pls", *prep)
     assert code == 0
-    code, _, err = cli("transfer", "add-secondary", "--model", tmp_path / "pls", "--primary", p2_csv,
-                       "--secondary", s2_csv, "--name", "x", "--out", tmp_path / "pls2")
+    code, _, err = cli("transfer", "add-secondary", "--model", tmp_path / "pls", "--targets", p2_csv,
+                       "--spectra", s2_csv, "--name", "x", "--out", tmp_path / "pls2")
     assert code == 2 and "vae-mlp" in err
 
 
@@ -230,22 +230,22 @@ def test_cli_bad_inputs(cli, data, tmp_path):
     p_csv, s_csv = _csv_pair(tmp_path, data["train"], "train")
     primary, secondary = data["train"]
     write_spectra(secondary.select(secondary.ids[3:]), tmp_path / "unpaired.csv")
-    code, _, err = cli("transfer", "train", "--primary", p_csv, "--secondary", tmp_path / "unpaired.csv",
+    code, _, err = cli("transfer", "train", "--targets", p_csv, "--spectra", tmp_path / "unpaired.csv",
                        "--out", tmp_path / "m", "--method", "ds")
     assert code == 2 and "no paired secondary" in err and "p0_000" in err
     for name, spectra in (("few_p", primary), ("few_s", secondary)):
         write_spectra(spectra.select(spectra.ids[:6]), tmp_path / f"{name}.csv")
-    code, _, err = cli("transfer", "train", "--primary", tmp_path / "few_p.csv", "--secondary",
+    code, _, err = cli("transfer", "train", "--targets", tmp_path / "few_p.csv", "--spectra",
                        tmp_path / "few_s.csv", "--out", tmp_path / "m", "--method", "pls")
     assert code == 2 and "only 6 paired spectra" in err
-    code, _, err = cli("transfer", "train", "--primary", p_csv, "--secondary", s_csv, "--out", tmp_path / "m",
+    code, _, err = cli("transfer", "train", "--targets", p_csv, "--spectra", s_csv, "--out", tmp_path / "m",
                        "--method", "nope")
     assert code == 2 and "unknown method" in err
-    code, _, _ = cli("transfer", "train", "--primary", p_csv, "--secondary", s_csv, "--out", tmp_path / "m",
+    code, _, _ = cli("transfer", "train", "--targets", p_csv, "--spectra", s_csv, "--out", tmp_path / "m",
                      "--method", "knn", "--baseline-window", 15, "--baseline-sigma", 5)
     assert code == 0
     # secondary spectra on another axis than the model's
-    code, _, err = cli("transfer", "apply", "--model", tmp_path / "m", "--spectra", p_csv, "--out", tmp_path / "x.csv")
+    code, _, err = cli("transfer", "predict", "--model", tmp_path / "m", "--spectra", p_csv, "--out", tmp_path / "x.csv")
     assert code == 2 and "channels, but the model's secondary" in err
     assert not (tmp_path / "x.csv").exists()
 

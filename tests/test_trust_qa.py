@@ -95,23 +95,23 @@ def qa_model(files):
 
 
 def test_cli_qa_train_and_flag(cli, files, qa_model):
-    code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "flags.csv",
+    code, _, err = cli("qa", "predict", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "flags.csv",
                        "--metadata", files / "meta.csv")
     assert code == 0, err
     flags = read_table_csv(files / "flags.csv")
     assert (files / "flags.drift.png").stat().st_size > 1000
     assert list(flags.index) == list(flags.sort_values("time").index)  # run order from the time column
     assert flags.index[0] == "s29" and flags.loc["s05", "flagged"] and "spike" in flags.loc["s05", "reasons"]
-    code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "flags.csv")
+    code, _, err = cli("qa", "predict", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "flags.csv")
     assert code == 2 and "exists" in err
 
 
 def test_cli_qa_bad_inputs(cli, files, qa_model):
-    code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "one.csv", "--out", files / "f1.csv")
+    code, _, err = cli("qa", "predict", "--model", files / "qa", "--spectra", files / "one.csv", "--out", files / "f1.csv")
     assert code == 2 and "at least 2 spectra" in err
-    code, _, err = cli("qa", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "f2.csv",
+    code, _, err = cli("qa", "predict", "--model", files / "qa", "--spectra", files / "run.csv", "--out", files / "f2.csv",
                        "--metadata", files / "bad_meta.csv")
     assert code == 2 and "not strictly increasing" in err and "row 5" in err
     assert not (files / "f2.csv").exists()
-    code, _, err = cli("qa", "--spectra", files / "run.csv", "--out", files / "f3.csv")
+    code, _, err = cli("qa", "predict", "--spectra", files / "run.csv", "--out", files / "f3.csv")
     assert code == 2 and "--model" in err

@@ -25,7 +25,7 @@ def zarr_cube(sim, tmp_path):
 
 
 def test_unmix_writes_every_file_and_apply_reuses_the_model(cli, tmp_path, zarr_cube, sim):
-    code, _, err = cli("unmix", "--cube", zarr_cube, "--components", 2, "--out", tmp_path / "res", "--bin", 2,
+    code, _, err = cli("unmix", "train", "--spectra", zarr_cube, "--components", 2, "--out", tmp_path / "res", "--bin", 2,
                        "--elements", "O,Si,Al,Mg,Pb,S")
     assert code == 0, err
     for name in FILES:
@@ -39,7 +39,7 @@ def test_unmix_writes_every_file_and_apply_reuses_the_model(cli, tmp_path, zarr_
     summary = json.loads((tmp_path / "res" / "summary.json").read_text())
     assert summary["method"] == "psnmf" and len(summary["composition_weight_fraction"]) == 2
 
-    code, _, err = cli("unmix", "apply", "--model", tmp_path / "res" / "model", "--cube", zarr_cube,
+    code, _, err = cli("unmix", "predict", "--model", tmp_path / "res" / "model", "--spectra", zarr_cube,
                        "--out", tmp_path / "applied")
     assert code == 0, err
     applied = np.load(tmp_path / "applied" / "abundances.npy")
@@ -47,18 +47,18 @@ def test_unmix_writes_every_file_and_apply_reuses_the_model(cli, tmp_path, zarr_
 
     other = sim.spectra.with_intensity(sim.spectra.intensity[..., :200], axis=sim.spectra.axis[:200])
     write_spectra(other, tmp_path / "other.zarr")
-    code, _, err = cli("unmix", "apply", "--model", tmp_path / "res", "--cube", tmp_path / "other.zarr",
+    code, _, err = cli("unmix", "predict", "--model", tmp_path / "res", "--spectra", tmp_path / "other.zarr",
                        "--out", tmp_path / "refused")
     assert code == 2 and "channels" in err
 
-    code, _, err = cli("unmix", "--cube", zarr_cube, "--components", 2, "--out", tmp_path / "res")
+    code, _, err = cli("unmix", "train", "--spectra", zarr_cube, "--components", 2, "--out", tmp_path / "res")
     assert code == 2 and "exists" in err
 
 
 @pytest.mark.parametrize("method", ["nmf", "pca-nmf"])
 def test_baseline_methods_and_npy_cube_without_axis(cli, tmp_path, sim, method):
     np.save(tmp_path / "cube.npy", sim.spectra.intensity.astype(float))
-    code, _, err = cli("unmix", "--cube", tmp_path / "cube.npy", "--components", 2, "--out", tmp_path / "res",
+    code, _, err = cli("unmix", "train", "--spectra", tmp_path / "cube.npy", "--components", 2, "--out", tmp_path / "res",
                        "--method", method)
     assert code == 0, err
     header = pd.read_csv(tmp_path / "res" / "components.csv", index_col=0).columns.astype(float)
@@ -79,15 +79,15 @@ def bad_cubes(sim):
 def test_bad_input_exit_2(cli, tmp_path, sim, case):
     cube, k, message = bad_cubes(sim)[case]
     np.save(tmp_path / "bad.npy", cube)
-    code, _, err = cli("unmix", "--cube", tmp_path / "bad.npy", "--components", k, "--out", tmp_path / "res", "--bin", 1)
+    code, _, err = cli("unmix", "train", "--spectra", tmp_path / "bad.npy", "--components", k, "--out", tmp_path / "res", "--bin", 1)
     assert code == 2, err
     assert err.startswith("speclearn: error:") and message in err and "bad.npy" in err
 
 
 def test_missing_options_and_unknown_method_exit_2(cli, tmp_path, zarr_cube):
-    code, _, err = cli("unmix", "--cube", zarr_cube)
-    assert code == 2 and "--components" in err
-    code, _, err = cli("unmix", "--cube", zarr_cube, "--components", 2, "--out", tmp_path / "r", "--method", "ica")
+    code, _, err = cli("unmix", "train", "--spectra", zarr_cube)
+    assert code == 2 and "--out" in err
+    code, _, err = cli("unmix", "train", "--spectra", zarr_cube, "--components", 2, "--out", tmp_path / "r", "--method", "ica")
     assert code == 2 and "ica" in err
-    code, _, err = cli("unmix", "--cube", zarr_cube, "--components", 2, "--out", tmp_path / "r", "--bin", "big")
+    code, _, err = cli("unmix", "train", "--spectra", zarr_cube, "--components", 2, "--out", tmp_path / "r", "--bin", "big")
     assert code == 2 and "--bin" in err

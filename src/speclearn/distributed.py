@@ -6,23 +6,33 @@ anything else is the address of a running scheduler (`tcp://host:8786`). While i
 dask computation (reading Zarr, preprocessing, writing) runs on that cluster. `unmix_lazy` turns a
 fixed-spectra unmixing into a dask graph (one task per storage chunk of rows), so the Poisson fits
 run on the workers, not in the client.
+
+`map_spectra` and `predict_table` apply a fitted model chunk by chunk: a lazy (Zarr/HDF5) input
+becomes a dask graph with one task per storage chunk of spectra (whole spectra per task), so the
+result streams into Zarr (or into a table) without the input ever being held whole; numpy input is
+applied in one call.
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from speclearn.core.errors import InputError
+from speclearn.core.spectra import Spectra
 
 
 @contextlib.contextmanager
 def scheduler(address: str | None) -> Iterator[Any]:
     """A dask.distributed Client for `address` ('local:N' or a scheduler address), None without one."""
     if not address:
-        yield None
+        from speclearn.progress import dask_progress
+        with dask_progress("computing"):
+            yield None
         return
     try:
         from dask.distributed import Client, LocalCluster
@@ -54,14 +64,21 @@ def scheduler(address: str | None) -> Iterator[Any]:
 
 
 def _fit_block(block: np.ndarray, components: np.ndarray, max_iter: int, sum_to_one: bool) -> np.ndarray:
-    """Abundances (rows, x, K) of one band of rows with the spectra fixed (runs on a worker)."""
-    from speclearn.unmix._base import fractions, kl_abundances
-    band = np.asarray(block, dtype=float)
-    bad = ~np.isfinite(band) | (band < 0)
-    if bad.any():
-        value = band[tuple(np.argwhere(bad)[0])]
-        raise InputError(f"the cube holds a NaN, infinite or negative value ({value:g})")
-    counts = kl_abundances(band, components, max_iter=max_iter)
+    """Abundances (rows, x, K) of one chunk of rows with the spectra fixed (runs on a worker), solved in
+    the same bands as the in-process path (small bands converge sooner: the solver stops when all
+    pixels of a band have)."""
+    from speclearn.unmix._base import fractions, kl_abundances, rows_per_block, solver_copies
+    _, nx, n_channels = block.shape
+    rows = rows_per_block(nx, n_channels, copies=solver_copies(components.shape[0]))
+    parts = []
+    for start in range(0, block.shape[0], rows):
+        band = np.asarray(block[start:start + rows], dtype=float)
+        bad = ~np.isfinite(band) | (band < 0)
+        if bad.any():
+            value = band[tuple(np.argwhere(bad)[0])]
+            raise InputError(f"the cube holds a NaN, infinite or negative value ({value:g})")
+        parts.append(kl_abundances(band, components, max_iter=max_iter))
+    counts = np.concatenate(parts)
     return fractions(counts) if sum_to_one else counts
 
 
@@ -80,3 +97,277 @@ def unmix_lazy(intensity: Any, components: np.ndarray, *, sum_to_one: bool = Tru
     out = cube.map_blocks(_fit_block, components, max_iter, sum_to_one, dtype=float,
                           chunks=(cube.chunks[0], cube.chunks[1], (k,)))
     return da.moveaxis(out, -1, 0)
+
+
+def _block(block: np.ndarray, like: tuple) -> Spectra:
+    axis, kind, unit = like
+    return Spectra(np.asarray(block), np.asarray(axis), axis_kind=kind, axis_unit=unit)
+
+
+def _spectra_block(block: np.ndarray, fn: Callable[[Spectra], Spectra], like: tuple) -> np.ndarray:
+    return np.asarray(fn(_block(block, like)).flat())
+
+
+def _flat_chunks(spectra: Spectra):
+    """The (n_spectra, channels) dask view, chunked along the spectra only (the storage chunks)."""
+    return spectra.flat().rechunk({1: -1})
+
+
+def map_spectra(spectra: Spectra, fn: Callable[[Spectra], Spectra]) -> Spectra:
+    """fn(spectra) for numpy input; for lazy input a lazy result, fn applied to each chunk of spectra
+    (its ids and metadata kept, its axis the one fn returns, found by applying fn to one spectrum)."""
+    if not spectra.is_lazy:
+        return fn(spectra)
+    like = (spectra.axis, spectra.axis_kind, spectra.axis_unit)
+    flat = _flat_chunks(spectra)
+    probe = fn(_block(np.asarray(flat[:1].compute()), like))
+    out = flat.map_blocks(_spectra_block, fn, like, dtype=probe.intensity.dtype, meta=np.empty((0, 0), probe.intensity.dtype),
+                          chunks=(flat.chunks[0], (probe.n_channels,)))
+    if spectra.is_image:
+        out = out.reshape(*spectra.intensity.shape[:2], probe.n_channels)
+    return Spectra(out, probe.axis, axis_kind=probe.axis_kind, axis_unit=probe.axis_unit, meta=spectra.meta,
+                   source=spectra.source)
+
+
+def _table_block(block: np.ndarray, fn: Callable, like: tuple, rows: slice) -> pd.DataFrame:
+    return fn(_block(block, like), rows)
+
+
+def predict_table(spectra: Spectra, fn: Callable[[Spectra, slice], pd.DataFrame]) -> pd.DataFrame:
+    """fn(spectra, rows) -> one table row per spectrum, for lazy input computed per chunk of spectra
+    (`rows` the chunk's positions, to slice per-spectrum side tables) and stacked; indexed by the ids."""
+    if not spectra.is_lazy:
+        return fn(spectra, slice(0, spectra.n_spectra))
+    import dask
+    flat = _flat_chunks(spectra)
+    like = (spectra.axis, spectra.axis_kind, spectra.axis_unit)
+    edges = np.cumsum((0, *flat.chunks[0]))
+    parts = [dask.delayed(_table_block)(block, fn, like, slice(int(a), int(b)))
+             for block, a, b in zip(flat.to_delayed().ravel(), edges[:-1], edges[1:])]
+    table = pd.concat(dask.compute(*parts))
+    table.index = spectra.meta.index
+    return table
+
+
+
+def _data_parallel_worker(rank: int, world: int, backend: str, init: str, fn: Callable, args: tuple, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+    dist.init_process_group(backend, init_method=init, rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        result = fn(rank, *args)
+        if rank == 0:
+            torch.save(result, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def data_parallel(fn: Callable, *args, processes: int = 2, backend: str = "gloo") -> Any:
+    """Run `fn(rank, *args)` in `processes` processes joined in a torch.distributed group (gloo on CPUs,
+    nccl for one GPU per process); `models.train` inside it trains data-parallel. Returns rank 0's result."""
+    import tempfile
+    from pathlib import Path
+    import torch
+    import torch.multiprocessing as mp
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "result.pt")
+        mp.start_processes(_data_parallel_worker, args=(processes, backend, f"file://{tmp}/rendezvous", fn, args, out),
+                           nprocs=processes, start_method="fork" if backend == "gloo" else "spawn")
+        return torch.load(out, weights_only=False)
+
+
+# --- benchmark: `speclearn bench scale` / benchmarks/scale.py ------------------------------------------
+
+#: scale -> (map sizes (ny = nx), channels, the size whose in-memory numpy run is the baseline)
+SCALES = {"quick": ((32, 64, 96), 512, 64), "full": ((64, 96, 128), 2048, 96),
+          "large": ((128, 256, 512), 2048, 128), "protocol": ((256, 512, 1024), 2048, 256)}
+NAME = "scale"
+WORKERS, MEMORY_LIMIT = 2, 2 * 10**9
+DOSE = 200.0
+
+
+def _counts_block(block_info=None, *, spectra: np.ndarray, nx: int, seed: int) -> np.ndarray:
+    """Poisson counts of one band of rows: smooth abundance fields x the phase spectra."""
+    (y0, y1), _, _ = block_info[None]["array-location"]
+    yy, xx = np.meshgrid(np.arange(y0, y1) / 37.0, np.arange(nx) / 41.0, indexing="ij")
+    fields = np.stack([1.2 + np.sin(k * yy + xx) * np.cos(xx - k * yy) for k in range(len(spectra))], axis=-1)
+    fields /= fields.sum(axis=-1, keepdims=True)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(y0,)))
+    return rng.poisson(DOSE * fields @ spectra).astype(np.int32)
+
+
+def write_test_cube(path, size: int, n_channels: int, seed: int) -> Spectra:
+    """A size x size x n_channels EDX-like count cube (4 phases) streamed into Zarr, read back lazily."""
+    import dask.array as da
+    from speclearn.io import read_spectra, write_spectra
+    from speclearn.io.arrays import _pixel_chunks
+    from speclearn.simulate.edx import simulate_edx
+    phases = simulate_edx(2, 2, n_channels, seed=seed)
+    spectra = phases.phase_spectra / phases.phase_spectra.sum(axis=1, keepdims=True)
+    rows = _pixel_chunks((size, size, n_channels))[0]
+    cube = da.map_blocks(_counts_block, spectra=spectra, nx=size, seed=seed, dtype=np.int32,
+                         chunks=(da.core.normalize_chunks(rows, (size,))[0], (size,), (n_channels,)))
+    write_spectra(Spectra(cube, phases.spectra.axis, axis_kind="energy", axis_unit="keV"), path, overwrite=True)
+    return read_spectra(path)
+
+
+def _savgol(block: Spectra) -> Spectra:
+    from speclearn.preprocessing import SavitzkyGolay
+    return block.with_intensity(SavitzkyGolay(window_length=11, polyorder=2).fit_transform(block.values()))
+
+
+def _peak_memory(client) -> list[float]:
+    """Peak resident memory (bytes) of each worker since it started (its system monitor's samples)."""
+    peaks = client.run(lambda dask_worker: max(dask_worker.monitor.quantities["memory"]))
+    return [float(v) for v in peaks.values()]
+
+
+def _kernel_seconds(band: np.ndarray, components: np.ndarray) -> float:
+    """Wall time of the unmixing kernel on one chunk (to compare a worker with the client process)."""
+    import time
+    start = time.perf_counter()
+    _fit_block(band, components, 1000, True)
+    return time.perf_counter() - start
+
+
+def _distributed_run(cube: Spectra, components: np.ndarray, out_zarr, *, address: str | None = None) -> dict:
+    """Unmix (fixed spectra) and denoise (Savitzky-Golay into Zarr) `cube` on a fresh 2-worker LocalCluster
+    with 2 GB per worker (or on `address`): wall times, peak memory per worker, whether workers died."""
+    import time
+    from dask.distributed import Client, LocalCluster
+    from speclearn.io import write_spectra
+    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, memory_limit=MEMORY_LIMIT,
+                           dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        workers = set(client.scheduler_info()["workers"])
+        client.run(lambda: __import__("speclearn.unmix._base") and None)  # imports are not part of the timing
+        start = time.perf_counter()
+        abundances = np.asarray(unmix_lazy(cube.intensity, components).compute())
+        unmix_s = time.perf_counter() - start
+        start = time.perf_counter()
+        write_spectra(map_spectra(cube, _savgol), out_zarr, overwrite=True)
+        denoise_s = time.perf_counter() - start
+        peaks = _peak_memory(client)
+        survived = set(client.scheduler_info()["workers"]) == workers
+        band = np.asarray(cube.intensity[:cube.intensity.chunks[0][0]].compute())
+        on_worker = client.submit(_kernel_seconds, band, components, pure=False).result()
+    here = _kernel_seconds(band, components)
+    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "peak_worker_memory_gb": [p / 1e9 for p in peaks],
+            "workers_survived": survived, "kernel_worker_s": on_worker, "kernel_client_s": here,
+            "abundance_mean": abundances.reshape(len(components), -1).mean(1).tolist()}
+
+
+def _numpy_run(cube: Spectra, components: np.ndarray) -> dict:
+    """The single-process path on the cube held in memory: the streamed unmixer and the filter on numpy."""
+    import time
+    from speclearn.unmix.model import FixedSpectraUnmixer
+    data = cube.compute()
+    start = time.perf_counter()
+    FixedSpectraUnmixer().fit(components, data.axis_spec()).transform(data)
+    unmix_s = time.perf_counter() - start
+    start = time.perf_counter()
+    _savgol(Spectra(data.flat(), data.axis, axis_kind=data.axis_kind, axis_unit=data.axis_unit))
+    return {"unmix_s": unmix_s, "denoise_s": time.perf_counter() - start}
+
+
+def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
+    """Unmix and denoise Zarr spectrum images of 3 sizes on a LocalCluster (2 workers x 2 GB); compare
+    the throughput with the single-process numpy path; fit time ~ pixels^exponent."""
+    import json
+    import platform
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+    from speclearn.unmix import METHODS
+    if scale not in SCALES:
+        raise InputError(f"unknown scale {scale!r}; choose {', '.join(SCALES)}")
+    sizes, n_channels, baseline_size = SCALES[scale]
+    out_dir = Path(out_dir)
+    work = Path(tempfile.mkdtemp(prefix="speclearn-scale-"))
+    rows, started = [], time.perf_counter()
+    try:
+        start = time.perf_counter()
+        fit_cube = write_test_cube(work / "fit.zarr", 32, n_channels, seed)  # the spectra to apply (fit not timed)
+        psnmf = METHODS["psnmf"](4, random_state=seed).fit(fit_cube)
+        components, fit_s = psnmf.components_, time.perf_counter() - start
+        for size in sizes:
+            start = time.perf_counter()
+            cube = write_test_cube(work / f"cube{size}.zarr", size, n_channels, seed)
+            row = {"size": f"{size}x{size}x{n_channels}", "pixels": size * size, "write_s": time.perf_counter() - start,
+                   "zarr_gb": sum(f.stat().st_size for f in (work / f"cube{size}.zarr").rglob("*") if f.is_file()) / 1e9,
+                   "float32_gb": size * size * n_channels * 4 / 1e9, **_distributed_run(cube, components,
+                                                                                         work / "denoised.zarr")}
+            if size == baseline_size:
+                row["numpy"] = _numpy_run(cube, components)
+            shutil.rmtree(work / "denoised.zarr", ignore_errors=True)
+            shutil.rmtree(work / f"cube{size}.zarr", ignore_errors=True)
+            rows.append(row)
+            (out_dir / f"{NAME}.partial.json").write_text(json.dumps(rows, indent=2, default=float))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    pixels = np.array([r["pixels"] for r in rows], float)
+    exponents = {step: float(np.polyfit(np.log(pixels), np.log([r[f"{step}_s"] for r in rows]), 1)[0])
+                 for step in ("unmix", "denoise")}
+    base = next(r for r in rows if "numpy" in r)
+    ratio = {step: (base["pixels"] / base[f"{step}_s"]) / (base["pixels"] / base["numpy"][f"{step}_s"])
+             for step in ("unmix", "denoise")}
+    peak = max(max(r["peak_worker_memory_gb"]) for r in rows)
+    largest = rows[-1]
+    full_pixels = 1024 * 1024
+    extrapolated = {f"{step}{how}": largest[f"{step}_s"] * (full_pixels / largest["pixels"]) ** k
+                    for step in ("unmix", "denoise") for how, k in (("", 1.0), ("_fitted_exponent", exponents[step]))}
+    summary = {"scale": scale, "largest": largest["size"], "all_completed": all(r["workers_survived"] for r in rows),
+               "peak_worker_memory_gb": peak, "memory_limit_gb": MEMORY_LIMIT / 1e9,
+               "within_memory_limit": peak <= MEMORY_LIMIT / 1e9,
+               "throughput_vs_numpy": ratio,
+               "kernel_worker_vs_client": float(np.mean([r["kernel_worker_s"] / r["kernel_client_s"] for r in rows])), "within_20_percent": {k: v >= 0.8 for k, v in ratio.items()},
+               "time_exponent": exponents, "psnmf_fit_s": fit_s,
+               "extrapolated_1024x1024x2048_s": extrapolated if n_channels == 2048 else None,
+               "wall_s": time.perf_counter() - started}
+    result = {"summary": summary, "rows": rows, "workers": WORKERS, "memory_limit_gb": MEMORY_LIMIT / 1e9,
+              "machine": f"{platform.machine()} {platform.processor() or ''}, {__import__('os').cpu_count()} cores".strip()}
+    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
+    (out_dir / f"{NAME}.md").write_text(_markdown(result))
+    (out_dir / f"{NAME}.partial.json").unlink(missing_ok=True)
+    return result
+
+
+def _markdown(result: dict) -> str:
+    s = result["summary"]
+    lines = [f"# Scale: Zarr spectrum images on a LocalCluster ({result['workers']} workers x "
+             f"{result['memory_limit_gb']:g} GB), scale `{s['scale']}`", "",
+             "Each cube (4 phases, ~200 counts per pixel, int32 Zarr) is unmixed with PSNMF spectra fixed "
+             "(Poisson fit per pixel, one task per storage chunk) and denoised with a Savitzky-Golay filter "
+             "(11 channels) written back to Zarr. The baseline is the single-process numpy path on the same cube "
+             f"held in memory. Machine: {result['machine']} (shared with other jobs).", "",
+             "| cube | pixels | float32 size (GB) | unmix (s) | unmix (spectra/s) | denoise (s) | denoise (spectra/s) "
+             "| peak memory per worker (GB) | workers survived |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['size']} | {r['pixels']} | {r['float32_gb']:.2f} | {r['unmix_s']:.1f} | "
+                     f"{r['pixels'] / r['unmix_s']:.0f} | {r['denoise_s']:.1f} | {r['pixels'] / r['denoise_s']:.0f} | "
+                     f"{max(r['peak_worker_memory_gb']):.2f} | {r['workers_survived']} |")
+        if "numpy" in r:
+            n = r["numpy"]
+            lines.append(f"| {r['size']} numpy, 1 process | {r['pixels']} | {r['float32_gb']:.2f} | {n['unmix_s']:.1f} | "
+                         f"{r['pixels'] / n['unmix_s']:.0f} | {n['denoise_s']:.1f} | {r['pixels'] / n['denoise_s']:.0f} "
+                         "| - | - |")
+    ratio, exp = s["throughput_vs_numpy"], s["time_exponent"]
+    lines += ["", f"- Completed at every size: {s['all_completed']}; peak memory per worker {s['peak_worker_memory_gb']:.2f} GB "
+              f"(limit {s['memory_limit_gb']:g} GB): {'within' if s['within_memory_limit'] else 'OVER'} the limit.",
+              f"- Throughput of the cluster / single-process numpy: unmix {ratio['unmix']:.2f}, denoise "
+              f"{ratio['denoise']:.2f} (target >= 0.8: {'met' if s['within_20_percent']['unmix'] else 'NOT met'} "
+              f"for unmix, {'met' if s['within_20_percent']['denoise'] else 'NOT met'} for denoise).",
+              f"- Time ~ pixels^k: k = {exp['unmix']:.2f} (unmix), {exp['denoise']:.2f} (denoise).",
+              f"- The unmixing kernel on one chunk takes {s['kernel_worker_vs_client']:.1f}x as long in a worker as in "
+              "the client process (same code and data, measured after each run) on this shared machine: most of the "
+              "gap to the numpy path; the rest is start-up and few chunks per worker at these sizes.",
+              f"- Largest cube run: {s['largest']}; total wall time {s['wall_s'] / 60:.1f} min."]
+    if s.get("extrapolated_1024x1024x2048_s"):
+        e = s["extrapolated_1024x1024x2048_s"]
+        lines.append(f"- Not run: 1024x1024x2048 (8.6 GB as float32). Extrapolated from the largest cube, linear in "
+                     f"pixels (the work is per pixel): unmix {e['unmix'] / 60:.0f} min, denoise {e['denoise'] / 60:.0f} "
+                     f"min on this machine (with the fitted exponents: {e['unmix_fitted_exponent'] / 60:.0f} and "
+                     f"{e['denoise_fitted_exponent'] / 60:.0f} min).")
+    return "\n".join(lines) + "\n"

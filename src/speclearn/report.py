@@ -175,3 +175,154 @@ def plot_maps(rows: dict[str, np.ndarray], path: str | Path, *, columns: Sequenc
                 ax.set_ylabel(row, fontsize=10)
             fig.colorbar(image, ax=ax, shrink=0.85).set_label(label, fontsize=8)
     return save_figure(fig, path)
+
+
+def _spectra_figure(spectra, path: Path, *, other=None, title: str = "", labels=("input", "output"),
+                    n: int = 12) -> Path:
+    """Up to `n` spectra (robust y limits); with `other` (same ids), input vs output of 3 spectra and residuals."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    first = np.asarray(spectra.flat()[:n].compute() if spectra.is_lazy else spectra.flat()[:n], dtype=float)
+    xlabel = f"{spectra.axis_kind} ({spectra.axis_unit})" if spectra.axis_unit else spectra.axis_kind
+    if other is None:
+        fig, ax = plt.subplots(figsize=(8, 3.2), constrained_layout=True)
+        for row in first:
+            ax.plot(spectra.axis, row, lw=0.7)
+        ax.set(xlabel=xlabel, ylabel="intensity", title=title or f"First {len(first)} of {spectra.n_spectra} spectra",
+               ylim=robust_limits(first))
+        return save_figure(fig, path)
+    second = np.asarray(other.flat()[:3].compute() if other.is_lazy else other.flat()[:3], dtype=float)
+    same_axis = other.n_channels == spectra.n_channels and np.allclose(other.axis, spectra.axis)
+    fig, axes = plt.subplots(2 if same_axis else 1, 1, figsize=(8, 5.5 if same_axis else 3.2), squeeze=False,
+                             constrained_layout=True, sharex=True)
+    top = axes[0, 0]
+    for i in range(len(second)):
+        top.plot(spectra.axis, first[i], lw=0.6, alpha=0.6, color=f"C{i}", label=f"{spectra.ids[i]} {labels[0]}")
+        top.plot(other.axis, second[i], lw=1.1, color=f"C{i}", label=f"{spectra.ids[i]} {labels[1]}")
+    top.set(ylabel="intensity", title=title, ylim=robust_limits(np.concatenate([first[:3].ravel(), second.ravel()])))
+    top.legend(fontsize=7, ncol=3)
+    if same_axis:
+        residual = first[:len(second)] - second
+        for i, row in enumerate(residual):
+            axes[1, 0].plot(spectra.axis, row, lw=0.6, color=f"C{i}")
+        axes[1, 0].set(ylabel=f"{labels[0]} - {labels[1]}", ylim=robust_limits(residual))
+    axes[-1, 0].set_xlabel(xlabel)
+    return save_figure(fig, path)
+
+
+def _table_figure(table: pd.DataFrame, path: Path) -> Path | None:
+    """Predicted values: each numeric target as points with its interval (<t>_lo/<t>_hi), or class counts."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+               and not str(c).endswith(("_lo", "_hi")) and f"{c}_lo" in table.columns] or \
+              [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])][:6]
+    if "class" in table.columns:
+        counts = table["class"].astype(str).value_counts()
+        fig, ax = plt.subplots(figsize=(8, 3), constrained_layout=True)
+        ax.bar(counts.index, counts.to_numpy())
+        ax.set(ylabel="spectra", title="Predicted classes")
+        ax.tick_params(axis="x", rotation=45)
+        return save_figure(fig, path)
+    if not numeric:
+        return None
+    numeric = numeric[:6]
+    shown = table.iloc[:60]
+    fig, axes = plt.subplots(len(numeric), 1, figsize=(8, 1.9 * len(numeric) + 0.6), squeeze=False,
+                             constrained_layout=True, sharex=True)
+    x = np.arange(len(shown))
+    for ax, column in zip(axes[:, 0], numeric):
+        values = shown[column].to_numpy(float)
+        if f"{column}_lo" in shown.columns:
+            low, high = shown[f"{column}_lo"].to_numpy(float), shown[f"{column}_hi"].to_numpy(float)
+            ax.errorbar(x, values, yerr=[np.clip(values - low, 0, None), np.clip(high - values, 0, None)], fmt=".",
+                        lw=0.8, capsize=2, label="prediction and interval")
+            ax.legend(fontsize=7)
+        else:
+            ax.plot(x, values, ".")
+        ax.set_ylabel(str(column), fontsize=8)
+        ax.set_ylim(*robust_limits(values))
+    axes[-1, 0].set_xlabel(f"spectrum (first {len(shown)} of {len(table)})")
+    return save_figure(fig, path)
+
+
+def _parity_figure(truth: pd.DataFrame, predicted: pd.DataFrame, path: Path) -> Path:
+    """Predicted against true values, one panel per target, with the y = x line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    columns = [c for c in truth.columns if c in predicted.columns][:6]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False, constrained_layout=True)
+    for ax, column in zip(axes[0], columns):
+        x, y = truth[column].to_numpy(float), predicted.loc[truth.index, column].to_numpy(float)
+        ax.plot(x, y, ".", ms=4)
+        low, high = robust_limits(np.concatenate([x, y]), 0, 100)
+        ax.plot([low, high], [low, high], "k--", lw=0.8)
+        ax.set(xlim=(low, high), ylim=(low, high), xlabel=f"true {column}", ylabel="predicted", title=str(column))
+    return save_figure(fig, path)
+
+
+def command_report(path: str | Path, title: str, *, inputs: dict[str, object], spectra=None, output=None,
+                   table: pd.DataFrame | None = None, model: str | Path | None = None,
+                   maps: dict[str, np.ndarray] | None = None, components=None, parity: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                   notes: Sequence[str] = (), overwrite: bool = False) -> Path:
+    """The `--report FILE` of a command: what went in, the model (and why it was chosen), the results
+    (table head and summary, intervals, parity with the training targets), and the first figures to
+    look at, in one self-contained HTML file."""
+    import tempfile
+    report = Report(title, intro=" ".join(notes))
+    report.add(Section("What went in", table=pd.DataFrame({"value": [str(v) for v in inputs.values()]},
+                                                          index=pd.Index(list(inputs), name="input"))))
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp)
+        if spectra is not None:
+            text = f"{spectra.n_spectra} spectra, {spectra.describe_axis()}"
+            name = _spectra_figure(spectra, figures / "input.png").name
+            report.add(Section("Input spectra", text=text, figures=[name]))
+        if model is not None:
+            report.add(_model_section(Path(model)))
+        if output is not None and spectra is not None:
+            name = _spectra_figure(spectra, figures / "output.png", other=output, title="Input and output").name
+            report.add(Section("Output spectra", text=f"{output.n_spectra} spectra, {output.describe_axis()}",
+                               figures=[name]))
+        if table is not None:
+            numeric = table.select_dtypes("number")
+            summary = numeric.describe().T[["mean", "std", "min", "max"]] if len(numeric.columns) else None
+            shown = _table_figure(table, figures / "results.png")
+            report.add(Section("Results", text=f"{len(table)} rows; the first 20 below.", table=table.head(20),
+                               figures=[shown.name] if shown else []))
+            if summary is not None:
+                report.add(Section("Summary of the results", table=summary))
+        if components is not None:
+            shown = _spectra_figure(components, figures / "components.png", title="Component spectra")
+            report.add(Section("Component spectra", text=", ".join(components.ids), figures=[shown.name]))
+        if parity is not None:
+            shown = _parity_figure(*parity, figures / "parity.png")
+            report.add(Section("Fit to the training targets", text="In-sample predictions of the saved model "
+                               "against the targets it was trained on (cross-validated scores are in the Model "
+                               "section when --method auto ranked the candidates).", figures=[shown.name]))
+        if maps:
+            shown = plot_maps(maps, figures / "maps.png", vmax=None)
+            report.add(Section("Maps", figures=[shown.name]))
+        text = report.to_html(figures)
+    with atomic_path(path, overwrite=overwrite) as tmp_path:
+        tmp_path.write_text(text)
+    return Path(path)
+
+
+def _model_section(folder: Path) -> Section:
+    """The saved model: type, parameters, targets and, for `--method auto`, the ranking that chose it."""
+    from speclearn.models import load_model
+    from speclearn.models.selection import KEY
+    saved = load_model(folder)
+    params = {k: v for k, v in saved.params.items() if isinstance(v, (int, float, str, bool))}
+    section = Section("Model", text=f"{folder}: {saved.model_type} (speclearn {saved.version}); parameters: "
+                                    + (", ".join(f"{k}={v}" for k, v in params.items()) or "none")
+                                    + (f"; targets: {', '.join(map(str, saved.targets))}" if saved.targets else ""))
+    ranking = saved.extra.get(KEY)
+    if isinstance(ranking, dict) and isinstance(ranking.get("rows"), list) and ranking["rows"]:
+        section.table = pd.DataFrame(ranking["rows"]).drop(columns=["params"], errors="ignore")
+        section.verdict = f"--method auto chose {ranking.get('winner', '?')}: {ranking.get('reason', '')}"
+    return section

@@ -241,8 +241,8 @@ def run_transfer(name: str, data: tuple, work: Path, scale: dict) -> dict[str, A
         options = ["--epochs", scale["epochs"]] if method in ("mlp", "vae-mlp") else []
         options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
         code, wall, message = train_then_apply(
-            "transfer", method, folder, ["--primary", folder / "p.csv", "--secondary", folder / "s.csv", "--device",
-                                         "cpu", *options], "apply", folder / "st.csv")
+            "transfer", method, folder, ["--targets", folder / "p.csv", "--spectra", folder / "s.csv", "--device",
+                                         "cpu", *options], "predict", folder / "st.csv")
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}
             continue
@@ -307,7 +307,7 @@ def run_denoise(name: str, data: tuple, work: Path, scale: dict, seed: int) -> d
         options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
         code, wall, message = train_then_apply(
             "denoise", method, folder, ["--spectra", folder / "train.csv", "--groups", folder / "groups.csv",
-                                        "--device", "cpu", *options], "apply", folder / "test.csv")
+                                        "--device", "cpu", *options], "predict", folder / "test.csv")
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}
             continue
@@ -347,7 +347,7 @@ def run_classify(work: Path, scale: dict, seed: int) -> dict[str, Any]:
         options = ["--epochs", scale["epochs"], "--pretrain-epochs", 2] if method == "cnn" else []
         options += ["--budget-s", scale["budget_s"]] if method == "auto" else []
         code, wall, message = train_then_apply(
-            "classify", method, folder, ["--spectra", folder / "train.csv", "--labels", folder / "labels.csv",
+            "classify", method, folder, ["--spectra", folder / "train.csv", "--targets", folder / "labels.csv",
                                          "--device", "cpu", *options], "predict", folder / "test.csv")
         if code != 0:
             rows[method] = {"failed": message, "wall_s": round(wall, 1)}

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_table_csv
 
@@ -16,7 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Classify spectra: CNN with transfe
 @app.command("train")
 def train_command(
     spectra: SpectraOption,
-    labels: Annotated[Path, typer.Option("--labels", help="CSV: id,label (or id,class).")],
+    labels: Annotated[Path, typer.Option("--targets", help="The class of each spectrum, CSV: id,label (or id,class).")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
     method: Annotated[str, typer.Option("--method", help="auto (knn, svm, rf, plsda, cnn ranked by stratified "
                                                          "cross-validation), cnn, knn, svm, rf or plsda.")] = "auto",
@@ -26,10 +27,12 @@ def train_command(
         "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
                                     "depends on machine speed.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="CNN fine-tuning epochs.")] = 100,
-    pretrain: Annotated[bool, typer.Option("--pretrain/--no-pretrain", help="CNN: pretrain on simulated spectra.")] = True,
+    pretrain: Annotated[bool, typer.Option("--pretrain/--no-pretrain", metavar="", help="CNN: pretrain on simulated spectra.")] = True,
     pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="CNN pretraining epochs.")] = 10,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a classifier on labelled spectra and save it to a model folder."""
@@ -42,6 +45,7 @@ def train_command(
     if epochs < 1 or pretrain_epochs < 1:
         raise InputError("--epochs and --pretrain-epochs must be at least 1")
     check_output(out, overwrite=overwrite, inputs=[spectra, labels, groups])
+    check_report(report, overwrite=overwrite, inputs=[spectra, labels, groups, out])
     data = read_spectra(spectra)
     target = read_labels(labels, data)
     cnn = dict(epochs=epochs, pretrain=pretrain, pretrain_epochs=pretrain_epochs, device=device)
@@ -59,6 +63,8 @@ def train_command(
     classifier.save(out, overwrite=overwrite)
     say(f"wrote {method} classifier for {len(classifier.classes_)} classes "
         f"({data.n_spectra} spectra, {data.n_channels} channels) to {out}")
+    write_report(report, "classify train", inputs={"spectra": spectra, "targets": labels, "groups": groups,
+                                                   "method": method, "seed": seed}, spectra=data, model=out)
 
 
 @app.command("predict")
@@ -67,16 +73,24 @@ def predict_command(
     spectra: SpectraOption,
     out: OutOption,
     device: DeviceOption = "auto",
+    scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Write id, class, probability and top1..top3 with probabilities."""
     from speclearn.classify import SpectralClassifier
     from speclearn.models import load
+    from speclearn.distributed import predict_table, scheduler as cluster
     from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
+    check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     classifier = use_device(load(model, SpectralClassifier), device)
     data = read_spectra(spectra, expect=classifier.axis_)
-    table = classifier.predict(data)
+    with cluster(scheduler):
+        table = predict_table(data, lambda block, rows: classifier.predict(block))
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} predictions to {out}")
+    write_report(report, "classify predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,
+                 model=model)

@@ -8,7 +8,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from speclearn.cli.common import AxisOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (AxisOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
 
@@ -76,26 +77,29 @@ def preprocess(
     savgol: Annotated[str | None, typer.Option(help="WINDOW,POLYORDER[,DERIV] Savitzky-Golay filter.")] = None,
     normalize: Annotated[str | None, typer.Option(help="snv, area or max.")] = None,
     resample: Annotated[str | None, typer.Option(help="START:STOP:N new axis.")] = None,
-    scale: Annotated[bool, typer.Option(help="Standard-scale every channel.")] = False,
+    scale: Annotated[bool, typer.Option("--scale/--no-scale", metavar="", help="Standard-scale every channel.")] = False,
     average_by: Annotated[str | None, typer.Option(help="Average spectra sharing this metadata column.")] = None,
     metadata: Annotated[Path | None, typer.Option(help="Metadata CSV (id + columns) for --average-by.")] = None,
     axis: AxisOption = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
-                                                  "scheduler address, or local:N for N local workers.")] = None,
+    scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Apply a preprocessing pipeline (flags or YAML) to a file and write the result."""
+    """Apply a preprocessing pipeline (flags or YAML) to a file and write the result (Zarr/HDF5 input streams
+    chunk by chunk)."""
     from speclearn.distributed import scheduler as cluster
     with cluster(scheduler):
         _preprocess(spectra, out, pipeline, crop, mask, baseline, savgol, normalize, resample, scale, average_by,
-                    metadata, axis, overwrite)
+                    metadata, axis, report, overwrite)
 
 
 def _preprocess(spectra, out, pipeline, crop, mask, baseline, savgol, normalize, resample, scale, average_by,
-                metadata, axis, overwrite) -> None:
+                metadata, axis, report, overwrite) -> None:
     from speclearn.preprocessing import CHEMCAM_MASKED_BANDS, average_by_group, preprocess as apply_pipeline, read_spec
 
     check_output(out, overwrite=overwrite, inputs=[spectra, pipeline, metadata])
+    check_report(report, overwrite=overwrite, inputs=[spectra, pipeline, metadata, out])
     data = read_spectra(spectra, axis=axis)
     if pipeline is not None:
         spec = read_spec(pipeline)
@@ -134,6 +138,7 @@ def _preprocess(spectra, out, pipeline, crop, mask, baseline, savgol, normalize,
     result, _ = apply_pipeline(data, spec)
     write_spectra(result, out, overwrite=overwrite)
     say(f"wrote {out}: {result.describe_axis()}, {result.n_spectra} spectra")
+    write_report(report, "preprocess", inputs={"spectra": spectra, "steps": spec}, spectra=data, output=result)
 
 
 def demo(

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "auto": "speclearn.auto.benchmark",
     "gamma": "speclearn.gamma.benchmark",
     "mrs": "speclearn.mrs.benchmark",
+    "scale": "speclearn.distributed",
 }
 
 

@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 
 from speclearn.cli import basics, bench, export
+from speclearn.cli.common import upgrade_argv
 from speclearn.core.errors import FILES_READ, InputError
+from speclearn.progress import set_quiet
 
 #: sub-command -> (module holding its Typer `app`, the line `speclearn --help` shows)
 SYSTEMS = {
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if debug:
         argv.remove("--debug")
     FILES_READ.clear()
+    set_quiet(False)
+    argv = upgrade_argv(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         code = _run(argv, debug)

@@ -4,6 +4,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
 
 #: mallopt parameter number of M_TRIM_THRESHOLD in glibc's malloc.h
 _M_TRIM_THRESHOLD = -1
@@ -24,3 +28,22 @@ def return_freed_memory(threshold: int = 65536) -> bool:
         return bool(ctypes.CDLL(name).mallopt(_M_TRIM_THRESHOLD, threshold)) if name else False
     except (OSError, AttributeError):
         return False
+
+
+def read_rows(data: Any, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of a numpy or dask array as float64 numpy (computes a dask band)."""
+    band = data[start:stop]
+    if not hasattr(band, "compute"):
+        return np.asarray(band, dtype=float)
+    return_freed_memory()
+    return np.asarray(band.compute(), dtype=float)
+
+
+def iter_blocks(data: Any, rows: int, halo: int = 0) -> Iterator[tuple[int, int, int, np.ndarray]]:
+    """(start, stop, offset, band) over the first axis of a numpy or dask array, `rows` at a time; band
+    holds rows [start - offset, stop + halo) clipped to the array, so only one band is in memory."""
+    n = data.shape[0]
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        low, high = max(start - halo, 0), min(stop + halo, n)
+        yield start, stop, start - low, read_rows(data, low, high)

@@ -1,4 +1,4 @@
-"""`speclearn denoise train|apply`: fit a denoiser on spectra (+ weak labels or clean pairs), apply it."""
+"""`speclearn denoise train|predict`: fit a denoiser on spectra (+ weak labels or clean pairs), apply it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
 
@@ -45,9 +46,11 @@ def train_command(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (network methods).")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Fit a denoiser and save it to MODEL_DIR."""
+    """Fit a denoiser and save it to --out (a model folder)."""
     from speclearn.models import methods
 
     if method not in METHODS:
@@ -57,6 +60,7 @@ def train_command(
     if method == "supervised" and clean is None:
         raise InputError("--method supervised needs --clean CLEAN.csv (clean spectra paired with --spectra)")
     check_output(out, overwrite=overwrite, inputs=[spectra, groups, clean])
+    check_report(report, overwrite=overwrite, inputs=[spectra, groups, clean, out])
     data = read_spectra(spectra)
     labels = (read_groups(groups, data, minimum=2 if method == "auto" else 3)
               if groups is not None and method in ("siamese", "noise2noise", "auto") else None)
@@ -79,28 +83,39 @@ def train_command(
         estimator = methods("denoise")[method](**params).fit(data, groups=labels, clean=clean_data)
     estimator.save(out, overwrite=overwrite)
     say(f"wrote {method} denoiser to {out} ({data.n_spectra} spectra, {data.n_channels} channels)")
+    write_report(report, "denoise train", inputs={"spectra": spectra, "groups": groups, "clean": clean,
+                                                  "method": method, "seed": seed}, spectra=data, model=out)
 
 
-@app.command("apply")
-def apply_command(
+@app.command("predict")
+def predict_command(
     model: Annotated[Path, typer.Option("--model", help="Model folder from `denoise train`.")],
     spectra: SpectraOption,
     out: OutOption,
     noise: Annotated[Path | None, typer.Option("--noise", help="Also write the removed / noise component.")] = None,
     device: DeviceOption = "auto",
+    scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Write the cleaned spectra (and optionally the noise component)."""
+    """Write the cleaned spectra (and optionally the noise component); Zarr/HDF5 input streams chunk by chunk."""
     from speclearn.denoise import Denoiser
     from speclearn.models import load
+    from speclearn.distributed import map_spectra, scheduler as cluster
     from speclearn.models import use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     if noise is not None:
         check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
+    check_report(report, overwrite=overwrite, inputs=[spectra, model, out, noise])
     estimator = use_device(load(model, Denoiser), device)
     data = read_spectra(spectra, expect=estimator.axis_)
-    write_spectra(estimator.transform(data), out, overwrite=overwrite)
-    if noise is not None:
-        write_spectra(estimator.noise(data), noise, overwrite=overwrite)
-    say(f"wrote {out}" + (f" and {noise}" if noise is not None else ""))
+    with cluster(scheduler):
+        cleaned = map_spectra(data, estimator.transform)
+        write_spectra(cleaned, out, overwrite=overwrite)
+        if noise is not None:
+            write_spectra(map_spectra(data, estimator.noise), noise, overwrite=overwrite)
+        say(f"wrote {out}" + (f" and {noise}" if noise is not None else ""))
+        write_report(report, "denoise predict", inputs={"model": model, "spectra": spectra}, spectra=data,
+                     output=cleaned, model=model)

@@ -62,7 +62,7 @@ class StabilisedDenoiser(Denoiser):
 
     def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, noise_model: str = "auto",
                  epochs: int = 200, batch_size: int = 16, learning_rate: float = 1e-3, validation_fraction: float = 0.2,
-                 patience: int = 30, max_seconds: float | None = 600.0, seed: int = 0, device: str = "auto",
+                 patience: int = 30, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
                  progress: bool = False):
         self.width = width
         self.levels = levels
@@ -95,6 +95,7 @@ class StabilisedDenoiser(Denoiser):
         windows = [w for w in WINDOWS if w < X.shape[1]]
         self.window_losses_ = {w: self._window_loss(X, w) for w in windows}
         self.window_ = min(self.window_losses_, key=self.window_losses_.get)
+        torch.manual_seed(self.seed)  # the network's initial weights follow the estimator's seed
         self.module_ = SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_)
 
     def _inputs(self, X: np.ndarray) -> torch.Tensor:

@@ -7,7 +7,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption, SpectraOption,
+                                  check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_table_csv, write_table_csv
 
@@ -140,12 +141,15 @@ def predict_command(
     spectra: SpectraOption,
     out: OutOption,
     calibration: CalibrationOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Apply a gamma model: nuclides (id, nuclide, score), material classes, or atom fractions."""
     from speclearn.models.persistence import load_model
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
+    check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     data = load_gamma_spectra(spectra, calibration)
     kind = load_model(model).model_type
     if kind == "gamma-identifier":
@@ -159,6 +163,8 @@ def predict_command(
         table = load_material_classifier(model).predict(data)
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} rows to {out}")
+    write_report(report, "gamma predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,
+                 model=model)
 
 
 def simulate_command(out: Path, *, mode: str, detector: str, n: int, seed: int, overwrite: bool) -> None:

@@ -1,4 +1,4 @@
-"""`speclearn generate` (generate spectra from a trained cVAE) and `speclearn generate train`."""
+"""`speclearn generate predict` (generate spectra from a trained cVAE) and `speclearn generate train`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,38 +6,36 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OverwriteOption, QuietOption, ReportOption, SeedOption, SpectraOption,
+                                  check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
 
-app = typer.Typer(invoke_without_command=True,
+app = typer.Typer(no_args_is_help=True,
                   help="Generate spectra for requested compositions with a conditional VAE (`generate train` fits one).")
 
 
-@app.callback()
-def generate_command(
-    ctx: typer.Context,
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder from `generate train`.")] = None,
-    targets: Annotated[Path | None, typer.Option("--targets", help="CSV: id + the training target columns.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Generated spectra file.")] = None,
+@app.command("predict")
+def predict_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from `generate train`.")],
+    targets: Annotated[Path, typer.Option("--targets", help="The wanted compositions, CSV: id + the training "
+                                                            "target columns.")],
+    out: Annotated[Path, typer.Option("--out", help="Generated spectra file.")],
     n_per_row: Annotated[int, typer.Option("--n-per-row", help="Spectra generated per wanted row.")] = 1,
     targets_out: Annotated[Path | None, typer.Option("--targets-out", help="Also write the conditions of the "
                                                      "generated spectra (id + target columns).")] = None,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Generate spectra for the wanted compositions (or classes) in --targets."""
-    if ctx.invoked_subcommand is not None:
-        return
     from speclearn.generate.cvae import ConditionalVAE
     from speclearn.models import load, use_device
 
-    for flag, value in (("--model", model), ("--targets", targets), ("--out", out)):
-        if value is None:
-            raise InputError(f"missing option {flag} (usage: speclearn generate --model DIR --targets WANTED.csv "
-                             "--out GEN.csv)")
     check_output(out, overwrite=overwrite, inputs=[targets, model])
+    check_report(report, overwrite=overwrite, inputs=[targets, model, out, targets_out])
     if targets_out is not None:
         check_output(targets_out, overwrite=overwrite, inputs=[targets, model, out])
     vae = use_device(load(model, ConditionalVAE), device)
@@ -47,6 +45,8 @@ def generate_command(
     if targets_out is not None:
         write_table_csv(conditions, targets_out, overwrite=overwrite)
     say(f"wrote {spectra.n_spectra} generated spectra to {out}")
+    write_report(report, "generate predict", inputs={"model": model, "targets": targets, "n per row": n_per_row,
+                                                     "seed": seed}, spectra=spectra, table=conditions, model=model)
 
 
 @app.command("train")
@@ -58,6 +58,8 @@ def train_command(
     latent_dim: Annotated[int, typer.Option("--latent-dim", help="Size of the latent space.")] = 8,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Fit a conditional VAE on spectra and their compositions (or classes)."""
@@ -66,6 +68,7 @@ def train_command(
     if epochs < 1 or latent_dim < 1:
         raise InputError("--epochs and --latent-dim must be at least 1")
     check_output(out, overwrite=overwrite, inputs=[spectra, targets])
+    check_report(report, overwrite=overwrite, inputs=[spectra, targets, out])
     data = read_spectra(spectra)
     table = read_table_csv(targets)
     vae = ConditionalVAE(epochs=epochs, latent_dim=latent_dim, seed=seed, device=device, progress=True)
@@ -73,3 +76,5 @@ def train_command(
     vae.save(out, overwrite=overwrite)
     say(f"wrote cVAE ({vae.condition_kind_}: {', '.join(vae.condition_columns_)}; {data.n_spectra} spectra, "
         f"{data.n_channels} channels) to {out}")
+    write_report(report, "generate train", inputs={"spectra": spectra, "targets": targets, "epochs": epochs,
+                                                   "seed": seed}, spectra=data, model=out)

@@ -167,8 +167,9 @@ def read_xarray(path: str | Path) -> Spectra:
     except Exception as err:  # noqa: BLE001 - any backend failure is a bad file for the user
         raise InputError(f"cannot open as {engine} ({type(err).__name__}: {str(err)[:80]})", file=path) from None
     spectra = from_dataset(ds, source=str(path))
-    rows = _pixel_chunks(spectra.intensity.shape)
-    return spectra.with_intensity(spectra.intensity.rechunk(rows))
+    rows, *rest = _pixel_chunks(spectra.intensity.shape)
+    stored = spectra.intensity.chunks[0][0]  # whole storage chunks per task: each is decoded once
+    return spectra.with_intensity(spectra.intensity.rechunk((max(stored, rows // stored * stored), *rest)))
 
 
 def write_xarray(spectra: Spectra, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
+
+from speclearn import progress as progress_bars
 
 
 @dataclass
@@ -45,6 +47,31 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _world() -> tuple[int, int]:
+    """(rank, number of processes) of an initialised torch.distributed group; (0, 1) without one."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(params: Sequence[torch.nn.Parameter], world: int) -> None:
+    """Data-parallel step: every process's gradient replaced by the mean over the processes (DDP's all-reduce)."""
+    import torch.distributed as dist
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world
+
+
+def _all_sum(value: float) -> float:
+    import torch.distributed as dist
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return float(tensor)
+
+
 def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[torch.Tensor]], torch.Tensor],
           train_data: Sequence[torch.Tensor], val_data: Sequence[torch.Tensor] | None,
           config: TrainingConfig, *, device: torch.device | str = "cpu",
@@ -53,11 +80,20 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
 
     Early stopping watches the validation loss (training loss when `val_data` is None) and
     restores the best weights. Tensors stay on the CPU; each batch moves to `device`.
+
+    Inside a torch.distributed process group (`speclearn.distributed.data_parallel`), every process
+    takes its share of each mini-batch and the gradients are averaged over the processes before each
+    step (data-parallel training: the same updates as one process with the whole batch).
     """
     rng = seed_everything(config.seed)
     device = torch.device(device)
     module.to(device)
     params = [p for p in module.parameters() if p.requires_grad]
+    rank, world = _world()
+    if world > 1:
+        import torch.distributed as dist
+        for p in module.state_dict().values():
+            dist.broadcast(p, 0)
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
                                     weight_decay=config.weight_decay)
@@ -67,9 +103,8 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
     history = TrainingHistory()
     best, best_state, waited = math.inf, None, 0
     start = time.perf_counter()
-    with Progress(TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
-                  TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), disable=not config.progress,
-                  transient=True) as progress:
+    with progress_bars.bar(description, enabled=config.progress and rank == 0, unit="epochs",
+                           extra=(TextColumn("{task.fields[loss]}"),)) as progress:
         task = progress.add_task(description, total=config.epochs, loss="")
         for epoch in range(config.epochs):
             module.train()
@@ -79,14 +114,19 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
                 index = order[start_i:start_i + config.batch_size]
                 if len(index) < 2 and n >= 2:
                     continue  # batch norm cannot train on a single example
+                index = index[rank::world]
                 batch = [t[index].to(device, non_blocking=True) for t in train_data]
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(module, batch)
                 loss.backward()
+                if world > 1:
+                    _average_gradients(params, world)
                 if config.clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
                 optimizer.step()
                 total += float(loss.detach()) * len(index)
+            if world > 1:
+                total = _all_sum(total)
             history.train_loss.append(total / n)
             monitored = evaluate(module, loss_fn, val_data, config.batch_size, device) if val_data is not None \
                 else history.train_loss[-1]
@@ -100,7 +140,10 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
             if waited >= config.patience:
                 history.stopped = "early stopping"
                 break
-            if config.max_seconds is not None and time.perf_counter() - start > config.max_seconds:
+            late = config.max_seconds is not None and time.perf_counter() - start > config.max_seconds
+            if world > 1:
+                late = _all_sum(float(late)) > 0  # every process stops at the same epoch
+            if late:
                 history.stopped = "time limit"
                 break
     if best_state is not None:

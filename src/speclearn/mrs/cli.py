@@ -9,7 +9,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from speclearn.cli.common import OutOption, OverwriteOption, SeedOption, say
+from speclearn.cli.common import (OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption, check_report, say,
+                                  write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import atomic_path, check_output, read_table_csv, write_table_csv
 
@@ -115,7 +116,7 @@ def align(spectra: MRSIn, out: OutOption,
 
 @app.command("fit")
 def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisOption = None,
-        ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
+        ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", metavar="", help="Eddy-current correction from the water "
                                                                  "reference.")] = True,
         overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
@@ -149,12 +150,14 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                                                                   "selfsupervised).")] = None,
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
-                  water: WaterOption = None, seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
+                  water: WaterOption = None, seed: SeedOption = 0, report: ReportOption = None, quiet: QuietOption = False,
+                  overwrite: OverwriteOption = False) -> None:
     """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra (eddy-current
     corrected with --water, which also puts varpro's conformal calibration in mM)."""
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite)
+    check_report(report, overwrite=overwrite, inputs=[spectra, basis, targets, out])
     data = prepare(_read(spectra))
     table = read_table_csv(targets) if targets is not None else None
     method = method or ("hybrid" if targets is not None else "selfsupervised")
@@ -166,6 +169,8 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
         data, load_basis(basis), table, water=reference)
     model.save(out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
+    write_report(report, "mrs train", inputs={"spectra": spectra, "basis": basis, "targets": targets, "method": method,
+                                              "epochs": epochs, "seed": seed}, model=out)
 
 
 @app.command("predict")
@@ -175,12 +180,13 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
                                                                 "(adds <name>_lo/_hi).")] = None,
             ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
                                                                      "reference.")] = True,
-            overwrite: OverwriteOption = False) -> None:
+            report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
     spread, or CRLB for varpro models)."""
     from speclearn.models import load
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, model, out, water])
     quantifier = load(model, DLQuantifier)
     data = prepare(_read(spectra))
     reference = prepare(_read(water), align=False, reject=None) if water is not None else None
@@ -194,6 +200,8 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
                                                " (uncalibrated)"), "interval": interval},
                          overwrite=overwrite)
     say(f"predicted {data.n} spectra ({unit}) -> {out}")
+    write_report(report, "mrs predict", inputs={"model": model, "spectra": spectra, "water": water, "unit": unit,
+                                                "interval": interval}, table=table, model=model)
 
 
 @app.command("qa")

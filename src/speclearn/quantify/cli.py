@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
 
+RECOVERY = "internal_standard_recovery"
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
 
 
@@ -73,6 +75,8 @@ def train(
         "--conformal-score", help="absolute, relative or log (default: log for ICP-MS, absolute otherwise).")] = None,
     params: ParamsOption = None,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a quantification model and write it to a model folder."""
@@ -86,6 +90,7 @@ def train(
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
     check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups])
+    check_report(report, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups, out])
     torch_device = str(resolve_device(device))
     data = read_spectra(spectra)
     raw_table = read_table_csv(targets, numeric=True)
@@ -174,6 +179,10 @@ def train(
         + (f", internal standard {standard or 'none'}" if kind == "icpms" else ""))
     if limits is not None and limits["n_blanks"].iloc[0] >= 3:
         say("LOD / LOQ (" + unit + "): " + ", ".join(f"{k} {r.lod:.3g}/{r.loq:.3g}" for k, r in limits.iterrows()))
+    if report is not None:
+        write_report(report, "quantify train", inputs={"spectra": spectra, "targets": targets, "method": method,
+                                                       "seed": seed}, spectra=data, model=out,
+                     parity=(table, model.predict(data, _params_for(param_table, data, params))))
 
 
 def _header_unit(columns: list[str]) -> str:
@@ -228,6 +237,9 @@ def predict(
                                                                        "wnnls, gd).")] = None,
     params: ParamsOption = None,
     device: DeviceOption = "auto",
+    scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
@@ -235,6 +247,7 @@ def predict(
     from speclearn.models import use_device
     from speclearn.models import load
     from speclearn.quantify import Quantifier
+    from speclearn.distributed import predict_table, scheduler as cluster
     from speclearn.quantify.analyst import dilution_factors, flag_results
 
     quantifier = use_device(load(model, Quantifier), device)
@@ -246,13 +259,23 @@ def predict(
     for path in (out, flags, reconstructed, peaks_out):
         if path is not None:
             check_output(path, overwrite=overwrite, inputs=inputs)
+    check_report(report, overwrite=overwrite, inputs=[*inputs, out, flags, reconstructed, peaks_out])
     data = read_spectra(spectra, expect=quantifier.axis_)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None
     dilution = dilution_factors(meta, data, file=str(metadata) if metadata else None)
     param_table = read_table_csv(params, numeric=True) if params else None
-    measured = quantifier.predict(data, _params_for(param_table, data, params))
-    X = data.values().astype(float)
+    param_rows = _params_for(param_table, data, params)
+
+    def predict_block(block, rows: slice) -> pd.DataFrame:
+        table = quantifier.predict(block, None if param_rows is None else param_rows.iloc[rows])
+        recovery = quantifier.internal_standard_recovery(block.values().astype(float))
+        return table.assign(**{RECOVERY: np.nan if recovery is None else recovery})
+
+    with cluster(scheduler):
+        measured = predict_table(data, predict_block)
+    recovery = measured.pop(RECOVERY).to_numpy()
+    X = data.values().astype(float) if reconstructed or peaks_out else None
     recon = quantifier.reconstruct(X) if reconstructed else None
     if reconstructed and recon is None:
         raise InputError(f"a {quantifier.method} model does not reconstruct spectra; use caemmt or wnnls",
@@ -261,8 +284,7 @@ def predict(
     if peaks_out and peak_values is None:
         raise InputError(f"a {quantifier.method} model does not estimate peak parameters", file=model)
     table = flag_results(measured, getattr(quantifier, "limits_", None))
-    recovery = quantifier.internal_standard_recovery(X)
-    table["internal_standard_recovery"] = np.nan if recovery is None else recovery
+    table[RECOVERY] = recovery
     table["dilution"] = dilution
     result = measured * dilution[:, None]
     if interval is not None:
@@ -286,3 +308,5 @@ def predict(
     unit = getattr(quantifier, "unit_", "")
     say(f"wrote {out}: {data.n_spectra} spectra, {len(quantifier.targets_)} targets"
         f"{f' ({unit})' if unit else ''}" + (f"; flags in {flags}" if flags is not None else ""))
+    write_report(report, "quantify predict", inputs={"model": model, "spectra": spectra, "interval": interval},
+                 spectra=data, table=result, model=model)

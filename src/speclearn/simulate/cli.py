@@ -83,7 +83,7 @@ def libs(
                                                "map: raster side (n x n pixels) unless --ny/--nx.")] = 10,
     seed: SeedOption = 0,
     mode: Annotated[str, typer.Option(help="chemcam (ChemCam-like, 6144 channels), paired (two spectrometers) or map (8-phase image).")] = "chemcam",
-    other_day: Annotated[bool, typer.Option("--other-day", help="paired/map: another day's calibration, "
+    other_day: Annotated[bool, typer.Option("--other-day/--no-other-day", metavar="", help="paired/map: another day's calibration, "
                                                                   "response and baseline.")] = False,
     locations: Annotated[int, typer.Option(help="chemcam: locations per target.")] = 3,
     shots: Annotated[int, typer.Option(help="chemcam: shots per location.")] = 10,
@@ -131,7 +131,7 @@ def icpms(
     n: Annotated[int, typer.Option("--n", help="Number of spectra.")] = 100,
     seed: SeedOption = 0,
     overwrite: OverwriteOption = False,
-    preview: Annotated[bool, typer.Option("--preview/--no-preview", help="Write preview.png.")] = True,
+    preview: Annotated[bool, typer.Option("--preview/--no-preview", metavar="", help="Write preview.png.")] = True,
     analytes: Annotated[str | None, typer.Option(help="Comma-separated target elements (default: 15 trace metals).")] = None,
     internal_standard: Annotated[str, typer.Option(help="Internal standard element, or 'none'.")] = "In",
     internal_standard_conc: Annotated[float, typer.Option(help="Internal standard concentration, µg/L.")] = 10.0,
@@ -145,14 +145,14 @@ def icpms(
     mass_shift_sd: Annotated[float, typer.Option(help="Mass calibration shift sd, m/z.")] = 0.02,
     drift_sd: Annotated[float, typer.Option(help="Per-run sensitivity drift (log-normal sd).")] = 0.05,
     gaussian_noise: Annotated[float, typer.Option(help="Additive Gaussian noise sd relative to the signal.")] = 0.005,
-    poisson: Annotated[bool, typer.Option("--poisson/--no-poisson", help="Poisson counting noise.")] = True,
+    poisson: Annotated[bool, typer.Option("--poisson/--no-poisson", metavar="", help="Poisson counting noise.")] = True,
     channels: Annotated[int, typer.Option(help="Number of m/z channels.")] = 10_000,
     mz_min: Annotated[float, typer.Option(help="First m/z.")] = 5.0,
     mz_max: Annotated[float, typer.Option(help="Last m/z.")] = 250.0,
     shape: Annotated[str, typer.Option(help="Peak shape: gaussian or pseudo_voigt.")] = "gaussian",
     dwell_time: Annotated[float, typer.Option(help="Counting time per channel, s.")] = 0.01,
     matrix_effects: Annotated[bool, typer.Option(
-        "--matrix-effects/--no-matrix-effects", help="Draw RF power, nebuliser flow, conductivity and sample "
+        "--matrix-effects/--no-matrix-effects", metavar="", help="Draw RF power, nebuliser flow, conductivity and sample "
                                                      "temperature per spectrum, with the matrix effects they cause; "
                                                      "writes process.csv (for quantify --params).")] = False,
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra
 from speclearn.models import SavedModel
 from speclearn.models.estimator import SpectralEstimator
@@ -116,7 +117,7 @@ class TransferModel(SpectralEstimator):
         secondary.check_axis_matches(self.secondary_axes_[name], what=f"the model's secondary {name!r}")
         pipe = self.secondary_pipes_[name]
         blocks = [data.unscale(self.primary_pipe_, self._predict_scaled(pipe.transform(block), name=name))
-                  for _, block in data.iter_blocks(secondary.flat())]
+                  for _, _, _, block in iter_blocks(secondary.flat(), data.BLOCK_ROWS)]
         values = np.concatenate(blocks) if blocks else np.empty((0, len(self.axis_["values"])))
         return data.as_output(secondary, values.astype(np.float32), self.axis_)
 

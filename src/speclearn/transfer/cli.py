@@ -1,4 +1,4 @@
-"""`speclearn transfer train | add-secondary | apply`: spectral transfer between instruments (seed 003)."""
+"""`speclearn transfer train | add-secondary | predict`: spectral transfer between instruments."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,14 +6,16 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import DeviceOption, OutOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_spectra, write_spectra
 
 app = typer.Typer(no_args_is_help=True, help="Transfer spectra from secondary instruments into a primary one's space.")
 
-PrimaryOption = Annotated[Path, typer.Option("--primary", help="Primary-instrument spectra (paired by id).")]
-SecondaryOption = Annotated[Path, typer.Option("--secondary", help="Secondary-instrument spectra (paired by id).")]
+PrimaryOption = Annotated[Path, typer.Option("--targets", help="Primary-instrument spectra: what the model learns to "
+                                                               "produce (paired with --spectra by id).")]
+SecondaryOption = Annotated[Path, typer.Option("--spectra", help="Secondary-instrument spectra (paired by id).")]
 NameOption = Annotated[str, typer.Option("--name", help="Name of the secondary instrument inside the model.")]
 EpochsOption = Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs for the networks (VAE and MLP).")]
 WindowOption = Annotated[int, typer.Option("--baseline-window", min=1, help="Rolling-minimum window (channels).")]
@@ -22,7 +24,7 @@ NETWORK_METHODS = ("vae-mlp", "mlp")
 
 
 @app.command("train")
-def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOption,
+def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOption,
                   method: Annotated[str, typer.Option("--method", help="auto (none, ds, pds, pls, knn and the "
                                                               "networks ranked by CV over the pairs), vae-mlp, mlp, "
                                                               "pls, knn, ds, pds or none.")] = "auto",
@@ -31,6 +33,7 @@ def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOp
                   budget_s: Annotated[float | None, typer.Option(
                       "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
                                                   "depends on machine speed.")] = None,
+                  report: ReportOption = None, quiet: QuietOption = False,
                   overwrite: OverwriteOption = False) -> None:
     """Fit a transfer model on paired primary/secondary spectra and save it (both axes kept)."""
     from speclearn.models import resolve_device
@@ -39,6 +42,8 @@ def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOp
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
     check_output(out, overwrite=overwrite, inputs=[primary, secondary])
+    check_report(report, overwrite=overwrite, inputs=[primary, secondary, out])
+    inputs = {"spectra (secondary)": secondary, "targets (primary)": primary, "method": method, "seed": seed}
     params = {"seed": seed, "baseline_window": baseline_window, "baseline_sigma": baseline_sigma}
     if method == "auto":
         from speclearn.models.selection import show
@@ -51,6 +56,7 @@ def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOp
         show(ranking)
         model.save(out, overwrite=overwrite)
         say(f"wrote {out}: auto chose {model.method}, {model.n_train_} training pairs")
+        write_report(report, "transfer train", inputs=inputs, spectra=read_spectra(secondary), model=out)
         return
     if method in NETWORK_METHODS:
         resolve_device(device)
@@ -60,11 +66,12 @@ def train_command(primary: PrimaryOption, secondary: SecondaryOption, out: OutOp
     model = METHODS[method](**params).fit(read_spectra(primary), read_spectra(secondary), name=name)
     model.save(out, overwrite=overwrite)
     say(f"wrote {out}: {method} model, {model.n_train_} training pairs, {model.fit_seconds_:.1f} s")
+    write_report(report, "transfer train", inputs=inputs, spectra=read_spectra(secondary), model=out)
 
 
 @app.command("add-secondary")
 def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A saved vae-mlp transfer model.")],
-                          primary: PrimaryOption, secondary: SecondaryOption, name: NameOption, out: OutOption,
+                          secondary: SecondaryOption, primary: PrimaryOption, name: NameOption, out: OutOption,
                           epochs: EpochsOption = None, device: DeviceOption = "auto",
                           overwrite: OverwriteOption = False) -> None:
     """Connect another secondary instrument to a vae-mlp model: trains only its MLP, the VAE is unchanged."""
@@ -88,19 +95,29 @@ def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A
     say(f"wrote {out}: secondaries {', '.join(fitted.secondaries)}")
 
 
-@app.command("apply")
-def apply_command(model: Annotated[Path, typer.Option("--model", help="A saved transfer model.")],
-                  spectra: SpectraOption, out: OutOption,
-                  secondary: Annotated[str | None, typer.Option("--secondary", help="Which secondary the spectra come "
-                                                                "from (needed when the model has several).")] = None,
-                  device: DeviceOption = "auto", overwrite: OverwriteOption = False) -> None:
+@app.command("predict")
+def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved transfer model.")],
+                    spectra: SpectraOption, out: OutOption,
+                    secondary: Annotated[str | None, typer.Option("--name", help="Which secondary instrument the "
+                                                                  "spectra come from (needed when the model has "
+                                                                  "several).")] = None,
+                    device: DeviceOption = "auto", scheduler: SchedulerOption = None, report: ReportOption = None,
+                    quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Transfer secondary spectra into the primary space (baseline removed, unscaled) and write them."""
+    from speclearn.distributed import map_spectra, scheduler as cluster
     from speclearn.models import use_device
     from speclearn.models import load
     from speclearn.transfer import TransferModel
 
     check_output(out, overwrite=overwrite, inputs=[model, spectra])
+    check_report(report, overwrite=overwrite, inputs=[model, spectra, out])
     fitted = use_device(load(model, TransferModel), device)
-    predicted = fitted.predict(read_spectra(spectra), secondary)
-    write_spectra(predicted, out, overwrite=overwrite)
-    say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")
+    data = read_spectra(spectra)
+    name = fitted.resolve_secondary(secondary)
+    data.check_axis_matches(fitted.secondary_axes_[name], what=f"the model's secondary {name!r}")
+    with cluster(scheduler):
+        predicted = map_spectra(data, lambda block: fitted.predict(block, name))
+        write_spectra(predicted, out, overwrite=overwrite)
+        say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")
+        write_report(report, "transfer predict", inputs={"model": model, "spectra": spectra, "name": name},
+                     spectra=data, output=predicted, model=model)

@@ -15,7 +15,7 @@ import torch
 from sklearn.pipeline import Pipeline
 
 from speclearn.core.errors import InputError
-from speclearn.core.memory import return_freed_memory
+from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra, is_dask
 from speclearn.preprocessing import BaselineCorrector, StandardScaler
 
@@ -40,21 +40,12 @@ def pair(primary: Spectra, secondary: Spectra) -> tuple[Spectra, Spectra]:
 
 def check_finite(spectra: Spectra) -> None:
     """Refuse NaN/inf intensities (checked blockwise for lazy data)."""
-    for start, block in iter_blocks(spectra.flat()):
+    for start, _, _, block in iter_blocks(spectra.flat(), BLOCK_ROWS):
         bad = np.argwhere(~np.isfinite(block))
         if bad.size:
             r, c = bad[0]
             raise InputError("value is not finite", file=spectra.source,
                              row=f"{start + r + 1} (id {spectra.ids[start + r]!r})", column=int(c) + 2)
-
-
-def iter_blocks(X, rows: int = BLOCK_ROWS):
-    """(start, numpy block) over the rows of a numpy or dask 2-D array (memory stays flat for dask)."""
-    if is_dask(X):
-        return_freed_memory()
-    for start in range(0, X.shape[0], rows):
-        block = X[start:start + rows]
-        yield start, np.asarray(block.compute() if is_dask(block) else block, dtype=float)
 
 
 def instrument_pipeline(window: int, sigma: float) -> Pipeline:
@@ -72,7 +63,7 @@ def fit_pipeline(spectra: Spectra, window: int, sigma: float) -> Pipeline:
         scaler.fit(baseline.transform(X))
         return pipe
     count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for _, block in iter_blocks(X):  # merge per-block moments (Chan et al.), exact to rounding
+    for _, _, _, block in iter_blocks(X, BLOCK_ROWS):  # merge per-block moments (Chan et al.), exact to rounding
         block = baseline.transform(block)
         block_mean = block.mean(axis=0)
         delta, total = block_mean - mean, count + len(block)
@@ -98,7 +89,7 @@ def scaled_array(pipe: Pipeline, spectra: Spectra, *, spool: Path | None = None)
     spool = Path(spool or tempfile.mkdtemp(prefix="speclearn-transfer-"))
     out = np.lib.format.open_memmap(spool / f"rows-{id(spectra)}.npy", mode="w+", dtype=np.float32,
                                     shape=X.shape)
-    for start, block in iter_blocks(X):
+    for start, _, _, block in iter_blocks(X, BLOCK_ROWS):
         out[start:start + len(block)] = pipe.transform(block)
     out.flush()
     return out

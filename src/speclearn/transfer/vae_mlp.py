@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
@@ -120,7 +121,7 @@ class VAEMLPTransfer(TransferModel):
         """Latent means of measured primary spectra."""
         primary.check_axis_matches(self.axis_, what="the model's primary")
         return np.concatenate([self.encode_scaled(self.primary_pipe_.transform(block))
-                               for _, block in data.iter_blocks(primary.flat())])
+                               for _, _, _, block in iter_blocks(primary.flat(), data.BLOCK_ROWS)])
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
         mlp = self.mlps_[name]

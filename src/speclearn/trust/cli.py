@@ -1,4 +1,4 @@
-"""`speclearn qa`: anomaly flags for a run of spectra; `speclearn qa train`: the QA model.
+"""`speclearn qa predict`: anomaly flags for a run of spectra; `speclearn qa train`: the QA model.
 
 The QA model is a dedicated folder (`qa train --spectra REFERENCE.csv --out QA_MODEL`, reference =
 in-control spectra of the same method and axis), independent of any quantifier. The run order is the
@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import DeviceOption, OverwriteOption, SeedOption, SpectraOption, say
+from speclearn.cli.common import (DeviceOption, OverwriteOption, QuietOption, ReportOption, SeedOption, SpectraOption,
+                                  check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_table_csv
 
-app = typer.Typer(help="QA flags over a run: `speclearn qa --model QA_MODEL --spectra RUN.csv --out FLAGS.csv`; "
-                       "train the QA model with `speclearn qa train`.")
+app = typer.Typer(no_args_is_help=True,
+                  help="QA flags over a run: `speclearn qa predict --model QA_MODEL --spectra RUN.csv --out "
+                       "FLAGS.csv`; train the QA model with `speclearn qa train`.")
 
 
 def plot_path(flags: Path) -> Path:
@@ -81,28 +83,26 @@ def plot_run(table: pd.DataFrame, times, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-@app.callback(invoke_without_command=True)
-def qa(
-    ctx: typer.Context,
-    model: Annotated[Path | None, typer.Option("--model", help="QA model folder from `speclearn qa train`.")] = None,
-    spectra: Annotated[Path | None, typer.Option("--spectra", help="The run's spectra (CSV: id + axis).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Flags table to write (CSV); the drift plot "
-                                                           "goes beside it as <stem>.drift.png.")] = None,
+@app.command("predict")
+def predict_command(
+    model: Annotated[Path, typer.Option("--model", help="QA model folder from `speclearn qa train`.")],
+    spectra: Annotated[Path, typer.Option("--spectra", help="The run's spectra (CSV: id + axis).")],
+    out: Annotated[Path, typer.Option("--out", help="Flags table to write (CSV); the drift plot "
+                                                    "goes beside it as <stem>.drift.png.")],
     metadata: Annotated[Path | None, typer.Option("--metadata", help="id + `time` column: the run order.")] = None,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Per spectrum: anomaly score, flag and reasons; plus a run-level drift plot."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if model is None or spectra is None or out is None:
-        raise InputError("speclearn qa needs --model, --spectra and --out (train a model with `speclearn qa train`)")
     from speclearn.models import load, use_device
     from speclearn.trust.qa import RunQA
 
     plot = plot_path(out)
     for path in (out, plot):
         check_output(path, overwrite=overwrite, inputs=[spectra, metadata, model])
+    check_report(report, overwrite=overwrite, inputs=[spectra, metadata, model, out, plot])
     detector = use_device(load(model, RunQA), device)
     data, times = run_order(metadata, read_spectra(spectra))
     table = detector.predict(data)
@@ -112,6 +112,8 @@ def qa(
     plot_run(table, times, plot)
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {out} ({int(table['flagged'].sum())} of {len(table)} spectra flagged) and {plot}")
+    write_report(report, "qa predict", inputs={"model": model, "spectra": spectra, "metadata": metadata},
+                 spectra=data, table=table, model=model)
 
 
 @app.command()
@@ -124,6 +126,8 @@ def train(
     z_limit: Annotated[float, typer.Option("--z-limit", help="Robust z at which a component is flagged.")] = 6.0,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Learn in-control spectra (REFERENCE: spectra of good samples on the same axis) for `speclearn qa`."""
@@ -131,8 +135,11 @@ def train(
     from speclearn.trust.qa import RunQA
 
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, out])
     data = read_spectra(spectra)
     detector = use_device(RunQA(internal_standard=internal_standard, epochs=epochs, z_limit=z_limit, seed=seed),
                           device).fit(data)
     detector.save(out, overwrite=overwrite)
     say(f"wrote {out}: QA model from {data.n_spectra} reference spectra x {data.n_channels} channels")
+    write_report(report, "qa train", inputs={"spectra": spectra, "epochs": epochs, "seed": seed}, spectra=data,
+                 model=out)

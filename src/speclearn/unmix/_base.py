@@ -1,7 +1,7 @@
 """What every unmixing estimator shares: cube checks, row-block streaming and the fixed-spectra KL solver.
 
 A cube is (y, x, channels) of counts, numpy or dask (Zarr/HDF5 opened lazily). Big cubes are never
-loaded whole: they are read in bands of rows (`iter_row_blocks`). With the component spectra W
+loaded whole: they are read in bands of rows (`core.memory.iter_blocks`). With the component spectra W
 (K, channels) fixed, the Poisson (KL) fit of the abundances is independent per pixel, so it
 streams over bands and memory stays flat. Only non-zero counts enter the multiplicative update
 (a sparse matrix), which makes low-dose maps cheap. Bands are sized so that the solver's
@@ -9,7 +9,6 @@ working arrays stay within `block_bytes` (64 MB by default) whatever the map siz
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
-from speclearn.core.memory import return_freed_memory
+from speclearn.core.memory import iter_blocks as iter_row_blocks
 from speclearn.core.spectra import Spectra, is_dask
 
 EPS = 1e-12
@@ -60,29 +59,9 @@ def solver_copies(n_components: int) -> int:
     return 4 + 3 * n_components
 
 
-def read_rows(data: Any, start: int, stop: int) -> np.ndarray:
-    """Rows [start, stop) as float64 numpy (computes a dask band)."""
-    band = data[start:stop]
-    if not is_dask(band):
-        return np.asarray(band, dtype=float)
-    return_freed_memory()
-    return np.asarray(band.compute(), dtype=float)
-
-
-def iter_row_blocks(data: Any, rows: int, halo: int = 0) -> Iterator[tuple[int, int, int, np.ndarray]]:
-    """(start, stop, offset, band) where band holds rows [start - offset, stop + halo) clipped to the map."""
-    ny = data.shape[0]
-    for start in range(0, ny, rows):
-        stop = min(start + rows, ny)
-        low, high = max(start - halo, 0), min(stop + halo, ny)
-        yield start, stop, start - low, read_rows(data, low, high)
-
-
 def progress_bar(enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from speclearn.cli.common import console
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console, disable=not enabled, transient=True)
+    from speclearn.progress import bar
+    return bar(enabled=enabled)
 
 
 def as_cube(data: Spectra | Any, n_components: int | None = None, *, block_bytes: int = BLOCK_BYTES) -> Cube:

@@ -1,4 +1,4 @@
-"""`speclearn unmix --cube MAP --components K --out DIR` and `speclearn unmix apply --model DIR --cube MAP --out DIR`."""
+"""`speclearn unmix train --spectra MAP --components K --out DIR` and `speclearn unmix predict --model DIR --spectra MAP --out DIR`."""
 from __future__ import annotations
 
 import json
@@ -10,16 +10,17 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import AxisOption, DeviceOption, OverwriteOption, SeedOption, say
+from speclearn.cli.common import (AxisOption, DeviceOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import atomic_path, check_output, read_spectra, write_spectra
 
-app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+app = typer.Typer(no_args_is_help=True,
                   help="Unmix a spectrum image (y, x, energy) into component spectra and abundance maps.")
 
-CubeOption = Annotated[Path | None, typer.Option("--cube", help="Spectrum image: .zarr, .h5, .npy or .hspy.")]
-DirOption = Annotated[Path | None, typer.Option("--out", help="Output folder.")]
+CubeOption = Annotated[Path, typer.Option("--spectra", help="Spectrum image: .zarr, .h5, .npy or .hspy.")]
+DirOption = Annotated[Path, typer.Option("--out", help="Output folder.")]
 UNMIX_FILES = ("components.csv", "components.npy", "abundances.npy", "abundance_maps.png", "component_spectra.png",
                "summary.json", "model")
 APPLY_FILES = ("abundances.npy", "abundance_maps.png", "summary.json")
@@ -54,17 +55,16 @@ def _parse_elements(text: str | None) -> list[str]:
     return [e.strip() for e in text.split(",") if e.strip()] if text else []
 
 
-@app.callback()
-def unmix(
-    ctx: typer.Context,
-    cube: CubeOption = None,
+@app.command("train")
+def train_command(
+    cube: CubeOption,
+    out: DirOption,
     components: Annotated[int | None, typer.Option("--components", min=1, help="Number of components K (default: "
                                                    "estimated from the eigenvalues of the Poisson-weighted data).")] = None,
-    out: DirOption = None,
     method: Annotated[str, typer.Option("--method", help="psnmf, nmf or pca-nmf.")] = "psnmf",
     bin_factor: Annotated[str, typer.Option("--bin", help="PSNMF: bin b x b pixels in step 1, or 'auto'.")] = "4",
     loss: Annotated[str, typer.Option("--loss", help="nmf / pca-nmf: kullback-leibler or frobenius.")] = "kullback-leibler",
-    refine: Annotated[bool, typer.Option("--refine/--fixed", help="PSNMF: refine the spectra in step 2.")] = False,
+    refine: Annotated[bool, typer.Option("--refine/--fixed", metavar="", help="PSNMF: refine the spectra in step 2.")] = False,
     smoothness: Annotated[float, typer.Option("--smoothness", help="PSNMF: spatial smoothness of the maps (0 = off).")] = 0.0,
     elements: Annotated[str | None, typer.Option("--elements", help="Fe,Pt,...: quantify each component (energy axis); "
                                                  "default: the elements in the file's metadata (.hspy, .bcf, ...).")] = None,
@@ -73,13 +73,11 @@ def unmix(
     seed: SeedOption = 0,
     axis: AxisOption = None,
     device: DeviceOption = "auto",
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Unmix --cube into --components spectra and maps (run without a sub-command)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if cube is None or out is None:
-        raise InputError("speclearn unmix needs --cube MAP --out DIR [--components K] (or a sub-command: apply)")
+    """Unmix --spectra (a spectrum image) into --components spectra and maps; the model goes to OUT/model."""
     from speclearn.unmix import METHODS, FixedSpectraUnmixer
     from speclearn.models import use_device
     from speclearn.unmix.model import component_names
@@ -87,6 +85,7 @@ def unmix(
     if method not in METHODS:
         raise InputError(f"unknown --method {method!r}; choose {', '.join(METHODS)}")
     _prepare_out(out, UNMIX_FILES, overwrite, [cube])
+    check_report(report, overwrite=overwrite, inputs=[cube, out])
     data = read_spectra(cube, axis=axis)
     if bin_factor != "auto" and not bin_factor.isdigit():
         raise InputError(f"--bin must be a positive integer or 'auto', got {bin_factor!r}")
@@ -136,17 +135,21 @@ def unmix(
     ).save(out / "model", overwrite=overwrite)
     _write_json(out / "summary.json", summary, overwrite)
     say(f"wrote {components} components of {cube} ({method}, {runtime:.1f} s) to {out}")
+    write_report(report, "unmix train", inputs={"spectra": cube, "components": components, "method": method,
+                                                "seed": seed}, spectra=data, components=header, model=out / "model",
+                 maps={"abundance": estimator.abundances_})
 
 
-@app.command("apply")
-def apply(
-    model: Annotated[Path, typer.Option("--model", help="Model folder (or an unmix output folder).")],
-    cube: Annotated[Path, typer.Option("--cube", help="Spectrum image on the model's axis.")],
+@app.command("predict")
+def predict_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder (or an `unmix train` output folder).")],
+    cube: Annotated[Path, typer.Option("--spectra", help="Spectrum image on the model's axis.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     axis: AxisOption = None,
     device: DeviceOption = "auto",
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask.distributed cluster: a "
-                                                  "scheduler address, or local:N for N local workers.")] = None,
+    scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Abundance maps of a new cube with the saved component spectra fixed (Poisson fit, streamed)."""
@@ -156,6 +159,7 @@ def apply(
         resolve_device(device)
         raise InputError("unmixing computes with numpy on the CPU; use --device cpu or auto")
     _prepare_out(out, APPLY_FILES, overwrite, [cube])
+    check_report(report, overwrite=overwrite, inputs=[cube, model, out])
     data = read_spectra(cube, axis=axis)
     start = time.perf_counter()
     if scheduler:
@@ -176,3 +180,5 @@ def apply(
                                        "mean_abundance": abundances.reshape(abundances.shape[0], -1).mean(axis=1).tolist()},
                 overwrite)
     say(f"wrote abundance maps of {cube} to {out}")
+    write_report(report, "unmix predict", inputs={"model": model, "spectra": cube}, spectra=data, model=model if (
+        model / "config.json").exists() else model / "model", maps={"abundance": abundances})

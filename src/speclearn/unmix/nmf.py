@@ -10,7 +10,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.unmix._base import CubeUnmixer, as_cube, normalise_components, read_rows
+from speclearn.core.memory import read_rows
+from speclearn.unmix._base import CubeUnmixer, as_cube, normalise_components
 
 LOSSES = ("frobenius", "kullback-leibler")
 

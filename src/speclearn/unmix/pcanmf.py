@@ -12,7 +12,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from speclearn.core.spectra import Spectra
-from speclearn.unmix._base import EPS, CubeUnmixer, as_cube, read_rows
+from speclearn.core.memory import read_rows
+from speclearn.unmix._base import EPS, CubeUnmixer, as_cube
 from speclearn.unmix.nmf import sklearn_nmf
 
 
