@@ -4,7 +4,8 @@
 (`simulate_materials`; with `randomise`, each sixth of them under a random detector/source setting:
 resolution, inelastic-line weight, background, gain drift, composition spread, so that the features
 carry over to a setting the simulation does not match exactly), then fine-tunes the whole network, with a new head for the
-user's classes, on the (small) measured set. Spectra are rebinned from their energy calibration
+user's classes (started from the pretrained head's rows when every class was pretrained), on the
+(small) measured set. Spectra are rebinned from their energy calibration
 onto a grid uniform in sqrt(E) (150 keV - 11 MeV) and enter as the square root of each bin's share
 of the counts. `material_classifier` also builds the classical baselines (speclearn.classify's
 PLS-DA, SVM, RF and kNN) on the same input.
@@ -105,7 +106,7 @@ class MaterialCNN(BaseEstimator):
                               patience=15, max_seconds=self.max_seconds, seed=seed, progress=self.progress)
 
     def pretrained_features(self) -> dict[str, np.ndarray]:
-        """Feature weights learnt on simulated spectra of every library material."""
+        """Weights learnt on simulated spectra of every library material (and their `classes`)."""
         from speclearn.gamma.simulate import simulate_materials
         if self.randomise:
             labels, spectra = randomised_materials(self.detector, self.pretrain_n, seed=self.seed + 1)
@@ -121,7 +122,7 @@ class MaterialCNN(BaseEstimator):
         net.scale.copy_((X - X.mean(0)).std())
         train(net, _ce, [X, y], None, self._config(self.pretrain_epochs, self.learning_rate, self.seed + 1),
               description="pretraining")
-        return {k: v for k, v in module_arrays(net).items() if not k.startswith("net.head.")}
+        return {**module_arrays(net), "classes": classes.astype(str)}
 
     def fit(self, spectra: Spectra, labels, *, features: dict[str, np.ndarray] | None = None) -> "MaterialCNN":
         """Fit on labelled spectra; `features` (from `pretrained_features`) skips pretraining again."""
@@ -136,9 +137,15 @@ class MaterialCNN(BaseEstimator):
         self.net_ = _Net(len(self.classes_), X.shape[1], self.width)
         lr = self.learning_rate
         if self.pretrain:
-            state = features if features is not None else self.pretrained_features()
+            state = dict(features if features is not None else self.pretrained_features())
+            known = [str(c) for c in state.pop("classes", [])]
+            head = {k: state.pop(k) for k in list(state) if k.startswith("net.head.")}
             own = self.net_.state_dict()
             own.update({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items()})
+            if head and set(self.classes_.astype(str)) <= set(known):
+                # the user's materials were all pretrained: start from their rows of the pretrained head
+                rows = [known.index(c) for c in self.classes_.astype(str)]
+                own.update({k[4:]: torch.from_numpy(np.array(v)[rows]) for k, v in head.items()})
             self.net_.load_state_dict(own)
             lr = self.learning_rate / 3
         else:
