@@ -31,7 +31,7 @@ from speclearn.gamma.lines import ELEMENTS
 
 NAME = "gamma"
 SCALES = {"quick": {"id_per_detector": 150, "pretrain_n": 1800, "pretrain_epochs": 25, "epochs": 60,
-                    "test_per_material": 10, "ae_train": 1800, "ae_epochs": 60, "comp_test": 180, "repeats": 1,
+                    "test_per_material": 10, "ae_train": 1800, "ae_epochs": 60, "comp_test": 180, "repeats": 2,
                     "gen_per_material": 20, "gen_epochs": 150},
           "full": {"id_per_detector": 600, "pretrain_n": 3600, "pretrain_epochs": 40, "epochs": 80,
                    "test_per_material": 20, "ae_train": 5400, "ae_epochs": 120, "comp_test": 540, "repeats": 3,

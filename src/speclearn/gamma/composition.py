@@ -180,7 +180,8 @@ class AEComposition(BaseEstimator):
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         model = SavedModel(model_type="gamma-composition-ae", params=self.get_params(),
                            axis={"kind": "energy", "unit": "keV", "values": sqrt_grid(*GRID).tolist()},
-                           targets=list(ELEMENTS), extra={"known": self.known_, **selection_extra(self)}, arrays=module_arrays(self.net_))
+                           targets=list(ELEMENTS), extra={"known": self.known_, **selection_extra(self)},
+                           arrays=module_arrays(self.net_))
         return save_model(model, directory, overwrite=overwrite)
 
     @classmethod

@@ -3,10 +3,10 @@
 `MaterialCNN` first learns on simulated spectra of every material of `materials.MATERIALS`
 (`simulate_materials`; with `randomise`, each sixth of them under a random detector/source setting:
 resolution, inelastic-line weight, background, gain drift, composition spread, so that the features
-carry over to a setting the simulation does not match exactly), then fine-tunes the whole network, with a new head for the
-user's classes (started from the pretrained head's rows when every class was pretrained), on the
-(small) measured set. Spectra are rebinned from their energy calibration
-onto a grid uniform in sqrt(E) (150 keV - 11 MeV) and enter as the square root of each bin's share
+carry over to a setting the simulation does not match exactly), then fine-tunes the whole network,
+with a head for the user's classes (started from the pretrained head's rows when every class was
+pretrained), on the (small) measured set. Spectra are rebinned from their energy calibration onto
+a grid uniform in sqrt(E) (150 keV - 11 MeV) and enter as the square root of each bin's share
 of the counts. `material_classifier` also builds the classical baselines (speclearn.classify's
 PLS-DA, SVM, RF and kNN) on the same input.
 """
