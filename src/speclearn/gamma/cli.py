@@ -89,7 +89,8 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
     labels: Annotated[Path | None, typer.Option("--labels", help="CSV: id,labels (';'-joined nuclides) or id,label (material).")] = None,
     targets: Annotated[Path | None, typer.Option("--targets", help="CSV: id + atom fraction per element (composition).")] = None,
-    method: Annotated[str, typer.Option("--method", help="auto, mlp (nuclides), cnn, plsda, svm, rf, knn (materials), ae, nnls (composition).")] = "auto",
+    method: Annotated[str, typer.Option("--method", help="auto (ranked by cross-validation), mlp (nuclides), cnn, plsda, svm, rf, knn (materials), "
+                                                     "revae (material generator), ae, nnls (composition).")] = "auto",
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (networks).")] = 40,
     calibration: CalibrationOption = None,
     seed: SeedOption = 0,
@@ -108,11 +109,18 @@ def train_command(
         from speclearn.gamma.composition import composition_types
         table = align_table(read_table_csv(targets, numeric=True), data, file=targets)
         types = composition_types()
-        name = "ae" if method == "auto" else method
-        if name not in types:
+        if method != "auto" and method not in types:
             raise InputError(f"--targets trains a composition model: --method auto, {', '.join(types)}")
-        estimator = types[name](epochs=epochs, seed=seed) if name == "ae" else types[name]()
-        estimator.fit(data, table)
+        if method == "auto":
+            from speclearn.gamma.auto import select_composition
+            from speclearn.models.selection import show
+            estimator, ranking = select_composition(data, table, epochs=epochs, seed=seed)
+            show(ranking)
+            name = ranking.winner
+        else:
+            name = method
+            estimator = types[name](epochs=epochs, seed=seed) if name == "ae" else types[name]()
+            estimator.fit(data, table)
         estimator.save(out, overwrite=overwrite)
         say(f"wrote {name} composition model ({', '.join(table.columns)}) to {out}")
         return
@@ -128,9 +136,22 @@ def train_command(
     column = next((c for c in ("label", "class", "material") if c in table.columns), None)
     if column is None:
         raise InputError("labels need a `labels` (nuclides) or `label` (material) column", file=labels)
-    from speclearn.gamma.materials_cnn import material_classifier
-    classifier = material_classifier("cnn" if method == "auto" else method, epochs=epochs, seed=seed)
-    classifier.fit(data, table[column].astype(str))
+    if method == "revae":
+        from speclearn.gamma.generate import ReVAEGenerator
+        generator = ReVAEGenerator(epochs=epochs, seed=seed, progress=True).fit(data, table[column].astype(str))
+        generator.save(out, overwrite=overwrite)
+        say(f"wrote ReVAE generator ({len(generator.classes_)} materials) to {out}")
+        return
+    if method == "auto":
+        from speclearn.gamma.auto import select_material_classifier
+        from speclearn.models.selection import show
+        classifier, ranking = select_material_classifier(data, table[column].astype(str), epochs=epochs, seed=seed)
+        show(ranking)
+        method = ranking.winner
+    else:
+        from speclearn.gamma.materials_cnn import material_classifier
+        classifier = material_classifier(method, epochs=epochs, seed=seed)
+        classifier.fit(data, table[column].astype(str))
     classifier.save(out, overwrite=overwrite)
     say(f"wrote {method} material classifier ({len(classifier.classes_)} classes) to {out}")
 
@@ -165,6 +186,28 @@ def predict_command(
     say(f"wrote {len(table)} rows to {out}")
     write_report(report, "gamma predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,
                  model=model)
+
+
+@app.command("generate")
+def generate_command(
+    model: Annotated[Path, typer.Option("--model", help="ReVAE generator from `gamma train --method revae`.")],
+    request: Annotated[list[str], typer.Option("--request", help="Material, or mixture A:0.7+B:0.3 (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write: spectra.csv, labels.csv, truth.csv.")],
+    n: Annotated[int, typer.Option("--n", help="Spectra per request.")] = 10,
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Generate material (or mixture) spectra with a trained ReVAE, with their labels."""
+    from speclearn.gamma.generate import ReVAEGenerator
+    from speclearn.io import atomic_path, write_spectra
+
+    check_output(out, overwrite=overwrite, inputs=[model], directory=True, kind="gamma-generated")
+    spectra, truth = ReVAEGenerator.load(model).generate(request, n, seed=seed)
+    with atomic_path(out, overwrite=overwrite, directory=True, kind="gamma-generated") as tmp:
+        write_spectra(spectra, tmp / "spectra.csv")
+        write_table_csv(truth[["label"]], tmp / "labels.csv")
+        write_table_csv(truth, tmp / "truth.csv")
+    say(f"wrote {spectra.n_spectra} generated spectra ({len(request)} request(s) x {n}) to {out}")
 
 
 def simulate_command(out: Path, *, mode: str, detector: str, n: int, seed: int, overwrite: bool) -> None:

@@ -25,7 +25,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.lines import ELEMENTS
-from speclearn.gamma.materials_cnn import GRID
+from speclearn.gamma.materials_cnn import GRID, selection_extra
 from speclearn.models.persistence import SavedModel, load_model, save_model
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
@@ -84,7 +84,7 @@ class NNLSComposition(BaseEstimator):
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         model = SavedModel(model_type="gamma-composition-nnls", params=self.get_params(),
                            axis={"kind": "energy", "unit": "keV", "values": sqrt_grid(*GRID).tolist()},
-                           targets=list(ELEMENTS))
+                           targets=list(ELEMENTS), extra=selection_extra(self))
         return save_model(model, directory, overwrite=overwrite)
 
 
@@ -180,7 +180,8 @@ class AEComposition(BaseEstimator):
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         model = SavedModel(model_type="gamma-composition-ae", params=self.get_params(),
                            axis={"kind": "energy", "unit": "keV", "values": sqrt_grid(*GRID).tolist()},
-                           targets=list(ELEMENTS), extra={"known": self.known_}, arrays=module_arrays(self.net_))
+                           targets=list(ELEMENTS), extra={"known": self.known_, **selection_extra(self)},
+                           arrays=module_arrays(self.net_))
         return save_model(model, directory, overwrite=overwrite)
 
     @classmethod

@@ -97,10 +97,17 @@ def auto_calibrate(counts: np.ndarray, *, lines: tuple[float, ...] = BACKGROUND_
     return np.array([0.0, gain]), pairs
 
 
+#: feature value of a grid bin outside the spectrum's energy range (not measured, unlike zero counts)
+UNMEASURED = -0.1
+
+
 def model_input(spectra: Spectra, grid: np.ndarray) -> np.ndarray:
-    """(n, len(grid) + 1) features: sqrt of count shares on `grid`, then log10(total counts) / 6."""
+    """(n, len(grid) + 1) features: sqrt of count shares on `grid` (`UNMEASURED` beyond the spectrum's
+    calibrated range, e.g. a NaI whose range ends at 2 MeV), then log10(total counts) / 6."""
     spectra = energy_spectra(spectra)
     counts = np.clip(rebin(spectra.values(), spectra.axis, grid), 0.0, None)
     total = counts.sum(axis=1, keepdims=True)
     shares = np.sqrt(counts / np.maximum(total, 1.0))
+    edges = bin_edges(spectra.axis)
+    shares[:, (grid < edges[0]) | (grid > edges[-1])] = UNMEASURED
     return np.hstack([shares, np.log10(np.maximum(total, 1.0)) / 6.0]).astype(np.float32)

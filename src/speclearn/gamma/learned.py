@@ -24,6 +24,8 @@ from speclearn.models.training import TrainingConfig, load_module_arrays, module
 
 MODEL_TYPE = "gamma-identifier"
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
+#: training detectors: the four types plus a poor-resolution NaI (x1.5 FWHM, like becquerel's NaI sample)
+DETECTORS = ("nai", "labr3", "csi", "hpge", ("nai", 1.5))
 
 
 def _net(n_in: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
@@ -131,13 +133,32 @@ class MLPIdentifier(BaseEstimator):
         return identifier
 
 
-def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=("nai", "labr3", "csi", "hpge"),
-                          counts=(1e3, 1e6), gain_drift: float = 0.01) -> tuple[list[Spectra], list[str]]:
-    """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels."""
+def truncated(spectra: Spectra, e_max: float) -> Spectra:
+    """The spectra as a detector whose range ends at `e_max` keV records them."""
+    keep = spectra.axis <= e_max
+    return spectra.with_intensity(spectra.values()[:, keep], axis=spectra.axis[keep])
+
+
+def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETECTORS,
+                          counts=(1e3, 1e6), gain_drift: float = 0.01,
+                          truncate_share: float = 0.3) -> tuple[list[Spectra], list[str]]:
+    """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels.
+
+    `detectors`: names or (name, resolution factor) pairs; `truncate_share` of each detector's spectra
+    end at a random 1.4-2.8 MeV (short-range detectors such as becquerel's NaI sample end near 2 MeV).
+    """
+    from speclearn.gamma.response import broadened, get_detector
     from speclearn.gamma.simulate import simulate_nuclides
+    rng = np.random.default_rng(seed)
     spectra, labels = [], []
-    for k, name in enumerate(detectors):
-        sim = simulate_nuclides(name, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift)
-        spectra.append(sim.spectra)
+    for k, entry in enumerate(detectors):
+        name, factor = (entry, 1.0) if isinstance(entry, str) else entry
+        detector = broadened(get_detector(name), factor)
+        sim = simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift)
+        cut, ids = int(round(truncate_share * n_per_detector)), sim.spectra.meta.index
+        for part in np.array_split(np.arange(cut), 4):
+            if part.size:
+                spectra.append(truncated(sim.spectra.select(ids[part]), float(rng.uniform(1400.0, 2800.0))))
+        spectra.append(sim.spectra.select(ids[cut:]))
         labels += sim.truth["labels"].tolist()
     return spectra, labels

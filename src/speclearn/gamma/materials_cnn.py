@@ -1,9 +1,12 @@
 """Material classification from neutron-induced gamma spectra: a 1-D CNN with transfer learning.
 
-`MaterialCNN` first learns on spectra simulated in the nominal setting (`simulate_materials`, every
-material of `materials.MATERIALS`), then fine-tunes the whole network, with a new head for the
-user's classes, on the (small) measured set. Spectra are rebinned from their energy calibration
-onto a grid uniform in sqrt(E) (150 keV - 11 MeV) and enter as the square root of each bin's share
+`MaterialCNN` first learns on simulated spectra of every material of `materials.MATERIALS`
+(`simulate_materials`; with `randomise`, each sixth of them under a random detector/source setting:
+resolution, inelastic-line weight, background, gain drift, composition spread, so that the features
+carry over to a setting the simulation does not match exactly), then fine-tunes the whole network,
+with a head for the user's classes (started from the pretrained head's rows when every class was
+pretrained), on the (small) measured set. Spectra are rebinned from their energy calibration onto
+a grid uniform in sqrt(E) (150 keV - 11 MeV) and enter as the square root of each bin's share
 of the counts. `material_classifier` also builds the classical baselines (speclearn.classify's
 PLS-DA, SVM, RF and kNN) on the same input.
 """
@@ -25,6 +28,27 @@ from speclearn.models.training import TrainingConfig, load_module_arrays, module
 
 MODEL_TYPE = "gamma-material-cnn"
 GRID = (150.0, 11000.0, 512)
+#: ranges of the simulation settings drawn for randomised pretraining
+RANDOM_SETTINGS = {"resolution": (0.9, 1.35), "inelastic": (0.5, 1.2), "background": (0.05, 0.35),
+                   "gain_drift": (0.002, 0.015), "composition_jitter": (0.03, 0.12)}
+
+
+def selection_extra(estimator) -> dict:
+    """The `--method auto` ranking to keep in a model config, if the estimator has one."""
+    return {"selection": estimator.selection_} if getattr(estimator, "selection_", None) else {}
+
+
+def randomised_materials(detector: str, n: int, *, seed: int, parts: int = 6) -> tuple[np.ndarray, Spectra]:
+    """`n` simulated material spectra in `parts` chunks, each under settings drawn from `RANDOM_SETTINGS`;
+    returns (material labels, spectra)."""
+    from speclearn.gamma.simulate import simulate_materials
+    rng = np.random.default_rng(seed)
+    sims = [simulate_materials(detector, len(chunk), seed=seed + 7 * i,
+                               **{k: float(rng.uniform(*r)) for k, r in RANDOM_SETTINGS.items()})
+            for i, chunk in enumerate(np.array_split(np.arange(n), parts)) if len(chunk)]
+    labels = np.concatenate([s.truth["material"].to_numpy() for s in sims])
+    X = np.vstack([s.spectra.values() for s in sims])
+    return labels, Spectra(X, sims[0].spectra.axis, axis_kind="energy", axis_unit="keV")
 
 
 def material_features(spectra: Spectra, grid: np.ndarray | None = None) -> np.ndarray:
@@ -56,17 +80,19 @@ def _ce(module, batch):
 
 
 class MaterialCNN(BaseEstimator):
-    """1-D CNN; `pretrain_n` simulated spectra (nominal setting on `detector`) before fine-tuning."""
+    """1-D CNN; `pretrain_n` simulated spectra on `detector` (nominal or, with `randomise`, randomised
+    settings) before fine-tuning."""
 
     method = "cnn"
 
     def __init__(self, pretrain: bool = True, pretrain_n: int = 1800, pretrain_epochs: int = 30,
-                 detector: str = "nai", epochs: int = 60, width: int = 16, learning_rate: float = 1e-3,
+                 detector: str = "nai", randomise: bool = True, epochs: int = 60, width: int = 16, learning_rate: float = 1e-3,
                  batch_size: int = 32, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
         self.pretrain = pretrain
         self.pretrain_n = pretrain_n
         self.pretrain_epochs = pretrain_epochs
         self.detector = detector
+        self.randomise = randomise
         self.epochs = epochs
         self.width = width
         self.learning_rate = learning_rate
@@ -80,19 +106,23 @@ class MaterialCNN(BaseEstimator):
                               patience=15, max_seconds=self.max_seconds, seed=seed, progress=self.progress)
 
     def pretrained_features(self) -> dict[str, np.ndarray]:
-        """Feature weights learnt on simulated spectra of every library material."""
+        """Weights learnt on simulated spectra of every library material (and their `classes`)."""
         from speclearn.gamma.simulate import simulate_materials
-        sim = simulate_materials(self.detector, self.pretrain_n, seed=self.seed + 1)
-        X = torch.as_tensor(material_features(sim.spectra, self.grid_))
-        classes = np.array(sorted(sim.truth["material"].unique()))
-        y = torch.as_tensor(np.searchsorted(classes, sim.truth["material"].to_numpy()))
+        if self.randomise:
+            labels, spectra = randomised_materials(self.detector, self.pretrain_n, seed=self.seed + 1)
+        else:
+            sim = simulate_materials(self.detector, self.pretrain_n, seed=self.seed + 1)
+            labels, spectra = sim.truth["material"].to_numpy(), sim.spectra
+        X = torch.as_tensor(material_features(spectra, self.grid_))
+        classes = np.array(sorted(set(labels)))
+        y = torch.as_tensor(np.searchsorted(classes, labels))
         torch.manual_seed(self.seed + 1)
         net = _Net(len(classes), X.shape[1], self.width)
         net.mean.copy_(X.mean(0))
         net.scale.copy_((X - X.mean(0)).std())
         train(net, _ce, [X, y], None, self._config(self.pretrain_epochs, self.learning_rate, self.seed + 1),
               description="pretraining")
-        return {k: v for k, v in module_arrays(net).items() if not k.startswith("net.head.")}
+        return {**module_arrays(net), "classes": classes.astype(str)}
 
     def fit(self, spectra: Spectra, labels, *, features: dict[str, np.ndarray] | None = None) -> "MaterialCNN":
         """Fit on labelled spectra; `features` (from `pretrained_features`) skips pretraining again."""
@@ -107,9 +137,15 @@ class MaterialCNN(BaseEstimator):
         self.net_ = _Net(len(self.classes_), X.shape[1], self.width)
         lr = self.learning_rate
         if self.pretrain:
-            state = features if features is not None else self.pretrained_features()
+            state = dict(features if features is not None else self.pretrained_features())
+            known = [str(c) for c in state.pop("classes", [])]
+            head = {k: state.pop(k) for k in list(state) if k.startswith("net.head.")}
             own = self.net_.state_dict()
             own.update({k[4:]: torch.from_numpy(np.array(v)) for k, v in state.items()})
+            if head and set(self.classes_.astype(str)) <= set(known):
+                # the user's materials were all pretrained: start from their rows of the pretrained head
+                rows = [known.index(c) for c in self.classes_.astype(str)]
+                own.update({k[4:]: torch.from_numpy(np.array(v)[rows]) for k, v in head.items()})
             self.net_.load_state_dict(own)
             lr = self.learning_rate / 3
         else:
@@ -136,7 +172,8 @@ class MaterialCNN(BaseEstimator):
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(),
                            axis={"kind": "energy", "unit": "keV", "values": self.grid_.tolist()},
-                           targets=[str(c) for c in self.classes_], arrays=module_arrays(self.net_))
+                           targets=[str(c) for c in self.classes_], arrays=module_arrays(self.net_),
+                           extra=selection_extra(self))
         return save_model(model, directory, overwrite=overwrite)
 
     @classmethod

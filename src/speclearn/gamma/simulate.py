@@ -3,7 +3,9 @@
 Nuclide mode: 1-3 sources drawn from `lines.DECAY_LINES` with random count shares, optional lead or
 iron shielding, natural background (K-40, U-238 and Th-232 series plus a scattered continuum), gain
 drift, non-paralysable dead time and Poisson counts. Truth: per-nuclide share of the counts and
-activity (Bq), the label set (sources plus natural components above `label_share`).
+activity (Bq), the label set: the sources and natural components that are detectable, i.e. one of
+their lines reaches Currie's detection limit over the rest of the expected spectrum (`detectable`;
+a source whose lines the shielding absorbs leaves only scattered continuum and is not labelled).
 
 Materials mode: a neutron-induced spectrum from a material's atomic composition: thermal-capture
 lines (atom fraction x partial cross section) plus fast inelastic lines, on a 0-11 MeV axis, with
@@ -92,6 +94,28 @@ def nuclide_template(detector, nuclide: str, *, shielding: tuple[str, float] | N
     return lines_response(axis, lines, detector) + 0.3 * lost * _scatter_continuum(axis)
 
 
+def line_peaks(detector, nuclide: str, shielding: tuple[str, float] | None = None) -> np.ndarray:
+    """Expected full-energy-peak counts of each of the nuclide's lines per decay (after shielding)."""
+    detector = get_detector(detector)
+    lines = decay_lines(nuclide)
+    if shielding is not None and shielding[1] > 0:
+        lines[:, 1] *= transmission(lines[:, 0], *shielding)
+    return lines[:, 1] * detector.efficiency(lines[:, 0]) * detector.photofraction(lines[:, 0])
+
+
+def detectable(axis: np.ndarray, others: np.ndarray, peaks: np.ndarray, energies: np.ndarray, detector) -> bool:
+    """Currie's detection limit: some line's expected net peak counts (within +/-1 FWHM, 98 % of the
+    peak) reach L_D = 2.71 + 4.65 sqrt(B), B the expected counts of everything else in that window."""
+    detector = get_detector(detector)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.maximum(others, 0.0))])
+    fwhm = detector.fwhm(energies)
+    lo = np.searchsorted(axis, energies - fwhm)
+    hi = np.searchsorted(axis, energies + fwhm)
+    inside = (energies > axis[0]) & (energies < axis[-1])
+    background = cumulative[hi] - cumulative[lo]
+    return bool(np.any(inside & (0.98 * peaks >= 2.71 + 4.65 * np.sqrt(background))))
+
+
 def background_templates(detector, *, n_channels: int | None = None, e_max: float | None = None) -> dict[str, np.ndarray]:
     """Natural background components, each normalised to one count: K-40, U-238, Th-232, scattered
     continuum (two hump shapes) and the 511 keV annihilation line of cosmic-ray pair production."""
@@ -124,7 +148,7 @@ def _drift(axis: np.ndarray, clean: np.ndarray, gain: float) -> np.ndarray:
 def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: tuple[str, ...] | None = None,
                       max_sources: int = 3, counts: tuple[float, float] = (1e3, 1e6),
                       background: tuple[float, float] = (0.0, 0.4), shielding_probability: float = 0.3,
-                      gain_drift: float = 0.003, label_share: float = 0.05, real_time: float = 300.0,
+                      gain_drift: float = 0.003, real_time: float = 300.0,
                       n_channels: int | None = None, e_max: float | None = None) -> Simulation:
     """Mixtures of 1..`max_sources` nuclides; counts log-uniform in `counts`; background share in `background`."""
     detector = get_detector(detector)
@@ -153,22 +177,28 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
         for name in NATURAL:
             row.setdefault(name, 0.0)
         activity: dict = {}
+        parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (expected counts, line peak counts)
+        live, live_time = _dead_time(rng, total, detector, real_time)
         for name, share in zip(chosen, source_shares):
             t = nuclide_template(detector, name, shielding=shield, n_channels=n_ch, e_max=e)
             spectrum += share * total * t / t.sum()
             row[name] += share
             activity[f"activity_Bq_{name}"] = share * total / (t.sum() * real_time)
+            parts[name] = (share * total * t / t.sum(), share * total * line_peaks(detector, name, shield) / t.sum())
         natural = rng.dirichlet([2.0, 1.5, 1.5, 1.5, 1.5, 0.3]) * bg_share
         for (name, template), share in zip(bg.items(), natural):
             spectrum += share * total * template
             if name in row:
                 row[name] += share
-        live, live_time = _dead_time(rng, total, detector, real_time)
+                raw = _nuclide_template(detector, name, n_ch, e).sum()
+                own, peaks = parts.get(name, (0.0, 0.0))
+                parts[name] = (own + share * total * template, peaks + share * total * line_peaks(detector, name) / raw)
         gain = float(rng.normal(0.0, gain_drift))
         expected = _drift(axis, spectrum * live, gain)
         clean[i] = expected
         X[i] = rng.poisson(expected)
-        labels = sorted(name for name in row if row[name] >= label_share or name in chosen)
+        labels = sorted(name for name, (own, peaks) in parts.items()
+                        if detectable(axis, live * (spectrum - own), live * peaks, decay_lines(name)[:, 0], detector))
         rows.append({**row, **activity, "labels": ";".join(labels), "n_sources": len(chosen),
                      "total_counts": float(X[i].sum()), "live_time_s": live_time, "real_time_s": real_time,
                      "gain_drift": gain, "shielding": f"{shield[0]} {shield[1]:.2f} cm" if shield else "none",

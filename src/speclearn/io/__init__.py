@@ -11,7 +11,7 @@ from speclearn.io.csv import (align_table, read_spectra_csv, read_table_csv, wri
                               write_table_csv)
 from speclearn.io.external import RSCIIO_READERS, read_jcamp, read_rsciio
 
-READABLE = [".csv", ".npy", ".npz", *XARRAY_SUFFIXES, *RSCIIO_READERS, ".jdx", ".dx", ".spe", ".n42"]
+READABLE = [".csv", ".npy", ".npz", *XARRAY_SUFFIXES, *RSCIIO_READERS, ".jdx", ".dx", ".spe", ".n42", ".spc", ".cnf", ".iec"]
 WRITABLE = [".csv", ".npy", ".npz", *XARRAY_SUFFIXES]
 
 
@@ -36,14 +36,20 @@ def read_spectra(path: str | Path, *, axis: str | None = None, expect: dict | No
         return read_npz(path)
     if suffix in XARRAY_SUFFIXES:
         return read_xarray(path)
-    if suffix in RSCIIO_READERS:
+    if suffix in RSCIIO_READERS and not (suffix == ".spc" and _ortec_spc(path)):
         return read_rsciio(path)
     if suffix in (".jdx", ".dx"):
         return read_jcamp(path)
-    if suffix in (".spe", ".n42"):  # gamma-ray spectra (ORTEC text, ANSI N42 XML)
+    if suffix in (".spe", ".n42", ".spc", ".cnf", ".iec"):  # gamma-ray spectra (ORTEC, Canberra, IEC 1455, N42)
         from speclearn.io.gamma_formats import read_gamma
         return read_gamma(path)
     raise InputError(f"unknown file type {suffix!r}; readable: {', '.join(READABLE)}", file=path)
+
+
+def _ortec_spc(path: Path) -> bool:
+    """An ORTEC gamma `.Spc` (not EDAX's EDS `.spc`)."""
+    from speclearn.io.gamma_formats import is_ortec_spc
+    return is_ortec_spc(path)
 
 
 def write_spectra(spectra: Spectra, path: str | Path, *, overwrite: bool = False) -> Path:
