@@ -144,7 +144,7 @@ RECIPES: dict[str, Recipe] = {
     "transfer.vae-mlp": Recipe({"vae_epochs": 2, "mlp_epochs": 2, "device": "cpu"}, _transfer),
     "generate.cvae": Recipe({"epochs": 2, "device": "cpu"}, _generate, "generate"),
     "unmix.components": Recipe({}, _unmix, "transform"),
-    "trust.qa": Recipe({"epochs": 2}, _qa, "score"),
+    "trust.qa": Recipe({"epochs": 2}, _qa),
 }
 CONTRACT_TYPES = sorted(name for name in MODEL_TYPES if name.split(".")[0] in CONTRACT_SYSTEMS)
 

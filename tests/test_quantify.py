@@ -10,7 +10,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
 from speclearn.models import load
 from speclearn.quantify import METHODS, Quantifier
-from speclearn.quantify.physics import isotope_pattern
+from speclearn.physics.icpms import ion_pattern
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
 
 ANALYTES = ("Cd", "Pb", "Cu", "As", "Mo")
@@ -68,7 +68,7 @@ def test_wnnls_recovers_concentrations_on_noise_light_data():
     assert float(np.median(error.to_numpy())) < 0.03
     assert (model.internal_standard_recovery(test.spectra.values()) > 0.8).all()
     peaks = model.peak_parameters(test.spectra.values())
-    cd = max(isotope_pattern("Cd"), key=lambda p: p[1])[0]
+    cd = max(ion_pattern("Cd"), key=lambda p: p[1])[0]
     assert abs(np.median(peaks[:, 0, 0]) - cd) < 0.02  # estimated mass calibration puts Cd-114 where it is
 
 

@@ -8,7 +8,7 @@ import pytest
 import xraydb
 
 from speclearn.io import read_spectra
-from speclearn.physics.xray import fwhm_kev
+from speclearn.physics.edx import fwhm_kev
 from speclearn.simulate.edx import LAYOUTS, EDXPhase, energy_axis, phase_spectrum, simulate_edx, stream_edx_to_zarr
 
 AXIS = energy_axis(2048)  # 0.1 .. 20.57 keV, 10 eV channels

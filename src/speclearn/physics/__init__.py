@@ -1,1 +1,1 @@
-"""Physics shared by the simulators and the estimators (one implementation of each model)."""
+"""Instrument physics shared by the simulators and the estimators (no estimator imports a simulator for it)."""

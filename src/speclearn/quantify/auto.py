@@ -29,7 +29,7 @@ MAX_LOG_SD = 1.0
 
 
 def single_element(name: str) -> bool:
-    from speclearn.quantify.physics import parse_species
+    from speclearn.physics.icpms import parse_species
 
     try:
         counts, charge = parse_species(name)
@@ -52,9 +52,9 @@ def is_icpms(spectra: Spectra, targets: list[str]) -> bool:
 def element_signal(spectra: Spectra, element: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(net signal, background) of `element`'s most abundant isotope per spectrum (a +/-0.3 m/z window
     minus the median of 0.6..1.0 m/z either side), or None when it is not on the axis."""
-    from speclearn.quantify.physics import isotope_pattern
+    from speclearn.physics.icpms import ion_pattern
 
-    mz = max(isotope_pattern(element), key=lambda p: p[1])[0]
+    mz = max(ion_pattern(element), key=lambda p: p[1])[0]
     axis, X = spectra.axis, spectra.values().astype(float)
     if not axis.min() + 1 < mz < axis.max() - 1:
         return None
@@ -71,14 +71,14 @@ def detect_internal_standard(spectra: Spectra, targets: list[str]) -> tuple[str 
     standards not in the targets and with no target isotope within 0.6 m/z, the one visible in every
     spectrum (net signal > 5 sqrt(background + 1)) whose signal is the most constant (sd of log signal
     <= `MAX_LOG_SD`); None when no element qualifies."""
-    from speclearn.quantify.physics import isotope_pattern
+    from speclearn.physics.icpms import ion_pattern
 
-    target_masses = np.array([m for t in targets for m, _, _ in isotope_pattern(t)])
+    target_masses = np.array([m for t in targets for m, _, _ in ion_pattern(t)])
     spreads: dict[str, float] = {}
     for element in COMMON_INTERNAL_STANDARDS:
         if element in targets:
             continue
-        main = max(isotope_pattern(element), key=lambda p: p[1])[0]
+        main = max(ion_pattern(element), key=lambda p: p[1])[0]
         if target_masses.size and np.min(np.abs(target_masses - main)) < 0.6:
             continue
         measured = element_signal(spectra, element)

@@ -170,10 +170,10 @@ class Quantifier(SpectralEstimator):
 
     def main_isotopes(self) -> dict[str, int]:
         """Mass number of the isotope `peak_parameters` describes, per analyte."""
-        from speclearn.quantify.physics import isotope_pattern
+        from speclearn.physics.icpms import ion_pattern
 
         known = getattr(self, "isotopes_", None) or {}
-        return {k: known.get(k) or max(isotope_pattern(k), key=lambda p: p[1])[2] for k in self.targets_}
+        return {k: known.get(k) or max(ion_pattern(k), key=lambda p: p[1])[2] for k in self.targets_}
 
     def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
         """Internal-standard signal relative to the training median (1.0 = 100 %), or None."""

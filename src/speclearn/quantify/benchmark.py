@@ -47,7 +47,8 @@ def settings():
 
 def noise_floor(sim) -> np.ndarray:
     """Concentrations from a weighted NNLS that knows every instrument parameter of each spectrum."""
-    from speclearn.simulate.icpms import _ion_list, species_template
+    from speclearn.physics.icpms import species_template
+    from speclearn.simulate.icpms import _ion_list
 
     config, inst = sim.config, sim.config.instrument
     axis, params = sim.spectra.axis, sim.params

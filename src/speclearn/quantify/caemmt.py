@@ -34,7 +34,8 @@ from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_
 from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
-from speclearn.quantify.physics import PeakModel, check_analytes, isotope_pattern, template_matrix
+from speclearn.physics.icpms import ion_pattern
+from speclearn.quantify.physics import PeakModel, check_analytes, template_matrix
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -436,14 +437,14 @@ def _variance(noise, signal: np.ndarray) -> np.ndarray:
 
 
 def _main_isotope(element: str) -> int:
-    return max(isotope_pattern(element), key=lambda p: p[1])[2]
+    return max(ion_pattern(element), key=lambda p: p[1])[2]
 
 
 def _isotope_mz(element: str, mass_number: int | None) -> float:
-    pattern = isotope_pattern(element)
+    pattern = ion_pattern(element)
     return next((mz for mz, _, a in pattern if a == mass_number), max(pattern, key=lambda p: p[1])[0])
 
 
 def _isotope_fraction(element: str, mass_number: int | None) -> float:
-    pattern = isotope_pattern(element)
+    pattern = ion_pattern(element)
     return next((f for _, f, a in pattern if a == mass_number), max(p[1] for p in pattern))

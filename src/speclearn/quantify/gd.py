@@ -15,7 +15,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from speclearn.quantify.base import FitContext, Quantifier, check_counts, relative_loss_floor
-from speclearn.quantify.physics import check_analytes, estimate_peak_model, isotope_pattern
+from speclearn.physics.icpms import ion_pattern
+from speclearn.quantify.physics import check_analytes, estimate_peak_model
 
 HALF_WINDOW = 1.5
 CENTRE_FREEDOM = 0.15
@@ -26,7 +27,7 @@ def _windows(elements: list[str], axis: np.ndarray, isotopes_per_element: int) -
     """(element, isotope m/z) of the strongest isotopes inside the axis."""
     chosen = []
     for element in elements:
-        pattern = sorted(isotope_pattern(element), key=lambda p: -p[1])
+        pattern = sorted(ion_pattern(element), key=lambda p: -p[1])
         inside = [p for p in pattern if axis.min() + HALF_WINDOW < p[0] < axis.max() - HALF_WINDOW]
         strongest = inside[0][1] if inside else 0
         chosen += [(element, mz) for mz, fraction, _ in inside[:isotopes_per_element] if fraction >= 0.1 * strongest]

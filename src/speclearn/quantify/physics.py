@@ -1,78 +1,19 @@
-"""ICP-MS physics shared by the quantifiers: isotope patterns, interference candidates, peak templates.
+"""ICP-MS peak models of the quantifiers: interference candidates, Gaussian templates, peak-model estimation.
 
-Everything comes from the periodictable isotope tables and from the training spectra themselves
-(peak width and mass calibration are estimated from the data); nothing assumes which simulator, if
-any, produced the spectra.
+Isotope patterns come from `speclearn.physics.icpms` (the physics module the simulator uses too); peak
+width and mass calibration are estimated from the training spectra themselves; nothing assumes which
+simulator, if any, produced the spectra.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import least_squares
 
 from speclearn.core.errors import InputError
-
-#: Common spectral interferences in quadrupole ICP-MS (argides, chlorides, oxides, doubly charged).
-COMMON_INTERFERENCES: tuple[str, ...] = (
-    "ArH", "ArAr", "ArO", "ArOH", "ArN", "ArC", "ArCl", "ArNa", "ArCa", "O2", "N2", "ClO", "ClOH", "CaO", "SO",
-    "SO2", "S2", "TiO", "BaO", "CeO", "NdO", "SmO", "Nd++", "Sm++", "Gd++",
-)
-#: Common matrix / isobaric elements checked as interferents (with their oxides and M2+ ions).
-COMMON_INTERFERENT_ELEMENTS: tuple[str, ...] = ("Fe", "Sn", "Zr", "W", "Mo", "Ru", "Pd", "Ge", "Ni", "Ba", "Hg")
-_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
-_MIN_FRACTION = 1e-4
-#: Natural abundances (IUPAC 2013, %) that periodictable leaves empty.
-_ABUNDANCE_FALLBACK: dict[str, dict[int, float]] = {"U": {234: 0.0054, 235: 0.7204, 238: 99.2742}}
-
-
-def parse_species(species: str) -> tuple[dict[str, int], int]:
-    """'ArO' -> ({'Ar': 1, 'O': 1}, 1); 'Ba++' -> ({'Ba': 1}, 2). Unknown symbols are an InputError."""
-    import periodictable
-
-    text = species.strip()
-    charge = 1 + text.count("+") - (1 if text.count("+") else 0)
-    formula = text.rstrip("+")
-    parts = _TOKEN.findall(formula)
-    if not formula or "".join(s + n for s, n in parts) != formula:
-        raise InputError(f"{species!r} is not an element symbol or formula (e.g. Cd, ArO, Ba++)")
-    counts: dict[str, int] = {}
-    for symbol, number in parts:
-        try:
-            element = periodictable.elements.symbol(symbol)
-        except ValueError:
-            raise InputError(f"unknown element {symbol!r} in {species!r}") from None
-        if symbol not in _ABUNDANCE_FALLBACK and not any(element[a].abundance > 0 for a in element.isotopes):
-            raise InputError(f"element {symbol!r} has no stable isotope to measure")
-        counts[symbol] = counts.get(symbol, 0) + int(number or 1)
-    return counts, charge
-
-
-@lru_cache(maxsize=None)
-def _element_pattern(symbol: str) -> tuple[tuple[float, float, int], ...]:
-    import periodictable
-
-    element = periodictable.elements.symbol(symbol)
-    abundance = _ABUNDANCE_FALLBACK.get(symbol) or {a: element[a].abundance for a in element.isotopes}
-    return tuple((float(element[a].mass), share / 100.0, int(a)) for a, share in abundance.items() if share > 0)
-
-
-@lru_cache(maxsize=None)
-def isotope_pattern(species: str) -> tuple[tuple[float, float, int], ...]:
-    """(m/z, fraction, nominal mass) of every isotopologue of `species` above 1e-4, fractions sum ~1."""
-    counts, charge = parse_species(species)
-    pattern = {(0.0, 0): 1.0}
-    for symbol, count in counts.items():
-        for _ in range(count):
-            new: dict[tuple[float, int], float] = {}
-            for (mass, nominal), fraction in pattern.items():
-                for iso_mass, abundance, a in _element_pattern(symbol):
-                    key = (round(mass + iso_mass, 4), nominal + a)
-                    new[key] = new.get(key, 0.0) + fraction * abundance
-            pattern = {k: v for k, v in new.items() if v >= _MIN_FRACTION}
-    return tuple(sorted((mass / charge, fraction, nominal) for (mass, nominal), fraction in pattern.items()))
+from speclearn.physics.icpms import (COMMON_INTERFERENCES, COMMON_INTERFERENT_ELEMENTS, ion_pattern,
+                                     parse_species)
 
 
 def check_analytes(names: list[str], axis: np.ndarray) -> None:
@@ -86,7 +27,7 @@ def check_analytes(names: list[str], axis: np.ndarray) -> None:
                              column=column + 2) from None
         if len(counts) != 1 or charge != 1 or next(iter(counts.values())) != 1:
             raise InputError(f"target {name!r} must be a single element symbol", column=column + 2)
-        masses = [m for m, _, _ in isotope_pattern(name)]
+        masses = [m for m, _, _ in ion_pattern(name)]
         if max(masses) < axis.min() or min(masses) > axis.max():
             raise InputError(f"no isotope of {name} lies on the m/z axis {axis.min():g}..{axis.max():g}",
                              column=column + 2)
@@ -119,7 +60,7 @@ def render(species: str, axis: np.ndarray, peaks: PeakModel, *, shift: float = 0
     derivative: None, 'shift' (d/d shift) or 'width' (d/d width_scale) for first-order corrections.
     """
     out = np.zeros_like(axis, dtype=float)
-    for mz, fraction, _ in isotope_pattern(species):
+    for mz, fraction, _ in ion_pattern(species):
         centre, sigma = peaks.centre(mz) + shift, peaks.sigma(mz) * width_scale
         lo, hi = np.searchsorted(axis, [centre - 6 * sigma, centre + 6 * sigma])
         if hi <= lo:
@@ -153,7 +94,7 @@ def candidate_interferences(analytes: list[str], internal_standard: str | None, 
         if name in seen:
             continue
         seen.add(name)
-        masses = np.array([m for m, _, _ in isotope_pattern(name)])
+        masses = np.array([m for m, _, _ in ion_pattern(name)])
         if ((masses > axis.min()) & (masses < axis.max())).any():
             keep.append(name)
     return keep
@@ -189,7 +130,7 @@ def estimate_peak_model(axis: np.ndarray, mean_spectrum: np.ndarray, elements: l
     step = float(np.median(np.abs(np.diff(axis))))
     results = []
     for element in elements:
-        mz, _, _ = max(isotope_pattern(element), key=lambda p: p[1])
+        mz, _, _ = max(ion_pattern(element), key=lambda p: p[1])
         if not axis.min() + 1 < mz < axis.max() - 1:
             continue
         fit = _fit_gaussian(axis, mean_spectrum, mz, 0.45)

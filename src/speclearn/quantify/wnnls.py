@@ -20,8 +20,9 @@ from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, check_counts, relative_loss_floor
+from speclearn.physics.icpms import ion_pattern
 from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
-                                        isotope_pattern, refine_peak_model, template_matrix)
+                                        refine_peak_model, template_matrix)
 
 FWHM_PER_SIGMA = 2 * np.sqrt(2 * np.log(2))
 #: spectra (an evenly spaced subset) on which the noise model and the interference pruning are fitted
@@ -246,7 +247,7 @@ class WNNLS(Quantifier):
         """(n, K, 3) centre, FWHM and height of each analyte's most abundant isotope."""
         amounts = self.amounts(X)[:, :len(self.targets_)]
         shifts = self._inversion_.last_shifts
-        main = [max(isotope_pattern(k), key=lambda p: p[1]) for k in self.targets_]
+        main = [max(ion_pattern(k), key=lambda p: p[1]) for k in self.targets_]
         mz, fraction = np.array([m for m, _, _ in main]), np.array([f for _, f, _ in main])
         sigma = self.peaks_.sigma(mz)
         return np.stack([np.broadcast_to(self.peaks_.centre(mz), amounts.shape) + shifts[:, None],

@@ -27,9 +27,14 @@ from scipy.special import erf
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.physics.xray import bremsstrahlung, family_profile, line_families
+from speclearn.physics.edx import (LineFamily, bremsstrahlung, detector_efficiency, energy_axis, family_profile,
+                                   fwhm_kev, line_families, peak_profiles)
 
 LAYOUTS = ("particles", "layers", "gradient")
+#: The physics (lines, detector, continuum) lives in speclearn.physics.edx; re-exported for simulator users.
+__all__ = ["DEFAULT_PHASES", "LAYOUTS", "EDXPhase", "EDXSimulation", "LineFamily", "abundance_maps", "bremsstrahlung",
+           "detector_efficiency", "energy_axis", "family_profile", "fwhm_kev", "line_families", "mean_atomic_number",
+           "peak_profiles", "phase_spectrum", "simulate_edx", "stream_edx_to_zarr", "thickness_map"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +59,6 @@ DEFAULT_PHASES = (
     EDXPhase("molybdenite", {"Mo": 0.599, "S": 0.401}),
     EDXPhase("ilmenite", {"Fe": 0.368, "Ti": 0.316, "O": 0.316}),
 )
-
-
-def energy_axis(n_channels: int = 2048, *, scale_kev: float = 0.01, offset_kev: float = 0.1) -> np.ndarray:
-    """Channel centres in keV."""
-    return np.round(offset_kev + scale_kev * np.arange(n_channels), 9)
 
 
 def mean_atomic_number(phase: EDXPhase) -> float:

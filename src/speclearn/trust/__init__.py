@@ -3,3 +3,6 @@
 and benchmarks). Prediction intervals live with the quantifiers (`speclearn.quantify.intervals`)
 and split-conformal calibration in the core (`speclearn.models.conformal`).
 """
+from speclearn.trust.qa import RunQA
+
+__all__ = ["RunQA"]

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from speclearn.core.errors import InputError
-from speclearn.simulate.icpms import ICPMSConfig, ICPMSSimulation, poisson_counts, simulate_icpms
+from speclearn.physics.icpms import poisson_counts
+from speclearn.simulate.icpms import ICPMSConfig, ICPMSSimulation, simulate_icpms
 
 FAULTS = ("sensitivity_drop", "clogging", "spike", "matrix", "wrong_sample")
 MATRIX_SOURCES = ("chloride", "sulfur")

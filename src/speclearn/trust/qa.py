@@ -56,7 +56,7 @@ def _mse_loss(net: nn.Module, batch) -> torch.Tensor:
 
 def internal_standard_windows(species: str, axis: np.ndarray, half_width: float) -> list[tuple[int, int]]:
     """Channel ranges around the internal standard's isotopes holding >= 5 % abundance."""
-    from speclearn.simulate.icpms import isotope_pattern
+    from speclearn.physics.icpms import isotope_pattern
 
     windows = []
     for mz, fraction in isotope_pattern(species):
@@ -68,8 +68,7 @@ def internal_standard_windows(species: str, axis: np.ndarray, half_width: float)
 
 def known_interferences(axis: np.ndarray) -> dict[int, list[str]]:
     """Nominal m/z -> known interfering ions landing there (plasma/matrix polyatomics, oxides, M2+)."""
-    from speclearn.quantify.physics import COMMON_INTERFERENCES
-    from speclearn.simulate.icpms import isotope_pattern
+    from speclearn.physics.icpms import COMMON_INTERFERENCES, isotope_pattern
 
     out: dict[int, list[str]] = {}
     for name in COMMON_INTERFERENCES:

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
-from speclearn.physics.xray import bremsstrahlung, family_profile, line_families
+from speclearn.physics.edx import bremsstrahlung, family_profile, line_families
 
 
 @dataclass

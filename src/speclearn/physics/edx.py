@@ -1,15 +1,9 @@
-"""X-ray emission physics for EDX: line families, detector response and the continuum.
+"""EDX physics shared by the simulator and the unmixing quantifier: xraydb line families, detector
+resolution and efficiency, Gaussian peaks integrated over channels, the Kramers continuum.
 
-- Lines: every xraydb line of every element whose initial level is ionised by the beam. A line's
-  intensity per unit weight fraction is (1 / atomic mass) x Q(shell) x fluorescence yield(shell) x
-  branching ratio (xraydb `intensity`) x detector efficiency(E). Q is a Bethe-type ionisation
-  cross-section, Q ~ n_shell ln(U) / (U E_edge^2) with overvoltage U = E0 / E_edge.
-- Detector: Gaussian peaks integrated over each channel, FWHM(E)^2 = FWHM(Mn Ka)^2 + 2.5 eV (E - 5.899 keV)
-  (Fano-limited silicon drift detector, the form exspy uses); efficiency = polymer window x Si dead
-  layer transmission x absorption in the Si crystal (xraydb mass attenuation).
-- Continuum: Kramers' law, counts ~ Z (E0 - E) / E, times the same efficiency.
-
-Used by the EDX simulator and by the estimators that quantify unmixed components alike.
+Thin-film approximation (no matrix absorption): a line's intensity per unit weight fraction is
+(1 / atomic mass) x Q(shell) x fluorescence yield x branching ratio x detector efficiency(E), with a
+Bethe-type ionisation cross-section Q ~ n_shell ln(U) / (U E_edge^2), overvoltage U = E0 / E_edge.
 """
 from __future__ import annotations
 
@@ -24,6 +18,7 @@ from speclearn.core.errors import InputError
 MN_KA_KEV = 5.8987
 SHELL_OCCUPANCY = {"K": 2, "L1": 2, "L2": 2, "L3": 4, "M1": 2, "M2": 2, "M3": 4, "M4": 4, "M5": 6}
 
+
 @dataclass(frozen=True)
 class LineFamily:
     """One element's K, L or M lines: energies (keV) and intensities per unit weight fraction."""
@@ -36,6 +31,11 @@ class LineFamily:
     @property
     def label(self) -> str:
         return f"{self.element} {self.family}"
+
+
+def energy_axis(n_channels: int = 2048, *, scale_kev: float = 0.01, offset_kev: float = 0.1) -> np.ndarray:
+    """Channel centres in keV."""
+    return np.round(offset_kev + scale_kev * np.arange(n_channels), 9)
 
 
 def fwhm_kev(energy_kev: np.ndarray, fwhm_mnka: float = 0.130) -> np.ndarray:
