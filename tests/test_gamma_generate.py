@@ -10,6 +10,7 @@ import pytest
 from speclearn.core.errors import InputError
 from speclearn.gamma.generate import ReVAEGenerator
 from speclearn.gamma.simulate import simulate_materials
+from speclearn.models import load
 
 MATERIALS = ("water", "salt", "TNT", "urea")
 
@@ -41,7 +42,7 @@ def test_revae_mixtures_seed_and_errors(fitted, tmp_path):
     assert truth[["water", "salt"]].to_numpy().tolist() == [[0.5, 0.5], [0.5, 0.5]]
     assert truth["label"].iloc[0] == "salt:0.5+water:0.5"
     a, _ = model.generate("TNT", 3, seed=7)
-    b, _ = ReVAEGenerator.load(model.save(tmp_path / "m")).generate("TNT", 3, seed=7)
+    b, _ = load(model.save(tmp_path / "m"), ReVAEGenerator).generate("TNT", 3, seed=7)
     assert np.array_equal(a.values(), b.values())
     with pytest.raises(InputError, match="unknown material"):
         model.generate("gold", 1)

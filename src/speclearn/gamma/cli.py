@@ -167,20 +167,20 @@ def predict_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Apply a gamma model: nuclides (id, nuclide, score), material classes, or atom fractions."""
-    from speclearn.models.persistence import load_model
+    from speclearn.gamma.learned import MLPIdentifier
+    from speclearn.gamma.materials_cnn import load_material_classifier
+    from speclearn.models import read_model_type
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     data = load_gamma_spectra(spectra, calibration)
-    kind = load_model(model).model_type
-    if kind == "gamma-identifier":
-        from speclearn.gamma.learned import MLPIdentifier
+    kind = read_model_type(model)
+    if kind in ("gamma.identifier", "gamma-identifier"):
         table = MLPIdentifier.load(model).predict(data).set_index("id")
-    elif kind.startswith("gamma-composition"):
+    elif "composition" in kind:
         from speclearn.gamma.composition import load_composition
         table = load_composition(model).predict(data)
     else:
-        from speclearn.gamma.materials_cnn import load_material_classifier
         table = load_material_classifier(model).predict(data)
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} rows to {out}")
@@ -199,10 +199,11 @@ def generate_command(
 ) -> None:
     """Generate material (or mixture) spectra with a trained ReVAE, with their labels."""
     from speclearn.gamma.generate import ReVAEGenerator
+    from speclearn.models import load
     from speclearn.io import atomic_path, write_spectra
 
     check_output(out, overwrite=overwrite, inputs=[model], directory=True, kind="gamma-generated")
-    spectra, truth = ReVAEGenerator.load(model).generate(request, n, seed=seed)
+    spectra, truth = load(model, ReVAEGenerator).generate(request, n, seed=seed)
     with atomic_path(out, overwrite=overwrite, directory=True, kind="gamma-generated") as tmp:
         write_spectra(spectra, tmp / "spectra.csv")
         write_table_csv(truth[["label"]], tmp / "labels.csv")

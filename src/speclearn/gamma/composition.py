@@ -18,15 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.optimize import nnls
-from sklearn.base import BaseEstimator
 from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import energy_spectra, rebin, sqrt_grid
+from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.lines import ELEMENTS
-from speclearn.gamma.materials_cnn import GRID, selection_extra
-from speclearn.models.persistence import SavedModel, load_model, save_model
+from speclearn.gamma.materials_cnn import GRID
+from speclearn.models import SavedModel, SpectralEstimator, load
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
 
@@ -57,8 +56,10 @@ def _fractions(weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return atoms / np.maximum(atoms.sum(axis=1, keepdims=True), 1e-300)
 
 
-class NNLSComposition(BaseEstimator):
+class NNLSComposition(SpectralEstimator):
     """Poisson-weighted NNLS on the line library of `detector` (resolution scaled by `resolution`)."""
+
+    system, method = "gamma", "composition-nnls"
 
     def __init__(self, detector: str = "nai", resolution: float = 1.0):
         self.detector = detector
@@ -68,6 +69,7 @@ class NNLSComposition(BaseEstimator):
         """Builds the library (nothing is learnt from data)."""
         self.templates_, self.components_ = library(self.detector, self.resolution)
         self.scale_ = _element_scale(self.detector, self.resolution)
+        self.axis_ = energy_axis(sqrt_grid(*GRID))
         return self
 
     def predict(self, spectra: Spectra) -> pd.DataFrame:
@@ -81,11 +83,11 @@ class NNLSComposition(BaseEstimator):
             weights[i], _ = nnls(self.templates_.T * w[:, None], y * w)
         return pd.DataFrame(_fractions(weights, self.scale_), index=spectra.meta.index, columns=list(ELEMENTS))
 
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        model = SavedModel(model_type="gamma-composition-nnls", params=self.get_params(),
-                           axis={"kind": "energy", "unit": "keV", "values": sqrt_grid(*GRID).tolist()},
-                           targets=list(ELEMENTS), extra=selection_extra(self))
-        return save_model(model, directory, overwrite=overwrite)
+    def _saved_parts(self) -> dict:
+        return {"targets": list(ELEMENTS)}
+
+    def _restore_saved(self, model: SavedModel) -> None:
+        self.fit()
 
 
 def _element_scale(detector: str, resolution: float) -> np.ndarray:
@@ -120,12 +122,14 @@ class _AE(nn.Module):
         return torch.sqrt(share.clamp_min(0.0) + 1e-12)
 
 
-class AEComposition(BaseEstimator):
+class AEComposition(SpectralEstimator):
     """Autoencoder: MLP encoder -> atom fractions, physics decoder = the line library.
 
     fit(spectra, targets): targets holds atom fractions for some or all of `lines.ELEMENTS`; the
     loss is the reconstruction error of sqrt count shares plus `fraction_weight` x the fraction error.
     """
+
+    system, method = "gamma", "composition-ae"
 
     def __init__(self, detector: str = "nai", hidden: int = 256, epochs: int = 150, learning_rate: float = 1e-3,
                  batch_size: int = 64, fraction_weight: float = 10.0, max_seconds: float | None = None,
@@ -149,6 +153,7 @@ class AEComposition(BaseEstimator):
         if not known:
             raise InputError(f"targets need atom-fraction columns named after elements ({', '.join(ELEMENTS)})")
         self.known_ = known
+        self.axis_ = energy_axis(sqrt_grid(*GRID))
         templates, _ = library(self.detector)
         scale = _element_scale(self.detector, 1.0)
         torch.manual_seed(self.seed)
@@ -177,21 +182,13 @@ class AEComposition(BaseEstimator):
         fractions = predict_batches(lambda b: self.net_.encode(b)[0], X)
         return pd.DataFrame(fractions, index=spectra.meta.index, columns=list(ELEMENTS))
 
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        model = SavedModel(model_type="gamma-composition-ae", params=self.get_params(),
-                           axis={"kind": "energy", "unit": "keV", "values": sqrt_grid(*GRID).tolist()},
-                           targets=list(ELEMENTS), extra={"known": self.known_, **selection_extra(self)},
-                           arrays=module_arrays(self.net_))
-        return save_model(model, directory, overwrite=overwrite)
+    def _saved_parts(self) -> dict:
+        return {"targets": list(ELEMENTS), "extra": {"known": self.known_}, "arrays": module_arrays(self.net_)}
 
-    @classmethod
-    def from_saved(cls, model: SavedModel) -> "AEComposition":
-        estimator = model.construct(cls)
-        templates, _ = library(estimator.detector)
-        estimator.known_ = model.extra.get("known", [])
-        estimator.net_ = load_module_arrays(_AE(templates, _element_scale(estimator.detector, 1.0), estimator.hidden),
-                                            model.arrays)
-        return estimator
+    def _restore_saved(self, model: SavedModel) -> None:
+        templates, _ = library(self.detector)
+        self.known_ = model.extra.get("known", [])
+        self.net_ = load_module_arrays(_AE(templates, _element_scale(self.detector, 1.0), self.hidden), model.arrays)
 
 
 def composition_types() -> dict[str, type]:
@@ -199,7 +196,8 @@ def composition_types() -> dict[str, type]:
 
 
 def load_composition(directory: str | Path):
-    model = load_model(directory, expected_types=("gamma-composition-ae", "gamma-composition-nnls"))
-    if model.model_type == "gamma-composition-nnls":
-        return model.construct(NNLSComposition).fit()
-    return AEComposition.from_saved(model)
+    """A saved composition model (autoencoder or NNLS)."""
+    estimator = load(directory)
+    if not isinstance(estimator, (AEComposition, NNLSComposition)):
+        raise InputError(f"this is a {estimator.model_type()} model, not a composition model", file=directory)
+    return estimator

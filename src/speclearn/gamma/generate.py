@@ -12,22 +12,19 @@ z_s from N(0, I); the decoded bin probabilities are sampled with Poisson counts 
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
 from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import energy_spectra, rebin, sqrt_grid
+from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.materials_cnn import GRID
-from speclearn.models.persistence import SavedModel, load_model, save_model
+from speclearn.models import SavedModel, SpectralEstimator
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
 
-MODEL_TYPE = "gamma-revae"
 #: the reconstruction counts as a multinomial of this many counts (tempered: the latents stay informative)
 RECONSTRUCTION_COUNTS = 50.0
 #: weight of the free latents' KL term (> 1 keeps the material out of z_s, so a random z_s keeps it)
@@ -80,8 +77,10 @@ def grid_counts(spectra: Spectra) -> np.ndarray:
     return np.clip(rebin(spectra.values(), spectra.axis, sqrt_grid(*GRID)), 0.0, None)
 
 
-class ReVAEGenerator(BaseEstimator):
+class ReVAEGenerator(SpectralEstimator):
     """Conditional generator of material spectra; `fit(spectra, labels)`, then `generate(requests)`."""
+
+    system, method = "gamma", "revae"
 
     def __init__(self, free: int = 4, hidden: int = 256, epochs: int = 300, learning_rate: float = 1e-3,
                  batch_size: int = 64, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
@@ -105,6 +104,7 @@ class ReVAEGenerator(BaseEstimator):
         if np.any(totals <= 0):
             raise InputError("a spectrum has no counts in 150 keV - 11 MeV", file=spectra.source)
         self.classes_ = np.array(sorted(labels.unique()), dtype=object)
+        self.axis_ = energy_axis(sqrt_grid(*GRID))
         self.log_counts_ = [float(np.log10(totals.min())), float(np.log10(totals.max()))]
         y = np.eye(len(self.classes_), dtype=np.float32)[np.searchsorted(self.classes_.astype(str), labels.to_numpy())]
         X = torch.as_tensor((counts / totals[:, None]).astype(np.float32))
@@ -169,19 +169,12 @@ class ReVAEGenerator(BaseEstimator):
         parts = [(self.classes_[j], w) for j, w in enumerate(weights) if w > 0]
         return parts[0][0] if len(parts) == 1 else "+".join(f"{name}:{w:.3g}" for name, w in parts)
 
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(),
-                           axis={"kind": "energy", "unit": "keV", "values": sqrt_grid(*GRID).tolist()},
-                           targets=[str(c) for c in self.classes_], extra={"log_counts": self.log_counts_},
-                           arrays=module_arrays(self.net_))
-        return save_model(model, directory, overwrite=overwrite)
+    def _saved_parts(self) -> dict:
+        return {"targets": [str(c) for c in self.classes_], "extra": {"log_counts": self.log_counts_},
+                "arrays": module_arrays(self.net_)}
 
-    @classmethod
-    def load(cls, directory: str | Path) -> "ReVAEGenerator":
-        model = load_model(directory, expected_types=(MODEL_TYPE,))
-        generator = model.construct(cls)
-        generator.classes_ = np.array(model.targets, dtype=object)
-        generator.log_counts_ = list(model.extra["log_counts"])
-        generator.net_ = load_module_arrays(_ReVAE(len(model.axis["values"]), len(generator.classes_),
-                                                   generator.free, generator.hidden), model.arrays)
-        return generator
+    def _restore_saved(self, model: SavedModel) -> None:
+        self.classes_ = np.array(model.targets, dtype=object)
+        self.log_counts_ = list(model.extra["log_counts"])
+        self.net_ = load_module_arrays(_ReVAE(len(model.axis["values"]), len(self.classes_), self.free, self.hidden),
+                                       model.arrays)

@@ -18,6 +18,11 @@ def sqrt_grid(e_min: float = 30.0, e_max: float = 3000.0, n: int = 1024) -> np.n
     return 0.5 * (edges[1:] + edges[:-1])
 
 
+def energy_axis(grid: np.ndarray) -> dict:
+    """The axis record a gamma model keeps: energies (keV) of its input grid."""
+    return {"kind": "energy", "unit": "keV", "values": np.asarray(grid, dtype=float).tolist()}
+
+
 def rebin(counts: np.ndarray, axis_in: np.ndarray, axis_out: np.ndarray) -> np.ndarray:
     """Counts on `axis_in` channels redistributed onto `axis_out` channels (total preserved inside the range)."""
     counts = np.atleast_2d(np.asarray(counts, dtype=float))

@@ -11,18 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
 from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import model_input, sqrt_grid
+from speclearn.gamma.grid import energy_axis, model_input, sqrt_grid
 from speclearn.gamma.lines import DECAY_LINES
 from speclearn.gamma.peaksearch import long_table
-from speclearn.models.persistence import SavedModel, load_model, save_model
+from speclearn.models import SavedModel, SpectralEstimator, load
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
-MODEL_TYPE = "gamma-identifier"
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
 #: training detectors: the four types plus a poor-resolution NaI (x1.5 FWHM, like becquerel's NaI sample)
 DETECTORS = ("nai", "labr3", "csi", "hpge", ("nai", 1.5))
@@ -53,8 +51,10 @@ def label_matrix(labels, nuclides: list[str]) -> np.ndarray:
     return out
 
 
-class MLPIdentifier(BaseEstimator):
+class MLPIdentifier(SpectralEstimator):
     """Multi-label nuclide identifier; `threshold` on the sigmoid outputs decides what is reported."""
+
+    system, method = "gamma", "identifier"
 
     def __init__(self, n_bins: int = 1024, hidden: int = 512, dropout: float = 0.2, epochs: int = 40,
                  learning_rate: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-5,
@@ -79,6 +79,7 @@ class MLPIdentifier(BaseEstimator):
         """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
         `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
         self.grid_ = sqrt_grid(n=self.n_bins)
+        self.axis_ = energy_axis(self.grid_)
         labels = list(labels)
         names = sorted({n.strip() for text in labels for n in str(text).split(";") if n.strip()})
         self.nuclides_ = sorted(set(names) | set(DECAY_LINES)) if set(names) <= set(DECAY_LINES) else names
@@ -114,23 +115,21 @@ class MLPIdentifier(BaseEstimator):
         """Long table (id, nuclide, score): one row per nuclide above `threshold`."""
         return long_table(self.decision_function(spectra), self.threshold)
 
-    def save(self, directory: str | Path, *, overwrite: bool = False, extra: dict | None = None) -> Path:
-        model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(),
-                           axis={"kind": "energy", "unit": "keV", "values": self.grid_.tolist()},
-                           targets=list(self.nuclides_), extra=extra or {}, arrays=module_arrays(self.net_))
-        return save_model(model, directory, overwrite=overwrite)
+    def _saved_parts(self) -> dict:
+        return {"targets": list(self.nuclides_), "extra": dict(getattr(self, "extra_", None) or {}),
+                "arrays": module_arrays(self.net_)}
+
+    def _restore_saved(self, model: SavedModel) -> None:
+        self.grid_ = np.asarray(model.axis["values"], dtype=float)
+        self.nuclides_ = list(model.targets)
+        self.net_ = load_module_arrays(_net(len(self.grid_) + 1, len(self.nuclides_), self.hidden, self.dropout),
+                                       model.arrays)
+        self.extra_ = dict(model.extra)
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "MLPIdentifier":
         """A saved identifier (the one shipped with speclearn when `directory` is None)."""
-        model = load_model(directory or DEFAULT_MODEL, expected_types=(MODEL_TYPE,))
-        identifier = model.construct(cls)
-        identifier.grid_ = np.asarray(model.axis["values"], dtype=float)
-        identifier.nuclides_ = list(model.targets)
-        identifier.net_ = load_module_arrays(_net(len(identifier.grid_) + 1, len(identifier.nuclides_),
-                                                  identifier.hidden, identifier.dropout), model.arrays)
-        identifier.extra_ = model.extra
-        return identifier
+        return load(directory or DEFAULT_MODEL, cls)
 
 
 def truncated(spectra: Spectra, e_max: float) -> Spectra:

@@ -22,20 +22,14 @@ from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import energy_spectra, rebin, sqrt_grid
-from speclearn.models.persistence import SavedModel, load_model, save_model
+from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
+from speclearn.models import SavedModel, SpectralEstimator, load
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
-MODEL_TYPE = "gamma-material-cnn"
 GRID = (150.0, 11000.0, 512)
 #: ranges of the simulation settings drawn for randomised pretraining
 RANDOM_SETTINGS = {"resolution": (0.9, 1.35), "inelastic": (0.5, 1.2), "background": (0.05, 0.35),
                    "gain_drift": (0.002, 0.015), "composition_jitter": (0.03, 0.12)}
-
-
-def selection_extra(estimator) -> dict:
-    """The `--method auto` ranking to keep in a model config, if the estimator has one."""
-    return {"selection": estimator.selection_} if getattr(estimator, "selection_", None) else {}
 
 
 def randomised_materials(detector: str, n: int, *, seed: int, parts: int = 6) -> tuple[np.ndarray, Spectra]:
@@ -79,11 +73,11 @@ def _ce(module, batch):
     return nn.functional.cross_entropy(module(batch[0]), batch[1])
 
 
-class MaterialCNN(BaseEstimator):
+class MaterialCNN(SpectralEstimator):
     """1-D CNN; `pretrain_n` simulated spectra on `detector` (nominal or, with `randomise`, randomised
     settings) before fine-tuning."""
 
-    method = "cnn"
+    system, method = "gamma", "material-cnn"
 
     def __init__(self, pretrain: bool = True, pretrain_n: int = 1800, pretrain_epochs: int = 30,
                  detector: str = "nai", randomise: bool = True, epochs: int = 60, width: int = 16, learning_rate: float = 1e-3,
@@ -130,6 +124,7 @@ class MaterialCNN(BaseEstimator):
         if len(labels) != spectra.n_spectra:
             raise InputError(f"{spectra.n_spectra} spectra but {len(labels)} labels", file=spectra.source)
         self.grid_ = sqrt_grid(*GRID)
+        self.axis_ = energy_axis(self.grid_)
         self.classes_ = np.array(sorted(labels.unique()), dtype=object)
         X = torch.as_tensor(material_features(spectra, self.grid_))
         y = torch.as_tensor(np.searchsorted(self.classes_.astype(str), labels.to_numpy()))
@@ -169,21 +164,13 @@ class MaterialCNN(BaseEstimator):
         return pd.DataFrame({"label": self.classes_[best], "probability": proba[np.arange(len(best)), best]},
                             index=spectra.meta.index)
 
-    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        model = SavedModel(model_type=MODEL_TYPE, params=self.get_params(),
-                           axis={"kind": "energy", "unit": "keV", "values": self.grid_.tolist()},
-                           targets=[str(c) for c in self.classes_], arrays=module_arrays(self.net_),
-                           extra=selection_extra(self))
-        return save_model(model, directory, overwrite=overwrite)
+    def _saved_parts(self) -> dict:
+        return {"targets": [str(c) for c in self.classes_], "arrays": module_arrays(self.net_)}
 
-    @classmethod
-    def from_saved(cls, model: SavedModel) -> "MaterialCNN":
-        classifier = model.construct(cls)
-        classifier.grid_ = np.asarray(model.axis["values"], dtype=float)
-        classifier.classes_ = np.array(model.targets, dtype=object)
-        classifier.net_ = load_module_arrays(_Net(len(classifier.classes_), len(classifier.grid_), classifier.width),
-                                             model.arrays)
-        return classifier
+    def _restore_saved(self, model: SavedModel) -> None:
+        self.grid_ = np.asarray(model.axis["values"], dtype=float)
+        self.classes_ = np.array(model.targets, dtype=object)
+        self.net_ = load_module_arrays(_Net(len(self.classes_), len(self.grid_), self.width), model.arrays)
 
 
 class ClassicalMaterialClassifier(BaseEstimator):
@@ -224,11 +211,9 @@ def material_classifier(method: str, *, epochs: int = 60, seed: int = 0):
 
 def load_material_classifier(directory: str | Path):
     """A saved MaterialCNN, or a classical one saved through speclearn.classify."""
-    model = load_model(directory)
-    if model.model_type == MODEL_TYPE:
-        return MaterialCNN.from_saved(model)
-    from speclearn.models import load
     estimator = load(directory)
+    if isinstance(estimator, MaterialCNN):
+        return estimator
     wrapper = ClassicalMaterialClassifier(estimator.method)
     wrapper.estimator_ = estimator
     wrapper.classes_ = wrapper.estimator_.classes_

@@ -32,7 +32,8 @@ def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: 
               "epochs_run": len(model.history_.train_loss), "best_epoch": model.history_.best_epoch,
               "val_loss": min(model.history_.val_loss), "seconds": round(time.perf_counter() - start, 1),
               "torch_threads": torch.get_num_threads(), "started_from": previous}
-    return model.save(out, overwrite=overwrite, extra=recipe)
+    model.extra_ = recipe
+    return model.save(out, overwrite=overwrite)
 
 
 if __name__ == "__main__":
