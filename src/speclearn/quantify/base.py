@@ -26,7 +26,6 @@ class FitContext:
     spectra: Spectra
     clean: np.ndarray | None = None  # (n, channels) noise-free spectra aligned with the training spectra
     peaks: pd.DataFrame | None = None  # per-spectrum peak table: id, species, mass_number, centre, width, amplitude
-    device: str = "cpu"
     params: np.ndarray | None = None  # (n, P) per-spectrum instrument/process parameters (`Quantifier.uses_params`)
 
 
@@ -109,8 +108,7 @@ class Quantifier(SpectralEstimator):
     # values (its `_fit` calls `check_counts` once the targets are known to be elements)
 
     def fit(self, spectra: Spectra, targets: pd.DataFrame, *, clean: Spectra | None = None,
-            peaks: pd.DataFrame | None = None, device: str = "cpu",
-            params: pd.DataFrame | None = None) -> "Quantifier":
+            peaks: pd.DataFrame | None = None, params: pd.DataFrame | None = None) -> "Quantifier":
         targets = check_targets(targets, spectra)
         spectra.check_trainable()
         if spectra.n_spectra < 3:
@@ -120,7 +118,7 @@ class Quantifier(SpectralEstimator):
         self.axis_ = spectra.axis_spec()
         self.targets_ = list(targets.columns)
         self.param_columns_ = None if params is None else [str(c) for c in params.columns]
-        context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks, device=device,
+        context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks,
                              params=None if params is None else check_params(params, spectra))
         self._fit(spectra.values().astype(float), targets.to_numpy(float), context)
         return self

@@ -75,10 +75,10 @@ def noise_floor(sim) -> np.ndarray:
 
 def _make(name: str, n_train: int, n_val: int, seconds: float, seed: int):
     if name == "caemmt":
-        return METHODS["caemmt"](architecture="auto", max_seconds=seconds, val_fraction=n_val / (n_train + n_val),
+        return METHODS["caemmt"](architecture="auto", max_seconds=seconds, validation_fraction=n_val / (n_train + n_val),
                                  seed=seed, progress=False)
     if name == "caemmt-seed":
-        return METHODS["caemmt"](architecture="seed", max_seconds=min(seconds, SEED_ARCHITECTURE_SECONDS), val_fraction=n_val / (n_train + n_val),
+        return METHODS["caemmt"](architecture="seed", max_seconds=min(seconds, SEED_ARCHITECTURE_SECONDS), validation_fraction=n_val / (n_train + n_val),
                                  seed=seed, progress=False)
     return METHODS[name](**({"seed": seed} if "seed" in METHODS[name]().get_params() else {}))
 

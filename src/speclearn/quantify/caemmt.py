@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
+from speclearn.models.selection import holdout
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
 from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.peaks import peak_targets
@@ -146,17 +147,17 @@ class CAEMMT(Quantifier):
     physics when the targets are element symbols on an m/z axis, else seed, e.g. NIR data).
 
     Loss weights (lambda_struct, alpha, beta), optimiser settings (Adam, learning_rate, batch_size,
-    epochs, patience) follow seed §3.2-3.3 and §4.4; max_seconds caps training time; val_fraction of
+    epochs, patience) follow seed §3.2-3.3 and §4.4; max_seconds caps training time (none by default); validation_fraction of
     the training spectra is held out for early stopping.
     """
 
     method = "caemmt"
 
     def __init__(self, architecture: str = "auto", epochs: int = 200, batch_size: int = 64,
-                 learning_rate: float = 1e-4, patience: int = 20, max_seconds: float = 900.0,
+                 learning_rate: float = 1e-4, patience: int = 20, max_seconds: float | None = None,
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
-                 hidden: int = 256, val_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
-                 progress: bool = True):
+                 hidden: int = 256, validation_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
+                 progress: bool = True, device: str = "auto"):
         self.architecture = architecture
         self.epochs = epochs
         self.batch_size = batch_size
@@ -168,10 +169,11 @@ class CAEMMT(Quantifier):
         self.beta = beta
         self.downsample = downsample
         self.hidden = hidden
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.internal_standard = internal_standard
         self.seed = seed
         self.progress = progress
+        self.device = device
 
     # --- helpers -----------------------------------------------------------------------------------
     @property
@@ -196,11 +198,6 @@ class CAEMMT(Quantifier):
         rows = np.arange(len(X))[:, None]
         shifted = X[rows, low] * (1 - frac) + X[rows, low + 1] * frac
         return np.concatenate([shifted / self.input_scale_, shift[:, None]], axis=1).astype(np.float32)
-
-    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        order = np.random.default_rng(self.seed).permutation(n)
-        n_val = int(round(self.val_fraction * n)) if n >= 10 else 0
-        return order[n_val:], order[:n_val]
 
     def _build(self, extra: dict[str, Any]) -> nn.Module:
         if extra["architecture"] == "seed":
@@ -233,7 +230,7 @@ class CAEMMT(Quantifier):
             net, inputs, clean = self._setup_seed(X, Y, context, peaks)
         else:
             net, inputs, clean = self._setup_physics(X, Y, context)
-        train_idx, val_idx = self._split(len(X))
+        train_idx, val_idx = holdout(len(X), self.validation_fraction, self.seed)
         tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32)),
                    torch.from_numpy(clean), torch.from_numpy(peaks.astype(np.float32))]
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -241,7 +238,7 @@ class CAEMMT(Quantifier):
                                 progress=self.progress)
         self.history_ = train(net, self._loss, [t[train_idx] for t in tensors],
                               [t[val_idx] for t in tensors] if len(val_idx) else None, config,
-                              device=context.device, description=f"CAEM-MT ({self.architecture_})").as_dict()
+                              device=resolve_device(self.device), description=f"CAEM-MT ({self.architecture_})").as_dict()
         self.net_ = net.cpu().eval()
 
     def _setup_seed(self, X, Y, context, peaks):

@@ -80,7 +80,7 @@ def train(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a quantification model and write it to a model folder."""
-    from speclearn.models import resolve_device
+    from speclearn.models import resolve_device, use_device
     from speclearn.models.selection import read_groups, show
     from speclearn.quantify import METHODS
     from speclearn.quantify.analyst import blank_ids, detection_limits
@@ -91,7 +91,7 @@ def train(
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
     check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups])
     check_report(report, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups, out])
-    torch_device = str(resolve_device(device))
+    resolve_device(device)
     data = read_spectra(spectra)
     raw_table = read_table_csv(targets, numeric=True)
     table = check_targets(raw_table, data, file=str(targets))
@@ -104,7 +104,7 @@ def train(
     if peaks and not peaks.is_file():
         raise InputError("file not found", file=peaks)
     peak_table = pd.read_csv(peaks) if peaks else None
-    fit_data = dict(clean=clean_spectra, peaks=peak_table, device=torch_device)
+    fit_data = dict(clean=clean_spectra, peaks=peak_table)
     trusted = None
     if method == "auto":
         if param_table is not None or calibration_fraction:
@@ -139,7 +139,7 @@ def train(
             if "epochs" not in METHODS[method]().get_params():
                 raise InputError(f"--epochs applies to the network methods (caemmt, cnn, twohead), not {method}")
             hyper["epochs"] = epochs
-        model = METHODS[method](**hyper)
+        model = use_device(METHODS[method](**hyper), device)
         if calibration_fraction:
             if param_table is not None:
                 raise InputError("--calibration-fraction cannot be combined with --params yet")

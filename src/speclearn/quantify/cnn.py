@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from speclearn.models.selection import holdout
-from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.preprocessing import Normalizer
 from speclearn.quantify.base import FitContext, Quantifier
 
@@ -48,7 +48,7 @@ class CNNRegressor(Quantifier):
 
     def __init__(self, width: int = 8, epochs: int = 300, batch_size: int = 32, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, patience: int = 30, max_seconds: float | None = None, seed: int = 0,
-                 progress: bool = False):
+                 progress: bool = False, device: str = "auto"):
         self.width = width
         self.epochs = epochs
         self.batch_size = batch_size
@@ -58,6 +58,7 @@ class CNNRegressor(Quantifier):
         self.max_seconds = max_seconds
         self.seed = seed
         self.progress = progress
+        self.device = device
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         return ((_snv(X) - self.x_mean_) / self.x_std_).astype(np.float32)
@@ -76,7 +77,7 @@ class CNNRegressor(Quantifier):
                                 max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
         self.history_ = train(self.net_, lambda net, b: nn.functional.mse_loss(net(b[0]), b[1]),
                               [inputs[fit], targets[fit]], [inputs[val], targets[val]], config,
-                              device=context.device, description="CNN regressor").as_dict()
+                              device=resolve_device(self.device), description="CNN regressor").as_dict()
         self.net_ = self.net_.cpu().eval()
 
     def _predict(self, X: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ class DeepEnsemble(Quantifier):
                 ids = pd.Index([f"{spectra.ids[r]}#{k}" for k, r in enumerate(rows)], name="id")
                 part, extra = replace(spectra, intensity=X[rows], meta=pd.DataFrame(index=ids)), {}
             targets = pd.DataFrame(Y if part is spectra else Y[rows], index=part.meta.index, columns=self.targets_)
-            self.members_.append(member.fit(part, targets, device=context.device, **extra))
+            self.members_.append(member.fit(part, targets, **extra))
 
     def draws(self, X: np.ndarray) -> np.ndarray:
         """(members, n, targets) predictions of every member."""

@@ -130,7 +130,7 @@ def fit_calibrated(quantifier: Quantifier, spectra: Spectra, targets: pd.DataFra
     """Fit on the training part and calibrate split-conformal scores on the held-out part.
 
     spread: with score='scaled', the spread estimator (counting, dropout or ensemble) dividing the
-    residuals. fit_kwargs (clean=, peaks=, device=) go to `quantifier.fit`.
+    residuals. fit_kwargs (clean=, peaks=) go to `quantifier.fit`.
     """
     targets = check_targets(targets, spectra)
     train_ids, cal_ids = split_ids(spectra.ids, calibration_fraction, seed)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from speclearn.models.selection import holdout
-from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
+from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
 from speclearn.quantify.paramcorrection import fit_log_recovery
 from speclearn.quantify.wnnls import WNNLS
@@ -72,7 +72,8 @@ class TwoHeadQuantifier(Quantifier):
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", hidden: int = 64,
                  param_hidden: int = 32, epochs: int = 400, batch_size: int = 32, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, patience: int = 40, validation_fraction: float = 0.2,
-                 max_seconds: float = 600.0, seed: int = 0, progress: bool = True, warm_start: bool = False):
+                 max_seconds: float | None = None, seed: int = 0, progress: bool = True, warm_start: bool = False,
+                 device: str = "auto"):
         self.internal_standard = internal_standard
         self.interferences = interferences
         self.hidden = hidden
@@ -87,6 +88,7 @@ class TwoHeadQuantifier(Quantifier):
         self.seed = seed
         self.progress = progress
         self.warm_start = warm_start
+        self.device = device
 
     # --- inputs --------------------------------------------------------------------------------------
     def _inputs(self, amounts: np.ndarray, P: np.ndarray | None) -> np.ndarray:
@@ -131,7 +133,7 @@ class TwoHeadQuantifier(Quantifier):
                                 max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
         self.history_ = train(self.net_, self._loss, [t[fit] for t in tensors],
                               [t[val] for t in tensors] if len(val) else None, config,
-                              device=context.device, description="two-headed quantifier").as_dict()
+                              device=resolve_device(self.device), description="two-headed quantifier").as_dict()
         self.net_ = self.net_.cpu().eval()
 
     def _loss(self, net: nn.Module, batch) -> torch.Tensor:
