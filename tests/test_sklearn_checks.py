@@ -18,7 +18,8 @@ they are made for):
   scalar y;
 - the supervised and replicate denoisers need clean spectra or at least 3 replicate groups (the
   checks give 2 classes as y);
-- the torch networks (quantify cnn and caemmt, classify cnn, denoise siamese and blindspot) and blind source
+- the torch networks (quantify cnn, caemmt and the deep ensemble, classify cnn, denoise siamese and
+  blindspot) and blind source
   separation share the adapters; their checks take minutes each on 2 cores, so they run only with
   SPECLEARN_SLOW_CHECKS=1.
 """
@@ -39,7 +40,8 @@ FAST = {"cnn": {"epochs": 2}, "rf": {"n_estimators": 10}, "caemmt": {"epochs": 2
         "mlp": {"epochs": 2, "device": "cpu"}, "vae-mlp": {"vae_epochs": 2, "mlp_epochs": 2, "device": "cpu"}}
 ADAPTERS = {"quantify": ArrayRegressor, "classify": ArrayClassifier, "denoise": ArrayTransformer}
 NOT_RUN = {"denoise.supervised", "denoise.noise2noise", *(f"quantify.{name}" for name in PHYSICS)}
-SLOW = {"quantify.cnn", "quantify.caemmt", "quantify.bss", "classify.cnn", "denoise.siamese", "denoise.blindspot"}
+SLOW = {"quantify.cnn", "quantify.caemmt", "quantify.bss", "quantify.ensemble", "classify.cnn", "denoise.siamese",
+        "denoise.blindspot"}
 
 
 def _estimators():
