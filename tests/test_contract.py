@@ -252,3 +252,12 @@ class TestEstimatorContract:
             assert moved.get_params()["device"] == "auto"
         else:
             assert moved is estimator
+
+
+def test_shipped_models_with_the_older_type_names_load_through_the_one_front_door():
+    from importlib import resources
+    shipped = {"mrs/data/models/aligner": "mrs.cnn-aligner", "mrs/data/models/detector": "mrs.transient-detector",
+               "gamma/default_model": "gamma.identifier"}
+    for folder, model_type in shipped.items():
+        model = load(resources.files("speclearn") / folder)
+        assert model.model_type() == model_type and model.axis_

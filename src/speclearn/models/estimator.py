@@ -20,8 +20,12 @@ from speclearn.models.persistence import SavedModel, load_model, read_model_type
 
 #: model type (`system.method`) -> class; filled as the system packages are imported
 MODEL_TYPES: dict[str, type["SpectralEstimator"]] = {}
-#: the packages whose estimators `load` may build (imported on demand, nothing else is imported)
-SYSTEMS = ("quantify", "classify", "denoise", "transfer", "unmix", "generate", "trust", "mrs", "gamma")
+#: each system and the modules holding its estimators, which `load` imports on demand (nothing else)
+SYSTEMS = {name: (f"speclearn.{name}",) for name in ("quantify", "classify", "denoise", "transfer", "unmix",
+                                                      "generate", "trust")} | {
+    "mrs": ("speclearn.mrs.align_cnn", "speclearn.mrs.artifacts", "speclearn.mrs.quantifier"),
+    "gamma": ("speclearn.gamma.learned", "speclearn.gamma.materials_cnn", "speclearn.gamma.composition",
+              "speclearn.gamma.generate")}
 #: model types written before the one naming scheme -> today's name (such folders still load)
 RENAMED = {**{old: f"classify.{old}" for old in ("cnn", "knn", "svm", "rf", "plsda")},
            **{f"denoise-{m}": f"denoise.{m}" for m in ("classical", "siamese", "supervised", "noise2noise")},
@@ -99,8 +103,8 @@ class SpectralEstimator(BaseEstimator):
 
 
 def _import_system(name: str) -> None:
-    if name in SYSTEMS:
-        importlib.import_module(f"speclearn.{name}")
+    for module in SYSTEMS.get(name, ()):
+        importlib.import_module(module)
 
 
 def methods(system: str) -> dict[str, type[SpectralEstimator]]:
