@@ -137,3 +137,14 @@ def test_writing_never_overwrites_without_permission(tmp_path, spectra):
     write_spectra(spectra.with_intensity(spectra.values() * 2), path, overwrite=True)
     np.testing.assert_allclose(read_spectra(path).values(), spectra.values() * 2)
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_benchmark_results_are_written_atomically_as_json_or_text(tmp_path):
+    import json
+
+    from speclearn.io.atomic import write_result
+    write_result(tmp_path / "r.json", {"error": np.float64(0.25), "n": np.int64(3), "rows": np.arange(2)})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"error": 0.25, "n": 3, "rows": [0, 1]}
+    write_result(tmp_path / "r.md", "| a |\n")
+    assert (tmp_path / "r.md").read_text() == "| a |\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]  # no temporary files left

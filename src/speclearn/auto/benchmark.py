@@ -29,6 +29,7 @@ import pandas as pd
 
 from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
+from speclearn.io.atomic import write_result
 
 NAME = "auto"
 SCALES = ("quick", "full")
@@ -410,8 +411,8 @@ def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -
             "met": bool(icpms["auto_over_floor"] <= 1.5), "ratio": icpms["auto_over_floor"]},
     }
     result["summary"] = {k: v["met"] for k, v in result["targets"].items()}
-    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
-    (out_dir / f"{NAME}.md").write_text(markdown(result))
+    write_result(out_dir / f"{NAME}.json", result)
+    write_result(out_dir / f"{NAME}.md", markdown(result))
     return result
 
 

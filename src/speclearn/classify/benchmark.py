@@ -9,7 +9,6 @@ reused for every split. Writes classification.json/.md and classification_confus
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from speclearn.classify.cnn import CNNClassifier
 from speclearn.core.spectra import Spectra
 from speclearn.metrics import mean_confidence_interval, paired_t_test
 from speclearn.preprocessing import preprocess
+from speclearn.io.atomic import write_result
 
 SCALES = {"quick": {"repeats": 20, "epochs": 40, "pretrain_epochs": 8},
           "full": {"repeats": 20, "epochs": 100, "pretrain_epochs": 15}}
@@ -100,7 +100,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
               "confusion_summed_over_splits": {k: {m: v.tolist() for m, v in c.items()} for k, c in confusion.items()},
               "pretraining": "random smooth band mixtures on the coffee channels (speclearn.classify.pretraining): "
                              "synthetic materials in families sharing bands; pretext task = which material"}
-    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
+    write_result(out_dir / f"{NAME}.json", result)
     _write_markdown(out_dir, rows, summary, scale)
     _confusion_figure(out_dir, confusion[FEW_SHOT], classes)
     return result
@@ -150,7 +150,7 @@ def _write_markdown(out_dir: Path, rows: list[dict], summary: dict, scale: str) 
                      f"t-test over splits p = {p:.3g}); best classical {part['best_classical']} "
                      f"{part['best_classical_accuracy']:.3f} vs pretrained CNN {part['cnn_pretrained_accuracy']:.3f}.")
     lines.append("")
-    (out_dir / f"{NAME}.md").write_text("\n".join(lines))
+    write_result(out_dir / f"{NAME}.md", "\n".join(lines))
 
 
 def _confusion_figure(out_dir: Path, confusion: dict[str, np.ndarray], classes: np.ndarray) -> None:

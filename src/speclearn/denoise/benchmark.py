@@ -8,7 +8,6 @@ linear calibration of the eight oxides on shot-averaged spectra, with and withou
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from speclearn.denoise.siamese import SEED_CONFIG, SpectroscopyNet
 from speclearn.denoise.supervised import SupervisedDenoiser
 from speclearn.metrics import rmse, snr_db
 from speclearn.preprocessing import BandMask, average_by_group
+from speclearn.io.atomic import write_result
 
 SCALES: dict[str, dict[str, Any]] = {
     "quick": dict(n_targets=8, n_locations=2, shots=3, epochs=2, seed_config_epochs=1, max_seconds=30,
@@ -324,6 +324,6 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
     result = {"scale": scale, "settings": settings, "seed": seed, "oxides": list(OXIDES), "rows": rows,
               "speed": speed_result, "real": real, "wall_seconds": time.perf_counter() - start}
     result["targets"] = check_targets(rows, list(OXIDES), speed_result)
-    (out_dir / "denoising.json").write_text(json.dumps(result, indent=2, default=float))
-    (out_dir / "denoising.md").write_text(markdown(result))
+    write_result(out_dir / "denoising.json", result)
+    write_result(out_dir / "denoising.md", markdown(result))
     return result

@@ -13,7 +13,6 @@ disagreement, as `--method auto` does.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from speclearn.denoise.blindspot import BlindSpotDenoiser
 from speclearn.denoise.classical import ClassicalDenoiser
 from speclearn.denoise.replicate_sets import eds_replicates, fermentation_replicates, gamma_replicates
 from speclearn.denoise.replicates import ReplicateDenoiser
+from speclearn.io.atomic import write_result
 
 NAME = "denoising_replicates"
 SCALES: dict[str, dict[str, Any]] = {
@@ -207,6 +207,6 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
     result = {"scale": scale, "settings": settings, "seed": seed, "sets": results,
               "wall_seconds": time.perf_counter() - start}
     result["targets"] = check_targets(results)
-    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
-    (out_dir / f"{NAME}.md").write_text(markdown(result))
+    write_result(out_dir / f"{NAME}.json", result)
+    write_result(out_dir / f"{NAME}.md", markdown(result))
     return result

@@ -6,7 +6,6 @@ to ONNX and TorchScript and times batch inference against PyTorch eager on 1 and
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
@@ -18,6 +17,7 @@ import pandas as pd
 import torch
 
 from speclearn.core.spectra import Spectra
+from speclearn.io.atomic import write_result
 
 KINDS = ("denoise.supervised", "denoise.siamese", "classify.cnn", "transfer.mlp", "transfer.vae-mlp", "generate.cvae",
          "quantify.caemmt", "quantify.twohead")
@@ -160,8 +160,8 @@ def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -
               "torch": torch.__version__, "wall_s": time.perf_counter() - start, "cpus": os.cpu_count(),
               "load_average": [load_start, os.getloadavg()[0]], "rows": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "export.json").write_text(json.dumps(result, indent=2))
-    (out_dir / "export.md").write_text(_markdown(result))
+    write_result(out_dir / "export.json", result)
+    write_result(out_dir / "export.md", _markdown(result))
     return result
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from speclearn.gamma.lines import ELEMENTS
+from speclearn.io.atomic import write_result
 
 NAME = "gamma"
 SCALES = {"quick": {"id_per_detector": 150, "pretrain_n": 1800, "pretrain_epochs": 25, "epochs": 60,
@@ -295,7 +296,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
     summary = _summary(sections, walls, scale)
     result = {"name": NAME, "scale": scale, "seed": seed, "config": config, "machine": MACHINE,
               "wall_seconds": walls, "summary": summary, "rows": sections}
-    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
+    write_result(out_dir / f"{NAME}.json", result)
     _write_markdown(out_dir, sections, walls, summary, scale, config)
     return result
 
@@ -387,4 +388,4 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
     lines += ["", f"{auto['cv'].iloc[0]}, {auto['folds'].iloc[0]} folds, {auto['seconds'].iloc[0]:.0f} s; winner "
               f"{auto['winner'].iloc[0]}, test accuracy {auto['winner_test_accuracy'].iloc[0]:.3f} on "
               f"{config['test_per_material'] * 18} measured spectra.", ""]
-    (out_dir / f"{NAME}.md").write_text("\n".join(lines))
+    write_result(out_dir / f"{NAME}.md", "\n".join(lines))

@@ -18,7 +18,6 @@ real test spectra (different targets, same population) as the reference.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.generate.cvae import ConditionalVAE
 from speclearn.generate.simulated import SimulatorCorrection
 from speclearn.metrics import classifier_two_sample_test, mean_confidence_interval, mmd_permutation_test, rmse
+from speclearn.io.atomic import write_result
 
 SCALES = {"quick": {"targets": 80, "test_targets": 25, "shots": 4, "repeats": 3, "epochs": 300},
           "full": {"targets": 120, "test_targets": 40, "shots": 5, "repeats": 5, "epochs": 400}}
@@ -207,7 +207,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
                "c2st_accuracy_generated_vs_real": realism["generated_vs_real_test"]["c2st"]["accuracy"]}
     result = {"name": NAME, "scale": scale, "seed": seed, "summary": summary, "rows": rows,
               "table": table.to_dict(orient="records"), "realism": realism}
-    (out_dir / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))
+    write_result(out_dir / f"{NAME}.json", result)
     _write_markdown(out_dir, table, summary, realism, scale)
     _figures(out_dir, table, spectra.axis, generated_test.values(), real_test, targets.loc[test_ids])
     return result
@@ -273,7 +273,7 @@ def _write_markdown(out_dir: Path, table: pd.DataFrame, summary: dict, realism: 
               f"cVAE conditioning: a PLS fitted on the plentiful real spectra reads the requested test compositions "
               f"back from the generated spectra with RMSE {realism['pls_rmse_on_generated_test']:.3f} wt% (real test "
               f"spectra: {realism['pls_rmse_on_real_test']:.3f} wt%).", ""]
-    (out_dir / f"{NAME}.md").write_text("\n".join(lines))
+    write_result(out_dir / f"{NAME}.md", "\n".join(lines))
 
 
 def _figures(out_dir: Path, table: pd.DataFrame, axis: np.ndarray, generated: np.ndarray, real: np.ndarray,

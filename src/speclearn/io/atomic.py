@@ -193,3 +193,19 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
         for leftover in (tmp, old):
             if leftover is not None and (leftover.exists() or leftover.is_symlink()):
                 _remove(leftover)
+
+
+def write_result(path: str | Path, content: str | dict) -> Path:
+    """A benchmark result written atomically (replacing the last run's): a dict as indented JSON (numpy
+    scalars as numbers, anything else as text), a string as it is."""
+    import numpy as np
+
+    def number_or_text(value):
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        return value.item() if isinstance(value, np.generic) else str(value)
+    text = content if isinstance(content, str) else json.dumps(content, indent=1, default=number_or_text)
+    path = Path(path)
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(text)
+    return path

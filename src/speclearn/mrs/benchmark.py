@@ -34,6 +34,7 @@ from speclearn.mrs.preprocess import eddy_current_correction, transient_outlier_
 from speclearn.mrs.quantifier import DLQuantifier
 from speclearn.mrs.registration import SpectralRegistration
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+from speclearn.io.atomic import write_result
 
 SCALES = {
     "tiny": {"align_scans": 2, "train": 60, "test": 4, "snrs": (40.0,), "epochs": 2, "patience": 2, "max_seconds": 20.0,
@@ -218,7 +219,7 @@ def _run(out_dir: Path, scale: str, seed: int) -> dict:
               "dl_training": dl_info, "aligner": aligner.get_params(), "detector": detector.get_params(),
               "alignment": alignment, "quantification": quantification, "out_of_range": slopes,
               "detection": detection, "speed": speed, "summary": summary}
-    (out_dir / "mrs.json").write_text(json.dumps(result, indent=2, default=float))
+    write_result(out_dir / "mrs.json", result)
     _markdown(out_dir / "mrs.md", result)
     return result
 

@@ -24,6 +24,7 @@ from speclearn.metrics import paired_t_test, peak_centre_error, peak_to_noise_db
 from speclearn.quantify import DEFAULT_METHOD, METHODS
 from speclearn.quantify.analyst import detection_limits
 from speclearn.quantify.peaks import peak_targets
+from speclearn.io.atomic import write_result
 
 SCALES = {"quick": {"train": 160, "val": 40, "test": 60, "blanks": 10, "gd_train": 60, "seconds": 150},
           "full": {"train": 800, "val": 200, "test": 200, "blanks": 20, "gd_train": 100, "seconds": 300}}
@@ -240,8 +241,8 @@ def _write(result: dict, out_dir: Path, stem: str) -> None:
                                                   "ms_per_spectrum": r["ms_per_spectrum"]}
                                               for m, r in setting["results"].items()}
                          for setting in result["settings"]}
-    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
-    (out_dir / f"{stem}.md").write_text("# ICP-MS quantification benchmark\n\n" + markdown(result))
+    write_result(out_dir / f"{stem}.json", result)
+    write_result(out_dir / f"{stem}.md", "# ICP-MS quantification benchmark\n\n" + markdown(result))
 
 
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods: list[str] | None = None,

@@ -14,7 +14,6 @@ two-headed model with parameters <= 0.5 * ME of the same model without them.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.twohead import TwoHeadQuantifier
 from speclearn.simulate.icpms import PROCESS_PARAMETERS, ICPMSConfig, ICPMSInstrument, ProcessConfig, simulate_icpms
+from speclearn.io.atomic import write_result
 
 SCALES = {"quick": {"n_train": 240, "n_test": 120, "n_channels": 4000, "epochs": 400},
           "full": {"n_train": 800, "n_test": 400, "n_channels": 10_000, "epochs": 600}}
@@ -111,8 +111,8 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
                     "load_average_1min_after": os.getloadavg()[0],
                     "note": "shared 2-core machine under heavy load from other jobs: wall times are inflated"},
     }
-    (out_dir / "matrix_effects.json").write_text(json.dumps(result, indent=1))
-    (out_dir / "matrix_effects.md").write_text(markdown(result))
+    write_result(out_dir / "matrix_effects.json", result)
+    write_result(out_dir / "matrix_effects.md", markdown(result))
     plot(result, out_dir / "matrix_effects.png")
     return result
 

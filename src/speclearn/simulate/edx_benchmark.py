@@ -1,13 +1,13 @@
 """Speed and memory of streaming a simulated EDX spectrum image to Zarr (target: 256 x 256 x 2048 in < 60 s, < 2 GB)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from speclearn.metrics import run_measured
+from speclearn.io.atomic import write_result
 
 SCALES = {"quick": [(64, 64, 2048), (128, 128, 2048)], "full": [(64, 64, 2048), (128, 128, 2048), (256, 256, 2048)]}
 
@@ -42,11 +42,11 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
               "threads_env": os.environ.get("OMP_NUM_THREADS"), "rows": rows, "verdict": verdict,
               "note": "wall time includes generating Poisson counts and writing compressed Zarr; peak RSS is the "
                       "whole process (Python + imports included); measured on a shared 2-core machine"}
-    (out_dir / "edx_simulate_speed.json").write_text(json.dumps(result, indent=2))
+    write_result(out_dir / "edx_simulate_speed.json", result)
     lines = ["# EDX spectrum image streamed to Zarr", "", f"scale: {scale}; {result['note']}", "",
              "| map | dose | wall (s) | peak RSS (MB) | Zarr on disk (MB) | M values/s |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['map']} | {r['dose']} | {r['wall_s']} | {r['peak_rss_mb']} | {r['zarr_mb']} | {r['values_per_s_M']} |"
               for r in rows]
     lines += ["", verdict, ""]
-    (out_dir / "edx_simulate_speed.md").write_text("\n".join(lines))
+    write_result(out_dir / "edx_simulate_speed.md", "\n".join(lines))
     return result

@@ -26,6 +26,7 @@ from pathlib import Path
 from speclearn.core.spectra import Spectra
 from speclearn.transfer import METHODS, VAEMLPTransfer
 from speclearn.transfer.evaluation import ClusterScorer, error_maps, transfer_scores
+from speclearn.io.atomic import write_result
 
 SEED_PRIMARY_SIZE = (313_600, 4062)
 SEED_SECONDARY_CHANNELS = 3872
@@ -337,7 +338,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, streami
                               "rse": "sum (x - x_hat)^2 / sum (x - x_bar)^2, x_bar = mean measured test spectrum "
                                      "(the seed's eq. 4 prints x_hat in the denominator)",
                               "space": "baseline-removed, unscaled primary intensities"}}
-    (out_dir / f"{result_stem(scale)}.json").write_text(json.dumps(result, indent=2, default=float))
+    write_result(out_dir / f"{result_stem(scale)}.json", result)
     if streaming:
         run_streaming(out_dir, scale=scale, seed=seed)
     write_report(out_dir, scale)
@@ -351,7 +352,7 @@ def run_streaming(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
     with tempfile.TemporaryDirectory(prefix="speclearn-stream-") as work:
         streaming = streaming_study(SCALES[scale], seed, Path(work))
     streaming["scale"] = scale
-    (out_dir / "transfer_streaming.json").write_text(json.dumps(streaming, indent=2, default=float))
+    write_result(out_dir / "transfer_streaming.json", streaming)
     write_report(out_dir, scale)
     return streaming
 
@@ -371,7 +372,7 @@ def write_report(out_dir: Path, scale: str) -> None:
     result = json.loads(table.read_text())
     streaming = json.loads(stream.read_text()) if stream.exists() else None
     result["streaming"] = streaming if streaming and streaming.get("scale") == result["scale"] else None
-    (out_dir / f"{stem}.md").write_text(markdown(result))
+    write_result(out_dir / f"{stem}.md", markdown(result))
 
 
 def check_targets(blocks: dict) -> dict:

@@ -28,6 +28,7 @@ from speclearn.quantify.counting import CountingStatistics
 from speclearn.quantify.dropout import MCDropout
 from speclearn.quantify.ensemble import DeepEnsemble, EnsembleSpread
 from speclearn.quantify.intervals import split_ids
+from speclearn.io.atomic import write_result
 
 LEVELS = (0.8, 0.9, 0.95)
 SCALES = {
@@ -337,14 +338,14 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, part: s
         seconds = time.perf_counter() - start
         (out_dir / "uncertainty.json").write_text(json.dumps({"rows": rows, "wall_seconds": seconds, "scale": scale},
                                                              indent=1))
-        (out_dir / "uncertainty.md").write_text(_markdown_uncertainty(rows, seconds, scale))
+        write_result(out_dir / "uncertainty.md", _markdown_uncertainty(rows, seconds, scale))
         plot_coverage(rows, out_dir / "uncertainty_coverage.png")
         result["uncertainty"] = rows
     if part in ("qa", "all"):
         start = time.perf_counter()
         qa = qa_benchmark(s, seed, out_dir)
         seconds = time.perf_counter() - start
-        (out_dir / "qa.json").write_text(json.dumps(qa | {"wall_seconds": seconds, "scale_name": scale}, indent=1))
-        (out_dir / "qa.md").write_text(_markdown_qa(qa, seconds, scale))
+        write_result(out_dir / "qa.json", qa | {"wall_seconds": seconds, "scale_name": scale})
+        write_result(out_dir / "qa.md", _markdown_qa(qa, seconds, scale))
         result["qa"] = qa
     return result

@@ -25,6 +25,7 @@ from speclearn.unmix import NMF, PCANMF, PSNMF
 from speclearn.unmix.evaluation import composition_error, score_unmixing
 from speclearn.unmix.plots import plot_maps, plot_spectra
 from speclearn.unmix.quantify import quantify_spectrum
+from speclearn.io.atomic import write_result
 
 DOSES = (10, 50, 200, 1000)
 SCALES = {
@@ -260,6 +261,6 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0,
               "threads_env": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
               "dose_sweep": sweep, "targets": _targets(sweep), "memory": memory,
               "memory_extrapolation": extrapolate_memory(memory)}
-    (out_dir / "unmixing.json").write_text(json.dumps(result, indent=2))
-    (out_dir / "unmixing.md").write_text(_markdown(result))
+    write_result(out_dir / "unmixing.json", result)
+    write_result(out_dir / "unmixing.md", _markdown(result))
     return result
