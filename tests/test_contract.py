@@ -283,3 +283,46 @@ def test_shipped_models_with_the_older_type_names_load_through_the_one_front_doo
     for folder, model_type in shipped.items():
         model = load(resources.files("speclearn") / folder)
         assert model.model_type() == model_type and model.axis_
+
+
+MRS_RECIPES = {
+    "mrs.cnn-aligner": ({"n_scans": 6, "augment": 1, "epochs": 1}, lambda model, data: np.stack(model.estimate(data))),
+    "mrs.transient-detector": ({"n_scans": 6, "epochs": 1}, lambda model, data: model.score(data)),
+    "mrs.dl-quantifier": ({"method": "varpro", "epochs": 1, "calibration_fraction": 0.25, "refine": 1},
+                          lambda model, data: model.predict(data)[0].to_numpy(float)),
+}
+
+
+@pytest.fixture(scope="module")
+def mrs_data():
+    from speclearn.mrs.basis import load_basis
+    from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+    basis = load_basis()
+    sim = simulate_mrs(8, seed=8, basis=basis, config=MRSSimConfig(transients=1, snr=(80.0, 80.0)))
+    return basis, sim
+
+
+def _fit_mrs(model_type: str, basis, sim, seed: int = 0):
+    params, _ = MRS_RECIPES[model_type]
+    model = MODEL_TYPES[model_type](**params, seed=seed)
+    return model.fit(sim.spectra, basis, sim.concentrations) if model_type == "mrs.dl-quantifier" else model.fit(basis)
+
+
+@pytest.mark.parametrize("model_type", sorted(MRS_RECIPES))
+def test_mrs_estimators_meet_the_contract(model_type, mrs_data, tmp_path, monkeypatch):
+    """The same contract for the MRS models, whose input is complex FIDs with an acquisition record."""
+    methods("mrs")
+    basis, sim = mrs_data
+    output = MRS_RECIPES[model_type][1]
+    data, before = sim.spectra, sim.spectra.fid.copy()
+    model = _fit_mrs(model_type, basis, sim)
+    expected = output(model, data)
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(output(load(tmp_path / "m"), data), expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(data.fid, before)
+    torch.manual_seed(123)
+    np.testing.assert_array_equal(output(_fit_mrs(model_type, basis, sim), data), expected)
+    with pytest.raises(InputError, match="dwell time"):
+        output(model, data.with_fid(data.fid, dwell_time_s=2 * data.dwell_time_s))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert use_device(model, "auto") is model

@@ -69,6 +69,7 @@ class TransientDetector(SpectralEstimator):
         x = detector_input(data, self.ppm_range)
         y = corrupted.astype(np.float32)[:, None]
         self.axis_ = data.acquisition()
+        torch.manual_seed(self.seed)  # initial weights follow the estimator's seed
         self.net_ = Encoder(4, 1)
         # hold out whole scans for validation and the threshold
         scans = np.asarray(data.scans)

@@ -213,6 +213,7 @@ class DLQuantifier(SpectralEstimator):
             if targets is not None and self.calibration_fraction > 0 else 0
         n_val = max(data.n // 10, 2)
         cal, val, fit_rows = order[:n_cal], order[n_cal:n_cal + n_val], order[n_cal + n_val:]
+        torch.manual_seed(self.seed)  # initial weights follow the estimator's seed
         self.net_ = self._build(basis, data)
         mean = y[fit_rows].mean(axis=0) if targets is not None else np.abs(x).mean() * np.ones(len(self.names_))
         self.net_.amplitude_scale.copy_(torch.tensor(np.maximum(mean, 1e-6), dtype=torch.float32))
