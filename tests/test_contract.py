@@ -267,13 +267,16 @@ class TestEstimatorContract:
     def test_device_auto_with_cuda_present(self, model_type, fitted, monkeypatch):
         """`--device auto` never refuses a model when a GPU is present: torch models are sent to CUDA,
         CPU methods stay on the CPU (CUDA is faked; nothing is run on it)."""
+        from speclearn.models import resolve_device
         estimator = fitted(model_type)[0]
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         moved = use_device(estimator, "auto")
-        if "device" in estimator.get_params():
-            assert moved.get_params()["device"] == "auto"
-        else:
-            assert moved is estimator
+        assert moved is estimator
+        if "device" in estimator.get_params():  # a torch model: auto means the GPU
+            assert resolve_device(moved.get_params()["device"]).type == "cuda"
+        else:  # a CPU method: an explicit cuda is refused, auto is not
+            with pytest.raises(InputError, match="CPU"):
+                use_device(estimator, "cuda")
 
 
 def test_shipped_models_with_the_older_type_names_load_through_the_one_front_door():

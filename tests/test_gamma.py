@@ -244,3 +244,11 @@ def test_n42_reader(tmp_path):
     assert s.values()[0].tolist() == [5, 0, 0, 0, 7, 2]
     assert s.axis[:2].tolist() == [1.5, 3.5] and s.meta["live_time_s"].iloc[0] == 118
     assert s.meta["real_time_s"].iloc[0] == 120.5
+
+
+def test_cli_predict_refuses_a_model_of_another_system(cli, tmp_path, spectra):
+    from speclearn.io import write_spectra
+    write_spectra(spectra, tmp_path / "s.csv")
+    assert cli("denoise", "train", "--spectra", tmp_path / "s.csv", "--method", "classical", "--out", tmp_path / "d")[0] == 0
+    code, _, err = cli("gamma", "predict", "--model", tmp_path / "d", "--spectra", NAI, "--out", tmp_path / "x.csv")
+    assert code == 2 and "not a gamma model" in err and not (tmp_path / "x.csv").exists()

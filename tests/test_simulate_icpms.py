@@ -11,8 +11,8 @@ import pytest
 
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, read_table_csv
-from speclearn.simulate.icpms import (ICPMSConfig, ICPMSInstrument, available_elements, isotope_pattern, mz_axis,
-                                      render_peaks, simulate_icpms, species_template)
+from speclearn.physics.icpms import available_elements, isotope_pattern, mz_axis, render_peaks, species_template
+from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
 
 SMALL = ICPMSInstrument(mz_min=40.0, mz_max=140.0, n_channels=4000)
 

@@ -165,7 +165,8 @@ def _data_parallel_worker(rank: int, world: int, backend: str, init: str, fn: Ca
 
 def data_parallel(fn: Callable, *args, processes: int = 2, backend: str = "gloo") -> Any:
     """Run `fn(rank, *args)` in `processes` processes joined in a torch.distributed group (gloo on CPUs,
-    nccl for one GPU per process); `models.train` inside it trains data-parallel. Returns rank 0's result."""
+    nccl for one GPU per process); `models.train` inside it trains data-parallel. Returns rank 0's result,
+    which must be tensors, numbers, strings or lists/dicts of them (it is read back without unpickling code)."""
     import tempfile
     from pathlib import Path
     import torch
@@ -174,7 +175,7 @@ def data_parallel(fn: Callable, *args, processes: int = 2, backend: str = "gloo"
         out = str(Path(tmp) / "result.pt")
         mp.start_processes(_data_parallel_worker, args=(processes, backend, f"file://{tmp}/rendezvous", fn, args, out),
                            nprocs=processes, start_method="fork" if backend == "gloo" else "spawn")
-        return torch.load(out, weights_only=False)
+        return torch.load(out, weights_only=True)
 
 
 # --- benchmark: `speclearn bench scale` / benchmarks/scale.py ------------------------------------------

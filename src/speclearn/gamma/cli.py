@@ -167,21 +167,21 @@ def predict_command(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Apply a gamma model: nuclides (id, nuclide, score), material classes, or atom fractions."""
+    from speclearn.gamma.composition import AEComposition, NNLSComposition
     from speclearn.gamma.learned import MLPIdentifier
-    from speclearn.gamma.materials_cnn import load_material_classifier
-    from speclearn.models import read_model_type
+    from speclearn.gamma.materials_cnn import as_material_classifier
+    from speclearn.models import load
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     data = load_gamma_spectra(spectra, calibration)
-    kind = read_model_type(model)
-    if kind in ("gamma.identifier", "gamma-identifier"):
-        table = MLPIdentifier.load(model).predict(data).set_index("id")
-    elif "composition" in kind:
-        from speclearn.gamma.composition import load_composition
-        table = load_composition(model).predict(data)
+    estimator = load(model)
+    if isinstance(estimator, MLPIdentifier):
+        table = estimator.predict(data).set_index("id")
+    elif isinstance(estimator, (AEComposition, NNLSComposition)):
+        table = estimator.predict(data)
     else:
-        table = load_material_classifier(model).predict(data)
+        table = as_material_classifier(estimator).predict(data)
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} rows to {out}")
     write_report(report, "gamma predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,

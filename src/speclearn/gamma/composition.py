@@ -12,7 +12,6 @@ with known composition (reconstruction + fraction loss) and then needs no fittin
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.lines import ELEMENTS
 from speclearn.gamma.materials_cnn import GRID
-from speclearn.models import SavedModel, SpectralEstimator, load
+from speclearn.models import SavedModel, SpectralEstimator
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
 
@@ -193,11 +192,3 @@ class AEComposition(SpectralEstimator):
 
 def composition_types() -> dict[str, type]:
     return {"ae": AEComposition, "nnls": NNLSComposition}
-
-
-def load_composition(directory: str | Path):
-    """A saved composition model (autoencoder or NNLS)."""
-    estimator = load(directory)
-    if not isinstance(estimator, (AEComposition, NNLSComposition)):
-        raise InputError(f"this is a {estimator.model_type()} model, not a composition model", file=directory)
-    return estimator

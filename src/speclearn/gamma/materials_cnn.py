@@ -23,7 +23,7 @@ from torch import nn
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
-from speclearn.models import SavedModel, SpectralEstimator, load
+from speclearn.models import SavedModel, SpectralEstimator
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
 GRID = (150.0, 11000.0, 512)
@@ -209,11 +209,14 @@ def material_classifier(method: str, *, epochs: int = 60, seed: int = 0):
     return ClassicalMaterialClassifier(method, seed=seed)
 
 
-def load_material_classifier(directory: str | Path):
-    """A saved MaterialCNN, or a classical one saved through speclearn.classify."""
-    estimator = load(directory)
+def as_material_classifier(estimator):
+    """A loaded MaterialCNN as it is; a classifier saved through speclearn.classify (plsda, svm, rf, knn)
+    wrapped to take gamma spectra; anything else refused."""
     if isinstance(estimator, MaterialCNN):
         return estimator
+    if estimator.system != "classify" or estimator.method == "cnn":
+        raise InputError(f"a {estimator.model_type()} model is not a gamma model (identifier, material "
+                         "classifier or composition)", file=getattr(estimator, "path_", None))
     wrapper = ClassicalMaterialClassifier(estimator.method)
     wrapper.estimator_ = estimator
     wrapper.classes_ = wrapper.estimator_.classes_

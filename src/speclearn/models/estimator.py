@@ -113,14 +113,20 @@ def methods(system: str) -> dict[str, type[SpectralEstimator]]:
     return {name.split(".", 1)[1]: cls for name, cls in MODEL_TYPES.items() if name.startswith(f"{system}.")}
 
 
-def load(directory: str | Path, kind: type[E] = SpectralEstimator) -> E:
-    """Load any speclearn model folder as the estimator that wrote it; `kind` (a system's base class,
-    e.g. `Quantifier`) refuses models of other kinds with a one-line error."""
+def read(directory: str | Path, kind: type[SpectralEstimator] = SpectralEstimator) -> SavedModel:
+    """The checked contents of a model folder of `kind` (its model type in today's name), unbuilt."""
     directory = Path(directory)
     model_type = RENAMED.get(read_model_type(directory), read_model_type(directory))
     _import_system(kind.system or model_type.split(".", 1)[0])
-    accepted = {name: cls for name, cls in MODEL_TYPES.items() if issubclass(cls, kind)}
+    accepted = {name for name, cls in MODEL_TYPES.items() if issubclass(cls, kind)}
     old_names = tuple(old for old, new in RENAMED.items() if new in accepted)
     saved = load_model(directory, expected_types=tuple(accepted) + old_names)
     saved.model_type = RENAMED.get(saved.model_type, saved.model_type)
-    return accepted[saved.model_type].from_saved(saved)
+    return saved
+
+
+def load(directory: str | Path, kind: type[E] = SpectralEstimator) -> E:
+    """Load any speclearn model folder as the estimator that wrote it; `kind` (a system's base class,
+    e.g. `Quantifier`) refuses models of other kinds with a one-line error."""
+    saved = read(directory, kind)
+    return MODEL_TYPES[saved.model_type].from_saved(saved)

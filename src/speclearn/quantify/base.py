@@ -193,9 +193,6 @@ class Quantifier(SpectralEstimator):
         self.data_kind_ = saved.extra.get("data_kind", "icpms")
         limits = saved.extra.get("limits")
         self.limits_ = None if limits is None else pd.DataFrame(limits).set_index("analyte")
-        self.uncertainty_ = saved.extra.get("uncertainty")  # written by `TrustedQuantifier.save`
-        self.uncertainty_arrays_ = {k.split(".", 1)[1]: v for k, v in saved.arrays.items()
-                                    if k.startswith("uncertainty.")}
         self._restore(saved.extra, saved.arrays, saved.estimators)
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.models import save_model
-from speclearn.models.estimator import load
+from speclearn.models.estimator import MODEL_TYPES, read
 from speclearn.models.selection import holdout
 from speclearn.quantify.base import Quantifier, check_targets
 from speclearn.models.conformal import SplitConformal, check_level
@@ -105,11 +105,13 @@ class TrustedQuantifier:
     @classmethod
     def load(cls, directory: str | Path) -> "TrustedQuantifier":
         """A quantifier folder with its calibration (none if it was saved without)."""
-        quantifier = load(directory, Quantifier)
-        info = quantifier.uncertainty_
+        saved = read(directory, Quantifier)
+        quantifier = MODEL_TYPES[saved.model_type].from_saved(saved)
+        info = saved.extra.get(KEY)
         if not info:
             return cls(quantifier)
-        conformal = SplitConformal.restore(info["conformal"], quantifier.uncertainty_arrays_)
+        conformal = SplitConformal.restore(info["conformal"], {k[len(PREFIX):]: v for k, v in saved.arrays.items()
+                                                               if k.startswith(PREFIX)})
         return cls(quantifier, conformal, info.get("spread"), float(info.get("calibration_fraction", 0.0)))
 
 

@@ -27,14 +27,12 @@ from scipy.special import erf
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.physics.edx import (LineFamily, bremsstrahlung, detector_efficiency, energy_axis, family_profile,
-                                   fwhm_kev, line_families, peak_profiles)
+from speclearn.physics.edx import bremsstrahlung, energy_axis, family_profile, line_families
 
 LAYOUTS = ("particles", "layers", "gradient")
-#: The physics (lines, detector, continuum) lives in speclearn.physics.edx; re-exported for simulator users.
-__all__ = ["DEFAULT_PHASES", "LAYOUTS", "EDXPhase", "EDXSimulation", "LineFamily", "abundance_maps", "bremsstrahlung",
-           "detector_efficiency", "energy_axis", "family_profile", "fwhm_kev", "line_families", "mean_atomic_number",
-           "peak_profiles", "phase_spectrum", "simulate_edx", "stream_edx_to_zarr", "thickness_map"]
+#: the physics (lines, detector, continuum) is in speclearn.physics.edx
+__all__ = ["DEFAULT_PHASES", "LAYOUTS", "EDXPhase", "EDXSimulation", "abundance_maps", "mean_atomic_number",
+           "phase_spectrum", "simulate_edx", "stream_edx_to_zarr", "thickness_map"]
 
 
 @dataclass(frozen=True)

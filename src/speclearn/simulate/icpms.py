@@ -36,17 +36,16 @@ import periodictable
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.io import atomic_path, write_spectra, write_table_csv
-from speclearn.physics.icpms import (MIN_FRACTION, ICPMSInstrument, _pattern, available_elements,
-                                     isotope_pattern, mz_axis, natural_isotopes, poisson_counts, render_peaks,
-                                     species_template)
+from speclearn.physics.icpms import (MIN_FRACTION, ICPMSInstrument, _pattern, available_elements, isotope_pattern,
+                                     mz_axis, natural_isotopes, poisson_counts, render_peaks)
 
 BOLTZMANN_EV = 8.617333262e-5  # eV / K
 SAHA_CONSTANT = 4.829e15  # 2 (2 pi m_e k / h^2)^1.5 in cm^-3 K^-1.5 (partition-function ratio taken as 1)
 
 #: The physics (isotopes, instrument, noise) lives in speclearn.physics.icpms; re-exported for simulator users.
+#: the instrument is part of a simulation's configuration; the rest of the physics is in speclearn.physics.icpms
 __all__ = ["DEFAULT_ANALYTES", "DEFAULT_POLYATOMICS", "PROCESS_PARAMETERS", "ICPMSConfig", "ICPMSInstrument",
-           "ICPMSSimulation", "ProcessConfig", "available_elements", "isotope_pattern", "mz_axis", "natural_isotopes",
-           "plot_preview", "poisson_counts", "render_peaks", "simulate_icpms", "species_template"]
+           "ICPMSSimulation", "ProcessConfig", "plot_preview", "simulate_icpms"]
 
 #: Plasma and matrix polyatomic ions: (species, source, count rate in cps summed over isotopologues
 #: at reference transmission). Sources other than "plasma" follow the sample matrix.
