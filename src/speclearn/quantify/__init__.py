@@ -6,6 +6,7 @@ Every method is a `Quantifier` (fit(spectra, targets, clean=, peaks=) / predict(
 """
 from __future__ import annotations
 
+from speclearn.models.estimator import methods
 from speclearn.quantify.base import Quantifier
 from speclearn.quantify.bss import BlindSourceSeparation
 from speclearn.quantify.caemmt import CAEMMT
@@ -18,14 +19,14 @@ from speclearn.quantify.rf import RandomForest
 from speclearn.quantify.twohead import TwoHeadQuantifier
 from speclearn.quantify.wnnls import WNNLS
 
-METHODS: dict[str, type[Quantifier]] = {"caemmt": CAEMMT, "gd": GaussianDeconvolution, "bss": BlindSourceSeparation,
-                                        "rf": RandomForest, "pls": PLS, "wnnls": WNNLS, "cnn": CNNRegressor,
-                                        # with per-spectrum instrument parameters (--params)
-                                        "twohead": TwoHeadQuantifier, "wnnls_params": ParameterCorrectedWNNLS}
+#: `--method` name -> class (the registry's quantify methods; `twohead` and `wnnls_params` take --params;
+#: the deep ensemble is built by the interval options, not chosen as a method)
+METHODS: dict[str, type[Quantifier]] = {name: cls for name, cls in methods("quantify").items() if name != "ensemble"}
 #: The method with the lowest mean and median relative error in benchmarks/results/icpms_quantification.md
 #: (both settings, quick scale): the physics inversion. CAEM-MT (physics) is far faster but less accurate.
 #: `quantify train` itself defaults to `--method auto`, which ranks it against the others by CV.
 DEFAULT_METHOD = "wnnls"
 
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "DeepEnsemble", "Quantifier"]
+__all__ = ["CAEMMT", "DEFAULT_METHOD", "METHODS", "PLS", "WNNLS", "BlindSourceSeparation", "CNNRegressor", "DeepEnsemble",
+           "GaussianDeconvolution", "ParameterCorrectedWNNLS", "Quantifier", "RandomForest", "TwoHeadQuantifier"]

@@ -16,16 +16,7 @@ from scipy.stats import norm
 from speclearn.core.errors import InputError
 from speclearn.quantify.base import FitContext, Quantifier
 from speclearn.models.conformal import check_level
-
-
-def quantifier_class(method: str) -> type[Quantifier]:
-    """The quantifier class for a method name: the quantify registry plus 'ensemble'."""
-    from speclearn.quantify import METHODS
-
-    known = {**METHODS, DeepEnsemble.method: DeepEnsemble}
-    if method not in known:
-        raise InputError(f"unknown quantification method {method!r}; known: {', '.join(sorted(known))}")
-    return known[method]
+from speclearn.models.estimator import methods
 
 
 class DeepEnsemble(Quantifier):
@@ -41,7 +32,10 @@ class DeepEnsemble(Quantifier):
         self.seed = seed
 
     def _member(self, i: int) -> Quantifier:
-        cls = quantifier_class(self.base_method)
+        known = methods("quantify")
+        if self.base_method not in known:
+            raise InputError(f"unknown quantification method {self.base_method!r}; known: {', '.join(sorted(known))}")
+        cls = known[self.base_method]
         params = dict(self.base_params or {})
         if "seed" in cls().get_params():
             params["seed"] = self.seed + i

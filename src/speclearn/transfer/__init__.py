@@ -1,4 +1,5 @@
 """Spectral library transfer between instruments (seed 003): VAE latent space + MLP, and baselines."""
+from speclearn.models.estimator import methods
 from speclearn.transfer.base import TransferModel
 from speclearn.transfer.ds import DSTransfer
 from speclearn.transfer.knn import KNNTransfer
@@ -9,8 +10,7 @@ from speclearn.transfer.pls import PLSTransfer
 from speclearn.transfer.vae_mlp import VAEMLPTransfer
 
 #: `--method` name -> estimator class
-METHODS: dict[str, type[TransferModel]] = {cls.method: cls for cls in (
-    VAEMLPTransfer, OneStepMLPTransfer, PLSTransfer, KNNTransfer, DSTransfer, PDSTransfer, NoTransfer)}
+METHODS: dict[str, type[TransferModel]] = methods("transfer")
 
 __all__ = ["METHODS", "DSTransfer", "KNNTransfer", "NoTransfer", "OneStepMLPTransfer", "PDSTransfer", "PLSTransfer",
            "TransferModel", "VAEMLPTransfer"]
