@@ -156,7 +156,10 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
     With `directory=True` the temporary path is a fresh folder (model folders, Zarr stores) that
     carries the marker of a speclearn output of `kind`.
     """
-    path = check_output(path, overwrite=overwrite, directory=directory, kind=kind if directory else None)
+    path = Path(path)
+    with _folder_lock(path.parent) if path.parent.is_dir() else contextlib.nullcontext():
+        # under the lock: a concurrent writer never shows a half-replaced folder to this check
+        path = check_output(path, overwrite=overwrite, directory=directory, kind=kind if directory else None)
     remove_leftovers(path)
     prefix = f".{path.name}.tmp-{os.getpid()}-"
     mask = _umask()
