@@ -148,3 +148,11 @@ def test_benchmark_results_are_written_atomically_as_json_or_text(tmp_path):
     write_result(tmp_path / "r.md", "| a |\n")
     assert (tmp_path / "r.md").read_text() == "| a |\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]  # no temporary files left
+
+
+def test_benchmarks_measure_time_and_peak_memory_of_a_fresh_process():
+    from speclearn.metrics import run_measured
+    run = run_measured("speclearn.metrics:mean_confidence_interval", values=[1.0, 2.0, 3.0])
+    assert run["result"]["mean"] == 2.0
+    assert run["wall_s"] > 0 and run["cpu_s"] >= 0
+    assert 10 < run["peak_rss_mb"] < 2000  # the child's own high-water mark, not the test process's

@@ -154,7 +154,8 @@ def mean_confidence_interval(values: np.ndarray, level: float = 0.95) -> dict[st
 
 
 def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
-    """Run `module:function(**kwargs)` in a fresh Python process; its wall time, peak RSS and JSON result.
+    """Run `module:function(**kwargs)` in a fresh Python process; its wall and CPU time, peak RSS and
+    JSON result. Every benchmark measures memory this way.
 
     Peak memory of a process cannot be reset, so each measurement gets its own process. The peak is
     the process's own high-water mark (VmHWM, Linux); `ru_maxrss` elsewhere (on Linux it would
@@ -167,16 +168,16 @@ def run_measured(target: str, timeout: float | None = None, **kwargs) -> dict:
     module, function = target.split(":")
     code = ("import json, resource, time, importlib\n"
             f"f = getattr(importlib.import_module({module!r}), {function!r})\n"
-            "start = time.perf_counter()\n"
+            "start, cpu = time.perf_counter(), time.process_time()\n"
             f"result = f(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
-            "wall = time.perf_counter() - start\n"
+            "wall, cpu = time.perf_counter() - start, time.process_time() - cpu\n"
             "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
             "try:\n"
             "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
             "    rss = int(status.split()[0]) / 1024\n"
             "except (OSError, IndexError):\n"
             "    pass\n"
-            "print('@@' + json.dumps({'wall_s': wall, 'peak_rss_mb': rss, 'result': result}))\n")
+            "print('@@' + json.dumps({'wall_s': wall, 'cpu_s': cpu, 'peak_rss_mb': rss, 'result': result}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     lines = [line for line in done.stdout.splitlines() if line.startswith("@@")]

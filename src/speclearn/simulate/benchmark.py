@@ -6,17 +6,15 @@ the process that ran it, against the issue's target. Add a generator by adding a
 """
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
-import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from speclearn.io import atomic_path
+from speclearn.io.atomic import write_result
+from speclearn.metrics import run_measured
 
 SCALES = ("quick", "full")
 
@@ -38,25 +36,15 @@ def _icpms_case(scale: str, seed: int) -> dict:
 CASES: dict[str, Callable[[str, int], dict]] = {"icpms": _icpms_case}
 
 
-def _child(name: str, scale: str, seed: int, queue) -> None:
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cpu_before = time.process_time()
-    row = CASES[name](scale, seed)
-    row["cpu_s"] = time.process_time() - cpu_before
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row["rss_before_mb"] = rss_before
-    queue.put(row)
-
-
 def _run_case(name: str, scale: str, seed: int) -> dict:
     """Run one case in a fresh process so its peak memory is its own."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(name, scale, seed, queue))
-    process.start()
-    row = queue.get()
-    process.join()
-    return row
+    run = run_measured("speclearn.simulate.benchmark:run_case", name=name, scale=scale, seed=seed)
+    return {**run["result"], "cpu_s": run["cpu_s"], "peak_rss_mb": run["peak_rss_mb"]}
+
+
+def run_case(name: str, scale: str, seed: int) -> dict:
+    """One generator's row (called in the measuring process)."""
+    return CASES[name](scale, seed)
 
 
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0,
@@ -98,8 +86,7 @@ def _write(result: dict, out_dir: Path) -> None:
 
     from speclearn.report import save_figure
 
-    with atomic_path(out_dir / "simulate_speed.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    write_result(out_dir / "simulate_speed.json", result)
     table = pd.DataFrame(result["rows"])
     columns = ["generator", "scale", "n_spectra", "n_channels", "wall_s", "cpu_s", "peak_rss_mb", "target_s",
                "target_met"]
@@ -111,8 +98,7 @@ def _write(result: dict, out_dir: Path) -> None:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *[f"- {row['generator']}: {row['output']}; target: {row['target_scale']}"
                     for _, row in table.iterrows()]]
-    with atomic_path(out_dir / "simulate_speed.md", overwrite=True) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    write_result(out_dir / "simulate_speed.md", "\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(6, 3))
     labels = [f"{r['generator']}\n{r['n_spectra']}x{r['n_channels']}" for r in result["rows"]]
     ax.bar(labels, table["wall_s"], color="C0", label="wall time")

@@ -4,7 +4,7 @@ Data: the EDX simulator (`speclearn.simulate.edx`, four default phases with over
 'particles' layout). Scores after Hungarian matching on spectral angle: mean spectral angle
 (degrees), abundance RMSE and Pearson correlation of maps summing to one per pixel, composition
 error (mean absolute weight-fraction error of each phase quantified from its recovered spectrum with
-the simulator's k-factors), runtime and peak traced memory (tracemalloc) of the fit.
+the simulator's k-factors) and runtime of the fit; peak memory of PSNMF by map size (each run in its own process).
 Memory scaling: PSNMF on Zarr maps of growing size, each run in a fresh process (peak RSS).
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -73,17 +72,14 @@ def _composition_error(sim, components: np.ndarray, order: list[int]) -> float:
 
 
 def _fit_scored(name: str, estimator, sim) -> tuple[dict, object]:
-    tracemalloc.start()
     start = time.perf_counter()
     estimator.fit(sim.spectra)
     runtime = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
     score = score_unmixing(sim.phase_spectra, sim.abundances, estimator.components_, estimator.abundances_)
     row = {"method": name, "spectral_angle_deg": score["spectral_angle_deg"],
            "abundance_rmse": score["abundance_rmse"], "abundance_correlation": score["abundance_correlation"],
            "composition_error": _composition_error(sim, estimator.components_, score["order"]),
-           "runtime_s": runtime, "peak_traced_mb": peak / 2**20, "bin_factor": getattr(estimator, "bin_factor_", None),
+           "runtime_s": runtime, "bin_factor": getattr(estimator, "bin_factor_", None),
            "spectral_angle_deg_each": score["spectral_angle_deg_each"]}
     return row, (estimator, score["order"])
 
@@ -176,14 +172,12 @@ def _markdown(result: dict) -> str:
              f"{result['seed']}); timings on a shared 2-core machine (contended), OMP_NUM_THREADS="
              f"{result['threads_env']}.", "",
              "PSNMF's automatic bin (~640 counts per binned pixel) and smoothness 1 were chosen on seed 0 at doses "
-             f"10 and 50 (a held-out map only when this run's seed, {result['seed']}, is not 0). "
-             "'peak traced' is tracemalloc's peak during the fit (numpy/scipy/sklearn allocations).", "",
-             "| dose (counts/px) | method | bin | spectral angle (deg) | abundance RMSE | correlation | composition error (wt frac.) | runtime (s) | peak traced (MB) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"10 and 50 (a held-out map only when this run's seed, {result['seed']}, is not 0).", "",
+             "| dose (counts/px) | method | bin | spectral angle (deg) | abundance RMSE | correlation | composition error (wt frac.) | runtime (s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in result["dose_sweep"]:
         lines.append(f"| {r['dose']} | {r['method']} | {r['bin_factor'] or ''} | {r['spectral_angle_deg']:.2f} | {r['abundance_rmse']:.4f} | "
-                     f"{r['abundance_correlation']:.3f} | {r['composition_error']:.4f} | {r['runtime_s']:.1f} | "
-                     f"{r['peak_traced_mb']:.0f} |")
+                     f"{r['abundance_correlation']:.3f} | {r['composition_error']:.4f} | {r['runtime_s']:.1f} |")
     lines += ["", "## Targets (dose <= 50 counts/pixel)", ""] + [f"- {t}" for t in result["targets"]]
     lines += ["", "## Memory of PSNMF on Zarr maps (fresh process each, dose 200, bin 4)", "",
               "| map | float64 cube (MB) | wall (s) | peak RSS (MB) | floor RSS (MB) | unmixing (MB) |",
