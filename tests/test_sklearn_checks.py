@@ -18,10 +18,15 @@ they are made for):
   scalar y;
 - the supervised and replicate denoisers need clean spectra or at least 3 replicate groups (the
   checks give 2 classes as y);
+- the gamma estimators read an energy axis in keV (they rebin to their own grid and fit line
+  libraries), the MRS estimators complex FIDs with a dwell time and field strength: toy features are
+  neither;
+- unmix fits a spectrum image (pixels x pixels x channels; HyperSpy's decomposition uses it through
+  `speclearn.interop`), generate maps compositions to spectra and trust's QA model scores whole runs:
+  none is a regressor, classifier or transformer of a feature table;
 - the torch networks (quantify cnn, caemmt and the deep ensemble, classify cnn, denoise siamese and
-  blindspot) and blind source
-  separation share the adapters; their checks take minutes each on 2 cores, so they run only with
-  SPECLEARN_SLOW_CHECKS=1.
+  blindspot) and blind source separation share the adapters; their checks take minutes each on 2
+  cores, so they run only with SPECLEARN_SLOW_CHECKS=1.
 """
 from __future__ import annotations
 
