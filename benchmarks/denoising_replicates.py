@@ -7,8 +7,11 @@ from speclearn.denoise.replicate_benchmark import NAME, run_benchmark
 
 
 def main() -> None:
-    args = benchmark_parser(__doc__).parse_args()
-    result = run_benchmark(args.out, scale=args.scale, seed=args.seed)
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--only", nargs="+", help="Run only these sets (e.g. 'X-ray EDS'); the other sets' "
+                                                  "earlier results in --out are kept.")
+    args = parser.parse_args()
+    result = run_benchmark(args.out, scale=args.scale, seed=args.seed, only=args.only)
     print((args.out / f"{NAME}.md").read_text())
     print(f"wall time {result['wall_seconds']:.0f} s")
 

@@ -13,7 +13,9 @@ disagreement, as `--method auto` does.
 """
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,8 @@ from speclearn.io.atomic import write_result
 
 NAME = "denoising_replicates"
 SCALES: dict[str, dict[str, Any]] = {
-    "quick": dict(folds=3, replicates=8, epochs=60, max_seconds=60, fermentation_groups=120),
-    "full": dict(folds=4, replicates=8, epochs=200, max_seconds=240, fermentation_groups=325),
+    "quick": dict(folds=3, replicates=8, epochs=60, max_seconds=None, fermentation_groups=120),
+    "full": dict(folds=4, replicates=8, epochs=200, max_seconds=None, fermentation_groups=325),
 }
 SG_WINDOWS = (5, 7, 9, 11, 15, 21, 31)
 PCA_COMPONENTS = (1, 2, 4, 8, 16, 32)
@@ -170,16 +172,18 @@ def markdown(result: dict) -> str:
     if result.get("note"):
         lines += [f"Note: {result['note']}.", ""]
     for name, block in result["sets"].items():
+        settings = block.get("settings", result["settings"])
+        limit = f" / {settings['max_seconds']} s" if settings["max_seconds"] else " (early stopping, no time limit)"
         lines += [f"## {name}: {block['description']}", "",
-                  f"Scale: {block['shape']}, {block['groups']} samples, {result['settings']['folds']}-fold GroupKFold; "
-                  f"networks up to {result['settings']['epochs']} epochs / {result['settings']['max_seconds']} s; "
+                  f"Scale: {block.get('scale', result['scale'])}, {block['shape']}, {block['groups']} samples, "
+                  f"{settings['folds']}-fold GroupKFold; networks up to {settings['epochs']} epochs{limit}; "
                   f"{block['seconds']:.0f} s.", "",
                   "| method | disagreement ratio | nearest-centroid acc. | fit s | spectra/s | scale |",
                   "|---|---|---|---|---|---|"]
         for r in block["rows"]:
             rate = f"{r['spectra_per_s']:.0f}" if r["spectra_per_s"] else ""
             lines.append(f"| {r['method']} | {r['ratio']:.3f} | {r['accuracy']:.3f} | {r['fit_seconds']:.1f} | {rate} | "
-                         f"{block['shape']}, {result['settings']['folds']} folds |")
+                         f"{block['shape']}, {settings['folds']} folds |")
         notes = [n for r in block["rows"] for n in r["notes"]]
         if notes:
             lines += [""] + [f"- {n}" for n in notes]
@@ -190,22 +194,33 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict:
-    """Run every real replicate set at `scale`; write denoising_replicates.json and .md into `out_dir`."""
+def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, only: Sequence[str] | None = None) -> dict:
+    """Run every real replicate set at `scale` (or the sets named in `only`, keeping the other sets'
+    earlier results in place, each with its own settings); write denoising_replicates.json and .md."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = SCALES[scale]
     torch.set_num_threads(1)
     start = time.perf_counter()
     results = {}
+    earlier = out_dir / f"{NAME}.json"
+    if only and earlier.exists():
+        previous = json.loads(earlier.read_text())
+        results = {name: {"settings": previous["settings"], "scale": previous["scale"], **block}
+                   for name, block in previous["sets"].items()}
     for name, (description, X, codes) in sets(settings, seed).items():
+        if only and name not in only:
+            continue
         set_start = time.perf_counter()
         rows = run_set(X, codes, settings, seed)
-        results[name] = {"description": description, "shape": f"{X.shape[0]} spectra x {X.shape[1]} channels",
+        results[name] = {"description": description, "scale": scale, "settings": settings,
+                         "shape": f"{X.shape[0]} spectra x {X.shape[1]} channels",
                          "groups": int(len(np.unique(codes))), "rows": rows, "seconds": time.perf_counter() - set_start}
         print(f"[denoising replicates] {name} done in {results[name]['seconds']:.0f} s", flush=True)
     result = {"scale": scale, "settings": settings, "seed": seed, "sets": results,
               "wall_seconds": time.perf_counter() - start}
+    if only and earlier.exists() and previous.get("note"):
+        result["note"] = previous["note"]
     result["targets"] = check_targets(results)
     write_result(out_dir / f"{NAME}.json", result)
     write_result(out_dir / f"{NAME}.md", markdown(result))
