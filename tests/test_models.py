@@ -95,7 +95,9 @@ def test_use_device_moves_torch_models_and_refuses_cuda_for_cpu_only_ones():
 
 
 def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, spectra, monkeypatch):
-    """With torch reporting CUDA, every CPU-only predict/apply command still runs with the default --device auto."""
+    """With torch reporting CUDA, every command of a CPU-only method (train and predict) still runs with the
+    default --device auto (torch models would be sent to the faked GPU, so they are checked per estimator in
+    test_contract.py)."""
     import pandas as pd
 
     from speclearn.io import write_spectra, write_table_csv
@@ -118,6 +120,10 @@ def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, sp
         ("classify", "predict", "--model", tmp_path / "c", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "c.csv"),
         ("denoise", "predict", "--model", tmp_path / "d", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "d.csv"),
         ("unmix", "train", "--spectra", tmp_path / "cube.npy", "--components", "2", "--method", "nmf", "--out", tmp_path / "u"),
+        ("unmix", "predict", "--model", tmp_path / "u", "--spectra", tmp_path / "cube.npy", "--out", tmp_path / "ua"),
+        ("transfer", "train", "--targets", tmp_path / "s.csv", "--spectra", tmp_path / "s.csv", "--method", "pls",
+         "--baseline-window", "5", "--out", tmp_path / "tr"),
+        ("transfer", "predict", "--model", tmp_path / "tr", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "tr.csv"),
     ]
     for args in runs:
         code, _, err = cli(*args)
