@@ -80,10 +80,11 @@ def test_denoised_two_average_is_closer_to_the_truth():
     def rmse(data):
         return np.sqrt(np.mean(np.abs(data.spectrum()[:, window] - test_sim.clean.spectrum()[:, window]) ** 2, 1))
 
-    model = fit_few_average_denoiser(train, 2, "noise2noise", epochs=40, max_seconds=15)
-    ratio = rmse(denoise_mrs(model, raw)) / rmse(raw)
+    ratio = {method: rmse(denoise_mrs(fit_few_average_denoiser(train, 2, method, epochs=3), raw)) / rmse(raw)
+             for method in ("noise2noise", "savgol")}
     # 2 of 16 transients: the full average's RMSE is sqrt(2/16) = 0.35 of the raw one
-    assert np.median(ratio) < 0.7 and ratio.max() < 0.9
+    assert np.median(ratio["noise2noise"]) < 0.6 and ratio["noise2noise"].max() < 0.8
+    assert np.median(ratio["noise2noise"]) < np.median(ratio["savgol"])  # the U-Net adds to its smoother
     assert denoise_mrs(None, raw) is raw
     with pytest.raises(InputError, match="noise2noise needs"):
         fit_few_average_denoiser(train.select(np.arange(16)), 2, "noise2noise")  # one training scan
