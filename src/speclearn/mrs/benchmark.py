@@ -301,20 +301,20 @@ def _denoising(basis, scale: dict, seed: int) -> tuple[list[dict], list[dict]]:
 
 
 def _denoising_summary(rows: list[dict]) -> dict:
-    """Per SNR and K: the method with the lowest mean quantification error, and noise2noise's error
-    and RMSE ratios to the raw average."""
+    """Per SNR and K: the method with the lowest quantification error and, per denoiser, its error and
+    RMSE ratios to the raw average, the paired test, and whether it helps / hurts (p < 0.05)."""
     table = pd.DataFrame(rows)
     table = table[table["method"] != "full average"]
     out = {}
     for (snr, k), group in table.groupby(["snr", "averages"]):
-        n2n = group[group["method"] == "noise2noise"].iloc[0]
-        best = group.loc[group["error_pct"].idxmin()]
-        out[f"SNR {snr:g}, K={k}"] = {"best_method": best["method"], "noise2noise_error_vs_raw": n2n["error_vs_raw"],
-                                      "noise2noise_rmse_vs_raw": n2n["rmse_vs_raw"],
-                                      "noise2noise_better_than_raw": n2n["better_than_raw"],
-                                      "noise2noise_paired_p": n2n["paired_p"],
-                                      "noise2noise_helps_quantification": bool(n2n["error_vs_raw"] < 1.0
-                                                                               and n2n["paired_p"] < 0.05)}
+        case = {"best_method": group.loc[group["error_pct"].idxmin(), "method"]}
+        for _, r in group[group["method"] != "none"].iterrows():
+            significant = r["paired_p"] < 0.05
+            case[r["method"]] = {"error_vs_raw": r["error_vs_raw"], "rmse_vs_raw": r["rmse_vs_raw"],
+                                 "better_than_raw": r["better_than_raw"], "paired_p": r["paired_p"],
+                                 "helps": bool(significant and r["error_vs_raw"] < 1),
+                                 "hurts": bool(significant and r["error_vs_raw"] > 1)}
+        out[f"SNR {snr:g}, K={k}"] = case
     return out
 
 
@@ -492,7 +492,8 @@ def _markdown(path: Path, result: dict) -> None:
 
 def _denoising_markdown(path: Path, result: dict) -> None:
     columns = ["snr", "averages", "method", "rmse_vs_raw", "rmse_vs_full_average", "error_pct", "error_vs_raw",
-               "better_than_raw", "paired_p", "signed_pct", "crlb_pct", "error_over_crlb", *[f"{n}_error_pct" for n in DENOISE_METABOLITES],
+               "better_than_raw", "paired_p", "signed_pct", "crlb_pct", "error_over_crlb",
+               *[f"{n}_error_pct" for n in DENOISE_METABOLITES],
                "fit_lorentzian_fwhm_hz", "fit_gaussian_fwhm_hz", "scans", "seconds"]
     lines = [f"# MRS: denoising few-average spectra ({result['scale']} scale, {result['machine']}, wall "
              f"{result['wall_seconds']:.0f} s)", "",
@@ -516,9 +517,11 @@ def _denoising_markdown(path: Path, result: dict) -> None:
              "broadening the fit adds to the basis. seconds: denoising + fit of the row's spectra.", "",
              _table([{c: r[c] for c in columns} for r in result["rows"]]), "", "## Training", "",
              _table(result["training"]), "", "## Summary", ""]
-    for case, s in result["summary"].items():
-        lines.append(f"- {case}: best {s['best_method']}; noise2noise error x{s['noise2noise_error_vs_raw']:.2f} of "
-                     f"raw (better in {100 * s['noise2noise_better_than_raw']:.0f} % of pairs, p "
-                     f"{s['noise2noise_paired_p']:.2g}), spectral RMSE x{s['noise2noise_rmse_vs_raw']:.2f} -> helps "
-                     f"quantification (lower error, p < 0.05): {'yes' if s['noise2noise_helps_quantification'] else 'no'}")
+    lines.append("Quantification error of the denoised K-average / the raw one (paired Wilcoxon p; helps / hurts "
+                 "at p < 0.05):")
+    for case, summary in result["summary"].items():
+        parts = [f"{method} x{v['error_vs_raw']:.2f} (p {v['paired_p']:.2g}"
+                 + (", helps)" if v["helps"] else ", hurts)" if v["hurts"] else ")")
+                 for method, v in summary.items() if method != "best_method"]
+        lines.append(f"- {case}: {'; '.join(parts)}; lowest error: {summary['best_method']}")
     path.write_text("\n".join(lines + [""]))

@@ -304,7 +304,7 @@ def denoise(spectra: MRSIn, out: OutOption,
     """Denoise few-average spectra: align the transients (registration), leave outliers out, average the
     first --averages of each scan and denoise the 0-4.4 ppm part of its spectrum (real and imaginary parts
     as separate spectra); writes one FID per scan (.npz or NIfTI-MRS) for `mrs fit`. The fit's CRLBs
-    assume white noise and come out too small on denoised spectra."""
+    assume white noise: on denoised spectra they no longer describe the error."""
     from speclearn.mrs.io import write_mrs
     check_output(out, overwrite=overwrite, inputs=[spectra, train])
     data = _clean_transients(_read(spectra))
