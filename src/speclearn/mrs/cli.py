@@ -91,6 +91,8 @@ DENOISE_METHODS = ("noise2noise", "blindspot", "savgol", "none")
 def block_averages(data, averages: int, *, first: bool = False):
     """Per scan, the averages of consecutive blocks of `averages` transients (ids <scan>_a<j>; an
     incomplete last block is left out); with `first`, only each scan's first block (id: the scan)."""
+    if averages < 1:
+        raise InputError(f"--averages must be >= 1, got {averages}")
     scans = np.asarray(data.scans)
     fids, ids, labels = [], [], []
     for name in data.scan_names():
@@ -133,8 +135,6 @@ def fit_few_average_denoiser(train, averages: int, method: str = "noise2noise", 
     from speclearn.models import methods
     if method not in DENOISE_METHODS:
         raise InputError(f"--method must be one of {', '.join(DENOISE_METHODS)}, got {method!r}")
-    if averages < 1:
-        raise InputError(f"--averages must be >= 1, got {averages}")
     if method == "none":
         return None
     blocks = block_averages(train, averages)
@@ -314,11 +314,12 @@ def denoise(spectra: MRSIn, out: OutOption,
     else:
         training = _clean_transients(_read(train))
         training.check_acquisition(data.acquisition(), what=f"--spectra {spectra.name}")
+    few = block_averages(data, k, first=True)
     denoiser = fit_few_average_denoiser(training, k, method, seed=seed, epochs=epochs, max_seconds=max_seconds)
-    result = denoise_mrs(denoiser, block_averages(data, k, first=True))
+    result = denoise_mrs(denoiser, few)
     write_mrs(result, out, overwrite=overwrite)
-    say(f"denoised {result.n} averages of {k} transients ({method}, trained on {len(training.scan_names())} "
-        f"scans) -> {out}")
+    trained = "" if denoiser is None else f", trained on {len(training.scan_names())} scans"
+    say(f"{'wrote' if denoiser is None else 'denoised'} {result.n} averages of {k} transients ({method}{trained}) -> {out}")
 
 
 def _clean_transients(data, reject: float = 3.0):
