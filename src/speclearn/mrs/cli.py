@@ -319,7 +319,8 @@ def denoise(spectra: MRSIn, out: OutOption,
     result = denoise_mrs(denoiser, few)
     write_mrs(result, out, overwrite=overwrite)
     trained = "" if denoiser is None else f", trained on {len(training.scan_names())} scans"
-    say(f"{'wrote' if denoiser is None else 'denoised'} {result.n} averages of {k} transients ({method}{trained}) -> {out}")
+    verb = "wrote" if denoiser is None else "denoised"
+    say(f"{verb} {result.n} averages of {k} transients ({method}{trained}) -> {out}")
 
 
 def _clean_transients(data, reject: float = 3.0):
