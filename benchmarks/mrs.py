@@ -1,17 +1,21 @@
 """MRS: alignment spread (CNN vs spectral registration), quantification error of the DL quantifier vs the
 linear-combination fit vs the CRLB, interval coverage, out-of-range slope, corrupted-transient detection,
-speed (logic in speclearn.mrs.benchmark)."""
+speed, and denoising of few-average spectra (logic in speclearn.mrs.benchmark)."""
 from __future__ import annotations
 
 from speclearn.cli.bench import benchmark_parser
-from speclearn.mrs.benchmark import run_benchmark
+from speclearn.mrs.benchmark import SECTIONS, run_benchmark
 
 
 def main() -> None:
     parser = benchmark_parser(__doc__)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="main -> mrs.json/.md; denoising (few-average spectra) -> mrs_denoising.json/.md")
     args = parser.parse_args()
-    run_benchmark(args.out, scale=args.scale, seed=args.seed)
-    print((args.out / "mrs.md").read_text())
+    run_benchmark(args.out, scale=args.scale, seed=args.seed, sections=tuple(args.sections))
+    for section, name in (("main", "mrs.md"), ("denoising", "mrs_denoising.md")):
+        if section in args.sections:
+            print((args.out / name).read_text())
 
 
 if __name__ == "__main__":

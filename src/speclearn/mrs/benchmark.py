@@ -11,6 +11,11 @@
 3. Corrupted-transient detection: recall and false-positive rate of the CNN detector and of the
    robust z > 3 rule.
 4. Speed per spectrum.
+5. Denoising of few-average spectra (section "denoising", written to mrs_denoising.json/.md): averages of
+   K of a scan's 16 transients, raw vs denoised by the denoising system's replicate-trained U-Net
+   (noise2noise), its blind-spot sibling and noise2noise's Savitzky-Golay smoother alone, trained on the
+   transients of other scans; spectral RMSE against the noise-free scan, and what the linear-combination
+   fit makes of them (median absolute and signed % error, CRLB), beside the full 16-transient average.
 """
 from __future__ import annotations
 
@@ -22,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from speclearn.mrs.align_cnn import CNNAligner
 from speclearn.mrs.artifacts import TransientDetector, aligned_simulation
 from speclearn.mrs.basis import MAIN, combine, load_basis
-from speclearn.mrs.cli import load_shipped
+from speclearn.mrs.cli import DENOISE_METHODS, block_averages, denoise_mrs, fit_few_average_denoiser, load_shipped
+from speclearn.mrs.data import ppm_slice, shift_phase
 from speclearn.mrs.evaluation import (median_abs_percent_error, regression_slope, residual_spread,
                                       training_mean_bias_test)
 from speclearn.mrs.lcm import LinearCombinationFit
@@ -44,6 +51,18 @@ SCALES = {
     "full": {"align_scans": 40, "train": 10000, "test": 100, "snrs": (15.0, 40.0, 120.0), "epochs": 200,
              "patience": 30, "max_seconds": 1500.0, "detector_scans": 40, "train_snr": (10.0, 150.0)},
 }
+#: few-average denoising: training / test scans of 16 transients, test SNRs (of the full average), K
+DENOISE_SCALES = {
+    "tiny": {"train": 6, "test": 2, "transients": 16, "snrs": (40.0,), "averages": (2,), "train_snr": (10.0, 60.0),
+             "epochs": 2, "max_seconds": 10.0},
+    "quick": {"train": 40, "test": 40, "transients": 16, "snrs": (15.0, 40.0), "averages": (2, 4, 8),
+              "train_snr": (10.0, 60.0), "epochs": 200, "max_seconds": 120.0},
+    "full": {"train": 100, "test": 60, "transients": 16, "snrs": (15.0, 40.0, 120.0), "averages": (2, 4, 8),
+             "train_snr": (10.0, 150.0), "epochs": 200, "max_seconds": 300.0},
+}
+#: metabolites of the denoising section
+DENOISE_METABOLITES = ("NAA", "tCr", "tCho", "Glu", "Ins")
+SECTIONS = ("main", "denoising")
 ALIGN_CASES = {"moderate (SNR 40, drift sd 3 Hz / 10 deg)": {"snr": (40.0, 40.0), "drift_hz": 3.0, "drift_phase_deg": 10.0},
                "large offsets (sd 15 Hz / 90 deg)": {"snr": (40.0, 40.0), "drift_hz": 15.0, "drift_phase_deg": 90.0}}
 
@@ -185,11 +204,149 @@ def _speed(basis, aligner: CNNAligner, dl: DLQuantifier, seed: int) -> dict:
     return out
 
 
-def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict:
+def _oracle_aligned(sim):
+    """Transients with their true offsets undone: alignment is not what the denoising section measures."""
+    t = sim.transients
+    return t.with_fid(shift_phase(t.fid, t.dwell_time_s, -sim.truth["shift_hz"].to_numpy(),
+                                  -sim.truth["phase_deg"].to_numpy()))
+
+
+def _fit_measures(data, sim, basis, window: slice) -> tuple[dict, float]:
+    """Per-scan spectral RMSE (0.2-4.2 ppm, complex) against the noise-free scan, and the LCM fit of
+    the eddy-current corrected spectra (water-scaled mM): median abs / signed % error and median
+    CRLB / truth % per metabolite, fitted extra line broadening. Returns (measures, fit seconds)."""
+    rmse = np.sqrt(np.mean(np.abs(data.spectrum()[:, window] - sim.clean.spectrum()[:, window]) ** 2, axis=1))
+    start = time.perf_counter()
+    model = LinearCombinationFit().fit(eddy_current_correction(data, sim.water), basis)
+    table = model.concentrations(sim.water)[0]
+    seconds = time.perf_counter() - start
+    truth = _truth(sim)
+    out = {"rmse": rmse, "abs_errors": np.stack([np.abs(table[n].to_numpy() / truth[n] - 1)
+                                                 for n in DENOISE_METABOLITES], axis=1)}
+    for name in DENOISE_METABOLITES:
+        t, estimate = truth[name], table[name].to_numpy()
+        out[f"{name}_error_pct"] = median_abs_percent_error(t, estimate)
+        out[f"{name}_signed_pct"] = float(100 * np.median(estimate / t - 1))
+        out[f"{name}_crlb_pct"] = float(100 * np.median(table[f"{name}_sd"].to_numpy() / t))
+    nuisance = model.nuisance()
+    out["fit_lorentzian_fwhm_hz"] = float(np.median(nuisance["lorentzian_per_s"]) / np.pi)
+    out["fit_gaussian_fwhm_hz"] = float(np.median(nuisance["gaussian_per_s"]) * 2 * np.sqrt(np.log(2)) / np.pi)
+    return out, seconds
+
+
+def _denoising_row(snr, k, method, measures, raw, full, scans, label, seconds) -> dict:
+    names = DENOISE_METABOLITES
+    error = float(np.mean([measures[f"{n}_error_pct"] for n in names]))
+    crlb = float(np.mean([measures[f"{n}_crlb_pct"] for n in names]))
+    nan = float("nan")  # the full average has no raw K-average to compare with
+    row = {"snr": snr, "averages": k, "method": method, "scans": scans, "scale": label,
+           "rmse_vs_raw": nan if raw is None else float(np.median(measures["rmse"] / raw["rmse"])),
+           "rmse_vs_full_average": float(np.median(measures["rmse"] / full["rmse"])),
+           "error_pct": error,
+           "error_vs_raw": nan if raw is None else error / float(np.mean([raw[f"{n}_error_pct"] for n in names])),
+           "signed_pct": float(np.mean([measures[f"{n}_signed_pct"] for n in names])),
+           "better_than_raw": nan, "paired_p": nan,
+           "crlb_pct": crlb, "error_over_crlb": error / (0.6745 * crlb)}
+    if raw is not None and measures is not raw:  # paired over scans x metabolites
+        difference = (measures["abs_errors"] - raw["abs_errors"]).ravel()
+        row["better_than_raw"] = float(np.mean(difference < 0))
+        row["paired_p"] = float(stats.wilcoxon(difference).pvalue)
+    row |= {f"{n}_error_pct": measures[f"{n}_error_pct"] for n in names}
+    row |= {f"{n}_signed_pct": measures[f"{n}_signed_pct"] for n in names}
+    row |= {"fit_lorentzian_fwhm_hz": measures["fit_lorentzian_fwhm_hz"],
+            "fit_gaussian_fwhm_hz": measures["fit_gaussian_fwhm_hz"], "seconds": seconds}
+    return row
+
+
+def _denoising(basis, scale: dict, seed: int) -> tuple[list[dict], list[dict]]:
+    """(rows per SNR x K x method, training rows per K x method); see the module docstring."""
+    def config(snr):
+        return MRSSimConfig(transients=scale["transients"], snr=tuple(snr), corrupted_fraction=0.0)
+
+    train_sim = simulate_mrs(scale["train"], seed=seed + 61, basis=basis, config=config(scale["train_snr"]))
+    train = _oracle_aligned(train_sim)
+    label = f"{scale['train']} train / {scale['test']} test scans x {scale['transients']} transients"
+    denoisers, training = {}, []
+    for k in scale["averages"]:
+        for method in DENOISE_METHODS[:-1]:
+            start = time.perf_counter()
+            denoisers[(k, method)] = model = fit_few_average_denoiser(
+                train, k, method, seed=seed, epochs=scale["epochs"], max_seconds=scale["max_seconds"])
+            training.append({"averages": k, "method": method, "scale": label,
+                             "training_spectra": 2 * scale["train"] * (scale["transients"] // k),
+                             "savgol_window": model.window_, "epochs_run": len(model.history_["train_loss"]),
+                             "stopped": model.history_["stopped"], "train_seconds": time.perf_counter() - start})
+    rows = []
+    for i, snr in enumerate(scale["snrs"]):
+        sim = simulate_mrs(scale["test"], seed=seed + 71 + i, basis=basis, config=config((snr, snr)))
+        test = _oracle_aligned(sim)
+        window = ppm_slice(test.ppm(), 0.2, 4.2)
+        full, full_seconds = _fit_measures(block_averages(test, scale["transients"], first=True), sim, basis, window)
+        for k in scale["averages"]:
+            raw_data = block_averages(test, k, first=True)
+            raw, raw_seconds = _fit_measures(raw_data, sim, basis, window)
+            for method in DENOISE_METHODS:
+                if method == "none":
+                    measures, seconds = raw, raw_seconds
+                else:
+                    start = time.perf_counter()
+                    denoised = denoise_mrs(denoisers[(k, method)], raw_data)
+                    measures, seconds = _fit_measures(denoised, sim, basis, window)
+                    seconds += time.perf_counter() - start
+                rows.append(_denoising_row(snr, k, method, measures, raw, full, test.n // scale["transients"],
+                                           label, seconds))
+        rows.append(_denoising_row(snr, scale["transients"], "full average", full, None, full,
+                                   test.n // scale["transients"], label, full_seconds))
+    return rows, training
+
+
+def _denoising_summary(rows: list[dict]) -> dict:
+    """Per SNR and K: the method with the lowest quantification error and, per denoiser, its error and
+    RMSE ratios to the raw average, the paired test, and whether it helps / hurts (p < 0.05)."""
+    table = pd.DataFrame(rows)
+    table = table[table["method"] != "full average"]
+    out = {}
+    for (snr, k), group in table.groupby(["snr", "averages"]):
+        case = {"best_method": group.loc[group["error_pct"].idxmin(), "method"]}
+        for _, r in group[group["method"] != "none"].iterrows():
+            significant = r["paired_p"] < 0.05
+            case[r["method"]] = {"error_vs_raw": r["error_vs_raw"], "rmse_vs_raw": r["rmse_vs_raw"],
+                                 "better_than_raw": r["better_than_raw"], "paired_p": r["paired_p"],
+                                 "helps": bool(significant and r["error_vs_raw"] < 1),
+                                 "hurts": bool(significant and r["error_vs_raw"] > 1)}
+        out[f"SNR {snr:g}, K={k}"] = case
+    return out
+
+
+def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, sections=SECTIONS) -> dict:
+    """sections: "main" (alignment, quantification, detection, speed -> mrs.json/.md) and/or
+    "denoising" (few-average denoising -> mrs_denoising.json/.md). Returns the main result (with the
+    denoising result under "denoising") or, alone, the denoising result."""
     from threadpoolctl import threadpool_limits
+    unknown = set(sections) - set(SECTIONS)
+    if unknown or not sections:
+        raise ValueError(f"sections must be among {SECTIONS}, got {sections}")
     torch.set_num_threads(1)
     with threadpool_limits(1):  # BLAS and torch threads spinning against each other slow both down
-        return _run(out_dir, scale, seed)
+        denoising = _run_denoising(out_dir, scale, seed) if "denoising" in sections else None
+        if "main" not in sections:
+            return denoising
+        result = _run(out_dir, scale, seed)
+        return result | ({"denoising": denoising} if denoising else {})
+
+
+def _run_denoising(out_dir: Path, scale: str, seed: int) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = DENOISE_SCALES[scale]
+    wall = time.perf_counter()
+    rows, training = _denoising(load_basis(), config, seed)
+    result = {"scale": scale, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
+              "machine": _machine(), "wall_seconds": time.perf_counter() - wall, "training": training,
+              "rows": rows, "summary": _denoising_summary(rows)}
+    write_result(out_dir / "mrs_denoising.json", result)
+    _denoising_markdown(out_dir / "mrs_denoising.md", result)
+    return result
 
 
 def _run(out_dir: Path, scale: str, seed: int) -> dict:
@@ -331,3 +488,40 @@ def _markdown(path: Path, result: dict) -> None:
              f"{result['speed']['registration_refine_16_transients_ms']:.0f} ms; the LCM fit takes "
              f"{result['speed']['lcm_fit_ms']:.0f} ms per spectrum", ""]
     path.write_text("\n".join(lines))
+
+
+def _denoising_markdown(path: Path, result: dict) -> None:
+    columns = ["snr", "averages", "method", "rmse_vs_raw", "rmse_vs_full_average", "error_pct", "error_vs_raw",
+               "better_than_raw", "paired_p", "signed_pct", "crlb_pct", "error_over_crlb",
+               *[f"{n}_error_pct" for n in DENOISE_METABOLITES],
+               "fit_lorentzian_fwhm_hz", "fit_gaussian_fwhm_hz", "scans", "seconds"]
+    lines = [f"# MRS: denoising few-average spectra ({result['scale']} scale, {result['machine']}, wall "
+             f"{result['wall_seconds']:.0f} s)", "",
+             f"Simulated scans (ISMRM 2016 basis, 3 T), no corrupted transients, transients aligned with their true "
+             f"offsets. Settings: `{json.dumps(result['settings'])}`; every row: {result['rows'][0]['scale']}.", "",
+             "A few-average spectrum = the average of the first K transients of a scan. Denoisers (one per K, "
+             "trained on the transients of the training scans, blocks of K transients per scan as replicates; "
+             "real and imaginary parts of the 0-4.4 ppm spectrum as separate spectra): noise2noise = "
+             "Savitzky-Golay + U-Net trained Noise2Noise (target: mean of the scan's other blocks); blindspot = "
+             "the same trained Noise2Self on single blocks; savgol = noise2noise's smoother alone (window chosen "
+             "by the replicate loss). none = the raw K-average; full average = all transients.", "",
+             "rmse_vs_raw / rmse_vs_full_average: median over scans of the spectral RMSE (complex, 0.2-4.2 ppm, "
+             "against the noise-free scan) divided by that of the raw K-average / of the full average. Quantification "
+             "by the linear-combination fit (eddy-current corrected, water-scaled mM): error_pct = mean over "
+             f"{', '.join(DENOISE_METABOLITES)} of the median absolute % error (per metabolite in the *_error_pct "
+             "columns), error_vs_raw its ratio to the raw K-average's, better_than_raw the share of (scan, metabolite) "
+             "pairs whose absolute error is below the raw K-average's, paired_p the Wilcoxon signed-rank p of those "
+             "paired differences, signed_pct the mean median signed % error "
+             "(bias), crlb_pct the mean median CRLB / truth %, error_over_crlb = error_pct / (0.674 crlb_pct) (1 "
+             "when the CRLB describes the error; above 1: CRLBs too small), fit_*_fwhm_hz the median line "
+             "broadening the fit adds to the basis. seconds: denoising + fit of the row's spectra.", "",
+             _table([{c: r[c] for c in columns} for r in result["rows"]]), "", "## Training", "",
+             _table(result["training"]), "", "## Summary", ""]
+    lines.append("Quantification error of the denoised K-average / the raw one (paired Wilcoxon p; helps / hurts "
+                 "at p < 0.05):")
+    for case, summary in result["summary"].items():
+        parts = [f"{method} x{v['error_vs_raw']:.2f} (p {v['paired_p']:.2g}"
+                 + (", helps)" if v["helps"] else ", hurts)" if v["hurts"] else ")")
+                 for method, v in summary.items() if method != "best_method"]
+        lines.append(f"- {case}: {'; '.join(parts)}; lowest error: {summary['best_method']}")
+    path.write_text("\n".join(lines + [""]))

@@ -1,4 +1,4 @@
-"""`speclearn mrs ...` (align, fit, train, predict, qa) and `speclearn simulate mrs`."""
+"""`speclearn mrs ...` (align, fit, train, predict, qa, denoise) and `speclearn simulate mrs`."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import typer
 
@@ -79,6 +80,88 @@ def prepare(data, *, align: bool = True, reject: float | None = 3.0):
         data = align_transients(data, "registration")[0]
     keep = None if reject is None else transient_outlier_scores(data) <= reject
     return data.average(keep)
+
+
+#: ppm window the few-average denoisers work on (the fit window 0.2-4.2 ppm with a margin); the rest of
+#: each spectrum passes through unchanged
+DENOISE_PPM = (0.0, 4.4)
+DENOISE_METHODS = ("noise2noise", "blindspot", "savgol", "none")
+
+
+def block_averages(data, averages: int, *, first: bool = False):
+    """Per scan, the averages of consecutive blocks of `averages` transients (ids <scan>_a<j>; an
+    incomplete last block is left out); with `first`, only each scan's first block (id: the scan)."""
+    if averages < 1:
+        raise InputError(f"--averages must be >= 1, got {averages}")
+    scans = np.asarray(data.scans)
+    fids, ids, labels = [], [], []
+    for name in data.scan_names():
+        rows = np.flatnonzero(scans == name)
+        if len(rows) < averages:
+            raise InputError(f"scan {name!r} has {len(rows)} transients, fewer than --averages {averages}",
+                             file=data.source)
+        for j in range(1 if first else len(rows) // averages):
+            fids.append(data.fid[rows[j * averages:(j + 1) * averages]].mean(axis=0))
+            ids.append(name if first else f"{name}_a{j}")
+            labels.append(name)
+    return data.with_fid(np.stack(fids), ids=ids, scans=labels, dims=[])
+
+
+def _parts(data):
+    """(Spectra, window): real and imaginary parts of the spectra inside DENOISE_PPM as separate rows
+    (ids <id>:re then <id>:im, meta column `group` <scan>:re / <scan>:im). The denoisers take real
+    spectra; the noise of both parts is alike (white, same variance)."""
+    from speclearn.core.spectra import Spectra
+    from speclearn.mrs.data import ppm_slice
+    ppm = data.ppm()
+    window = ppm_slice(ppm, *DENOISE_PPM)
+    spectrum = data.spectrum()[:, window]
+    parts = ("re", "im")
+    meta = pd.DataFrame({"group": [f"{s}:{p}" for p in parts for s in data.scans]},
+                        index=pd.Index([f"{i}:{p}" for p in parts for i in data.ids], name="id"))
+    return Spectra(np.vstack([spectrum.real, spectrum.imag]), ppm[window], axis_kind="ppm", axis_unit="ppm",
+                   meta=meta, source=data.source), window
+
+
+def fit_few_average_denoiser(train, averages: int, method: str = "noise2noise", *, seed: int = 0, epochs: int = 200,
+                             max_seconds: float | None = None):
+    """A denoiser for averages of `averages` transients, trained on the aligned transients `train`.
+
+    Per training scan the averages of disjoint blocks of `averages` transients are replicates of one
+    signal at the noise level of the spectra to denoise. noise2noise: each block's target is the mean of
+    its scan's other blocks (needs >= 2 blocks per scan); savgol: noise2noise's starting smoother alone
+    (Savitzky-Golay window chosen by that replicate loss, no network); blindspot: every block on its own
+    (Noise2Self); none: no denoiser (None)."""
+    from speclearn.models import methods
+    if method not in DENOISE_METHODS:
+        raise InputError(f"--method must be one of {', '.join(DENOISE_METHODS)}, got {method!r}")
+    if method == "none":
+        return None
+    blocks = block_averages(train, averages)
+    if method != "blindspot":
+        counts = pd.Series(blocks.scans).value_counts()
+        if len(counts) < 2 or counts.max() < 2:
+            raise InputError(f"{method} needs at least 2 training scans with 2 x --averages ({2 * averages}) "
+                             f"transients or more; got {len(counts)} scan(s) with at most "
+                             f"{counts.max() * averages} usable transients (give --train or lower --averages)",
+                             file=train.source)
+    parts, _ = _parts(blocks)
+    params = {"seed": seed, "epochs": 0 if method == "savgol" else epochs, "max_seconds": max_seconds}
+    if method == "blindspot":
+        return methods("denoise")["blindspot"](**params).fit(parts)
+    return methods("denoise")["noise2noise"](**params).fit(parts, groups=parts.meta["group"].to_numpy())
+
+
+def denoise_mrs(denoiser, data):
+    """`data` with its spectra inside DENOISE_PPM replaced by the denoiser's output (unchanged for None)."""
+    from speclearn.mrs.data import to_fid
+    if denoiser is None:
+        return data
+    parts, window = _parts(data)
+    cleaned = denoiser.transform(parts).values()
+    spectrum = data.spectrum()
+    spectrum[:, window] = cleaned[:data.n] + 1j * cleaned[data.n:]
+    return data.with_fid(to_fid(spectrum))
 
 
 def _read(path: Path):
@@ -202,6 +285,49 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
     say(f"predicted {data.n} spectra ({unit}) -> {out}")
     write_report(report, "mrs predict", inputs={"model": model, "spectra": spectra, "water": water, "unit": unit,
                                                 "interval": interval}, table=table, model=model)
+
+
+@app.command("denoise")
+def denoise(spectra: MRSIn, out: OutOption,
+            method: Annotated[str, typer.Option(help="noise2noise (trained on replicate averages), blindspot "
+                                                     "(Noise2Self, single averages), savgol (noise2noise's "
+                                                     "smoother alone) or none (the plain average).")] = "noise2noise",
+            averages: Annotated[int | None, typer.Option("--averages", help="Transients per output average: the "
+                                                                            "first K of each scan (default: the "
+                                                                            "fewest a scan has).")] = None,
+            train: Annotated[Path | None, typer.Option("--train", help="Transients of scans to train on (default: "
+                                                                       "--spectra); per scan, blocks of --averages "
+                                                                       "transients are the replicates.")] = None,
+            epochs: Annotated[int, typer.Option(help="Training epochs of the network.")] = 200,
+            max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
+            seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
+    """Denoise few-average spectra: align the transients (registration), leave outliers out, average the
+    first --averages of each scan and denoise the 0-4.4 ppm part of its spectrum (real and imaginary parts
+    as separate spectra); writes one FID per scan (.npz or NIfTI-MRS) for `mrs fit`. The fit's CRLBs
+    assume white noise: on denoised spectra they no longer describe the error."""
+    from speclearn.mrs.io import write_mrs
+    check_output(out, overwrite=overwrite, inputs=[spectra, train])
+    data = _clean_transients(_read(spectra))
+    k = averages if averages is not None else int(pd.Series(data.scans).value_counts().min())
+    if train is None:
+        training = data
+    else:
+        training = _clean_transients(_read(train))
+        training.check_acquisition(data.acquisition(), what=f"--spectra {spectra.name}")
+    few = block_averages(data, k, first=True)
+    denoiser = fit_few_average_denoiser(training, k, method, seed=seed, epochs=epochs, max_seconds=max_seconds)
+    result = denoise_mrs(denoiser, few)
+    write_mrs(result, out, overwrite=overwrite)
+    trained = "" if denoiser is None else f", trained on {len(training.scan_names())} scans"
+    verb = "wrote" if denoiser is None else "denoised"
+    say(f"{verb} {result.n} averages of {k} transients ({method}{trained}) -> {out}")
+
+
+def _clean_transients(data, reject: float = 3.0):
+    """Transients aligned (registration), robust-z outliers left out (as `prepare` before averaging)."""
+    from speclearn.mrs.preprocess import transient_outlier_scores
+    data = align_transients(data, "registration")[0]
+    return data.select(np.flatnonzero(transient_outlier_scores(data) <= reject))
 
 
 @app.command("qa")
