@@ -25,7 +25,7 @@ def euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-spectrum cosine similarity (+1 = same direction). Seed 003 reports its negative."""
+    """Per-spectrum cosine similarity (+1 = same direction). Vrábel et al. (JAAS 2023) reports its negative."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     norm = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
     return np.sum(a * b, axis=-1) / np.where(norm > 0, norm, np.nan)
@@ -80,7 +80,7 @@ def peak_centre_error(predicted: np.ndarray, true: np.ndarray) -> float:
 
 
 def relative_error_summary(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """Mean and median relative error over the items with a non-zero true value (seed 000 §4.3)."""
+    """Mean and median relative error over the items with a non-zero true value (the CAEM-MT paper §4.3)."""
     errors = relative_error(predicted, true)
     errors = errors[np.isfinite(errors)]
     return {"mean": float(np.mean(errors)), "median": float(np.median(errors)), "n": int(errors.size)}
@@ -93,7 +93,7 @@ def interval_coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: in
 
 
 def k_score(labels_true: np.ndarray, labels_predicted: np.ndarray) -> float:
-    """Seed 003 eq. 5: the fraction of items given the same cluster label (accuracy of label agreement)."""
+    """Vrábel et al. (JAAS 2023) eq. 5: the fraction of items given the same cluster label (accuracy of label agreement)."""
     labels_true, labels_predicted = np.ravel(labels_true), np.ravel(labels_predicted)
     if labels_true.shape != labels_predicted.shape:
         raise ValueError(f"{labels_true.size} labels against {labels_predicted.size}")

@@ -468,7 +468,7 @@ def markdown(result: dict[str, Any]) -> str:
     for method, row in block["rows"].items():
         note = row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")
         lines.append(f"| {method} | {_fmt(row.get('accuracy', '-'))} | {row['wall_s']} | {note} |")
-    lines += ["", "## Targets (issue 15)", ""]
+    lines += ["", "## Targets", ""]
     for name, target in result["targets"].items():
         detail = {k: v for k, v in target.items() if k != "met"}
         lines.append(f"- {name}: **{'met' if target['met'] else 'NOT met'}** ({json.dumps(detail, default=float)})")

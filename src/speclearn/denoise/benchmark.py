@@ -1,4 +1,4 @@
-"""Denoising benchmark (seed 001 §3): simulated ChemCam-like LIBS with known clean spectra, the
+"""Denoising benchmark (Castorena & Oyen, SpectroscopyNet §3): simulated ChemCam-like LIBS with known clean spectra, the
 downstream calibration the seed judges by, real replicate spectra, and inference speed.
 
 For each noise scenario (the seed's assumptions holding, then broken by a drifting continuum and

@@ -1,6 +1,6 @@
 """1-D convolutional networks for denoising: a DnCNN-style stack and a small U-Net.
 
-`DnCNN1d` is the channel of SpectroscopyNet (seed 001, after Zhang et al. 2017): a first
+`DnCNN1d` is the channel of SpectroscopyNet (Castorena & Oyen, after Zhang et al. 2017): a first
 Conv+ReLU, `depth - 2` Conv+BatchNorm+ReLU blocks and a last Conv, `depth` conv layers in all.
 Cheaper variants: fewer/narrower layers, dilated kernels (a wide receptive field at the same
 cost) and `downsample` (a strided first conv and a transposed last conv, so the inner blocks

@@ -1,4 +1,4 @@
-"""Denoising benchmark on real replicate sets (issue 17): no clean spectra, judged on samples held out.
+"""Denoising benchmark on real replicate sets: no clean spectra, judged on samples held out.
 
 For each set (`replicate_sets`), GroupKFold over samples: every denoiser is fitted on the training
 samples only and judged on the held-out ones by

@@ -1,4 +1,4 @@
-"""SpectroscopyNet (seed 001): a siamese pair of DnCNN channels that splits spectra into signal and
+"""SpectroscopyNet (Castorena & Oyen): a siamese pair of DnCNN channels that splits spectra into signal and
 noise using only weak labels (which spectra come from the same target).
 
 Training draws triplets (y_j, y_k, y_k') from three different targets and minimises, per triplet,
@@ -121,7 +121,7 @@ def siamese_loss(module: SiameseModule, y_j: torch.Tensor, target: torch.Tensor,
 
 
 class SpectroscopyNet(Denoiser):
-    """Siamese signal/noise disentanglement from weak labels (seed 001). See the module docstring.
+    """Siamese signal/noise disentanglement from weak labels (Castorena & Oyen). See the module docstring.
 
     The defaults are the cheaper network chosen by the speed benchmark; `SEED_CONFIG` holds the
     seed's (18 x 64, 60 epochs, batches of 512). SGD with lr 0.1 and momentum 0.9 as in the seed.

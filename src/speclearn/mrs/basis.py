@@ -20,7 +20,7 @@ from speclearn.mrs.data import MRSData, ppm_axis, to_spectrum
 
 #: metabolites added up into the totals usually reported
 COMBINED = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"), "tCho": ("GPC", "PCho"), "Glx": ("Glu", "Gln")}
-#: the metabolites the benchmark reports (issue 18)
+#: the metabolites the benchmark reports
 MAIN = ("NAA", "tCr", "tCho", "Ins", "Glu", "GSH", "GABA")
 MACROMOLECULES = ("Mac", "MM", "Mac1")
 

@@ -17,7 +17,7 @@ class BaselineCorrector(SpectralTransformer):
     """Subtract an estimated baseline from every spectrum.
 
     method: a pybaselines method name (``snip``, ``arpls``, ``asls``, ...) or ``rolling_min``:
-        rolling minimum over `window` channels then Gaussian smoothing with `sigma` (seed 003).
+        rolling minimum over `window` channels then Gaussian smoothing with `sigma` (Vrábel et al., JAAS 2023).
     params: keyword arguments for the pybaselines method (e.g. ``{"lam": 1e5}``).
     """
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from speclearn.preprocessing._base import AxisTransformer
 
-#: bands ignored by the ChemCam team (seed 001 §3), in nm
+#: bands ignored by the ChemCam team (Castorena & Oyen, SpectroscopyNet §3), in nm
 CHEMCAM_MASKED_BANDS = ((240.811, 246.635), (338.457, 340.797), (382.13, 387.859),
                         (473.184, 492.427), (849.0, 905.574))
 

@@ -1,4 +1,4 @@
-"""ICP-MS quantification benchmark (seed 000 §4-5): CAEM-MT vs five baselines vs the noise floor.
+"""ICP-MS quantification benchmark (the CAEM-MT paper §4-5): CAEM-MT vs five baselines vs the noise floor.
 
 Protocol per setting: train + validation spectra (seed: 800 + 200) and test spectra (200) whose
 concentrations come from a wider range (log-normal sigma x 1.5), plus blank replicates for LOD/LOQ.
@@ -29,7 +29,7 @@ from speclearn.io.atomic import write_result
 SCALES = {"quick": {"train": 160, "val": 40, "test": 60, "blanks": 10, "gd_train": 60, "seconds": 150},
           "full": {"train": 800, "val": 200, "test": 200, "blanks": 20, "gd_train": 100, "seconds": 300}}
 SEED_ARCHITECTURE_SECONDS = 90  # the seed network cannot converge on 2 cores anyway; cap its share of the run
-#: The model the issue's targets are about; paired t-tests compare it with every other method.
+#: The model the targets are about; paired t-tests compare it with every other method.
 MODEL_UNDER_TEST = "caemmt"
 METHOD_LABELS = {"caemmt": "CAEM-MT (physics)", "caemmt-seed": "CAEM-MT (seed configuration)",
                  "wnnls": "WNNLS physics inversion", "gd": "Gaussian deconvolution", "bss": "PCA+NMF (BSS)",

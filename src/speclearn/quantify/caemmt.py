@@ -1,4 +1,4 @@
-"""CAEM-MT: convolutional autoencoder with a multi-task head (seed 000 §3.2-3.3), and its physics variant.
+"""CAEM-MT: convolutional autoencoder with a multi-task head (the CAEM-MT paper §3.2-3.3), and its physics variant.
 
 architecture='seed' is the seed's network: five Conv1d layers (kernel 31, stride 2, batch norm, ReLU), a
 128-wide bottleneck, a symmetric ConvTranspose decoder reconstructing the clean spectrum, and a head

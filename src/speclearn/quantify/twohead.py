@@ -1,4 +1,4 @@
-"""Two-headed quantifier (seed 002, AES): a spectral head and an instrument-parameter head, fused.
+"""Two-headed quantifier (Spectralligence D1.2, AES): a spectral head and an instrument-parameter head, fused.
 
 Spectral head: the spectrum is projected onto isotope-pattern templates (a fitted `WNNLS`: analytes,
 internal standard, interferences, baseline); the amounts (asinh-scaled, standardised) feed an MLP.

@@ -1,7 +1,7 @@
 """Speed and memory of the simulators: one row per generator, each run in a fresh process.
 
 Every row states its scale (spectra, channels), wall time, CPU time and peak resident memory of
-the process that ran it, against the issue's target. Add a generator by adding a function to
+the process that ran it, against its target. Add a generator by adding a function to
 `CASES` that takes (scale, seed) and returns the row's fields.
 """
 from __future__ import annotations

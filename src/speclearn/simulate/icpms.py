@@ -1,4 +1,4 @@
-"""Synthetic ICP-MS mass spectra with full ground truth (seed 000 §3.4).
+"""Synthetic ICP-MS mass spectra with full ground truth (the CAEM-MT paper §3.4).
 
 The model, per spectrum i and channel m/z x (counts in one dwell time per channel):
 

@@ -9,7 +9,7 @@ recombination/bremsstrahlung continuum.
   each. The measurement is y = R * (lines + continuum) + dark + shot noise, where R is a
   multiplicative spectral response that drifts between shots. `clean` is the line emission seen by
   an ideal flat-response instrument; `noise = spectra - clean` (non-zero mean).
-- `simulate_paired`: two spectrometers viewing the same plasma (seed 003): primary 245-407 nm
+- `simulate_paired`: two spectrometers viewing the same plasma (Vrábel et al., JAAS 2023): primary 245-407 nm
   (4062 channels), secondary 260-370 nm (3872 channels), different resolution and response.
 - `simulate_libs_map`: the paired instruments raster a heterogeneous sample of similar mineral
   phases; one spectrum per pixel, phase abundance maps as ground truth.
@@ -55,7 +55,7 @@ END_MEMBERS = pd.DataFrame(
            "tio2_mix", "iron_soil"], columns=list(OXIDES))
 
 #: Mineral phases for map mode (oxide wt%), most similar first: the plagioclase series, alkali
-#: feldspars, then the other minerals of a granitic pegmatite (seed 003: quartz, albite, muscovite).
+#: feldspars, then the other minerals of a granitic pegmatite (Vrábel et al., JAAS 2023: quartz, albite, muscovite).
 MINERALS = pd.DataFrame(
     [[68.7, 0.0, 19.4, 0.0, 0.0, 0.0, 11.8, 0.0],     # albite An0
      [64.5, 0.0, 22.3, 0.1, 0.0, 3.5, 9.6, 0.2],      # oligoclase An20
@@ -106,7 +106,7 @@ class Spectrometer:
 CHEMCAM = (Spectrometer("UV", 240.811, 342.191, 2048, 0.15, 0.15, 1.0, 300.0),
            Spectrometer("VIO", 382.132, 469.064, 2048, 0.20, 0.20, 0.6, 430.0),
            Spectrometer("VNIR", 473.184, 905.574, 2048, 0.65, 0.65, 0.7, 650.0))
-#: Seed 003's two Czerny-Turner spectrometers (resolution from the paper).
+#: The two Czerny-Turner spectrometers of Vrábel et al. (JAAS 2023; resolution from the paper).
 PRIMARY = Spectrometer("primary", 245.0, 407.0, 4062, 0.035, 0.046, 1.0, 330.0)
 SECONDARY = Spectrometer("secondary", 260.0, 370.0, 3872, 0.023, 0.032, 0.7, 300.0, 0.6)
 

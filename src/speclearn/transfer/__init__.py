@@ -1,4 +1,4 @@
-"""Spectral library transfer between instruments (seed 003): VAE latent space + MLP, and baselines."""
+"""Spectral library transfer between instruments (Vrábel et al., JAAS 2023): VAE latent space + MLP, and baselines."""
 from speclearn.models.estimator import methods
 from speclearn.transfer.base import TransferModel
 from speclearn.transfer.ds import DSTransfer

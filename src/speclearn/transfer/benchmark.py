@@ -392,7 +392,7 @@ def check_targets(blocks: dict) -> dict:
 
 def markdown(result: dict) -> str:
     cfg = result["config"]
-    lines = [f"# Spectral transfer benchmark (seed 003 Table 1), scale `{result['scale']}`", "",
+    lines = [f"# Spectral transfer benchmark (Vrábel et al., JAAS 2023 Table 1), scale `{result['scale']}`", "",
              f"Simulated paired LIBS (primary 4062 ch, secondary 3872 ch). Train {cfg['n_train']}, validation "
              f"{cfg['n_val']}, test {cfg['n_test']} spectra; maps {cfg['map_train']} train / {cfg['map_test']} test "
              f"pixels (8 phases). CPU only, 1 thread, shared machine. Wall time {result['wall_seconds']:.0f} s.", "",

@@ -1,4 +1,4 @@
-"""Seed 003 §4.4 evaluation: Euclidean and cosine per spectrum, RSE, k-score, and spatial error maps.
+"""Vrábel et al. (JAAS 2023) §4.4 evaluation: Euclidean and cosine per spectrum, RSE, k-score, and spatial error maps.
 
 Conventions: `cosine` is the cosine *similarity* (+1 = identical shape); the seed's Table 1 prints
 its negative (-1 = identical), reported here as `cosine_seed_sign`. RSE = sum (x - x_hat)^2 /
@@ -64,7 +64,7 @@ class ClusterScorer:
 
 
 def transfer_scores(true: np.ndarray, predicted: np.ndarray, clusters: ClusterScorer | None = None) -> dict[str, float]:
-    """Table 1 of seed 003 for one method: means over spectra of Euclid and cosine, RSE, k-score."""
+    """Table 1 of Vrábel et al., JAAS 2023 for one method: means over spectra of Euclid and cosine, RSE, k-score."""
     true, predicted = np.asarray(true, float), np.asarray(predicted, float)
     cosine = float(np.nanmean(cosine_similarity(true, predicted)))
     scores = {"euclid": float(np.mean(euclidean(true, predicted))), "cosine": cosine,

@@ -1,4 +1,4 @@
-"""k-nearest-neighbours regression baseline (seed 003 §4.3.1): k tuned on validation, refitted on train + validation."""
+"""k-nearest-neighbours regression baseline (Vrábel et al., JAAS 2023 §4.3.1): k tuned on validation, refitted on train + validation."""
 from __future__ import annotations
 
 from typing import Any

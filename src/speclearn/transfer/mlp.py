@@ -1,4 +1,4 @@
-"""One-step MLP baseline (seed 003 §4.3.3): secondary -> primary directly, same layers as MLP + decoder."""
+"""One-step MLP baseline (Vrábel et al., JAAS 2023 §4.3.3): secondary -> primary directly, same layers as MLP + decoder."""
 from __future__ import annotations
 
 from typing import Any

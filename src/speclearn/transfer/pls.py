@@ -1,4 +1,4 @@
-"""PLS regression baseline (seed 003 §4.3.2): components tuned on validation, refitted on train + validation."""
+"""PLS regression baseline (Vrábel et al., JAAS 2023 §4.3.2): components tuned on validation, refitted on train + validation."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""VAE + MLP transfer (seed 003): a VAE learns the primary latent space, one MLP per secondary maps into it.
+"""VAE + MLP transfer (Vrábel et al., JAAS 2023): a VAE learns the primary latent space, one MLP per secondary maps into it.
 
 Transfer = MLP (secondary -> primary latent mean) followed by the VAE decoder. Every secondary
 instrument shares the primary latent space: `add_secondary` trains only a new MLP.

@@ -1,4 +1,4 @@
-"""A small recurrent detector over the run (seed 002: "RNNs to detect anomalies during operation").
+"""A small recurrent detector over the run (Spectralligence D1.2: "RNNs to detect anomalies during operation").
 
 Input: the per-spectrum QA statistics in run order (the drift-chart inputs: internal-standard
 recovery, signal level, latent scores, each standardised against in-control spectra, plus the
