@@ -118,13 +118,14 @@ def align(spectra: MRSIn, out: OutOption,
 def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisOption = None,
         ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", metavar="", help="Eddy-current correction from the water "
                                                                  "reference.")] = True,
-        overwrite: OverwriteOption = False) -> None:
+        report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
     rejected and averaged per scan first)."""
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.lcm import LinearCombinationFit
     from speclearn.mrs.preprocess import eddy_current_correction
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, water, out])
     data = prepare(_read(spectra))
     reference = None
     if water is not None:
@@ -139,6 +140,8 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
                                             "nuisance": model.nuisance().reset_index().to_dict("records")},
                          overwrite=overwrite)
     say(f"fitted {data.n} spectra ({unit}) in {model.seconds_per_spectrum_:.2f} s each -> {out}")
+    write_report(report, "mrs fit", inputs={"spectra": spectra, "water": water, "basis": basis or "default",
+                                            "unit": unit}, table=table)
 
 
 @app.command("train")
