@@ -4,13 +4,13 @@
 threaded scheduler); `local:N` starts a LocalCluster of N single-threaded worker processes;
 anything else is the address of a running scheduler (`tcp://host:8786`). While it is open every
 dask computation (reading Zarr, preprocessing, writing) runs on that cluster. `unmix_lazy` turns a
-fixed-spectra unmixing into a dask graph (one task per storage chunk of rows, at least `MIN_TASKS`), so the Poisson fits
+fixed-spectra unmixing into a dask graph (one task per storage chunk of rows), so the Poisson fits
 run on the workers, not in the client.
 
 `map_spectra` and `predict_table` apply a fitted model chunk by chunk: a lazy (Zarr/HDF5) input
 becomes a dask graph with one task per storage chunk of spectra (whole spectra per task), so the
 result streams into Zarr (or into a table) without the input ever being held whole; numpy input is
-applied in one call.
+applied in one call. A cube stored in fewer than `MIN_TASKS` chunks is split into that many tasks.
 """
 from __future__ import annotations
 
@@ -98,8 +98,8 @@ def _fit_block(block: np.ndarray, components: np.ndarray, max_iter: int, sum_to_
     return fractions(counts) if sum_to_one else counts
 
 
-#: Fewest tasks `unmix_lazy` splits a cube into (when its storage chunks are fewer), so that every worker
-#: of a small cluster has work: a cube stored in 1-3 chunks would otherwise keep all but 1-3 workers idle.
+#: Fewest tasks a lazy cube is split into (when its storage chunks are fewer; each chunk is still read once),
+#: so that every worker of a small cluster has work: a cube stored in 1-3 chunks would leave the others idle.
 MIN_TASKS = 8
 
 
