@@ -215,6 +215,8 @@ def generate_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to write: spectra.csv, labels.csv, truth.csv.")],
     n: Annotated[int, typer.Option("--n", help="Spectra per request.")] = 10,
     seed: SeedOption = 0,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Generate material (or mixture) spectra with a trained ReVAE, with their labels."""
@@ -223,12 +225,15 @@ def generate_command(
     from speclearn.io import atomic_path, write_spectra
 
     check_output(out, overwrite=overwrite, inputs=[model], directory=True, kind="gamma-generated")
+    check_report(report, overwrite=overwrite, inputs=[model, out])
     spectra, truth = load(model, ReVAEGenerator).generate(request, n, seed=seed)
     with atomic_path(out, overwrite=overwrite, directory=True, kind="gamma-generated") as tmp:
         write_spectra(spectra, tmp / "spectra.csv")
         write_table_csv(truth[["label"]], tmp / "labels.csv")
         write_table_csv(truth, tmp / "truth.csv")
     say(f"wrote {spectra.n_spectra} generated spectra ({len(request)} request(s) x {n}) to {out}")
+    write_report(report, "gamma generate", inputs={"model": model, "requests": "; ".join(request), "n": n, "seed": seed},
+                 spectra=spectra, table=truth, model=model)
 
 
 def simulate_command(out: Path, *, mode: str, detector: str, n: int, seed: int, overwrite: bool) -> None:

@@ -210,11 +210,12 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
 @app.command("qa")
 def qa(spectra: MRSIn, out: OutOption,
        threshold: Annotated[float, typer.Option(help="Robust z-score above which the classical check flags.")] = 3.0,
-       overwrite: OverwriteOption = False) -> None:
+       report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Flag corrupted transients (motion, ghosts): CNN detector where it matches the data, else robust z."""
     from speclearn.mrs.artifacts import TransientDetector
     from speclearn.mrs.preprocess import transient_outlier_scores
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, out])
     data = _read(spectra)
     aligned = align_transients(data, "registration")[0]
     z = transient_outlier_scores(aligned)
@@ -232,6 +233,7 @@ def qa(spectra: MRSIn, out: OutOption,
         used = "robust z"
     write_table_csv(table, out, overwrite=overwrite)
     say(f"flagged {int(table['corrupted'].sum())} of {data.n} transients ({used}) -> {out}")
+    write_report(report, "mrs qa", inputs={"spectra": spectra, "threshold": threshold, "detector": used}, table=table)
 
 
 def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.Option("--n", help="Number of scans.")] = 20,
