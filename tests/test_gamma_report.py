@@ -65,3 +65,15 @@ def test_every_train_and_predict_command_takes_report():
                 if "--report" not in {o for p in command.params for o in p.opts}:
                     missing.append(f"{system} {name}")
     assert missing == [] and len(checked) >= 23 and {"gamma train", "mrs fit", "transfer add-secondary"} <= set(checked)
+
+
+def test_mrs_fit_and_qa_write_reports(cli, tmp_path):
+    assert cli("simulate", "mrs", "--n", "2", "--seed", "1", "--transients", "4", "--out", tmp_path / "sim")[0] == 0
+    code, _, err = cli("mrs", "fit", "--spectra", tmp_path / "sim" / "transients.npz", "--water",
+                       tmp_path / "sim" / "water.npz", "--out", tmp_path / "conc.csv", "--report", tmp_path / "fit.html")
+    assert code == 0, err
+    assert "NAA_sd" in (tmp_path / "fit.html").read_text() and "mrs fit" in (tmp_path / "fit.html").read_text()
+    code, _, err = cli("mrs", "qa", "--spectra", tmp_path / "sim" / "transients.npz", "--out", tmp_path / "flags.csv",
+                       "--report", tmp_path / "qa.html", "--quiet")
+    assert code == 0 and err == "", err
+    assert "corrupted" in (tmp_path / "qa.html").read_text()

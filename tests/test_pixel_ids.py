@@ -80,3 +80,11 @@ def test_predicted_table_of_a_lazy_image_has_the_stored_ids(tmp_path):
     doubled = map_spectra(cube, lambda block: block.with_intensity(block.values() * 2))
     assert isinstance(doubled.__dict__["_meta"], PixelIds) and doubled.is_image
     np.testing.assert_allclose(doubled.values(), 2 * image.values())
+
+
+def test_a_zarr_image_can_be_overwritten(tmp_path):
+    from speclearn.io import read_spectra, write_spectra
+    image = _image()
+    write_spectra(image, tmp_path / "cube.zarr")
+    write_spectra(image.with_intensity(image.intensity * 2), tmp_path / "cube.zarr", overwrite=True)
+    np.testing.assert_allclose(read_spectra(tmp_path / "cube.zarr").values(), 2 * image.values())

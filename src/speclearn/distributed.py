@@ -336,7 +336,8 @@ def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
                    "float32_gb": size * size * n_channels * 4 / 1e9, **_distributed_run(cube, components,
                                                                                          work / "denoised.zarr")}
             if size == baseline_size:
-                row["numpy"] = _numpy_run(cube, components, work / "denoised.zarr")
+                row["numpy"] = _numpy_run(cube, components, work / "denoised-numpy.zarr")
+                shutil.rmtree(work / "denoised-numpy.zarr", ignore_errors=True)
             shutil.rmtree(work / "denoised.zarr", ignore_errors=True)
             shutil.rmtree(work / f"cube{size}.zarr", ignore_errors=True)
             rows.append(row)
