@@ -88,9 +88,7 @@ def test_map_spectra_streams_a_lazy_image_chunk_by_chunk(zarr_image):
     assert result.is_lazy and result.intensity.shape == (12, 10, 64)
     assert result.ids == lazy.ids
     np.testing.assert_allclose(result.values(), model.transform(data).values(), atol=1e-10)
-    # one spectrum to learn the output axis, then the 3 storage chunks split into whole image rows so that there
-    # are MIN_TASKS (8) tasks or nearly: 120 pixels in 6 tasks of 2 rows
-    assert calls == [1] + [20] * 6
+    assert calls == [1, 40, 40, 40]  # one spectrum to learn the output axis, then one call per storage chunk
 
 
 def test_predict_table_stacks_chunk_tables_under_the_ids(zarr_image):

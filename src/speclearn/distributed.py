@@ -4,13 +4,13 @@
 threaded scheduler); `local:N` starts a LocalCluster of N single-threaded worker processes;
 anything else is the address of a running scheduler (`tcp://host:8786`). While it is open every
 dask computation (reading Zarr, preprocessing, writing) runs on that cluster. `unmix_lazy` turns a
-fixed-spectra unmixing into a dask graph (one task per storage chunk of rows), so the Poisson fits
-run on the workers, not in the client.
+fixed-spectra unmixing into a dask graph (one task per storage chunk of rows, or `MIN_TASKS` tasks when
+the chunks are fewer), so the Poisson fits run on the workers, not in the client.
 
 `map_spectra` and `predict_table` apply a fitted model chunk by chunk: a lazy (Zarr/HDF5) input
 becomes a dask graph with one task per storage chunk of spectra (whole spectra per task), so the
 result streams into Zarr (or into a table) without the input ever being held whole; numpy input is
-applied in one call. A cube stored in fewer than `MIN_TASKS` chunks is split into that many tasks.
+applied in one call.
 """
 from __future__ import annotations
 
@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import MMAP_THRESHOLD
 from speclearn.core.spectra import Spectra
 
 
-#: glibc's mmap threshold for the workers we start (its largest value, 32 MiB). Dask's nanny starts workers
+#: glibc's mmap threshold for the workers we start (`core.memory.MMAP_THRESHOLD`). Dask's nanny starts workers
 #: with MALLOC_TRIM_THRESHOLD_ set, which also freezes the mmap threshold at 128 KiB: every larger numpy
 #: temporary is then a fresh mmap whose pages fault in on first touch (measured: 245,000 page faults and
 #: 2.5x the CPU time of the same unmixing chunk in the client process). Trimming still returns memory.
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20}
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
 
 
 def local_cluster(n_workers: int, **kwargs: Any):
@@ -98,8 +99,9 @@ def _fit_block(block: np.ndarray, components: np.ndarray, max_iter: int, sum_to_
     return fractions(counts) if sum_to_one else counts
 
 
-#: Fewest tasks a lazy cube is split into (when its storage chunks are fewer; each chunk is still read once),
+#: Fewest tasks `unmix_lazy` splits a cube into (when its storage chunks are fewer; each is still read once),
 #: so that every worker of a small cluster has work: a cube stored in 1-3 chunks would leave the others idle.
+#: Not done for `map_spectra`: a filter costs less than moving the pieces (64x64x512 denoised 2-3x slower).
 MIN_TASKS = 8
 
 
@@ -135,14 +137,8 @@ def _spectra_block(block: np.ndarray, fn: Callable[[Spectra], Spectra], like: tu
 
 
 def _flat_chunks(spectra: Spectra):
-    """The (n_spectra, channels) dask view, chunked along the spectra only (the storage chunks, split into
-    `MIN_TASKS` when fewer; an image's in whole rows)."""
-    flat = spectra.flat().rechunk({1: -1})
-    if len(flat.chunks[0]) >= MIN_TASKS:
-        return flat
-    step = spectra.intensity.shape[1] if spectra.is_image else 1
-    rows = step * max(1, -(-spectra.n_spectra // (MIN_TASKS * step)))
-    return flat.rechunk({0: min(rows, flat.chunks[0][0])})
+    """The (n_spectra, channels) dask view, chunked along the spectra only (the storage chunks)."""
+    return spectra.flat().rechunk({1: -1})
 
 
 def map_spectra(spectra: Spectra, fn: Callable[[Spectra], Spectra]) -> Spectra:
