@@ -257,9 +257,17 @@ def _kernel_seconds(band: np.ndarray, components: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system) this process has used."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _distributed_run(cube: Spectra, components: np.ndarray, out_zarr, *, address: str | None = None) -> dict:
     """Unmix (fixed spectra) and denoise (Savitzky-Golay into Zarr) `cube` on a fresh 2-worker LocalCluster
-    with 2 GB per worker (or on `address`): wall times, peak memory per worker, whether workers died."""
+    with 2 GB per worker (or on `address`): wall times, CPU seconds (workers and client), peak memory per
+    worker, whether workers died."""
     import time
     from dask.distributed import Client
     from speclearn.io import write_spectra
@@ -267,18 +275,20 @@ def _distributed_run(cube: Spectra, components: np.ndarray, out_zarr, *, address
     with cluster, Client(cluster) as client:
         workers = set(client.scheduler_info()["workers"])
         client.run(lambda: __import__("speclearn.unmix._base") and None)  # imports are not part of the timing
-        start = time.perf_counter()
+        cpu = lambda: sum(client.run(_cpu_seconds).values()) + _cpu_seconds()  # noqa: E731
+        cpu0, start = cpu(), time.perf_counter()
         abundances = np.asarray(unmix_lazy(cube.intensity, components).compute())
-        unmix_s = time.perf_counter() - start
+        unmix_s, cpu1 = time.perf_counter() - start, cpu()
         start = time.perf_counter()
         write_spectra(map_spectra(cube, _savgol), out_zarr, overwrite=True)
-        denoise_s = time.perf_counter() - start
+        denoise_s, cpu2 = time.perf_counter() - start, cpu()
         peaks = _peak_memory(client)
         survived = set(client.scheduler_info()["workers"]) == workers
         band = np.asarray(cube.intensity[:cube.intensity.chunks[0][0]].compute())
         on_worker = client.submit(_kernel_seconds, band, components, pure=False).result()
     here = _kernel_seconds(band, components)
-    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "peak_worker_memory_gb": [p / 1e9 for p in peaks],
+    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "unmix_cpu_s": cpu1 - cpu0, "denoise_cpu_s": cpu2 - cpu1,
+            "peak_worker_memory_gb": [p / 1e9 for p in peaks],
             "workers_survived": survived, "kernel_worker_s": on_worker, "kernel_client_s": here,
             "abundance_mean": abundances.reshape(len(components), -1).mean(1).tolist()}
 
@@ -292,15 +302,16 @@ def _numpy_run(cube: Spectra, components: np.ndarray, out_zarr) -> dict:
     start = time.perf_counter()
     data = cube.compute()
     read_s = time.perf_counter() - start
-    start = time.perf_counter()
+    cpu0, start = _cpu_seconds(), time.perf_counter()
     FixedSpectraUnmixer().fit(components, data.axis_spec()).transform(data)
-    unmix_s = time.perf_counter() - start
+    unmix_s, cpu1 = time.perf_counter() - start, _cpu_seconds()
     start = time.perf_counter()
     denoised = _savgol(Spectra(data.flat(), data.axis, axis_kind=data.axis_kind, axis_unit=data.axis_unit))
-    denoise_s = time.perf_counter() - start
+    denoise_s, cpu2 = time.perf_counter() - start, _cpu_seconds()
     start = time.perf_counter()
     write_spectra(data.with_intensity(denoised.intensity), out_zarr, overwrite=True)
-    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "read_s": read_s, "write_s": time.perf_counter() - start}
+    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "read_s": read_s, "write_s": time.perf_counter() - start,
+            "unmix_cpu_s": cpu1 - cpu0, "denoise_cpu_s": cpu2 - cpu1}
 
 
 def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
@@ -357,6 +368,9 @@ def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
                "peak_worker_memory_gb": peak, "memory_limit_gb": MEMORY_LIMIT / 1e9,
                "within_memory_limit": peak <= MEMORY_LIMIT / 1e9,
                "throughput_vs_numpy": ratio, "throughput_vs_numpy_with_io": ratio_with_io,
+               "cpu_numpy_vs_cluster": {step: numpy[f"{step}_cpu_s"] / base[f"{step}_cpu_s"] for step in ("unmix", "denoise")},
+               "cores_used": {step: base[f"{step}_cpu_s"] / base[f"{step}_s"] for step in ("unmix", "denoise")},
+               "numpy_cores_used": {step: numpy[f"{step}_cpu_s"] / numpy[f"{step}_s"] for step in ("unmix", "denoise")},
                "kernel_worker_vs_client": float(np.mean([r["kernel_worker_s"] / r["kernel_client_s"] for r in rows])), "within_20_percent": {k: v >= 0.8 for k, v in ratio.items()},
                "time_exponent": exponents, "psnmf_fit_s": fit_s,
                "extrapolated_1024x1024x2048_s": extrapolated if n_channels == 2048 else None,
@@ -396,6 +410,11 @@ def _markdown(result: dict) -> str:
               f"for unmix, {'met' if s['within_20_percent']['denoise'] else 'NOT met'} for denoise).",
               f"- The same with the numpy path's Zarr reading (and, for denoise, writing) counted, as the cluster's is: "
               f"unmix {s['throughput_vs_numpy_with_io']['unmix']:.2f}, denoise {s['throughput_vs_numpy_with_io']['denoise']:.2f}.",
+              f"- CPU seconds of the numpy path / of the cluster (workers + client) for the same cube: unmix "
+              f"{s['cpu_numpy_vs_cluster']['unmix']:.2f}, denoise {s['cpu_numpy_vs_cluster']['denoise']:.2f} (1.0: no "
+              f"work added by the cluster). Cores the cluster obtained: unmix {s['cores_used']['unmix']:.2f}, denoise "
+              f"{s['cores_used']['denoise']:.2f} of its 2 workers; the numpy process obtained "
+              f"{s['numpy_cores_used']['unmix']:.2f} of its 1 (other jobs share the 2 cores).",
               f"- Time ~ pixels^k: k = {exp['unmix']:.2f} (unmix), {exp['denoise']:.2f} (denoise).",
               f"- The unmixing kernel on one chunk takes {s['kernel_worker_vs_client']:.1f}x as long in a worker as in "
               "the client process (same code and data, measured after each run, on this shared machine). Workers start "
