@@ -4,8 +4,8 @@
 threaded scheduler); `local:N` starts a LocalCluster of N single-threaded worker processes;
 anything else is the address of a running scheduler (`tcp://host:8786`). While it is open every
 dask computation (reading Zarr, preprocessing, writing) runs on that cluster. `unmix_lazy` turns a
-fixed-spectra unmixing into a dask graph (one task per storage chunk of rows), so the Poisson fits
-run on the workers, not in the client.
+fixed-spectra unmixing into a dask graph (one task per storage chunk of rows, or `MIN_TASKS` tasks when
+the chunks are fewer), so the Poisson fits run on the workers, not in the client.
 
 `map_spectra` and `predict_table` apply a fitted model chunk by chunk: a lazy (Zarr/HDF5) input
 becomes a dask graph with one task per storage chunk of spectra (whole spectra per task), so the
@@ -23,7 +23,25 @@ import numpy as np
 import pandas as pd
 
 from speclearn.core.errors import InputError
+from speclearn.core.memory import MMAP_THRESHOLD
 from speclearn.core.spectra import Spectra
+
+
+#: glibc's mmap threshold for the workers we start (`core.memory.MMAP_THRESHOLD`). Dask's nanny starts workers
+#: with MALLOC_TRIM_THRESHOLD_ set, which also freezes the mmap threshold at 128 KiB: every larger numpy
+#: temporary is then a fresh mmap whose pages fault in on first touch (measured: 245,000 page faults and
+#: 2.5x the CPU time of the same unmixing chunk in the client process). Trimming still returns memory.
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
+
+
+def local_cluster(n_workers: int, **kwargs: Any):
+    """A LocalCluster of `n_workers` single-threaded worker processes started with `WORKER_ENV`."""
+    import dask
+    from dask.distributed import LocalCluster
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENV}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            **kwargs)
 
 
 @contextlib.contextmanager
@@ -35,7 +53,7 @@ def scheduler(address: str | None) -> Iterator[Any]:
             yield None
         return
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError:
         raise InputError("--scheduler needs dask.distributed: pip install 'speclearn[distributed]'") from None
     cluster = None
@@ -46,8 +64,7 @@ def scheduler(address: str | None) -> Iterator[Any]:
             workers = 0
         if workers < 1:
             raise InputError(f"--scheduler local:N needs a positive number of workers, got {address!r}")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        address = cluster
+        cluster = address = local_cluster(workers)
     try:
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as err:
@@ -82,18 +99,29 @@ def _fit_block(block: np.ndarray, components: np.ndarray, max_iter: int, sum_to_
     return fractions(counts) if sum_to_one else counts
 
 
+#: Fewest tasks `unmix_lazy` splits a cube into (when its storage chunks are fewer; each is still read once),
+#: so that every worker of a small cluster has work: a cube stored in 1-3 chunks would leave the others idle.
+#: Not done for `map_spectra`: a filter costs less than moving the pieces (64x64x512 denoised 2-3x slower).
+MIN_TASKS = 8
+
+
 def unmix_lazy(intensity: Any, components: np.ndarray, *, sum_to_one: bool = True, max_iter: int = 1000) -> Any:
     """Abundances (K, y, x) of a (y, x, channels) dask cube as a dask array: one task per chunk of rows
-    (the storage chunking, with whole rows and all channels per task)."""
+    (the storage chunking, with whole rows and all channels per task; a chunk is split into whole solver
+    bands when the cube has fewer than `MIN_TASKS` chunks, each chunk still read once)."""
     import dask.array as da
+    from speclearn.unmix._base import rows_per_block, solver_copies
     cube = intensity if isinstance(intensity, da.Array) else da.from_array(np.asarray(intensity))
     if cube.ndim != 3:
         raise InputError(f"the cube must be 3-D (y, x, channels), got shape {tuple(cube.shape)}")
     components = np.asarray(components, dtype=float)
     if cube.shape[-1] != components.shape[1]:
         raise InputError(f"the cube has {cube.shape[-1]} channels, the components {components.shape[1]}")
-    cube = cube.rechunk({1: -1, 2: -1})
     k = components.shape[0]
+    ny, nx, n_channels = cube.shape
+    band = rows_per_block(nx, n_channels, copies=solver_copies(k))
+    rows = min(cube.chunks[0][0], band * max(1, -(-ny // (MIN_TASKS * band))))
+    cube = cube.rechunk({0: rows, 1: -1, 2: -1}) if len(cube.chunks[0]) < MIN_TASKS else cube.rechunk({1: -1, 2: -1})
     out = cube.map_blocks(_fit_block, components, max_iter, sum_to_one, dtype=float,
                           chunks=(cube.chunks[0], cube.chunks[1], (k,)))
     return da.moveaxis(out, -1, 0)
@@ -123,10 +151,7 @@ def map_spectra(spectra: Spectra, fn: Callable[[Spectra], Spectra]) -> Spectra:
     probe = fn(_block(np.asarray(flat[:1].compute()), like))
     out = flat.map_blocks(_spectra_block, fn, like, dtype=probe.intensity.dtype, meta=np.empty((0, 0), probe.intensity.dtype),
                           chunks=(flat.chunks[0], (probe.n_channels,)))
-    if spectra.is_image:
-        out = out.reshape(*spectra.intensity.shape[:2], probe.n_channels)
-    return Spectra(out, probe.axis, axis_kind=probe.axis_kind, axis_unit=probe.axis_unit, meta=spectra.meta,
-                   source=spectra.source)
+    return spectra.with_intensity(out, probe.axis, axis_kind=probe.axis_kind, axis_unit=probe.axis_unit)
 
 
 def _table_block(block: np.ndarray, fn: Callable, like: tuple, rows: slice) -> pd.DataFrame:
@@ -145,7 +170,7 @@ def predict_table(spectra: Spectra, fn: Callable[[Spectra, slice], pd.DataFrame]
     parts = [dask.delayed(_table_block)(block, fn, like, slice(int(a), int(b)))
              for block, a, b in zip(flat.to_delayed().ravel(), edges[:-1], edges[1:])]
     table = pd.concat(dask.compute(*parts))
-    table.index = spectra.meta.index
+    table.index = spectra.ids_at(slice(None))
     return table
 
 
@@ -232,44 +257,68 @@ def _kernel_seconds(band: np.ndarray, components: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
+def _import_all() -> None:
+    """Import in a worker what the benchmark's tasks use: the solver, the filter, Zarr reading."""
+    import importlib
+    for name in ("speclearn.unmix._base", "speclearn.preprocessing", "speclearn.io", "zarr", "xarray", "numcodecs"):
+        importlib.import_module(name)
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) this process has used."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _distributed_run(cube: Spectra, components: np.ndarray, out_zarr, *, address: str | None = None) -> dict:
     """Unmix (fixed spectra) and denoise (Savitzky-Golay into Zarr) `cube` on a fresh 2-worker LocalCluster
-    with 2 GB per worker (or on `address`): wall times, peak memory per worker, whether workers died."""
+    with 2 GB per worker (or on `address`): wall times, CPU seconds (workers and client), peak memory per
+    worker, whether workers died."""
     import time
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
     from speclearn.io import write_spectra
-    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, memory_limit=MEMORY_LIMIT,
-                           dashboard_address=None)
+    cluster = local_cluster(WORKERS, memory_limit=MEMORY_LIMIT)
     with cluster, Client(cluster) as client:
         workers = set(client.scheduler_info()["workers"])
-        client.run(lambda: __import__("speclearn.unmix._base") and None)  # imports are not part of the timing
-        start = time.perf_counter()
+        client.run(_import_all)  # imports are not part of the timing (measured: ~1 s of CPU per worker)
+        cpu = lambda: sum(client.run(_cpu_seconds).values()) + _cpu_seconds()  # noqa: E731
+        cpu0, start = cpu(), time.perf_counter()
         abundances = np.asarray(unmix_lazy(cube.intensity, components).compute())
-        unmix_s = time.perf_counter() - start
+        unmix_s, cpu1 = time.perf_counter() - start, cpu()
         start = time.perf_counter()
         write_spectra(map_spectra(cube, _savgol), out_zarr, overwrite=True)
-        denoise_s = time.perf_counter() - start
+        denoise_s, cpu2 = time.perf_counter() - start, cpu()
         peaks = _peak_memory(client)
         survived = set(client.scheduler_info()["workers"]) == workers
         band = np.asarray(cube.intensity[:cube.intensity.chunks[0][0]].compute())
         on_worker = client.submit(_kernel_seconds, band, components, pure=False).result()
     here = _kernel_seconds(band, components)
-    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "peak_worker_memory_gb": [p / 1e9 for p in peaks],
+    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "unmix_cpu_s": cpu1 - cpu0, "denoise_cpu_s": cpu2 - cpu1,
+            "peak_worker_memory_gb": [p / 1e9 for p in peaks],
             "workers_survived": survived, "kernel_worker_s": on_worker, "kernel_client_s": here,
             "abundance_mean": abundances.reshape(len(components), -1).mean(1).tolist()}
 
 
-def _numpy_run(cube: Spectra, components: np.ndarray) -> dict:
-    """The single-process path on the cube held in memory: the streamed unmixer and the filter on numpy."""
+def _numpy_run(cube: Spectra, components: np.ndarray, out_zarr) -> dict:
+    """The single-process path on the cube held in memory: the streamed unmixer and the filter on numpy
+    (`*_s`); reading the cube from Zarr and writing the filtered one back timed apart."""
     import time
+    from speclearn.io import write_spectra
     from speclearn.unmix.model import FixedSpectraUnmixer
+    start = time.perf_counter()
     data = cube.compute()
-    start = time.perf_counter()
+    read_s = time.perf_counter() - start
+    cpu0, start = _cpu_seconds(), time.perf_counter()
     FixedSpectraUnmixer().fit(components, data.axis_spec()).transform(data)
-    unmix_s = time.perf_counter() - start
+    unmix_s, cpu1 = time.perf_counter() - start, _cpu_seconds()
     start = time.perf_counter()
-    _savgol(Spectra(data.flat(), data.axis, axis_kind=data.axis_kind, axis_unit=data.axis_unit))
-    return {"unmix_s": unmix_s, "denoise_s": time.perf_counter() - start}
+    denoised = _savgol(Spectra(data.flat(), data.axis, axis_kind=data.axis_kind, axis_unit=data.axis_unit))
+    denoise_s, cpu2 = time.perf_counter() - start, _cpu_seconds()
+    start = time.perf_counter()
+    write_spectra(data.with_intensity(denoised.intensity), out_zarr, overwrite=True)
+    return {"unmix_s": unmix_s, "denoise_s": denoise_s, "read_s": read_s, "write_s": time.perf_counter() - start,
+            "unmix_cpu_s": cpu1 - cpu0, "denoise_cpu_s": cpu2 - cpu1}
 
 
 def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
@@ -301,7 +350,8 @@ def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
                    "float32_gb": size * size * n_channels * 4 / 1e9, **_distributed_run(cube, components,
                                                                                          work / "denoised.zarr")}
             if size == baseline_size:
-                row["numpy"] = _numpy_run(cube, components)
+                row["numpy"] = _numpy_run(cube, components, work / "denoised-numpy.zarr")
+                shutil.rmtree(work / "denoised-numpy.zarr", ignore_errors=True)
             shutil.rmtree(work / "denoised.zarr", ignore_errors=True)
             shutil.rmtree(work / f"cube{size}.zarr", ignore_errors=True)
             rows.append(row)
@@ -312,8 +362,10 @@ def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
     exponents = {step: float(np.polyfit(np.log(pixels), np.log([r[f"{step}_s"] for r in rows]), 1)[0])
                  for step in ("unmix", "denoise")}
     base = next(r for r in rows if "numpy" in r)
-    ratio = {step: (base["pixels"] / base[f"{step}_s"]) / (base["pixels"] / base["numpy"][f"{step}_s"])
-             for step in ("unmix", "denoise")}
+    ratio = {step: base["numpy"][f"{step}_s"] / base[f"{step}_s"] for step in ("unmix", "denoise")}
+    numpy = base["numpy"]
+    ratio_with_io = {"unmix": (numpy["read_s"] + numpy["unmix_s"]) / base["unmix_s"],
+                     "denoise": (numpy["read_s"] + numpy["denoise_s"] + numpy["write_s"]) / base["denoise_s"]}
     peak = max(max(r["peak_worker_memory_gb"]) for r in rows)
     largest = rows[-1]
     full_pixels = 1024 * 1024
@@ -322,7 +374,10 @@ def run_benchmark(out_dir, *, scale: str = "quick", seed: int = 0) -> dict:
     summary = {"scale": scale, "largest": largest["size"], "all_completed": all(r["workers_survived"] for r in rows),
                "peak_worker_memory_gb": peak, "memory_limit_gb": MEMORY_LIMIT / 1e9,
                "within_memory_limit": peak <= MEMORY_LIMIT / 1e9,
-               "throughput_vs_numpy": ratio,
+               "throughput_vs_numpy": ratio, "throughput_vs_numpy_with_io": ratio_with_io,
+               "cpu_numpy_vs_cluster": {step: numpy[f"{step}_cpu_s"] / base[f"{step}_cpu_s"] for step in ("unmix", "denoise")},
+               "cores_used": {step: base[f"{step}_cpu_s"] / base[f"{step}_s"] for step in ("unmix", "denoise")},
+               "numpy_cores_used": {step: numpy[f"{step}_cpu_s"] / numpy[f"{step}_s"] for step in ("unmix", "denoise")},
                "kernel_worker_vs_client": float(np.mean([r["kernel_worker_s"] / r["kernel_client_s"] for r in rows])), "within_20_percent": {k: v >= 0.8 for k, v in ratio.items()},
                "time_exponent": exponents, "psnmf_fit_s": fit_s,
                "extrapolated_1024x1024x2048_s": extrapolated if n_channels == 2048 else None,
@@ -360,10 +415,18 @@ def _markdown(result: dict) -> str:
               f"- Throughput of the cluster / single-process numpy: unmix {ratio['unmix']:.2f}, denoise "
               f"{ratio['denoise']:.2f} (target >= 0.8: {'met' if s['within_20_percent']['unmix'] else 'NOT met'} "
               f"for unmix, {'met' if s['within_20_percent']['denoise'] else 'NOT met'} for denoise).",
+              f"- The same with the numpy path's Zarr reading (and, for denoise, writing) counted, as the cluster's is: "
+              f"unmix {s['throughput_vs_numpy_with_io']['unmix']:.2f}, denoise {s['throughput_vs_numpy_with_io']['denoise']:.2f}.",
+              f"- CPU seconds of the numpy path / of the cluster (workers + client) for the same cube: unmix "
+              f"{s['cpu_numpy_vs_cluster']['unmix']:.2f}, denoise {s['cpu_numpy_vs_cluster']['denoise']:.2f} (1.0: no "
+              f"work added by the cluster). Cores the cluster obtained: unmix {s['cores_used']['unmix']:.2f}, denoise "
+              f"{s['cores_used']['denoise']:.2f} of its 2 workers; the numpy process obtained "
+              f"{s['numpy_cores_used']['unmix']:.2f} of its 1 (other jobs share the 2 cores).",
               f"- Time ~ pixels^k: k = {exp['unmix']:.2f} (unmix), {exp['denoise']:.2f} (denoise).",
               f"- The unmixing kernel on one chunk takes {s['kernel_worker_vs_client']:.1f}x as long in a worker as in "
-              "the client process (same code and data, measured after each run) on this shared machine: most of the "
-              "gap to the numpy path; the rest is start-up and few chunks per worker at these sizes.",
+              "the client process (same code and data, measured after each run, on this shared machine). Workers start "
+              "with glibc's mmap threshold at 32 MiB (`WORKER_ENV`): with dask's default environment alone every numpy "
+              "temporary over 128 KiB was a fresh mmap, and the same kernel took 2.6-2.9x as long in a worker.",
               f"- Largest cube run: {s['largest']}; total wall time {s['wall_s'] / 60:.1f} min."]
     if s.get("extrapolated_1024x1024x2048_s"):
         e = s["extrapolated_1024x1024x2048_s"]

@@ -11,7 +11,7 @@
 - `from_xarray(da)` / `to_xarray(spectra)`: any spectral dimension name (`energy`, `wavenumber`,
   ...), dask-backed arrays stay lazy.
 
-File-level metadata travels in `Spectra.meta.attrs` (a dict): `beam_energy_kv`, `elements`,
+File-level metadata travels in `Spectra.attrs` (a dict, `meta.attrs`): `beam_energy_kv`, `elements`,
 `signal_type`, `title`, `axis_name`, `navigation_axes` and `hyperspy_metadata` (the full tree).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import AXIS_KINDS, Spectra, default_ids, is_dask
+from speclearn.core.spectra import AXIS_KINDS, PixelIds, Spectra, default_ids, is_dask
 from speclearn.io.external import axis_kind
 
 def beam_energy_kv(tree: dict) -> float | None:
@@ -89,7 +89,7 @@ def from_hyperspy(signal: Any) -> Spectra:
     if data.ndim == 1:
         data = data[None, :]
     tree = signal.metadata.as_dictionary()
-    meta = pd.DataFrame(index=default_ids(data.shape[:-1]))
+    meta = PixelIds() if data.ndim == 3 else pd.DataFrame(index=default_ids(data.shape[:-1]))
     meta.attrs.update(file_attrs(tree, navigation, spectral["name"]))
     return Spectra(data, _axis_values(spectral), axis_kind=axis_kind(spectral["units"], spectral["name"]),
                    axis_unit=spectral["units"], meta=meta,
@@ -103,7 +103,7 @@ def to_hyperspy(spectra: Spectra, *, signal_type: str | None = None, title: str 
     spectrum when exspy is installed), else plain Signal1D.
     """
     import hyperspy.api as hs
-    attrs = spectra.meta.attrs
+    attrs = spectra.attrs
     data = spectra.intensity
     navigation = list(attrs.get("navigation_axes", []))
     if not spectra.is_image and len(navigation) == 0 and data.shape[0] == 1:
@@ -286,7 +286,7 @@ def from_xarray(array: Any, *, spectral_dim: str | None = None, source: str = "<
                 if name != "intensity" and dataset[name].dims == (others[0],):
                     ds[name] = ("spectrum", dataset[name].data)
     spectra = from_dataset(ds, source=source)
-    spectra.meta.attrs.update({k: v for k, v in array.attrs.items()})
+    spectra.attrs.update({k: v for k, v in array.attrs.items()})
     return spectra
 
 
@@ -301,7 +301,7 @@ def to_xarray(spectra: Spectra, *, spectral_dim: str | None = None) -> Any:
     if not spectra.is_image:
         array = array.assign_coords({str(name): ds[str(name)] for name in spectra.meta.columns})
     array = array.rename({"channel": dim}) if dim != "channel" else array
-    array.attrs.update({k: v for k, v in spectra.meta.attrs.items() if isinstance(v, (str, int, float, list))})
+    array.attrs.update({k: v for k, v in spectra.attrs.items() if isinstance(v, (str, int, float, list))})
     return array
 
 

@@ -40,11 +40,39 @@ def check_count(shape: tuple[int, ...], *, source: str | None = None) -> int:
     return n
 
 
-def default_ids(shape: tuple[int, ...], *, source: str | None = None) -> pd.Index:
-    """The default ids ("s000", "s001", ...) of spectra or pixels (C order) for the leading `shape`."""
+def default_ids(shape: tuple[int, ...], *, source: str | None = None, rows: slice = slice(None)) -> pd.Index:
+    """The default ids ("s000", "s001", ...) of spectra or pixels (C order) for the leading `shape`; only
+    those at the flat positions `rows` when given."""
     n = check_count((*shape, 1), source=source)
     width = len(str(max(n - 1, 0)))
-    return pd.Index([f"s{i:0{width}d}" for i in range(n)], name="id")
+    return pd.Index([f"s{i:0{width}d}" for i in range(n)[rows]], name="id")
+
+
+@dataclass(frozen=True)
+class PixelIds:
+    """The metadata of a spectrum image whose ids are its default ones ("s0000", ... in C order), derived
+    from the pixel position when asked for: `Spectra(cube, axis, meta=PixelIds(attrs))` keeps file-level
+    `attrs` without a string per pixel. A Spectra image given no metadata gets one."""
+
+    attrs: dict = field(default_factory=dict)
+
+
+class _Meta:
+    """`Spectra.meta`. An image's table of default pixel ids (`PixelIds`) is built on first use, so
+    streaming a large cube holds no string per pixel (~90 MB per million)."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the dataclass default
+        derived = obj.__dict__.get("_meta")
+        if isinstance(derived, PixelIds):
+            meta = pd.DataFrame(index=default_ids(obj.intensity.shape[:-1]))
+            meta.attrs.update(derived.attrs)
+            obj.__dict__["_meta"] = meta
+        return obj.__dict__["_meta"]
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__["_meta"] = value
 
 
 def _where(index: tuple[int, ...]) -> str:
@@ -109,6 +137,18 @@ def check_axis(axis: np.ndarray, *, file: str | None = None) -> np.ndarray:
     return axis
 
 
+def _checked_meta(meta: pd.DataFrame, n: int, *, source: str | None) -> pd.DataFrame:
+    """A copy of `meta` with string ids, refused unless it has `n` rows with distinct ids."""
+    if len(meta) != n:
+        raise InputError(f"metadata has {len(meta)} rows for {n} spectra", file=source)
+    meta = meta.copy()
+    meta.index = meta.index.astype(str).rename("id")
+    if meta.index.has_duplicates:
+        dup = meta.index[meta.index.duplicated()][0]
+        raise InputError(f"duplicate id {dup!r}", file=source)
+    return meta
+
+
 @dataclass(frozen=True, eq=False)
 class Spectra:
     """Spectra on a common axis, with one metadata row per spectrum.
@@ -117,7 +157,8 @@ class Spectra:
     axis: channel positions (m/z, wavelength, wavenumber, energy ...), strictly monotonic.
     axis_kind, axis_unit: what the axis measures; see `AXIS_KINDS`.
     meta: per-spectrum table indexed by string ids (groups, targets, instrument parameters,
-        positions). For an image the rows run over pixels in C order.
+        positions). For an image the rows run over pixels in C order; without one, an image's ids
+        ("s0000", ... in C order) are derived from the pixel position when first asked for.
     source: the file the spectra came from, used to name it in error messages.
     """
 
@@ -125,7 +166,7 @@ class Spectra:
     axis: np.ndarray
     axis_kind: str = "channel"
     axis_unit: str = ""
-    meta: pd.DataFrame = field(default=None)  # type: ignore[assignment]
+    meta: pd.DataFrame = _Meta()  # type: ignore[assignment]
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -139,16 +180,13 @@ class Spectra:
         if axis.size != intensity.shape[-1]:
             raise InputError(f"axis has {axis.size} values but the spectra have "
                              f"{intensity.shape[-1]} channels", file=self.source)
-        meta = self.meta
+        meta = self.__dict__.get("_meta")
+        if isinstance(meta, PixelIds) and intensity.ndim == 2:
+            raise InputError("PixelIds metadata is for a spectrum image (y, x, channels)", file=self.source)
         if meta is None:
-            meta = pd.DataFrame(index=default_ids(intensity.shape[:-1], source=self.source))
-        if len(meta) != n:
-            raise InputError(f"metadata has {len(meta)} rows for {n} spectra", file=self.source)
-        meta = meta.copy()
-        meta.index = meta.index.astype(str).rename("id")
-        if meta.index.has_duplicates:
-            dup = meta.index[meta.index.duplicated()][0]
-            raise InputError(f"duplicate id {dup!r}", file=self.source)
+            meta = PixelIds() if intensity.ndim == 3 else \
+                pd.DataFrame(index=default_ids(intensity.shape[:-1], source=self.source))
+        meta = PixelIds(dict(meta.attrs)) if isinstance(meta, PixelIds) else _checked_meta(meta, n, source=self.source)
         unit = self.axis_unit or AXIS_KINDS.get(self.axis_kind, "")
         object.__setattr__(self, "intensity", intensity)
         object.__setattr__(self, "axis", axis)
@@ -166,11 +204,22 @@ class Spectra:
 
     @property
     def n_spectra(self) -> int:
-        return len(self.meta)
+        return int(np.prod(self.intensity.shape[:-1]))
 
     @property
     def ids(self) -> list[str]:
         return list(self.meta.index)
+
+    def ids_at(self, rows: slice) -> pd.Index:
+        """The ids of the spectra at flat positions `rows` (an image's default ids derived for those only)."""
+        if isinstance(self.__dict__["_meta"], PixelIds):
+            return default_ids(self.intensity.shape[:-1], rows=rows)
+        return self.meta.index[rows]
+
+    @property
+    def attrs(self) -> dict:
+        """File-level metadata (beam energy, elements, ...; see `speclearn.interop`), `meta.attrs`."""
+        return self.__dict__["_meta"].attrs
 
     @property
     def is_lazy(self) -> bool:
@@ -186,11 +235,20 @@ class Spectra:
         return np.asarray(flat.compute() if is_dask(flat) else flat)
 
     # --- derived containers ----------------------------------------------------------------
-    def with_intensity(self, intensity: Any, axis: np.ndarray | None = None) -> "Spectra":
-        """Same spectra (ids, metadata, axis kind) with new intensities, and a new axis if given."""
+    def with_intensity(self, intensity: Any, axis: np.ndarray | None = None, *, axis_kind: str | None = None,
+                       axis_unit: str | None = None) -> "Spectra":
+        """Same spectra (ids, metadata) with new intensities, and a new axis (kind, unit) if given."""
         if self.is_image and intensity.ndim == 2:
             intensity = intensity.reshape(*self.intensity.shape[:2], intensity.shape[-1])
-        return replace(self, intensity=intensity, axis=self.axis if axis is None else axis)
+        return self._replace(intensity=intensity, axis=self.axis if axis is None else axis,
+                             axis_kind=axis_kind or self.axis_kind,
+                             axis_unit=self.axis_unit if axis_unit is None else axis_unit)
+
+    def _replace(self, **changes: Any) -> "Spectra":
+        """`dataclasses.replace` that keeps an image's ids derived (replace would build them)."""
+        fields = dict(intensity=self.intensity, axis=self.axis, axis_kind=self.axis_kind, axis_unit=self.axis_unit,
+                      meta=self.__dict__["_meta"], source=self.source)
+        return Spectra(**{**fields, **changes})
 
     def select(self, ids: list[str] | pd.Index) -> "Spectra":
         """The listed spectra, in that order (a spectrum image becomes a flat set)."""
@@ -202,7 +260,7 @@ class Spectra:
 
     def compute(self) -> "Spectra":
         """A copy held in memory (numpy)."""
-        return self if not self.is_lazy else replace(self, intensity=self.intensity.compute())
+        return self if not self.is_lazy else self._replace(intensity=self.intensity.compute())
 
     def check_trainable(self) -> None:
         """Refuse training data that carry nothing to learn: identical (e.g. constant) spectra, or

@@ -63,6 +63,8 @@ def identify_command(
     method: Annotated[str, typer.Option("--method", help="learned (the model) or peaks (peak search + line library).")] = "learned",
     threshold: Annotated[float | None, typer.Option("--threshold", help="Report nuclides scoring at least this.")] = None,
     calibration: CalibrationOption = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Name the nuclides in each spectrum: id, nuclide, score (one row per nuclide found)."""
@@ -72,6 +74,7 @@ def identify_command(
     if method not in ("learned", "peaks"):
         raise InputError(f"unknown --method {method!r}; choose learned or peaks")
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     data = load_gamma_spectra(spectra, calibration)
     identifier = PeakSearchIdentifier().fit() if method == "peaks" else MLPIdentifier.load(model)
     if threshold is not None:
@@ -81,6 +84,9 @@ def identify_command(
     for sid, group in table.groupby("id", sort=False):
         say(f"{sid}: " + ", ".join(f"{r.nuclide} {r.score:.2f}" for r in group.itertuples()))
     say(f"wrote {len(table)} identifications for {data.n_spectra} spectra to {out}")
+    write_report(report, "gamma identify", inputs={"spectra": spectra, "method": method, "model": model or "shipped",
+                                                   "threshold": threshold}, spectra=data, table=table.set_index("id"),
+                 model=model)
 
 
 @app.command("train")
@@ -94,6 +100,8 @@ def train_command(
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (networks).")] = 40,
     calibration: CalibrationOption = None,
     seed: SeedOption = 0,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Train a nuclide identifier (--labels with `labels`), a material classifier (--labels with `label`)
@@ -103,7 +111,18 @@ def train_command(
     if epochs < 1:
         raise InputError("--epochs must be at least 1")
     check_output(out, overwrite=overwrite, inputs=[spectra, labels or targets])
+    check_report(report, overwrite=overwrite, inputs=[spectra, labels or targets, out])
     data = load_gamma_spectra(spectra, calibration)
+    composition = _train(data, out, labels=labels, targets=targets, method=method, epochs=epochs, seed=seed,
+                         overwrite=overwrite)
+    parity = None if report is None or composition is None else (composition[0], composition[1].predict(data))
+    write_report(report, "gamma train", inputs={"spectra": spectra, "targets": labels or targets, "method": method,
+                                                "epochs": epochs, "seed": seed}, spectra=data, model=out, parity=parity)
+
+
+def _train(data, out: Path, *, labels: Path | None, targets: Path | None, method: str, epochs: int, seed: int,
+           overwrite: bool) -> tuple[pd.DataFrame, object] | None:
+    """Fit and save the model `gamma train` asked for; a composition model is returned with its targets."""
     from speclearn.io import align_table
     if targets is not None:
         from speclearn.gamma.composition import composition_types
@@ -123,7 +142,7 @@ def train_command(
             estimator.fit(data, table)
         estimator.save(out, overwrite=overwrite)
         say(f"wrote {name} composition model ({', '.join(table.columns)}) to {out}")
-        return
+        return table, estimator
     table = align_table(read_table_csv(labels), data, file=labels)
     if "labels" in table.columns:
         from speclearn.gamma.learned import MLPIdentifier
@@ -132,7 +151,7 @@ def train_command(
         identifier = MLPIdentifier(epochs=epochs, seed=seed, progress=True).fit(data, table["labels"].fillna(""))
         identifier.save(out, overwrite=overwrite)
         say(f"wrote nuclide identifier ({len(identifier.nuclides_)} nuclides, {data.n_spectra} spectra) to {out}")
-        return
+        return None
     column = next((c for c in ("label", "class", "material") if c in table.columns), None)
     if column is None:
         raise InputError("labels need a `labels` (nuclides) or `label` (material) column", file=labels)
@@ -141,7 +160,7 @@ def train_command(
         generator = ReVAEGenerator(epochs=epochs, seed=seed, progress=True).fit(data, table[column].astype(str))
         generator.save(out, overwrite=overwrite)
         say(f"wrote ReVAE generator ({len(generator.classes_)} materials) to {out}")
-        return
+        return None
     if method == "auto":
         from speclearn.gamma.auto import select_material_classifier
         from speclearn.models.selection import show
@@ -154,6 +173,7 @@ def train_command(
         classifier.fit(data, table[column].astype(str))
     classifier.save(out, overwrite=overwrite)
     say(f"wrote {method} material classifier ({len(classifier.classes_)} classes) to {out}")
+    return None
 
 
 @app.command("predict")
@@ -195,6 +215,8 @@ def generate_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to write: spectra.csv, labels.csv, truth.csv.")],
     n: Annotated[int, typer.Option("--n", help="Spectra per request.")] = 10,
     seed: SeedOption = 0,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Generate material (or mixture) spectra with a trained ReVAE, with their labels."""
@@ -203,12 +225,15 @@ def generate_command(
     from speclearn.io import atomic_path, write_spectra
 
     check_output(out, overwrite=overwrite, inputs=[model], directory=True, kind="gamma-generated")
+    check_report(report, overwrite=overwrite, inputs=[model, out])
     spectra, truth = load(model, ReVAEGenerator).generate(request, n, seed=seed)
     with atomic_path(out, overwrite=overwrite, directory=True, kind="gamma-generated") as tmp:
         write_spectra(spectra, tmp / "spectra.csv")
         write_table_csv(truth[["label"]], tmp / "labels.csv")
         write_table_csv(truth, tmp / "truth.csv")
     say(f"wrote {spectra.n_spectra} generated spectra ({len(request)} request(s) x {n}) to {out}")
+    write_report(report, "gamma generate", inputs={"model": model, "requests": "; ".join(request), "n": n, "seed": seed},
+                 spectra=spectra, table=truth, model=model)
 
 
 def simulate_command(out: Path, *, mode: str, detector: str, n: int, seed: int, overwrite: bool) -> None:

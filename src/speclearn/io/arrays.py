@@ -16,7 +16,7 @@ import pandas as pd
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.io.atomic import atomic_path, check_output
+from speclearn.io.atomic import MARKER, atomic_path, check_output
 from speclearn.io.csv import read_sidecar, sidecar_path
 
 XARRAY_SUFFIXES = {".zarr": "zarr", ".h5": "h5netcdf", ".hdf5": "h5netcdf", ".nc": "h5netcdf"}
@@ -161,7 +161,10 @@ def read_xarray(path: str | Path) -> Spectra:
     engine = XARRAY_SUFFIXES[path.suffix.lower()]
     try:
         if engine == "zarr":
-            ds = xr.open_zarr(path, chunks={}, consolidated=False)
+            import warnings
+            with warnings.catch_warnings():  # the marker file of a speclearn output is no Zarr node
+                warnings.filterwarnings("ignore", message=f"Object at {MARKER} is not recognized")
+                ds = xr.open_zarr(path, chunks={}, consolidated=False)
         else:
             ds = xr.open_dataset(path, engine=engine, chunks={})
     except Exception as err:  # noqa: BLE001 - any backend failure is a bad file for the user

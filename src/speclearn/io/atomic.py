@@ -178,6 +178,8 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
     old = None
     try:
         yield tmp
+        if directory and not (tmp / MARKER).is_file():  # zarr's mode="w" empties the folder it writes
+            (tmp / MARKER).write_text(json.dumps({"written_by": "speclearn", "kind": kind}))
         if directory:  # libraries writing inside (safetensors, zarr) may create private files
             for root, folders, files in os.walk(tmp):
                 for name in folders:

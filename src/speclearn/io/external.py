@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import Spectra, default_ids, is_dask
+from speclearn.core.spectra import PixelIds, Spectra, default_ids, is_dask
 
 #: RosettaSciIO plugin for each spectral file type (all read lazily).
 RSCIIO_READERS = {".hspy": "hspy", ".zspy": "zspy", ".msa": "msa", ".emsa": "msa", ".bcf": "bruker",
@@ -77,7 +77,7 @@ def read_rsciio(path: str | Path) -> Spectra:
             **({"values": _axis_values(a, n).tolist()} if a.get("axis") is not None else
                {"offset": float(a.get("offset", 0.0)), "scale": float(a.get("scale", 1.0))})}
            for a, n in zip(navigation, data.shape[:-1])]
-    meta = pd.DataFrame(index=default_ids(data.shape[:-1], source=str(path)))
+    meta = PixelIds() if data.ndim == 3 else pd.DataFrame(index=default_ids(data.shape[:-1], source=str(path)))
     meta.attrs.update(file_attrs(signal.get("metadata", {}) or {}, nav, name))
     return Spectra(data, _axis_values(axis, data.shape[-1]), axis_kind=axis_kind(unit, name),
                    axis_unit=unit, meta=meta, source=str(path))

@@ -201,13 +201,14 @@ def align(spectra: MRSIn, out: OutOption,
 def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisOption = None,
         ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", metavar="", help="Eddy-current correction from the water "
                                                                  "reference.")] = True,
-        overwrite: OverwriteOption = False) -> None:
+        report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
     rejected and averaged per scan first)."""
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.lcm import LinearCombinationFit
     from speclearn.mrs.preprocess import eddy_current_correction
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, water, out])
     data = prepare(_read(spectra))
     reference = None
     if water is not None:
@@ -222,6 +223,8 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
                                             "nuisance": model.nuisance().reset_index().to_dict("records")},
                          overwrite=overwrite)
     say(f"fitted {data.n} spectra ({unit}) in {model.seconds_per_spectrum_:.2f} s each -> {out}")
+    write_report(report, "mrs fit", inputs={"spectra": spectra, "water": water, "basis": basis or "default",
+                                            "unit": unit}, table=table)
 
 
 @app.command("train")
@@ -333,11 +336,12 @@ def _clean_transients(data, reject: float = 3.0):
 @app.command("qa")
 def qa(spectra: MRSIn, out: OutOption,
        threshold: Annotated[float, typer.Option(help="Robust z-score above which the classical check flags.")] = 3.0,
-       overwrite: OverwriteOption = False) -> None:
+       report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Flag corrupted transients (motion, ghosts): CNN detector where it matches the data, else robust z."""
     from speclearn.mrs.artifacts import TransientDetector
     from speclearn.mrs.preprocess import transient_outlier_scores
     check_output(out, overwrite=overwrite, inputs=[spectra])
+    check_report(report, overwrite=overwrite, inputs=[spectra, out])
     data = _read(spectra)
     aligned = align_transients(data, "registration")[0]
     z = transient_outlier_scores(aligned)
@@ -355,6 +359,7 @@ def qa(spectra: MRSIn, out: OutOption,
         used = "robust z"
     write_table_csv(table, out, overwrite=overwrite)
     say(f"flagged {int(table['corrupted'].sum())} of {data.n} transients ({used}) -> {out}")
+    write_report(report, "mrs qa", inputs={"spectra": spectra, "threshold": threshold, "detector": used}, table=table)
 
 
 def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.Option("--n", help="Number of scans.")] = 20,

@@ -72,14 +72,15 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
 @app.command("add-secondary")
 def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A saved vae-mlp transfer model.")],
                           secondary: SecondaryOption, primary: PrimaryOption, name: NameOption, out: OutOption,
-                          epochs: EpochsOption = None, device: DeviceOption = "auto",
-                          overwrite: OverwriteOption = False) -> None:
+                          epochs: EpochsOption = None, device: DeviceOption = "auto", report: ReportOption = None,
+                          quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Connect another secondary instrument to a vae-mlp model: trains only its MLP, the VAE is unchanged."""
     from speclearn.models import resolve_device
     from speclearn.models import load
     from speclearn.transfer import TransferModel, VAEMLPTransfer
 
     check_output(out, overwrite=overwrite, inputs=[model, primary, secondary])
+    check_report(report, overwrite=overwrite, inputs=[model, primary, secondary, out])
     fitted = load(model, TransferModel)
     if not isinstance(fitted, VAEMLPTransfer):
         raise InputError(f"add-secondary needs a vae-mlp model (the shared latent space); this is "
@@ -90,9 +91,13 @@ def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A
     fitted.device = device
     if epochs is not None:
         fitted.mlp_epochs = epochs
-    fitted.add_secondary(read_spectra(primary), read_spectra(secondary), name)
+    data = read_spectra(secondary)
+    fitted.add_secondary(read_spectra(primary), data, name)
     fitted.save(out, overwrite=overwrite)
     say(f"wrote {out}: secondaries {', '.join(fitted.secondaries)}")
+    write_report(report, "transfer add-secondary", inputs={"model": model, "targets": primary, "spectra": secondary,
+                                                            "name": name, "epochs": fitted.mlp_epochs}, spectra=data,
+                 model=out)
 
 
 @app.command("predict")

@@ -119,8 +119,8 @@ def train_command(
                "components_estimated": eigenvalues is not None,
                **({"eigenvalues": eigenvalues.tolist()} if eigenvalues is not None else {}),
                "mean_abundance": estimator.abundances_.reshape(components, -1).mean(axis=1).tolist()}
-    element_list = _parse_elements(elements) or list(data.meta.attrs.get("elements", []))
-    beam_kv = beam_kv if beam_kv is not None else float(data.meta.attrs.get("beam_energy_kv", 200.0))
+    element_list = _parse_elements(elements) or list(data.attrs.get("elements", []))
+    beam_kv = beam_kv if beam_kv is not None else float(data.attrs.get("beam_energy_kv", 200.0))
     if element_list:
         if data.axis_kind != "energy":
             raise InputError("--elements needs a cube on an energy axis (keV)", file=cube)
