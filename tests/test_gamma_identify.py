@@ -96,3 +96,11 @@ def test_benchmark_reruns_only_the_sections_asked_for(tmp_path):
         run_benchmark(tmp_path, scale=before["scale"], seed=before["seed"], sections=["nope"])
     with pytest.raises(InputError, match="complete previous"):
         run_benchmark(tmp_path / "empty", scale=before["scale"], seed=before["seed"], sections=["real"])
+
+
+def test_background_only_spectra_name_only_natural_components():
+    for shapes in (False, True):
+        sim = simulate_nuclides("nai", 30, seed=1, counts=(1e4, 1e5), background=(1.0, 1.0), scatter_shapes=shapes)
+        named = [set(text.split(";")) - {""} for text in sim.truth["labels"]]
+        assert all(names <= {"K-40", "U-238", "Th-232"} for names in named)
+        assert sum("K-40" in names for names in named) > 20

@@ -35,16 +35,6 @@ def rebin(counts: np.ndarray, axis_in: np.ndarray, axis_out: np.ndarray) -> np.n
     return np.diff(at_b, axis=1)
 
 
-def snip(y: np.ndarray, iterations: int) -> np.ndarray:
-    """SNIP continuum of `y` (along its last axis) on a log-log-sqrt scale with a window growing to `iterations` bins."""
-    v = np.log(np.log(np.sqrt(np.maximum(y, 0.0) + 1.0) + 1.0) + 1.0)
-    for p in range(1, iterations + 1):
-        mean = 0.5 * (np.roll(v, p, axis=-1) + np.roll(v, -p, axis=-1))
-        mean[..., :p], mean[..., -p:] = v[..., :p], v[..., -p:]
-        v = np.minimum(v, mean)
-    return (np.exp(np.exp(v) - 1.0) - 1.0) ** 2 - 1.0
-
-
 def energy_spectra(spectra: Spectra) -> Spectra:
     """Refuse spectra without an energy axis (a channel-only file needs a calibration first)."""
     if spectra.axis_kind != "energy":

@@ -159,10 +159,10 @@ def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: int = 400,
-                          grid=np.arange(0.1, 0.91, 0.05)) -> dict[str, float]:
-    """Per-nuclide thresholds maximising micro-F1 on validation mixtures simulated with `seed`
-    (coordinate ascent from 0.5 over `grid`, two passes)."""
-    spectra, labels = simulate_training_set(n_per_detector, seed=seed, background_only=0.1)
+                          grid=np.arange(0.1, 0.91, 0.05), **simulation) -> dict[str, float]:
+    """Per-nuclide thresholds maximising micro-F1 on validation mixtures simulated with `seed` and the
+    `simulation` options of `simulate_training_set` (coordinate ascent from 0.5 over `grid`, two passes)."""
+    spectra, labels = simulate_training_set(n_per_detector, seed=seed, **simulation)
     scores = np.vstack([model.decision_function(s).to_numpy() for s in spectra])
     truth = label_matrix(labels, model.nuclides_)
     limits = np.full(len(model.nuclides_), 0.5)
@@ -184,12 +184,13 @@ def truncated(spectra: Spectra, e_max: float) -> Spectra:
 
 def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETECTORS,
                           counts=(1e3, 1e6), gain_drift: float = 0.01, truncate_share: float = 0.3,
-                          background_only: float = 0.0) -> tuple[list[Spectra], list[str]]:
+                          background_only: float = 0.0, scatter_shapes: bool = False) -> tuple[list[Spectra], list[str]]:
     """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels.
 
     `detectors`: names or (name, resolution factor) pairs; `truncate_share` of each detector's spectra
     end at a random 1.4-2.8 MeV (short-range detectors such as becquerel's NaI sample end near 2 MeV);
-    `background_only` adds that share of natural-background-only spectra (no source) per detector.
+    `background_only` adds that share of natural-background-only spectra (no source) per detector;
+    `scatter_shapes`: random scattered-continuum shapes (`simulate_nuclides`).
     """
     from speclearn.gamma.response import broadened, get_detector
     from speclearn.gamma.simulate import simulate_nuclides
@@ -199,10 +200,11 @@ def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETEC
     for k, entry in enumerate(detectors):
         name, factor = (entry, 1.0) if isinstance(entry, str) else entry
         detector = broadened(get_detector(name), factor)
-        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift)]
+        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift,
+                                  scatter_shapes=scatter_shapes)]
         if n_background:
             runs.append(simulate_nuclides(detector, n_background, seed=seed + 101 * k + 50, counts=counts,
-                                          gain_drift=gain_drift, background=(1.0, 1.0)))
+                                          gain_drift=gain_drift, background=(1.0, 1.0), scatter_shapes=scatter_shapes))
         for sim in runs:
             ids = sim.spectra.meta.index
             cut = int(round(truncate_share * len(ids)))
