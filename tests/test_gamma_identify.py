@@ -62,7 +62,7 @@ def test_thresholds_per_nuclide_and_override(shipped):
 
 def test_contrast_model_starts_from_a_model_without_contrast_features():
     sim = simulate_nuclides("nai", 12, seed=3, counts=(1e4, 1e5))
-    small = dict(n_bins=64, hidden=16, epochs=1, batch_size=4)
+    small = {"n_bins": 64, "hidden": 16, "epochs": 1, "batch_size": 4}
     plain = MLPIdentifier(**small).fit(sim.spectra, sim.truth["labels"])
     richer = MLPIdentifier(contrast=True, **small).fit(sim.spectra, sim.truth["labels"], init=plain)
     assert richer.net_[0].weight.shape[1] == 2 * 64 + 1

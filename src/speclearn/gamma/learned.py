@@ -158,8 +158,12 @@ def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
     return 2 * tp / max(float(truth.sum() + predicted.sum()), 1.0)
 
 
+#: the thresholds `validation_thresholds` tries
+THRESHOLD_GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
+
+
 def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: int = 400,
-                          grid=np.arange(0.1, 0.91, 0.05), **simulation) -> dict[str, float]:
+                          grid: np.ndarray = THRESHOLD_GRID, **simulation) -> dict[str, float]:
     """Per-nuclide thresholds maximising micro-F1 on validation mixtures simulated with `seed` and the
     `simulation` options of `simulate_training_set` (coordinate ascent from 0.5 over `grid`, two passes)."""
     spectra, labels = simulate_training_set(n_per_detector, seed=seed, **simulation)
