@@ -8,13 +8,15 @@ from `--init` weights if given); per-nuclide thresholds are then chosen on valid
 their own seeds. The recipe is written into the model's config (`extra`, earlier stages under
 `started_from`).
 
-The shipped model is the fourth warm-started stage. Stages 1-2 (seeds 0 and 1, 6000 and 4000 mixtures
+The shipped model is the fifth warm-started stage. Stages 1-2 (seeds 0 and 1, 6000 and 4000 mixtures
 per detector, stopped by a time limit) are recorded in the config; their result is commit 50e925b's
 `default_model`. From it, on one CPU thread (training is deterministic without a time limit):
 
     python -m speclearn.gamma.pretrain S3 --init STAGE2 --n 4000 --seed 2 --epochs 23 --learning-rate 3e-4 \
         --background-only 0.1
     python -m speclearn.gamma.pretrain S4 --init S3 --n 5000 --seed 5 --epochs 12 --learning-rate 2e-4 \
+        --background-only 0.2 --scatter-shapes
+    python -m speclearn.gamma.pretrain S5 --init S4 --n 6000 --seed 6 --epochs 10 --learning-rate 1e-4 \
         --background-only 0.2 --scatter-shapes
 """
 from __future__ import annotations
