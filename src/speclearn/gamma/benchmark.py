@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from speclearn.core.errors import InputError
 from speclearn.gamma.lines import ELEMENTS
 from speclearn.io.atomic import write_result
 
@@ -62,9 +63,10 @@ def identification(config: dict, seed: int) -> list[dict]:
             truth = label_matrix(sim.truth["labels"], model.nuclides_)
             for name, method in (("mlp (shipped)", model), ("peak search", peaks)):
                 t0 = time.perf_counter()
-                scores = method.decision_function(sim.spectra).reindex(columns=model.nuclides_, fill_value=0.0)
+                found = method.predict(sim.spectra)
                 seconds = time.perf_counter() - t0
-                predicted = (scores.to_numpy() >= method.threshold).astype(float)
+                predicted = pd.crosstab(found["id"], found["nuclide"]).reindex(
+                    index=sim.spectra.ids, columns=model.nuclides_, fill_value=0).clip(0, 1).to_numpy(dtype=float)
                 exact = float(np.mean(np.all(predicted == truth, axis=1)))
                 rows.append({"task": "identification", "detector": detector, "counts": f"{counts[0]:.0e}-{counts[1]:.0e}",
                              "method": name, "f1_micro": _f1(truth, predicted), "exact_match": exact,
@@ -278,26 +280,40 @@ def savitzky_golay(seed: int) -> list[dict]:
     return rows
 
 
-def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict:
+def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, sections: list[str] | None = None) -> dict:
+    """Run every section, or only `sections` and keep the other sections' rows from the previous
+    result in `out_dir` (same scale and seed)."""
     torch.set_num_threads(1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = SCALES[scale]
-    sections, walls = {}, {}
-    for name, run in (("identification", lambda: identification(config, seed)), ("real", real_spectra),
-                      ("savitzky_golay", lambda: savitzky_golay(seed)),
-                      ("composition", lambda: composition(config, seed)),
-                      ("classification", lambda: classification(config, seed)),
-                      ("generation", lambda: generation(config, seed)),
-                      ("auto", lambda: auto_ranking(config, seed))):
-        t0 = time.perf_counter()
-        sections[name] = run()
-        walls[name] = time.perf_counter() - t0
-    summary = _summary(sections, walls, scale)
+    runs = {"identification": lambda: identification(config, seed), "real": real_spectra,
+            "savitzky_golay": lambda: savitzky_golay(seed), "composition": lambda: composition(config, seed),
+            "classification": lambda: classification(config, seed), "generation": lambda: generation(config, seed),
+            "auto": lambda: auto_ranking(config, seed)}
+    rows, walls = {}, {}
+    if sections is not None:
+        unknown = sorted(set(sections) - set(runs))
+        if unknown:
+            raise InputError(f"unknown gamma benchmark section {unknown[0]!r}; known: {', '.join(runs)}")
+        previous_path = out_dir / f"{NAME}.json"
+        previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
+        if (previous.get("scale"), previous.get("seed")) != (scale, seed) or set(previous.get("rows", {})) != set(runs):
+            raise InputError(f"running only some sections needs a complete previous {NAME}.json with scale {scale} "
+                             f"and seed {seed} in {out_dir}")
+        rows, walls = previous["rows"], previous["wall_seconds"]
+    for name, run in runs.items():
+        if sections is None or name in sections:
+            t0 = time.perf_counter()
+            rows[name] = run()
+            walls[name] = time.perf_counter() - t0
+    rows, walls = {name: rows[name] for name in runs}, {name: walls[name] for name in runs}
+    rerun = list(runs) if sections is None else [name for name in runs if name in sections]
+    summary = _summary(rows, walls, scale)
     result = {"name": NAME, "scale": scale, "seed": seed, "config": config, "machine": MACHINE,
-              "wall_seconds": walls, "summary": summary, "rows": sections}
+              "wall_seconds": walls, "sections_rerun": rerun, "summary": summary, "rows": rows}
     write_result(out_dir / f"{NAME}.json", result)
-    _write_markdown(out_dir, sections, walls, summary, scale, config)
+    _write_markdown(out_dir, rows, walls, summary, scale, config, rerun)
     return result
 
 
@@ -332,10 +348,13 @@ def _summary(sections: dict, walls: dict, scale: str) -> dict:
     }
 
 
-def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, scale: str, config: dict) -> None:
+def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, scale: str, config: dict,
+                    rerun: list[str]) -> None:
     lines = [f"### Gamma-ray spectroscopy (simulated + becquerel sample spectra; scale {scale})", "",
              f"Machine: {MACHINE}. Config: {json.dumps(config)}. Wall per section: "
-             + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ".", ""]
+             + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + "."
+             + ("" if len(rerun) == len(walls) else f" Latest run: {', '.join(rerun)} only (the other sections are "
+                                                   "from the previous run)."), ""]
     ident = pd.DataFrame(sections["identification"])
     lines += ["#### Nuclide identification (1-3 nuclides + natural background, unseen seeds)", "",
               "| detector | counts | method | micro-F1 | exact set | spectra | seconds | scale |", "|---|---|---|---|---|---|---|---|"]

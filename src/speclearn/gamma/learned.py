@@ -2,7 +2,8 @@
 
 Spectra from any detector are rebinned from their energy calibration onto one grid uniform in
 sqrt(E) (30-3000 keV); the input is the square root of each bin's share of the counts plus
-log10(total counts). Trained on simulated mixtures across detectors (`simulate_training_set`).
+log10(total counts), and with `contrast` each bin's significance above the continuum
+(`grid.model_input`). Trained on simulated mixtures across detectors (`simulate_training_set`).
 """
 from __future__ import annotations
 
@@ -52,13 +53,15 @@ def label_matrix(labels, nuclides: list[str]) -> np.ndarray:
 
 
 class MLPIdentifier(SpectralEstimator):
-    """Multi-label nuclide identifier; `threshold` on the sigmoid outputs decides what is reported."""
+    """Multi-label nuclide identifier: a nuclide is reported when its sigmoid output reaches `threshold`,
+    or, when `threshold` is None, its own threshold chosen on validation mixtures (0.5 if none were)."""
 
     system, method = "gamma", "identifier"
 
     def __init__(self, n_bins: int = 1024, hidden: int = 512, dropout: float = 0.2, epochs: int = 40,
                  learning_rate: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-5,
-                 threshold: float = 0.5, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
+                 threshold: float | None = None, contrast: bool = False, max_seconds: float | None = None,
+                 seed: int = 0, progress: bool = False):
         self.n_bins = n_bins
         self.hidden = hidden
         self.dropout = dropout
@@ -67,17 +70,19 @@ class MLPIdentifier(SpectralEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.threshold = threshold
+        self.contrast = contrast
         self.max_seconds = max_seconds
         self.seed = seed
         self.progress = progress
 
     def _features(self, spectra: Spectra | list[Spectra]) -> np.ndarray:
         parts = spectra if isinstance(spectra, list) else [spectra]
-        return np.vstack([model_input(s, self.grid_) for s in parts])
+        return np.vstack([model_input(s, self.grid_, contrast=self.contrast) for s in parts])
 
     def fit(self, spectra: Spectra | list[Spectra], labels, *, init: "MLPIdentifier | None" = None) -> "MLPIdentifier":
         """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
-        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
+        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from
+        (one without the contrast features starts a contrast model with zero weights on them)."""
         self.grid_ = sqrt_grid(n=self.n_bins)
         self.axis_ = energy_axis(self.grid_)
         labels = list(labels)
@@ -90,9 +95,14 @@ class MLPIdentifier(SpectralEstimator):
         torch.manual_seed(self.seed)
         self.net_ = _net(X.shape[1], len(self.nuclides_), self.hidden, self.dropout)
         if init is not None:
-            if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
+            if (list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_)
+                    or init.contrast > self.contrast):
                 raise InputError("init identifier has other nuclides or another grid")
-            self.net_.load_state_dict(init.net_.state_dict())
+            state = init.net_.state_dict()
+            first = self.net_[0].weight.shape[1] - state["0.weight"].shape[1]
+            if first:
+                state["0.weight"] = torch.cat([state["0.weight"], torch.zeros(len(state["0.weight"]), first)], dim=1)
+            self.net_.load_state_dict(state)
         rng = np.random.default_rng(self.seed)
         val = rng.random(len(X)) < 0.1
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -111,25 +121,63 @@ class MLPIdentifier(SpectralEstimator):
         proba = predict_batches(lambda b: torch.sigmoid(self.net_(b)), X)
         return pd.DataFrame(proba, index=spectra.meta.index, columns=self.nuclides_)
 
+    def decision_thresholds(self) -> dict[str, float]:
+        """nuclide -> the score at which it is reported."""
+        if self.threshold is not None:
+            return dict.fromkeys(self.nuclides_, float(self.threshold))
+        chosen = getattr(self, "thresholds_", None) or {}
+        return {name: float(chosen.get(name, 0.5)) for name in self.nuclides_}
+
     def predict(self, spectra: Spectra) -> pd.DataFrame:
-        """Long table (id, nuclide, score): one row per nuclide above `threshold`."""
-        return long_table(self.decision_function(spectra), self.threshold)
+        """Long table (id, nuclide, score): one row per nuclide at or above its threshold."""
+        return long_table(self.decision_function(spectra), self.decision_thresholds())
 
     def _saved_parts(self) -> dict:
-        return {"targets": list(self.nuclides_), "extra": dict(getattr(self, "extra_", None) or {}),
-                "arrays": module_arrays(self.net_)}
+        extra = dict(getattr(self, "extra_", None) or {})
+        if getattr(self, "thresholds_", None):
+            extra["nuclide_thresholds"] = dict(self.thresholds_)
+        return {"targets": list(self.nuclides_), "extra": extra, "arrays": module_arrays(self.net_)}
 
     def _restore_saved(self, model: SavedModel) -> None:
         self.grid_ = np.asarray(model.axis["values"], dtype=float)
         self.nuclides_ = list(model.targets)
-        self.net_ = load_module_arrays(_net(len(self.grid_) + 1, len(self.nuclides_), self.hidden, self.dropout),
-                                       model.arrays)
+        n_in = (2 if self.contrast else 1) * len(self.grid_) + 1
+        self.net_ = load_module_arrays(_net(n_in, len(self.nuclides_), self.hidden, self.dropout), model.arrays)
         self.extra_ = dict(model.extra)
+        self.thresholds_ = self.extra_.pop("nuclide_thresholds", None)
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "MLPIdentifier":
         """A saved identifier (the one shipped with speclearn when `directory` is None)."""
         return load(directory or DEFAULT_MODEL, cls)
+
+
+def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Micro-averaged F1 of 0/1 label matrices."""
+    tp = float((truth * predicted).sum())
+    return 2 * tp / max(float(truth.sum() + predicted.sum()), 1.0)
+
+
+#: the thresholds `validation_thresholds` tries
+THRESHOLD_GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
+
+
+def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: int = 400,
+                          grid: np.ndarray = THRESHOLD_GRID, **simulation) -> dict[str, float]:
+    """Per-nuclide thresholds maximising micro-F1 on validation mixtures simulated with `seed` and the
+    `simulation` options of `simulate_training_set` (coordinate ascent from 0.5 over `grid`, two passes)."""
+    spectra, labels = simulate_training_set(n_per_detector, seed=seed, **simulation)
+    scores = np.vstack([model.decision_function(s).to_numpy() for s in spectra])
+    truth = label_matrix(labels, model.nuclides_)
+    limits = np.full(len(model.nuclides_), 0.5)
+    for _ in range(2):
+        for j in range(len(limits)):
+            best = []
+            for value in grid:
+                limits[j] = value
+                best.append(micro_f1(truth, (scores >= limits).astype(float)))
+            limits[j] = grid[int(np.argmax(best))]
+    return {name: round(float(v), 2) for name, v in zip(model.nuclides_, limits)}
 
 
 def truncated(spectra: Spectra, e_max: float) -> Spectra:
@@ -139,25 +187,34 @@ def truncated(spectra: Spectra, e_max: float) -> Spectra:
 
 
 def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETECTORS,
-                          counts=(1e3, 1e6), gain_drift: float = 0.01,
-                          truncate_share: float = 0.3) -> tuple[list[Spectra], list[str]]:
+                          counts=(1e3, 1e6), gain_drift: float = 0.01, truncate_share: float = 0.3,
+                          background_only: float = 0.0, scatter_shapes: bool = False) -> tuple[list[Spectra], list[str]]:
     """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels.
 
     `detectors`: names or (name, resolution factor) pairs; `truncate_share` of each detector's spectra
-    end at a random 1.4-2.8 MeV (short-range detectors such as becquerel's NaI sample end near 2 MeV).
+    end at a random 1.4-2.8 MeV (short-range detectors such as becquerel's NaI sample end near 2 MeV);
+    `background_only` adds that share of natural-background-only spectra (no source) per detector;
+    `scatter_shapes`: random scattered-continuum shapes (`simulate_nuclides`).
     """
     from speclearn.gamma.response import broadened, get_detector
     from speclearn.gamma.simulate import simulate_nuclides
     rng = np.random.default_rng(seed)
     spectra, labels = [], []
+    n_background = int(round(background_only * n_per_detector))
     for k, entry in enumerate(detectors):
         name, factor = (entry, 1.0) if isinstance(entry, str) else entry
         detector = broadened(get_detector(name), factor)
-        sim = simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift)
-        cut, ids = int(round(truncate_share * n_per_detector)), sim.spectra.meta.index
-        for part in np.array_split(np.arange(cut), 4):
-            if part.size:
-                spectra.append(truncated(sim.spectra.select(ids[part]), float(rng.uniform(1400.0, 2800.0))))
-        spectra.append(sim.spectra.select(ids[cut:]))
-        labels += sim.truth["labels"].tolist()
+        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift,
+                                  scatter_shapes=scatter_shapes)]
+        if n_background:
+            runs.append(simulate_nuclides(detector, n_background, seed=seed + 101 * k + 50, counts=counts,
+                                          gain_drift=gain_drift, background=(1.0, 1.0), scatter_shapes=scatter_shapes))
+        for sim in runs:
+            ids = sim.spectra.meta.index
+            cut = int(round(truncate_share * len(ids)))
+            for part in np.array_split(np.arange(cut), 4):
+                if part.size:
+                    spectra.append(truncated(sim.spectra.select(ids[part]), float(rng.uniform(1400.0, 2800.0))))
+            spectra.append(sim.spectra.select(ids[cut:]))
+            labels += sim.truth["labels"].tolist()
     return spectra, labels

@@ -126,9 +126,10 @@ class PeakSearchIdentifier(BaseEstimator):
         return long_table(self.decision_function(spectra), self.threshold)
 
 
-def long_table(scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Wide scores -> rows (id, nuclide, score) of the nuclides at or above `threshold`."""
+def long_table(scores: pd.DataFrame, threshold: float | dict) -> pd.DataFrame:
+    """Wide scores -> rows (id, nuclide, score) of the nuclides at or above `threshold` (one value, or one per nuclide)."""
     frame = scores.stack().rename("score").reset_index()
     frame.columns = ["id", "nuclide", "score"]
-    frame = frame[frame["score"] >= threshold]
+    limit = frame["nuclide"].map(threshold).to_numpy(dtype=float) if isinstance(threshold, dict) else threshold
+    frame = frame[frame["score"] >= limit]
     return frame.sort_values(["id", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)

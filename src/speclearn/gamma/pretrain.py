@@ -1,45 +1,83 @@
-"""How the shipped default identifier is made: `python -m speclearn.gamma.pretrain OUT [N_PER_DETECTOR [SEED [INIT]]]`.
+"""How the shipped default identifier is made: `python -m speclearn.gamma.pretrain OUT [options]`.
 
 Simulated 1-3 nuclide mixtures with natural background on NaI, LaBr3, CsI, HPGe and a
 poor-resolution NaI (1e3-1e6 counts, 1 % gain drift, random lead/iron shielding, 30 % of the spectra
-cut at a random 1.4-2.8 MeV like a short-range detector), labelled with the detectable nuclides, MLP
-trained with `models.training.train`; the recipe is written into the model's config (`extra`).
+cut at a random 1.4-2.8 MeV like a short-range detector), optionally plus natural-background-only
+spectra, labelled with the detectable nuclides, MLP trained with `models.training.train` (starting
+from `--init` weights if given); per-nuclide thresholds are then chosen on validation mixtures with
+their own seeds. The recipe is written into the model's config (`extra`, earlier stages under
+`started_from`).
+
+The shipped model is the fifth warm-started stage. Stages 1-2 (seeds 0 and 1, 6000 and 4000 mixtures
+per detector, stopped by a time limit) are recorded in the config; their result is commit 50e925b's
+`default_model`. From it, on one CPU thread (training is deterministic without a time limit):
+
+    python -m speclearn.gamma.pretrain S3 --init STAGE2 --n 4000 --seed 2 --epochs 23 --learning-rate 3e-4 \
+        --background-only 0.1
+    python -m speclearn.gamma.pretrain S4 --init S3 --n 5000 --seed 5 --epochs 12 --learning-rate 2e-4 \
+        --background-only 0.2 --scatter-shapes
+    python -m speclearn.gamma.pretrain S5 --init S4 --n 6000 --seed 6 --epochs 10 --learning-rate 1e-4 \
+        --background-only 0.2 --scatter-shapes
 """
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
 import torch
 
-from speclearn.gamma.learned import DETECTORS, MLPIdentifier, simulate_training_set
+from speclearn.gamma.learned import DETECTORS, MLPIdentifier, simulate_training_set, validation_thresholds
 
 
 def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: int = 60, seed: int = 0,
-                        hidden: int = 768, max_seconds: float | None = 1800, init: str | Path | None = None,
-                        overwrite: bool = True) -> Path:
-    """Simulate, train (starting from the identifier at `init` if given) and save with the recipe."""
-    start = time.perf_counter()
-    spectra, labels = simulate_training_set(n_per_detector, seed=seed)
+                        hidden: int = 768, contrast: bool = False, learning_rate: float = 1e-3,
+                        background_only: float = 0.0, scatter_shapes: bool = False,
+                        validation_seed: int | None = 9000, max_seconds: float | None = None,
+                        init: str | Path | None = None, overwrite: bool = True) -> Path:
+    """Simulate, train (starting from the identifier at `init` if given), choose thresholds, save with the recipe."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    spectra, labels = simulate_training_set(n_per_detector, seed=seed, background_only=background_only,
+                                            scatter_shapes=scatter_shapes)
     start_from = MLPIdentifier.load(init) if init is not None else None
-    model = MLPIdentifier(epochs=epochs, hidden=hidden, max_seconds=max_seconds, seed=seed).fit(
-        spectra, labels, init=start_from)
-    previous = dict(start_from.extra_) if start_from is not None else None
+    model = MLPIdentifier(epochs=epochs, hidden=hidden, contrast=contrast, learning_rate=learning_rate,
+                          max_seconds=max_seconds, seed=seed, progress=True).fit(spectra, labels, init=start_from)
+    del spectra
+    model.set_params(progress=False)
     recipe = {"recipe": "speclearn.gamma.pretrain.train_default_model", "n_per_detector": n_per_detector,
               "detectors": [d if isinstance(d, str) else f"{d[0]} x{d[1]} FWHM" for d in DETECTORS],
-              "truncated_share": 0.3, "counts": [1e3, 1e6], "seed": seed,
+              "truncated_share": 0.3, "background_only_share": background_only,
+              "random_scatter_shapes": scatter_shapes, "counts": [1e3, 1e6],
+              "seed": seed, "contrast_features": contrast, "learning_rate": learning_rate,
+              "labels": "detectable nuclides (Currie limit)",
               "epochs_run": len(model.history_.train_loss), "best_epoch": model.history_.best_epoch,
-              "val_loss": min(model.history_.val_loss), "seconds": round(time.perf_counter() - start, 1),
-              "torch_threads": torch.get_num_threads(), "started_from": previous}
+              "val_loss": min(model.history_.val_loss), "torch_threads": torch.get_num_threads(),
+              "started_from": dict(start_from.extra_) if start_from is not None else None}
+    if validation_seed is not None:
+        model.thresholds_ = validation_thresholds(model, seed=validation_seed, background_only=background_only,
+                                                  scatter_shapes=scatter_shapes)
+        recipe["thresholds"] = f"per nuclide, chosen on validation mixtures (seeds from {validation_seed})"
+    recipe["seconds"] = round(time.perf_counter() - start, 1)
+    recipe["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
     model.extra_ = recipe
     return model.save(out, overwrite=overwrite)
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--n", type=int, default=6000, help="training mixtures per detector")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", help="identifier folder whose weights training starts from")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--background-only", type=float, default=0.0, help="share of background-only spectra")
+    parser.add_argument("--contrast", action="store_true", help="add the significance features (`grid.model_input`)")
+    parser.add_argument("--scatter-shapes", action="store_true", help="random scattered-continuum shapes")
+    parser.add_argument("--max-seconds", type=float, default=0, help="training time limit (0: none, reproducible)")
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    target = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 6000
-    seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-    init = sys.argv[4] if len(sys.argv) > 4 else None
-    print(train_default_model(target, n_per_detector=n, seed=seed, init=init, max_seconds=1200))
+    print(train_default_model(args.out, n_per_detector=args.n, seed=args.seed, init=args.init, epochs=args.epochs,
+                              contrast=args.contrast, learning_rate=args.learning_rate,
+                              background_only=args.background_only, scatter_shapes=args.scatter_shapes,
+                              max_seconds=args.max_seconds or None))

@@ -148,9 +148,11 @@ def _drift(axis: np.ndarray, clean: np.ndarray, gain: float) -> np.ndarray:
 def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: tuple[str, ...] | None = None,
                       max_sources: int = 3, counts: tuple[float, float] = (1e3, 1e6),
                       background: tuple[float, float] = (0.0, 0.4), shielding_probability: float = 0.3,
-                      gain_drift: float = 0.003, real_time: float = 300.0,
+                      gain_drift: float = 0.003, real_time: float = 300.0, scatter_shapes: bool = False,
                       n_channels: int | None = None, e_max: float | None = None) -> Simulation:
-    """Mixtures of 1..`max_sources` nuclides; counts log-uniform in `counts`; background share in `background`."""
+    """Mixtures of 1..`max_sources` nuclides; counts log-uniform in `counts`; background share in `background`;
+    `scatter_shapes` draws each spectrum's two scattered-continuum humps (knee 40-250 keV, power-law
+    slope 0.8-2.2) instead of the two fixed ones."""
     detector = get_detector(detector)
     nuclides = tuple(nuclides or NUCLIDES)
     unknown = [x for x in nuclides if x not in DECAY_LINES]
@@ -186,7 +188,12 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
             activity[f"activity_Bq_{name}"] = share * total / (t.sum() * real_time)
             parts[name] = (share * total * t / t.sum(), share * total * line_peaks(detector, name, shield) / t.sum())
         natural = rng.dirichlet([2.0, 1.5, 1.5, 1.5, 1.5, 0.3]) * bg_share
-        for (name, template), share in zip(bg.items(), natural):
+        components = bg
+        if scatter_shapes:
+            humps = [_scatter_continuum(axis, float(rng.uniform(40.0, 250.0)), float(rng.uniform(0.8, 2.2)))
+                     for _ in range(2)]
+            components = {**bg, "scatter": humps[0], "scatter_wide": humps[1]}
+        for (name, template), share in zip(components.items(), natural):
             spectrum += share * total * template
             if name in row:
                 row[name] += share
