@@ -282,7 +282,7 @@ def savitzky_golay(seed: int) -> list[dict]:
 
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, sections: list[str] | None = None) -> dict:
     """Run every section, or only `sections` and keep the other sections' rows from the previous
-    result in `out_dir` (same scale and seed)."""
+    result in `out_dir` (same seed; each section records the scale it ran at)."""
     torch.set_num_threads(1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -291,29 +291,34 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, section
             "savitzky_golay": lambda: savitzky_golay(seed), "composition": lambda: composition(config, seed),
             "classification": lambda: classification(config, seed), "generation": lambda: generation(config, seed),
             "auto": lambda: auto_ranking(config, seed)}
-    rows, walls = {}, {}
+    rows, walls, scales = {}, {}, {}
     if sections is not None:
         unknown = sorted(set(sections) - set(runs))
         if unknown:
             raise InputError(f"unknown gamma benchmark section {unknown[0]!r}; known: {', '.join(runs)}")
         previous_path = out_dir / f"{NAME}.json"
         previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
-        if (previous.get("scale"), previous.get("seed")) != (scale, seed) or set(previous.get("rows", {})) != set(runs):
-            raise InputError(f"running only some sections needs a complete previous {NAME}.json with scale {scale} "
-                             f"and seed {seed} in {out_dir}")
+        if previous.get("seed") != seed or set(previous.get("rows", {})) != set(runs):
+            raise InputError(f"running only some sections needs a complete previous {NAME}.json with seed {seed} "
+                             f"in {out_dir}")
         rows, walls = previous["rows"], previous["wall_seconds"]
+        scales = previous.get("section_scales", dict.fromkeys(runs, previous["scale"]))
     for name, run in runs.items():
         if sections is None or name in sections:
             t0 = time.perf_counter()
             rows[name] = run()
             walls[name] = time.perf_counter() - t0
+            scales[name] = scale
     rows, walls = {name: rows[name] for name in runs}, {name: walls[name] for name in runs}
     rerun = list(runs) if sections is None else [name for name in runs if name in sections]
-    summary = _summary(rows, walls, scale)
-    result = {"name": NAME, "scale": scale, "seed": seed, "config": config, "machine": MACHINE,
+    scales = {name: scales[name] for name in runs}
+    overall = scale if set(scales.values()) == {scale} else "mixed"
+    summary = _summary(rows, walls, overall)
+    result = {"name": NAME, "scale": overall, "section_scales": scales, "seed": seed,
+              "config": {name: SCALES[name] for name in sorted(set(scales.values()))}, "machine": MACHINE,
               "wall_seconds": walls, "sections_rerun": rerun, "summary": summary, "rows": rows}
     write_result(out_dir / f"{NAME}.json", result)
-    _write_markdown(out_dir, rows, walls, summary, scale, config, rerun)
+    _write_markdown(out_dir, rows, walls, summary, scales, result["config"], rerun)
     return result
 
 
@@ -348,10 +353,11 @@ def _summary(sections: dict, walls: dict, scale: str) -> dict:
     }
 
 
-def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, scale: str, config: dict,
+def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, scales: dict, config: dict,
                     rerun: list[str]) -> None:
-    lines = [f"### Gamma-ray spectroscopy (simulated + becquerel sample spectra; scale {scale})", "",
-             f"Machine: {MACHINE}. Config: {json.dumps(config)}. Wall per section: "
+    overall = summary["scale"] if summary["scale"] != "mixed" else ", ".join(f"{k} {v}" for k, v in scales.items())
+    lines = [f"### Gamma-ray spectroscopy (simulated + becquerel sample spectra; scale {overall})", "",
+             f"Machine: {MACHINE}. Config per scale: {json.dumps(config)}. Wall per section: "
              + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + "."
              + ("" if len(rerun) == len(walls) else f" Latest run: {', '.join(rerun)} only (the other sections are "
                                                    "from the previous run)."), ""]
@@ -359,7 +365,7 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
     lines += ["#### Nuclide identification (1-3 nuclides + natural background, unseen seeds)", "",
               "| detector | counts | method | micro-F1 | exact set | spectra | seconds | scale |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.detector} | {r.counts} | {r.method} | {r.f1_micro:.3f} | {r.exact_match:.2f} | {r.spectra} | "
-              f"{r.seconds:.1f} | {scale} |" for r in ident.itertuples()]
+              f"{r.seconds:.1f} | {scales['identification']} |" for r in ident.itertuples()]
     lines += ["", "Mean micro-F1: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["identification_f1"].items())
               + f" (target >= 0.95: {'met' if summary['identification_target_f1_095_met'] else 'NOT met'}; above peak "
               f"search: {'yes' if summary['identification_above_peak_search'] else 'no'}).", ""]
@@ -371,7 +377,7 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               "| method | accuracy | train/test | fit+predict s | scale |", "|---|---|---|---|---|"]
     for method, group in cls.groupby("method", sort=False):
         lines.append(f"| {method} | {group['accuracy'].mean():.3f} | {group['train'].iloc[0]}/{group['test'].iloc[0]} | "
-                     f"{group['seconds'].mean():.1f} | {scale}, {len(group)} repeat(s) |")
+                     f"{group['seconds'].mean():.1f} | {scales['classification']}, {len(group)} repeat(s) |")
     lines += ["", f"Pretraining: {cls['pretraining'].iloc[0]}. Target >= 0.95: "
               f"{'met' if summary['classification_target_095_met'] else 'NOT met'}; gain over small-set-only "
               f"{summary['classification_gain_over_small_only']:+.3f} (target >= +0.15); above every classical: "
@@ -380,22 +386,22 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
     lines += ["#### Composition (MAE of H, C, N, O, Cl atom fractions)", "",
               "| setting | counts | method | MAE | H | C | N | O | Cl | test | scale |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.setting} | {r.counts} | {r.method} | {r.mae_HCNOCl:.4f} | {r.mae_H:.3f} | {r.mae_C:.3f} | {r.mae_N:.3f} | "
-              f"{r.mae_O:.3f} | {r.mae_Cl:.3f} | {r.test} | {scale} |" for r in comp.itertuples()]
+              f"{r.mae_O:.3f} | {r.mae_Cl:.3f} | {r.test} | {scales['composition']} |" for r in comp.itertuples()]
     lines += ["", f"Autoencoder training: {comp['training'].iloc[0]}. Target MAE <= 0.02 and below NNLS at low counts.", ""]
     sg = pd.DataFrame(sections["savitzky_golay"]).sort_values(["detector", "method"])
     lines += ["#### Savitzky-Golay smoothing (Cs-137 662 keV peak, 1e5 counts per spectrum)", "",
               "| detector | method | area bias % | area RSD % | FWHM change % | spectra | scale |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r.detector} | {r.method} | {r.area_bias_pct:+.2f} | {r.area_rsd_pct:.2f} | {r.width_change_pct:+.2f} | "
-              f"{r.spectra} | {scale} |" for r in sg.itertuples()]
+              f"{r.spectra} | {scales['savitzky_golay']} |" for r in sg.itertuples()]
     lines += ["", "Target: area bias < 1 %, width change < 5 %.", ""]
     gen = pd.DataFrame(sections["generation"])
     lines += ["#### Generation (ReVAE) and augmentation (18 materials, nominal setting)", "",
               "| task | classifier | trained on | accuracy (real / simulated) | accuracy (generated / augmented) | ratio | test | scale |",
               "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.task} | {r.method} | {r.train} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | {r.ratio:.3f} | "
-              f"{r.test} | {scale} |" for r in gen.itertuples()]
+              f"{r.test} | {scales['generation']} |" for r in gen.itertuples()]
     fit_s = gen["revae_fit_s"].dropna().iloc[0]
-    lines += ["", f"ReVAE fit {fit_s:.0f} s ({config['gen_epochs']} epochs). Target: generated-only >= 0.90 of simulated-trained: "
+    lines += ["", f"ReVAE fit {fit_s:.0f} s ({config[scales['generation']]['gen_epochs']} epochs). Target: generated-only >= 0.90 of simulated-trained: "
               f"{'met' if summary['generation_target_090_met'] else 'NOT met'} (best ratio {max(summary['generation_ratio'].values()):.3f}); "
               f"augmentation helps (mean gain {np.mean(list(summary['augmentation_gain'].values())):+.3f}): "
               f"{'yes' if summary['augmentation_helps'] else 'no'}.", ""]
@@ -403,8 +409,8 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
     lines += ["#### `gamma train --method auto` (54 measured spectra, cross-validated ranking)", "",
               "| candidate | CV error rate | note | scale |", "|---|---|---|---|"]
     lines += [f"| {r.candidate} | {'' if r.cv_error is None or pd.isna(r.cv_error) else f'{r.cv_error:.3f}'} | "
-              f"{'winner' if r.candidate == r.winner else r.note} | {scale} |" for r in auto.itertuples()]
+              f"{'winner' if r.candidate == r.winner else r.note} | {scales['auto']} |" for r in auto.itertuples()]
     lines += ["", f"{auto['cv'].iloc[0]}, {auto['folds'].iloc[0]} folds, {auto['seconds'].iloc[0]:.0f} s; winner "
               f"{auto['winner'].iloc[0]}, test accuracy {auto['winner_test_accuracy'].iloc[0]:.3f} on "
-              f"{config['test_per_material'] * 18} measured spectra.", ""]
+              f"{config[scales['auto']]['test_per_material'] * 18} measured spectra.", ""]
     write_result(out_dir / f"{NAME}.md", "\n".join(lines))
