@@ -355,7 +355,8 @@ def _summary(sections: dict, walls: dict, scale: str) -> dict:
 
 def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, scales: dict, config: dict,
                     rerun: list[str]) -> None:
-    overall = summary["scale"] if summary["scale"] != "mixed" else ", ".join(f"{k} {v}" for k, v in scales.items())
+    overall = summary["scale"] if summary["scale"] != "mixed" else "; ".join(
+        f"{scale}: {', '.join(k for k, v in scales.items() if v == scale)}" for scale in sorted(set(scales.values())))
     lines = [f"### Gamma-ray spectroscopy (simulated + becquerel sample spectra; scale {overall})", "",
              f"Machine: {MACHINE}. Config per scale: {json.dumps(config)}. Wall per section: "
              + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + "."
