@@ -119,6 +119,10 @@ def test_bad_prior_and_library(sets):
     other_axis = Spectra(sets["library"].values()[:, :100], PRIMARY_AXIS[:100], axis_kind="wavelength")
     with pytest.raises(InputError):
         VAEMLPTransfer(**NET).fit(*sets["train"], library=other_axis)
+    primary, secondary = sets["train"]
+    elsewhere = secondary.with_intensity(secondary.values(), axis=np.linspace(500.0, 600.0, SECONDARY_AXIS.size))
+    fitted = VAEMLPTransfer(**dict(NET, vae_epochs=2, mlp_epochs=2)).fit(primary, elsewhere)
+    assert fitted.priors_ == {} and fitted.predict(elsewhere).n_channels == PRIMARY_AXIS.size  # the seed's MLP
 
 
 def test_cli_library(cli, sets, tmp_path):

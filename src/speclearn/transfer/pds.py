@@ -52,11 +52,17 @@ def apply_windows(R: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.
     return out
 
 
+def overlap_mask(primary_axis: dict, secondary_axis: dict) -> np.ndarray:
+    """Mask of primary channels inside the secondary range."""
+    primary, secondary = (np.asarray(axis["values"], float) for axis in (primary_axis, secondary_axis))
+    return (primary >= secondary.min()) & (primary <= secondary.max())
+
+
 def overlap_layout(primary_axis: dict, secondary_axis: dict) -> tuple[np.ndarray, Resampler]:
     """Mask of primary channels inside the secondary range, and the resampler onto them."""
     primary = np.asarray(primary_axis["values"], float)
     secondary = np.asarray(secondary_axis["values"], float)
-    inside = (primary >= secondary.min()) & (primary <= secondary.max())
+    inside = overlap_mask(primary_axis, secondary_axis)
     if inside.sum() < 2:
         raise InputError("PDS needs overlapping axes: the secondary range "
                          f"{secondary.min():g}..{secondary.max():g} covers fewer than 2 primary channels")

@@ -8,7 +8,8 @@ standardisation predicts the primary channels the secondary covers, a ridge "par
 (fitted on primary spectra only, e.g. a large unpaired `library`) maps them to latent means, and
 the MLP learns only a residual on top (its last layer starts at zero; a residual that does not
 lower the validation error is dropped). The decoder fills in the primary channels the secondary
-never sees from what the library taught the VAE. `prior="none"` is the seed's plain MLP.
+never sees from what the library taught the VAE. `prior="none"` is the seed's plain MLP (also
+used for a secondary whose range covers fewer than 2 primary channels).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
 from speclearn.transfer.base import DEFAULT_SECONDARY, TransferModel, check_name
-from speclearn.transfer.pds import HALF_WIDTH_GRID, apply_windows, fit_windows, overlap_layout
+from speclearn.transfer.pds import HALF_WIDTH_GRID, apply_windows, fit_windows, overlap_layout, overlap_mask
 from speclearn.transfer.networks import (VAE, AugmentedRegressionLoss, InstrumentDrift, VAELoss, dense_stack,
                                          n_parameters, regression_loss)
 
@@ -200,13 +201,13 @@ class VAEMLPTransfer(TransferModel):
     def _fit_mlp(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler, library: np.ndarray | None = None) -> None:
         """Train the map of secondary `name` onto the VAE's latent means of the paired primary spectra."""
         device = resolve_device(self.device)
-        if self.prior != "none":
+        if self.prior != "none" and overlap_mask(self.axis_, self.secondary_axes_[name]).sum() >= 2:
             self._fit_prior(Xs, Xp, Xs_val, Xp_val, name=name, scaler=scaler, library=library)
         start, start_val = self._prior_latent(Xs, name), self._prior_latent(Xs_val, name)
         targets, targets_val = self.encode_scaled(Xp) - start, self.encode_scaled(Xp_val) - start_val
         torch.manual_seed(self.seed)
         mlp = dense_stack([Xs.shape[1], *self.mlp_hidden, self.latent])
-        if self.prior != "none":  # a residual on the prior: the MLP starts at exactly the prior
+        if name in self.priors_:  # a residual on the prior: the MLP starts at exactly the prior
             torch.nn.init.zeros_(mlp[-1].weight)
             torch.nn.init.zeros_(mlp[-1].bias)
         augment = self._augment(scaler)
@@ -216,7 +217,7 @@ class VAEMLPTransfer(TransferModel):
                         self._config(self.mlp_epochs, self.patience), device=device, description=f"MLP {name}")
         self.mlps_[name] = mlp.cpu().eval()
         self.history_[f"mlp.{name}"] = history.as_dict()
-        if self.prior != "none":
+        if name in self.priors_:
             with_residual = self._validation_error(self._predict_scaled(Xs_val, name=name), Xp_val)
             keep = with_residual < self.prior_info_[name]["validation_mse"]
             if not keep:  # the residual did not help on validation: the map is the prior alone
@@ -310,8 +311,8 @@ class VAEMLPTransfer(TransferModel):
                                                arrays, f"mlp.{name}.")
                       for name, axis in self.secondary_axes_.items()}
         self.priors_ = {name: {key.removeprefix(f"prior.{name}."): np.asarray(value) for key, value in arrays.items()
-                               if key.startswith(f"prior.{name}.")}
-                        for name in self.secondary_axes_ if self.prior != "none"}
+                               if key.startswith(f"prior.{name}.")} for name in self.secondary_axes_}
+        self.priors_ = {name: prior for name, prior in self.priors_.items() if prior}
         self.prior_info_ = extra.get("prior_info", {})
         self.reconstruction_rse_ = extra.get("reconstruction_rse")
         self.n_library_ = extra.get("n_library", 0)
