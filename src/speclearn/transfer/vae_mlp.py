@@ -28,15 +28,17 @@ from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
 from speclearn.transfer.base import DEFAULT_SECONDARY, TransferModel, check_name
-from speclearn.transfer.pds import HALF_WIDTH_GRID, apply_windows, fit_windows, overlap_layout, overlap_mask
+from speclearn.transfer.pds import apply_windows, fit_windows, overlap_layout, overlap_mask
 from speclearn.transfer.networks import (VAE, AugmentedRegressionLoss, InstrumentDrift, VAELoss, dense_stack,
                                          n_parameters, regression_loss)
 
 PRIORS = ("pds", "none")
 #: ridge strengths of the partial encoder, relative to the mean squared singular value of its input
-RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 #: ridge of the prior's PDS windows (as `PDSTransfer`'s default)
 PDS_RIDGE = 1e-3
+#: PDS half-widths of the prior (wider than `PDSTransfer`'s: the partial encoder averages their noise out)
+HALF_WIDTH_GRID = (1, 2, 4, 8, 16)
 #: augmented copies of the training pairs the prior's PDS is fitted on (with augmentation on)
 AUGMENT_COPIES = 4
 
@@ -58,9 +60,10 @@ class VAEMLPTransfer(TransferModel):
 
     `prior`: "pds" (PDS + ridge partial encoder, MLP residual; see the module) or "none" (the seed's
     MLP alone). `fit(..., library=...)` adds unpaired primary spectra to the VAE's training set and
-    to the partial encoder's. `augment_response` / `augment_shift` (off by default, not in the seed)
-    train the MLPs and the PDS prior on secondary spectra with random smooth response changes and
-    calibration shifts (`InstrumentDrift`).
+    to the partial encoder's. `augment_response` / `augment_shift` (not in the seed; 0 turns them
+    off) train the MLPs and the PDS prior on secondary spectra with random smooth response changes
+    (log-response Legendre coefficients of that sd) and calibration shifts (up to that many
+    channels; `InstrumentDrift`): what another day of the secondary looks like.
     """
 
     method = "vae-mlp"
@@ -70,7 +73,7 @@ class VAEMLPTransfer(TransferModel):
                  mlp_epochs: int = 100, patience: int = 10, batch_size: int = 128, learning_rate: float = 1e-4,
                  weight_decay: float = 1e-5, beta_max: float = 0.5, kl_cycles: int = 4,
                  baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
-                 augment_response: float = 0.0, augment_shift: float = 0.0, prior: str = "pds",
+                 augment_response: float = 0.1, augment_shift: float = 1.0, prior: str = "pds",
                  half_width_grid=HALF_WIDTH_GRID, ridge_grid=RIDGE_GRID, seed: int = 0, device: str = "auto",
                  max_seconds: float | None = None, progress: bool = False):
         self.hidden = hidden
