@@ -305,8 +305,21 @@ NOTES = """## Notes
   validation epoch was 10 of 30, and 150 epochs made the transfer worse. `--scale large` (four times
   the training spectra, same tests) would measure whether more data closes the gap; it has not been
   run to the end yet (its VAE alone took 615 s on the shared CPU).
-- `vae-mlp+aug` is not the seed's method: the same VAE with an extra MLP trained on secondary
-  spectra perturbed by random smooth responses and calibration shifts (`InstrumentDrift`).
+- Rows `vae-mlp` (issue 17) and `vae-mlp (seed)`. `vae-mlp`: the VAE is pretrained on a library
+  of unpaired primary spectra (table blocks: `n_library` shots of 200 other random targets; map
+  blocks: a `map_library` raster of another region of the same minerals) plus the paired primaries,
+  learning rate 3e-4 (1e-3 diverged), `library_vae_epochs` epochs; the secondary -> latent map is
+  PDS on the covered channels -> ridge partial encoder (fitted on primary spectra only) -> MLP
+  residual kept only when it lowers the validation error; prior and MLP train on secondary spectra
+  perturbed by random smooth responses and calibration shifts (`InstrumentDrift`, response sd 0.1,
+  shift <= 1 channel), which is what carries it through the other day. `vae-mlp (no augmentation)`:
+  the same VAE with prior and MLP fitted without it (`add_secondary`). `vae-mlp (seed)`: the seed's
+  plain VAE + MLP on the pairs only (no library, no prior, the scale's `vae_epochs`). The baselines
+  see only the pairs: the library is what the primary's owner has and the pairs are not.
+- Where the error was: PDS predicts the channels the secondary covers well (quick scale: 0.03 of its
+  0.32 RSE) and the 32 % of primary channels outside 260-370 nm badly (0.29, from low-rank DS on the
+  pairs). The library-trained VAE predicts those from the covered ones; its reconstruction RSE (line
+  under each block) bounds what the decoded transfer can reach.
 - Memory is flat now. The earlier growth (+160 MiB from 2,000 to 8,000 spectra) was glibc malloc
   keeping freed blocks in fragmented per-thread arenas while Zarr/Dask threads decoded chunks: three
   passes over 8,000 Zarr spectra held 578-610 MiB of anonymous memory, 290 MiB with the trim
