@@ -164,7 +164,7 @@ def evaluate_block(train: tuple[Spectra, Spectra], validation: tuple[Spectra, Sp
                     row["prior"] = model.prior_info_.get(secondary_name or model.secondaries[0])
                 rows[test_name][label] = row
                 if map_shape is not None and "other day" in test_name:
-                    error_maps(truth, predicted, map_shape, out_dir / f"{stem}_map_errors_{label}.png",
+                    error_maps(truth, predicted, map_shape, out_dir / f"{stem}_map_errors_{_slug(label)}.png",
                                title=f"{label}: transfer error on the other-day map")
     for test_name, test_rows in rows.items():
         test_rows["_k"] = {"k": clusters.k_, "silhouettes": clusters.silhouettes_}
@@ -172,6 +172,11 @@ def evaluate_block(train: tuple[Spectra, Spectra], validation: tuple[Spectra, Sp
         for label, spectra in bounds[test_name].items():
             test_rows[label] = transfer_scores(truth, reference.reference(spectra).values(), clusters)
     return rows
+
+
+def _slug(label: str) -> str:
+    """A row label as a file name part: `vae-mlp (seed)` -> `vae-mlp_seed`."""
+    return "_".join(label.replace("(", " ").replace(")", " ").split())
 
 
 def _epochs(model, secondary_name: str | None = None) -> str:
