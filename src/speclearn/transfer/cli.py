@@ -20,6 +20,8 @@ NameOption = Annotated[str, typer.Option("--name", help="Name of the secondary i
 EpochsOption = Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs for the networks (VAE and MLP).")]
 WindowOption = Annotated[int, typer.Option("--baseline-window", min=1, help="Rolling-minimum window (channels).")]
 SigmaOption = Annotated[float, typer.Option("--baseline-sigma", min=0.0, help="Gaussian smoothing of the baseline.")]
+LibraryOption = Annotated[Path | None, typer.Option("--library", help="Unpaired primary-instrument spectra (vae-mlp "
+                                                                   "only): the VAE and the prior also learn from them.")]
 NETWORK_METHODS = ("vae-mlp", "mlp")
 
 
@@ -28,7 +30,8 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
                   method: Annotated[str, typer.Option("--method", help="auto (none, ds, pds, pls, knn and the "
                                                               "networks ranked by CV over the pairs), vae-mlp, mlp, "
                                                               "pls, knn, ds, pds or none.")] = "auto",
-                  name: NameOption = "secondary", epochs: EpochsOption = None, baseline_window: WindowOption = 100,
+                  name: NameOption = "secondary", library: LibraryOption = None, epochs: EpochsOption = None,
+                  baseline_window: WindowOption = 100,
                   baseline_sigma: SigmaOption = 50.0, device: DeviceOption = "auto", seed: SeedOption = 0,
                   budget_s: Annotated[float | None, typer.Option(
                       "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
@@ -41,9 +44,13 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
 
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
-    check_output(out, overwrite=overwrite, inputs=[primary, secondary])
-    check_report(report, overwrite=overwrite, inputs=[primary, secondary, out])
-    inputs = {"spectra (secondary)": secondary, "targets (primary)": primary, "method": method, "seed": seed}
+    if library is not None and method != "vae-mlp":
+        raise InputError(f"--library is used by --method vae-mlp only, not {method!r}")
+    inputs_read = [primary, secondary, *([library] if library else [])]
+    check_output(out, overwrite=overwrite, inputs=inputs_read)
+    check_report(report, overwrite=overwrite, inputs=[*inputs_read, out])
+    inputs = {"spectra (secondary)": secondary, "targets (primary)": primary, "method": method, "seed": seed,
+              **({"library": library} if library else {})}
     params = {"seed": seed, "baseline_window": baseline_window, "baseline_sigma": baseline_sigma}
     if method == "auto":
         from speclearn.models.selection import show
@@ -63,7 +70,8 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
         params["device"] = device
         if epochs is not None:
             params.update({"vae_epochs": epochs, "mlp_epochs": epochs} if method == "vae-mlp" else {"epochs": epochs})
-    model = METHODS[method](**params).fit(read_spectra(primary), read_spectra(secondary), name=name)
+    extra = {"library": read_spectra(library)} if library is not None else {}
+    model = METHODS[method](**params).fit(read_spectra(primary), read_spectra(secondary), name=name, **extra)
     model.save(out, overwrite=overwrite)
     say(f"wrote {out}: {method} model, {model.n_train_} training pairs, {model.fit_seconds_:.1f} s")
     write_report(report, "transfer train", inputs=inputs, spectra=read_spectra(secondary), model=out)
@@ -72,15 +80,17 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
 @app.command("add-secondary")
 def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A saved vae-mlp transfer model.")],
                           secondary: SecondaryOption, primary: PrimaryOption, name: NameOption, out: OutOption,
-                          epochs: EpochsOption = None, device: DeviceOption = "auto", report: ReportOption = None,
-                          quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+                          library: LibraryOption = None, epochs: EpochsOption = None, device: DeviceOption = "auto",
+                          report: ReportOption = None, quiet: QuietOption = False,
+                          overwrite: OverwriteOption = False) -> None:
     """Connect another secondary instrument to a vae-mlp model: trains only its MLP, the VAE is unchanged."""
     from speclearn.models import resolve_device
     from speclearn.models import load
     from speclearn.transfer import TransferModel, VAEMLPTransfer
 
-    check_output(out, overwrite=overwrite, inputs=[model, primary, secondary])
-    check_report(report, overwrite=overwrite, inputs=[model, primary, secondary, out])
+    inputs = [model, primary, secondary, *([library] if library else [])]
+    check_output(out, overwrite=overwrite, inputs=inputs)
+    check_report(report, overwrite=overwrite, inputs=[*inputs, out])
     fitted = load(model, TransferModel)
     if not isinstance(fitted, VAEMLPTransfer):
         raise InputError(f"add-secondary needs a vae-mlp model (the shared latent space); this is "
@@ -92,7 +102,7 @@ def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A
     if epochs is not None:
         fitted.mlp_epochs = epochs
     data = read_spectra(secondary)
-    fitted.add_secondary(read_spectra(primary), data, name)
+    fitted.add_secondary(read_spectra(primary), data, name, library=None if library is None else read_spectra(library))
     fitted.save(out, overwrite=overwrite)
     say(f"wrote {out}: secondaries {', '.join(fitted.secondaries)}")
     write_report(report, "transfer add-secondary", inputs={"model": model, "targets": primary, "spectra": secondary,

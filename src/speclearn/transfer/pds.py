@@ -52,6 +52,23 @@ def apply_windows(R: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.
     return out
 
 
+def overlap_mask(primary_axis: dict, secondary_axis: dict) -> np.ndarray:
+    """Mask of primary channels inside the secondary range."""
+    primary, secondary = (np.asarray(axis["values"], float) for axis in (primary_axis, secondary_axis))
+    return (primary >= secondary.min()) & (primary <= secondary.max())
+
+
+def overlap_layout(primary_axis: dict, secondary_axis: dict) -> tuple[np.ndarray, Resampler]:
+    """Mask of primary channels inside the secondary range, and the resampler onto them."""
+    primary = np.asarray(primary_axis["values"], float)
+    secondary = np.asarray(secondary_axis["values"], float)
+    inside = overlap_mask(primary_axis, secondary_axis)
+    if inside.sum() < 2:
+        raise InputError("PDS needs overlapping axes: the secondary range "
+                         f"{secondary.min():g}..{secondary.max():g} covers fewer than 2 primary channels")
+    return inside, Resampler(target_axis=primary[inside], axis=secondary).fit(np.zeros((1, secondary.size)))
+
+
 class PDSTransfer(TransferModel):
     """Piecewise direct standardisation on the overlapping range, low-rank DS outside it."""
 
@@ -71,14 +88,7 @@ class PDSTransfer(TransferModel):
         self.seed = seed
 
     def _layout(self, name: str) -> tuple[np.ndarray, Resampler]:
-        """Mask of primary channels inside the secondary range, and the resampler onto them."""
-        primary = np.asarray(self.axis_["values"], float)
-        secondary = np.asarray(self.secondary_axes_[name]["values"], float)
-        inside = (primary >= secondary.min()) & (primary <= secondary.max())
-        if inside.sum() < 2:
-            raise InputError("PDS needs overlapping axes: the secondary range "
-                             f"{secondary.min():g}..{secondary.max():g} covers fewer than 2 primary channels")
-        return inside, Resampler(target_axis=primary[inside], axis=secondary).fit(np.zeros((1, secondary.size)))
+        return overlap_layout(self.axis_, self.secondary_axes_[name])
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         Xs, Xp, Xs_val, Xp_val = (np.asarray(a, float) for a in (Xs, Xp, Xs_val, Xp_val))

@@ -1,7 +1,15 @@
 """VAE + MLP transfer (Vrábel et al., JAAS 2023): a VAE learns the primary latent space, one MLP per secondary maps into it.
 
-Transfer = MLP (secondary -> primary latent mean) followed by the VAE decoder. Every secondary
-instrument shares the primary latent space: `add_secondary` trains only a new MLP.
+Transfer = map (secondary -> primary latent mean) followed by the VAE decoder. Every secondary
+instrument shares the primary latent space: `add_secondary` trains only a new map.
+
+The map is a linear prior refined by the MLP (`prior="pds"`, the default): piecewise direct
+standardisation predicts the primary channels the secondary covers, a ridge "partial encoder"
+(fitted on primary spectra only, e.g. a large unpaired `library`) maps them to latent means, and
+the MLP learns only a residual on top (its last layer starts at zero; a residual that does not
+lower the validation error is dropped). The decoder fills in the primary channels the secondary
+never sees from what the library taught the VAE. `prior="none"` is the seed's plain MLP (also
+used for a secondary whose range covers fewer than 2 primary channels).
 """
 from __future__ import annotations
 
@@ -12,21 +20,50 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import linalg
 
+from speclearn.core.errors import InputError
 from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
-from speclearn.transfer.base import TransferModel, check_name
+from speclearn.transfer.base import DEFAULT_SECONDARY, TransferModel, check_name
+from speclearn.transfer.pds import apply_windows, fit_windows, overlap_layout, overlap_mask
 from speclearn.transfer.networks import (VAE, AugmentedRegressionLoss, InstrumentDrift, VAELoss, dense_stack,
                                          n_parameters, regression_loss)
 
+PRIORS = ("pds", "none")
+#: ridge strengths of the partial encoder, relative to the mean squared singular value of its input
+RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: ridge of the prior's PDS windows (as `PDSTransfer`'s default)
+PDS_RIDGE = 1e-3
+#: PDS half-widths of the prior (wider than `PDSTransfer`'s: the partial encoder averages their noise out)
+HALF_WIDTH_GRID = (1, 2, 4, 8, 16)
+#: augmented copies of the training pairs the prior's PDS is fitted on (with augmentation on)
+AUGMENT_COPIES = 4
+
+
+def ridge_path(X: np.ndarray, Y: np.ndarray, grid) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Ridge maps (W, b) from `X` to `Y`, one per relative strength in `grid`, from one SVD."""
+    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
+    U, s, Vt = linalg.svd(X - x_mean, full_matrices=False, lapack_driver="gesdd")
+    projected = U.T @ (Y - y_mean)
+    maps = []
+    for strength in grid:
+        W = Vt.T @ ((s / (s ** 2 + strength * np.mean(s ** 2)))[:, None] * projected)
+        maps.append((W, y_mean - x_mean @ W))
+    return maps
+
 
 class VAEMLPTransfer(TransferModel):
-    """Seed-003 composed model: VAE on the primary spectra + MLP from each secondary to the latent means.
+    """Seed-003 composed model: VAE on the primary spectra + a map from each secondary to the latent means.
 
-    `augment_response` / `augment_shift` (off by default, not in the seed) train the MLPs on
-    secondary spectra with random smooth response changes and calibration shifts (`InstrumentDrift`).
+    `prior`: "pds" (PDS + ridge partial encoder, MLP residual; see the module) or "none" (the seed's
+    MLP alone). `fit(..., library=...)` adds unpaired primary spectra to the VAE's training set and
+    to the partial encoder's. `augment_response` / `augment_shift` (not in the seed; 0 turns them
+    off) train the MLPs and the PDS prior on secondary spectra with random smooth response changes
+    (log-response Legendre coefficients of that sd) and calibration shifts (up to that many
+    channels; `InstrumentDrift`): what another day of the secondary looks like.
     """
 
     method = "vae-mlp"
@@ -36,7 +73,8 @@ class VAEMLPTransfer(TransferModel):
                  mlp_epochs: int = 100, patience: int = 10, batch_size: int = 128, learning_rate: float = 1e-4,
                  weight_decay: float = 1e-5, beta_max: float = 0.5, kl_cycles: int = 4,
                  baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
-                 augment_response: float = 0.0, augment_shift: float = 0.0, seed: int = 0, device: str = "auto",
+                 augment_response: float = 0.1, augment_shift: float = 1.0, prior: str = "pds",
+                 half_width_grid=HALF_WIDTH_GRID, ridge_grid=RIDGE_GRID, seed: int = 0, device: str = "auto",
                  max_seconds: float | None = None, progress: bool = False):
         self.hidden = hidden
         self.latent = latent
@@ -54,12 +92,34 @@ class VAEMLPTransfer(TransferModel):
         self.validation_fraction = validation_fraction
         self.augment_response = augment_response
         self.augment_shift = augment_shift
+        self.prior = prior
+        self.half_width_grid = half_width_grid
+        self.ridge_grid = ridge_grid
         self.seed = seed
         self.device = device
         self.max_seconds = max_seconds
         self.progress = progress
 
     # --- training -------------------------------------------------------------------------
+    def fit(self, primary: Spectra, secondary: Spectra, *, library: Spectra | None = None,
+            validation: tuple[Spectra, Spectra] | None = None, name: str = DEFAULT_SECONDARY) -> "VAEMLPTransfer":
+        """Fit on spectra paired by id; `library`: unpaired primary spectra (same axis) the VAE also learns."""
+        if self.prior not in PRIORS:
+            raise InputError(f"prior must be one of {', '.join(PRIORS)}, not {self.prior!r}")
+        self._library = self._check_library(library, primary)
+        try:
+            return super().fit(primary, secondary, validation=validation, name=name)
+        finally:
+            del self._library
+
+    @staticmethod
+    def _check_library(library: Spectra | None, primary: Spectra) -> Spectra | None:
+        if library is not None:
+            library.check_trainable()
+            library.check_axis_matches(primary.axis_spec(), what="the paired primary spectra")
+            data.check_finite(library)
+        return library
+
     def _config(self, epochs: int, patience: int) -> TrainingConfig:
         return TrainingConfig(epochs=epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                               weight_decay=self.weight_decay, patience=patience, max_seconds=self.max_seconds,
@@ -67,48 +127,130 @@ class VAEMLPTransfer(TransferModel):
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         device = resolve_device(self.device)
+        library = self._scaled_library(self._library)
+        X_vae = Xp if library is None else np.concatenate([np.asarray(library), np.asarray(Xp)])
         torch.manual_seed(self.seed)  # the initial weights, like every random step, follow the seed
         self.vae_ = VAE(Xp.shape[1], tuple(self.hidden), self.latent)
-        steps = self.vae_epochs * math.ceil(len(Xp) / self.batch_size)
+        steps = self.vae_epochs * math.ceil(len(X_vae) / self.batch_size)
         # the VAE trains its full schedule (seed: 50 epochs); the best validation reconstruction is kept
-        history = train(self.vae_, VAELoss(steps, self.beta_max, self.kl_cycles), [data.Rows(Xp)],
+        history = train(self.vae_, VAELoss(steps, self.beta_max, self.kl_cycles), [data.Rows(X_vae)],
                         [data.Rows(Xp_val)], self._config(self.vae_epochs, self.vae_epochs + 1),
                         device=device, description="VAE")
-        self.vae_.cpu()
+        self.vae_.cpu().eval()
         self.history_ = {"vae": history.as_dict()}
+        self.reconstruction_rse_ = self._rse(self._decode(self.encode_scaled(Xp_val)), Xp_val)
+        self.n_library_ = 0 if library is None else len(library)
         self.mlps_: dict[str, torch.nn.Module] = {}
-        self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name, scaler=self.secondary_pipes_[name].named_steps["scale"])
+        self.priors_: dict[str, dict[str, np.ndarray]] = {}
+        self.prior_info_: dict[str, dict] = {}
+        self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name, scaler=self.secondary_pipes_[name].named_steps["scale"],
+                      library=library)
 
-    def _fit_mlp(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler) -> None:
-        """Train the MLP of secondary `name` on the VAE's latent means of the paired primary spectra."""
+    def _scaled_library(self, library: Spectra | None) -> np.ndarray | None:
+        return None if library is None else data.scaled_array(self.primary_pipe_, library)
+
+    def _rse(self, predicted_scaled: np.ndarray, Xp: np.ndarray) -> float:
+        """RSE of scaled predictions against scaled primary spectra, in the unscaled primary space."""
+        scale = self.primary_pipe_.named_steps["scale"].scale_
+        truth = np.asarray(Xp, float) * scale
+        return float(np.sum(((predicted_scaled - Xp) * scale) ** 2) / np.sum((truth - truth.mean(axis=0)) ** 2))
+
+    def _augment(self, scaler):
+        if self.augment_response > 0 or self.augment_shift > 0:
+            return InstrumentDrift(scaler.mean_, scaler.scale_, seed=self.seed, response_sd=self.augment_response,
+                                   max_shift=self.augment_shift)
+        return None
+
+    def _fit_prior(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler, library: np.ndarray | None) -> None:
+        """PDS on the covered primary channels, then a ridge map from those channels to the latent means.
+
+        The ridge map is fitted on primary spectra alone (library and paired primaries): it needs no
+        pairs. Half-width and ridge strength are chosen by the validation pairs' error after decoding.
+        """
+        inside, resampler = overlap_layout(self.axis_, self.secondary_axes_[name])
+        Xs, Xs_val = np.asarray(Xs, float), np.asarray(Xs_val, float)
+        Xs_fit, Xp_fit = Xs, np.asarray(Xp, float)
+        augment = self._augment(scaler)
+        if augment is not None:  # the PDS windows also see other days' instruments
+            copies = [augment(torch.from_numpy(Xs).float()).numpy() for _ in range(AUGMENT_COPIES)]
+            Xs_fit, Xp_fit = np.vstack([Xs, *copies]), np.vstack([Xp_fit] * (AUGMENT_COPIES + 1))
+        R, R_val = resampler.transform(Xs_fit), resampler.transform(Xs_val)
+        primaries = np.asarray(Xp, float) if library is None else np.vstack([np.asarray(library, float), Xp])
+        latent = self.encode_scaled(primaries)
+        encoders = ridge_path(primaries[:, inside], latent, self.ridge_grid)
+        scores = {}
+        for width in self.half_width_grid:
+            coef, intercept = fit_windows(R, Xp_fit[:, inside], width, PDS_RIDGE)
+            covered = apply_windows(R_val, coef, intercept)
+            for ridge, (W, b) in zip(self.ridge_grid, encoders):
+                error = self._validation_error(self._decode(covered @ W + b), Xp_val)
+                scores[(width, ridge)] = (error, coef, intercept, W, b)
+        (width, ridge), (error, coef, intercept, W, b) = min(scores.items(), key=lambda item: item[1][0])
+        self.priors_[name] = {"inside": inside.astype(np.uint8), "coef": coef.astype(np.float32),
+                              "intercept": intercept.astype(np.float32), "W": W.astype(np.float32),
+                              "b": b.astype(np.float32)}
+        self.prior_info_[name] = {"half_width": width, "ridge": ridge, "validation_mse": error,
+                                  "validation_scores": {f"{w},{r}": v[0] for (w, r), v in scores.items()}}
+
+    def _prior_latent(self, Xs: np.ndarray, name: str) -> np.ndarray:
+        """The linear prior's latent means (zeros without a prior)."""
+        if name not in self.priors_:
+            return np.zeros((len(Xs), self.latent), np.float32)
+        prior = self.priors_[name]
+        _, resampler = overlap_layout(self.axis_, self.secondary_axes_[name])
+        covered = apply_windows(resampler.transform(np.asarray(Xs, float)), prior["coef"], prior["intercept"])
+        return (covered @ prior["W"] + prior["b"]).astype(np.float32)
+
+    def _fit_mlp(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler, library: np.ndarray | None = None) -> None:
+        """Train the map of secondary `name` onto the VAE's latent means of the paired primary spectra."""
         device = resolve_device(self.device)
-        targets, targets_val = self.encode_scaled(Xp), self.encode_scaled(Xp_val)
+        if self.prior != "none" and overlap_mask(self.axis_, self.secondary_axes_[name]).sum() >= 2:
+            self._fit_prior(Xs, Xp, Xs_val, Xp_val, name=name, scaler=scaler, library=library)
+        start, start_val = self._prior_latent(Xs, name), self._prior_latent(Xs_val, name)
+        targets, targets_val = self.encode_scaled(Xp) - start, self.encode_scaled(Xp_val) - start_val
         torch.manual_seed(self.seed)
         mlp = dense_stack([Xs.shape[1], *self.mlp_hidden, self.latent])
-        loss = regression_loss
-        if self.augment_response > 0 or self.augment_shift > 0:
-            loss = AugmentedRegressionLoss(InstrumentDrift(scaler.mean_, scaler.scale_, seed=self.seed,
-                                                           response_sd=self.augment_response,
-                                                           max_shift=self.augment_shift))
+        if name in self.priors_:  # a residual on the prior: the MLP starts at exactly the prior
+            torch.nn.init.zeros_(mlp[-1].weight)
+            torch.nn.init.zeros_(mlp[-1].bias)
+        augment = self._augment(scaler)
+        loss = regression_loss if augment is None else AugmentedRegressionLoss(augment)
         history = train(mlp, loss, [data.Rows(Xs), torch.from_numpy(targets)],
                         [data.Rows(Xs_val), torch.from_numpy(targets_val)],
                         self._config(self.mlp_epochs, self.patience), device=device, description=f"MLP {name}")
         self.mlps_[name] = mlp.cpu().eval()
         self.history_[f"mlp.{name}"] = history.as_dict()
+        if name in self.priors_:
+            with_residual = self._validation_error(self._predict_scaled(Xs_val, name=name), Xp_val)
+            keep = with_residual < self.prior_info_[name]["validation_mse"]
+            if not keep:  # the residual did not help on validation: the map is the prior alone
+                torch.nn.init.zeros_(mlp[-1].weight)
+                torch.nn.init.zeros_(mlp[-1].bias)
+            self.prior_info_[name].update(residual_kept=bool(keep), validation_mse_with_residual=with_residual)
 
-    def add_secondary(self, primary: Spectra, secondary: Spectra, name: str, *,
+    def add_secondary(self, primary: Spectra, secondary: Spectra, name: str, *, library: Spectra | None = None,
                       validation: tuple[Spectra, Spectra] | None = None) -> "VAEMLPTransfer":
-        """Connect another secondary instrument: fit its preprocessing and MLP; the VAE stays as it is."""
+        """Connect another secondary instrument: fit its preprocessing and map; the VAE stays as it is.
+
+        `library` (unpaired primary spectra) only feeds the prior's partial encoder.
+        """
         check_name(name)
         primary, secondary, validation = self._paired_split(primary, secondary, validation)
         primary.check_axis_matches(self.axis_, what="the model's primary")
+        library = self._check_library(library, primary)
         pipe = data.fit_pipeline(secondary, self.baseline_window, self.baseline_sigma)
-        with tempfile.TemporaryDirectory(prefix="speclearn-transfer-") as spool:
-            Xp, Xs, Xp_val, Xs_val = data.scaled_arrays(
-                [(self.primary_pipe_, primary), (pipe, secondary), (self.primary_pipe_, validation[0]),
-                 (pipe, validation[1])], Path(spool))
-            self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name, scaler=pipe.named_steps["scale"])
         self.secondary_axes_[name] = secondary.axis_spec()
+        try:
+            with tempfile.TemporaryDirectory(prefix="speclearn-transfer-") as spool:
+                Xp, Xs, Xp_val, Xs_val = data.scaled_arrays(
+                    [(self.primary_pipe_, primary), (pipe, secondary), (self.primary_pipe_, validation[0]),
+                     (pipe, validation[1])], Path(spool))
+                self._fit_mlp(Xs, Xp, Xs_val, Xp_val, name=name, scaler=pipe.named_steps["scale"],
+                              library=self._scaled_library(library))
+        except BaseException:
+            for fitted in (self.secondary_axes_, self.priors_, self.prior_info_, self.mlps_):
+                fitted.pop(name, None)
+            raise
         self.secondary_pipes_[name] = pipe
         return self
 
@@ -123,10 +265,21 @@ class VAEMLPTransfer(TransferModel):
         return np.concatenate([self.encode_scaled(self.primary_pipe_.transform(block))
                                for _, _, _, block in iter_blocks(primary.flat(), data.BLOCK_ROWS)])
 
+    def _decode(self, Z: np.ndarray) -> np.ndarray:
+        return predict_batches(self.vae_.decoder, Z, device=resolve_device(self.device), modules=(self.vae_,))
+
+    def reconstruct(self, primary: Spectra) -> Spectra:
+        """Primary spectra passed through the VAE (latent mean, decoded): what the decoder can reach."""
+        primary.check_axis_matches(self.axis_, what="the model's primary")
+        values = data.unscale(self.primary_pipe_, self._decode(self.encode_scaled(
+            data.scaled_array(self.primary_pipe_, primary))))
+        return data.as_output(primary, values.astype(np.float32), self.axis_)
+
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
-        mlp = self.mlps_[name]
-        return predict_batches(lambda x: self.vae_.decoder(mlp(x)), Xs, device=resolve_device(self.device),
-                               modules=(self.vae_, mlp))
+        mlp, m = self.mlps_[name], Xs.shape[1]
+        inputs = np.concatenate([np.asarray(Xs, np.float32), self._prior_latent(Xs, name)], axis=1)
+        return predict_batches(lambda x: self.vae_.decoder(mlp(x[:, :m]) + x[:, m:]), inputs,
+                               device=resolve_device(self.device), modules=(self.vae_, mlp))
 
     def sample(self, n: int, seed: int = 0) -> Spectra:
         """New primary spectra decoded from latent points drawn from N(0, I) (for augmentation)."""
@@ -147,8 +300,11 @@ class VAEMLPTransfer(TransferModel):
         arrays = module_arrays(self.vae_, "vae.")
         for name, mlp in self.mlps_.items():
             arrays.update(module_arrays(mlp, f"mlp.{name}."))
+        for name, prior in self.priors_.items():
+            arrays.update({f"prior.{name}.{key}": value for key, value in prior.items()})
         extra = {"history": self.history_, "compression_ratio": self.compression_ratio(),
-                 "decoder_parameters": n_parameters(self.vae_.decoder)}
+                 "decoder_parameters": n_parameters(self.vae_.decoder), "prior_info": self.prior_info_,
+                 "reconstruction_rse": self.reconstruction_rse_, "n_library": self.n_library_}
         return arrays, {}, extra
 
     def _restore(self, arrays, estimators, extra) -> None:
@@ -157,4 +313,10 @@ class VAEMLPTransfer(TransferModel):
         self.mlps_ = {name: load_module_arrays(dense_stack([len(axis["values"]), *self.mlp_hidden, self.latent]),
                                                arrays, f"mlp.{name}.")
                       for name, axis in self.secondary_axes_.items()}
+        self.priors_ = {name: {key.removeprefix(f"prior.{name}."): np.asarray(value) for key, value in arrays.items()
+                               if key.startswith(f"prior.{name}.")} for name in self.secondary_axes_}
+        self.priors_ = {name: prior for name, prior in self.priors_.items() if prior}
+        self.prior_info_ = extra.get("prior_info", {})
+        self.reconstruction_rse_ = extra.get("reconstruction_rse")
+        self.n_library_ = extra.get("n_library", 0)
         self.history_ = extra.get("history", {})
