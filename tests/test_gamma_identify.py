@@ -91,15 +91,17 @@ def test_benchmark_reruns_only_the_sections_asked_for(tmp_path):
     from speclearn.gamma.benchmark import run_benchmark
     shutil.copy(RESULTS, tmp_path / "gamma.json")
     before = json.loads(RESULTS.read_text())
-    result = run_benchmark(tmp_path, scale=before["scale"], seed=before["seed"], sections=["real"])
-    assert result["sections_rerun"] == ["real"]
+    result = run_benchmark(tmp_path, scale="quick", seed=before["seed"], sections=["real"])
+    assert result["sections_rerun"] == ["real"] and result["section_scales"]["real"] == "quick"
+    assert {k: v for k, v in result["section_scales"].items() if k != "real"} == \
+        {k: v for k, v in before["section_scales"].items() if k != "real"}  # each kept section keeps its scale
     assert {k: v for k, v in result["rows"].items() if k != "real"} == \
         {k: v for k, v in before["rows"].items() if k != "real"}
     assert "Latest run: real only" in (tmp_path / "gamma.md").read_text()
     with pytest.raises(InputError, match="unknown gamma benchmark section"):
-        run_benchmark(tmp_path, scale=before["scale"], seed=before["seed"], sections=["nope"])
+        run_benchmark(tmp_path, scale="quick", seed=before["seed"], sections=["nope"])
     with pytest.raises(InputError, match="complete previous"):
-        run_benchmark(tmp_path / "empty", scale=before["scale"], seed=before["seed"], sections=["real"])
+        run_benchmark(tmp_path / "empty", scale="quick", seed=before["seed"], sections=["real"])
 
 
 def test_background_only_spectra_name_only_natural_components():
