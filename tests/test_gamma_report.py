@@ -60,11 +60,11 @@ def test_every_train_and_predict_command_takes_report():
     for system, (module, _) in SYSTEMS.items():
         group = typer.main.get_command(importlib.import_module(module).app)
         for name, command in getattr(group, "commands", {}).items():
-            if name in ("train", "predict", "identify", "fit", "qa", "add-secondary", "generate"):
+            if name in ("train", "predict", "identify", "fit", "qa", "add-secondary", "generate", "denoise"):
                 checked.append(f"{system} {name}")
                 if "--report" not in {o for p in command.params for o in p.opts}:
                     missing.append(f"{system} {name}")
-    assert missing == [] and len(checked) >= 23 and {"gamma train", "mrs fit", "transfer add-secondary"} <= set(checked)
+    assert missing == [] and len(checked) >= 24 and {"gamma train", "mrs fit", "mrs denoise", "transfer add-secondary"} <= set(checked)
 
 
 def test_mrs_fit_and_qa_write_reports(cli, tmp_path):

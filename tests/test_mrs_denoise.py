@@ -32,7 +32,9 @@ def test_cli_writes_one_denoised_average_per_scan(scans, tmp_path):
     transients = read_mrs(scans / "transients.npz")
     for method in ("noise2noise", "none"):
         assert main(["mrs", "denoise", "--spectra", str(scans / "transients.npz"), "--out",
-                     str(tmp_path / f"{method}.npz"), "--averages", "2", "--method", method, "--epochs", "2"]) == 0
+                     str(tmp_path / f"{method}.npz"), "--averages", "2", "--method", method, "--epochs", "2",
+                     "--report", str(tmp_path / f"{method}.html")]) == 0
+    assert "mrs denoise" in (tmp_path / "noise2noise.html").read_text()
     denoised, raw = read_mrs(tmp_path / "noise2noise.npz"), read_mrs(tmp_path / "none.npz")
     assert denoised.ids == raw.ids == transients.scan_names()
     for data in (denoised, raw):

@@ -303,13 +303,15 @@ def denoise(spectra: MRSIn, out: OutOption,
                                                                        "transients are the replicates.")] = None,
             epochs: Annotated[int, typer.Option(help="Training epochs of the network.")] = 200,
             max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
-            seed: SeedOption = 0, overwrite: OverwriteOption = False) -> None:
+            seed: SeedOption = 0, report: ReportOption = None, quiet: QuietOption = False,
+            overwrite: OverwriteOption = False) -> None:
     """Denoise few-average spectra: align the transients (registration), leave outliers out, average the
     first --averages of each scan and denoise the 0-4.4 ppm part of its spectrum (real and imaginary parts
     as separate spectra); writes one FID per scan (.npz or NIfTI-MRS) for `mrs fit`. The fit's CRLBs
     assume white noise: on denoised spectra they no longer describe the error."""
     from speclearn.mrs.io import write_mrs
     check_output(out, overwrite=overwrite, inputs=[spectra, train])
+    check_report(report, overwrite=overwrite, inputs=[spectra, train, out])
     data = _clean_transients(_read(spectra))
     k = averages if averages is not None else int(pd.Series(data.scans).value_counts().min())
     if train is None:
@@ -324,6 +326,8 @@ def denoise(spectra: MRSIn, out: OutOption,
     trained = "" if denoiser is None else f", trained on {len(training.scan_names())} scans"
     verb = "wrote" if denoiser is None else "denoised"
     say(f"{verb} {result.n} averages of {k} transients ({method}{trained}) -> {out}")
+    write_report(report, "mrs denoise", inputs={"spectra": spectra, "train": train, "method": method, "averages": k,
+                                                "epochs": epochs, "seed": seed})
 
 
 def _clean_transients(data, reject: float = 3.0):
