@@ -153,8 +153,8 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
                 kind: str = "folder") -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
-    With `directory=True` the temporary path is a fresh folder (model folders, Zarr stores) that
-    carries the marker of a speclearn output of `kind`.
+    With `directory=True` the temporary path is a fresh folder (model folders, Zarr stores); it gets
+    the marker of a speclearn output of `kind` once the writing is done.
     """
     path = Path(path)
     with _folder_lock(path.parent) if path.parent.is_dir() else contextlib.nullcontext():
@@ -167,7 +167,6 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
         if directory:
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
             tmp.chmod(0o777 & ~mask)
-            (tmp / MARKER).write_text(json.dumps({"written_by": "speclearn", "kind": kind}))
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
             os.close(fd)
@@ -178,9 +177,9 @@ def atomic_path(path: str | Path, *, overwrite: bool = False, directory: bool = 
     old = None
     try:
         yield tmp
-        if directory and not (tmp / MARKER).is_file():  # zarr's mode="w" empties the folder it writes
+        if directory:  # marked after the writing (zarr's mode="w" empties the folder it is given)
             (tmp / MARKER).write_text(json.dumps({"written_by": "speclearn", "kind": kind}))
-        if directory:  # libraries writing inside (safetensors, zarr) may create private files
+            # libraries writing inside (safetensors, zarr) may create private files
             for root, folders, files in os.walk(tmp):
                 for name in folders:
                     os.chmod(os.path.join(root, name), 0o777 & ~mask)
