@@ -1,4 +1,4 @@
-"""Nuclide identification: contrast features, per-nuclide thresholds, the shipped model on real files,
+"""Nuclide identification: warm starts, per-nuclide thresholds, the shipped model on real files,
 and rerunning only some sections of the gamma benchmark."""
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import auto_calibrate, model_input, sqrt_grid
+from speclearn.gamma.grid import auto_calibrate
 from speclearn.gamma.learned import MLPIdentifier
 from speclearn.gamma.simulate import simulate_nuclides
 from speclearn.io.gamma_formats import read_spe
@@ -27,27 +26,6 @@ def shipped():
     return MLPIdentifier.load()
 
 
-def test_contrast_features_are_in_noise_units_at_any_count_level():
-    grid = sqrt_grid(n=256)
-    axis = np.linspace(30.0, 3000.0, 1024)
-    rng = np.random.default_rng(0)
-    spread = []
-    for level in (20.0, 2000.0):  # flat continuum, counts per channel
-        clean = np.full((1, axis.size), level)
-        clean[0, np.abs(axis - 1000.0) < 6.0] += 30 * np.sqrt(level)  # a 30-sigma-per-channel line
-        X = model_input(Spectra(rng.poisson(clean).astype(float), axis, axis_kind="energy", axis_unit="keV"),
-                        grid, contrast=True)
-        assert X.shape == (1, 2 * len(grid) + 1)
-        contrast = X[0, len(grid) + 1:]
-        quiet = np.abs(grid - 1000.0) > 200.0
-        spread.append(contrast[quiet & (grid > 300) & (grid < 2700)].std())
-        assert contrast[np.argmin(np.abs(grid - 1000.0))] > 1.5 > 3 * spread[-1]
-    assert spread[1] == pytest.approx(spread[0], rel=0.5)  # 100x the counts, the same noise in these units
-    short = Spectra(rng.poisson(np.full((1, 400), 50.0)).astype(float), axis[:400], axis_kind="energy", axis_unit="keV")
-    X = model_input(short, grid, contrast=True)
-    assert np.all(X[0, len(grid) + 1:][grid > axis[399] + 10] == 0.0)
-
-
 def test_thresholds_per_nuclide_and_override(shipped):
     spectra = read_spe(KELP)
     scores = shipped.decision_function(spectra).iloc[0]
@@ -60,15 +38,14 @@ def test_thresholds_per_nuclide_and_override(shipped):
     shipped.set_params(threshold=None)
 
 
-def test_contrast_model_starts_from_a_model_without_contrast_features():
+def test_training_starts_from_a_fitted_identifier_with_the_same_grid():
     sim = simulate_nuclides("nai", 12, seed=3, counts=(1e4, 1e5))
     small = {"n_bins": 64, "hidden": 16, "epochs": 1, "batch_size": 4}
     plain = MLPIdentifier(**small).fit(sim.spectra, sim.truth["labels"])
-    richer = MLPIdentifier(contrast=True, **small).fit(sim.spectra, sim.truth["labels"], init=plain)
-    assert richer.net_[0].weight.shape[1] == 2 * 64 + 1
-    assert richer.decision_function(sim.spectra).shape == (12, len(richer.nuclides_))
+    frozen = MLPIdentifier(**small, learning_rate=0.0, seed=7).fit(sim.spectra, sim.truth["labels"], init=plain)
+    np.testing.assert_allclose(frozen.decision_function(sim.spectra), plain.decision_function(sim.spectra))
     with pytest.raises(InputError, match="init identifier"):
-        MLPIdentifier(**small).fit(sim.spectra, sim.truth["labels"], init=richer)
+        MLPIdentifier(**{**small, "n_bins": 32}).fit(sim.spectra, sim.truth["labels"], init=plain)
 
 
 def test_shipped_model_names_the_background_of_the_real_spectra(shipped):
@@ -83,7 +60,7 @@ def test_shipped_model_names_the_background_of_the_real_spectra(shipped):
     found = set(shipped.predict(nai)["nuclide"])
     assert {"K-40", "Th-232", "U-238"} <= found
     assert not found & {"Cs-137", "Co-60", "Na-22", "Co-57", "Ba-133", "Tc-99m"}
-    assert not shipped.contrast and shipped.extra_["recipe"].startswith("speclearn.gamma.pretrain")
+    assert shipped.extra_["recipe"].startswith("speclearn.gamma.pretrain")
     assert shipped.extra_["background_only_share"] > 0 and shipped.threshold is None
 
 

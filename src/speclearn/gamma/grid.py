@@ -102,30 +102,17 @@ def auto_calibrate(counts: np.ndarray, *, lines: tuple[float, ...] = BACKGROUND_
     return np.array([0.0, gain]), pairs
 
 
-#: smoothing (bins of the 1024-bin sqrt(E) grid) whose residual the contrast features are: about a poor NaI's FWHM
-CONTRAST_SIGMA = 20.0
 #: feature value of a grid bin outside the spectrum's energy range (not measured, unlike zero counts)
 UNMEASURED = -0.1
 
 
-def model_input(spectra: Spectra, grid: np.ndarray, *, contrast: bool = False) -> np.ndarray:
+def model_input(spectra: Spectra, grid: np.ndarray) -> np.ndarray:
     """(n, len(grid) + 1) features: sqrt of count shares on `grid` (`UNMEASURED` beyond the spectrum's
-    calibrated range, e.g. a NaI whose range ends at 2 MeV), then log10(total counts) / 6.
-
-    `contrast` appends len(grid) more: 2 sqrt(counts) minus its Gaussian smooth over `CONTRAST_SIGMA`
-    bins (Poisson noise has unit standard deviation on that scale, whatever the count level), compressed
-    by asinh(x / 3), 0 beyond the range: a peak's significance, which count shares alone do not show."""
+    calibrated range, e.g. a NaI whose range ends at 2 MeV), then log10(total counts) / 6."""
     spectra = energy_spectra(spectra)
     counts = np.clip(rebin(spectra.values(), spectra.axis, grid), 0.0, None)
     total = counts.sum(axis=1, keepdims=True)
     shares = np.sqrt(counts / np.maximum(total, 1.0))
     edges = bin_edges(spectra.axis)
-    outside = (grid < edges[0]) | (grid > edges[-1])
-    shares[:, outside] = UNMEASURED
-    parts = [shares, np.log10(np.maximum(total, 1.0)) / 6.0]
-    if contrast:
-        root = 2.0 * np.sqrt(counts)
-        significance = np.arcsinh((root - gaussian_filter1d(root, CONTRAST_SIGMA, axis=1, mode="nearest")) / 3.0)
-        significance[:, outside] = 0.0
-        parts.append(significance)
-    return np.hstack(parts).astype(np.float32)
+    shares[:, (grid < edges[0]) | (grid > edges[-1])] = UNMEASURED
+    return np.hstack([shares, np.log10(np.maximum(total, 1.0)) / 6.0]).astype(np.float32)

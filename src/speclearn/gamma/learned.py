@@ -2,8 +2,7 @@
 
 Spectra from any detector are rebinned from their energy calibration onto one grid uniform in
 sqrt(E) (30-3000 keV); the input is the square root of each bin's share of the counts plus
-log10(total counts), and with `contrast` each bin's significance above the continuum
-(`grid.model_input`). Trained on simulated mixtures across detectors (`simulate_training_set`).
+log10(total counts). Trained on simulated mixtures across detectors (`simulate_training_set`).
 """
 from __future__ import annotations
 
@@ -60,8 +59,8 @@ class MLPIdentifier(SpectralEstimator):
 
     def __init__(self, n_bins: int = 1024, hidden: int = 512, dropout: float = 0.2, epochs: int = 40,
                  learning_rate: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-5,
-                 threshold: float | None = None, contrast: bool = False, max_seconds: float | None = None,
-                 seed: int = 0, progress: bool = False):
+                 threshold: float | None = None, max_seconds: float | None = None, seed: int = 0,
+                 progress: bool = False):
         self.n_bins = n_bins
         self.hidden = hidden
         self.dropout = dropout
@@ -70,19 +69,17 @@ class MLPIdentifier(SpectralEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.threshold = threshold
-        self.contrast = contrast
         self.max_seconds = max_seconds
         self.seed = seed
         self.progress = progress
 
     def _features(self, spectra: Spectra | list[Spectra]) -> np.ndarray:
         parts = spectra if isinstance(spectra, list) else [spectra]
-        return np.vstack([model_input(s, self.grid_, contrast=self.contrast) for s in parts])
+        return np.vstack([model_input(s, self.grid_) for s in parts])
 
     def fit(self, spectra: Spectra | list[Spectra], labels, *, init: "MLPIdentifier | None" = None) -> "MLPIdentifier":
         """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
-        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from
-        (one without the contrast features starts a contrast model with zero weights on them)."""
+        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
         self.grid_ = sqrt_grid(n=self.n_bins)
         self.axis_ = energy_axis(self.grid_)
         labels = list(labels)
@@ -95,14 +92,9 @@ class MLPIdentifier(SpectralEstimator):
         torch.manual_seed(self.seed)
         self.net_ = _net(X.shape[1], len(self.nuclides_), self.hidden, self.dropout)
         if init is not None:
-            if (list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_)
-                    or init.contrast > self.contrast):
+            if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
                 raise InputError("init identifier has other nuclides or another grid")
-            state = init.net_.state_dict()
-            first = self.net_[0].weight.shape[1] - state["0.weight"].shape[1]
-            if first:
-                state["0.weight"] = torch.cat([state["0.weight"], torch.zeros(len(state["0.weight"]), first)], dim=1)
-            self.net_.load_state_dict(state)
+            self.net_.load_state_dict(init.net_.state_dict())
         rng = np.random.default_rng(self.seed)
         val = rng.random(len(X)) < 0.1
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -141,8 +133,8 @@ class MLPIdentifier(SpectralEstimator):
     def _restore_saved(self, model: SavedModel) -> None:
         self.grid_ = np.asarray(model.axis["values"], dtype=float)
         self.nuclides_ = list(model.targets)
-        n_in = (2 if self.contrast else 1) * len(self.grid_) + 1
-        self.net_ = load_module_arrays(_net(n_in, len(self.nuclides_), self.hidden, self.dropout), model.arrays)
+        self.net_ = load_module_arrays(_net(len(self.grid_) + 1, len(self.nuclides_), self.hidden, self.dropout),
+                                       model.arrays)
         self.extra_ = dict(model.extra)
         self.thresholds_ = self.extra_.pop("nuclide_thresholds", None)
 

@@ -31,7 +31,7 @@ from speclearn.gamma.learned import DETECTORS, MLPIdentifier, simulate_training_
 
 
 def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: int = 60, seed: int = 0,
-                        hidden: int = 768, contrast: bool = False, learning_rate: float = 1e-3,
+                        hidden: int = 768, learning_rate: float = 1e-3,
                         background_only: float = 0.0, scatter_shapes: bool = False,
                         validation_seed: int | None = 9000, max_seconds: float | None = None,
                         init: str | Path | None = None, overwrite: bool = True) -> Path:
@@ -40,7 +40,7 @@ def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: 
     spectra, labels = simulate_training_set(n_per_detector, seed=seed, background_only=background_only,
                                             scatter_shapes=scatter_shapes)
     start_from = MLPIdentifier.load(init) if init is not None else None
-    model = MLPIdentifier(epochs=epochs, hidden=hidden, contrast=contrast, learning_rate=learning_rate,
+    model = MLPIdentifier(epochs=epochs, hidden=hidden, learning_rate=learning_rate,
                           max_seconds=max_seconds, seed=seed, progress=True).fit(spectra, labels, init=start_from)
     del spectra
     model.set_params(progress=False)
@@ -48,7 +48,7 @@ def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: 
               "detectors": [d if isinstance(d, str) else f"{d[0]} x{d[1]} FWHM" for d in DETECTORS],
               "truncated_share": 0.3, "background_only_share": background_only,
               "random_scatter_shapes": scatter_shapes, "counts": [1e3, 1e6],
-              "seed": seed, "contrast_features": contrast, "learning_rate": learning_rate,
+              "seed": seed, "learning_rate": learning_rate,
               "labels": "detectable nuclides (Currie limit)",
               "epochs_run": len(model.history_.train_loss), "best_epoch": model.history_.best_epoch,
               "val_loss": min(model.history_.val_loss), "torch_threads": torch.get_num_threads(),
@@ -72,12 +72,11 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--background-only", type=float, default=0.0, help="share of background-only spectra")
-    parser.add_argument("--contrast", action="store_true", help="add the significance features (`grid.model_input`)")
     parser.add_argument("--scatter-shapes", action="store_true", help="random scattered-continuum shapes")
     parser.add_argument("--max-seconds", type=float, default=0, help="training time limit (0: none, reproducible)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(train_default_model(args.out, n_per_detector=args.n, seed=args.seed, init=args.init, epochs=args.epochs,
-                              contrast=args.contrast, learning_rate=args.learning_rate,
+                              learning_rate=args.learning_rate,
                               background_only=args.background_only, scatter_shapes=args.scatter_shapes,
                               max_seconds=args.max_seconds or None))
