@@ -1,4 +1,4 @@
-"""Baseline removal: pybaselines' algorithms behind one estimator, plus the seed-003 rolling minimum."""
+"""Baseline removal: pybaselines' algorithms behind one estimator, plus the rolling minimum of Vrábel et al. (JAAS 2023)."""
 from __future__ import annotations
 
 import numpy as np

@@ -101,7 +101,7 @@ class Spectrometer:
         return self.throughput * np.exp(-0.5 * ((axis - centre) / span) ** 2)
 
 
-#: ChemCam's three spectrometers (Wiens et al. 2012/2013): the gaps between them and the seed-001
+#: ChemCam's three spectrometers (Wiens et al. 2012/2013): the gaps between them and the SpectroscopyNet (Castorena & Oyen)
 #: masked bands (`CHEMCAM_MASKED_BANDS`) leave ~5,485 of the 6,144 channels.
 CHEMCAM = (Spectrometer("UV", 240.811, 342.191, 2048, 0.15, 0.15, 1.0, 300.0),
            Spectrometer("VIO", 382.132, 469.064, 2048, 0.20, 0.20, 0.6, 430.0),

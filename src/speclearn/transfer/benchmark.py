@@ -1,4 +1,4 @@
-"""Seed-003 Table 1 for every transfer method on simulated paired LIBS, plus a Zarr streaming-memory study.
+"""Table 1 of Vrábel et al. (JAAS 2023) for every transfer method on simulated paired LIBS, plus a Zarr streaming-memory study.
 
 Blocks (each method fitted once per training set, then scored on the same test spectra):
 - `same day` / `other day`: simulated paired shots of 50 targets; the other-day test re-measures the

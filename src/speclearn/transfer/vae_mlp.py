@@ -56,7 +56,7 @@ def ridge_path(X: np.ndarray, Y: np.ndarray, grid) -> list[tuple[np.ndarray, np.
 
 
 class VAEMLPTransfer(TransferModel):
-    """Seed-003 composed model: VAE on the primary spectra + a map from each secondary to the latent means.
+    """The composed model of Vrábel et al.: VAE on the primary spectra + a map from each secondary to the latent means.
 
     `prior`: "pds" (PDS + ridge partial encoder, MLP residual; see the module) or "none" (the seed's
     MLP alone). `fit(..., library=...)` adds unpaired primary spectra to the VAE's training set and
@@ -313,9 +313,11 @@ class VAEMLPTransfer(TransferModel):
         self.mlps_ = {name: load_module_arrays(dense_stack([len(axis["values"]), *self.mlp_hidden, self.latent]),
                                                arrays, f"mlp.{name}.")
                       for name, axis in self.secondary_axes_.items()}
-        self.priors_ = {name: {key.removeprefix(f"prior.{name}."): np.asarray(value) for key, value in arrays.items()
-                               if key.startswith(f"prior.{name}.")} for name in self.secondary_axes_}
-        self.priors_ = {name: prior for name, prior in self.priors_.items() if prior}
+        self.priors_ = {}
+        for key, value in arrays.items():
+            if key.startswith("prior."):
+                name, part = key.removeprefix("prior.").rsplit(".", 1)
+                self.priors_.setdefault(name, {})[part] = np.asarray(value)
         self.prior_info_ = extra.get("prior_info", {})
         self.reconstruction_rse_ = extra.get("reconstruction_rse")
         self.n_library_ = extra.get("n_library", 0)
