@@ -44,21 +44,21 @@ from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 from speclearn.io.atomic import write_result
 
 SCALES = {
-    "tiny": {"align_scans": 2, "train": 60, "test": 4, "snrs": (40.0,), "epochs": 2, "patience": 2, "max_seconds": 20.0,
-             "detector_scans": 2, "train_snr": (10.0, 150.0)},
-    "quick": {"align_scans": 12, "train": 3000, "test": 30, "snrs": (15.0, 40.0, 120.0), "epochs": 100,
-              "patience": 25, "max_seconds": 200.0, "detector_scans": 12, "train_snr": (10.0, 150.0)},
-    "full": {"align_scans": 40, "train": 10000, "test": 100, "snrs": (15.0, 40.0, 120.0), "epochs": 200,
-             "patience": 30, "max_seconds": 1500.0, "detector_scans": 40, "train_snr": (10.0, 150.0)},
+    "tiny": {"align_scans": 2, "train": 60, "test": 4, "snrs": (40.0,), "epochs": 2, "supervised_epochs": 2,
+             "patience": 2, "detector_scans": 2, "train_snr": (10.0, 150.0)},
+    "quick": {"align_scans": 12, "train": 3000, "test": 30, "snrs": (15.0, 40.0, 120.0), "epochs": 20,
+              "supervised_epochs": 100, "patience": 25, "detector_scans": 12, "train_snr": (10.0, 150.0)},
+    "full": {"align_scans": 40, "train": 10000, "test": 100, "snrs": (15.0, 40.0, 120.0), "epochs": 60,
+             "supervised_epochs": 200, "patience": 30, "detector_scans": 40, "train_snr": (10.0, 150.0)},
 }
 #: few-average denoising: training / test scans of 16 transients, test SNRs (of the full average), K
 DENOISE_SCALES = {
     "tiny": {"train": 6, "test": 2, "transients": 16, "snrs": (40.0,), "averages": (2,), "train_snr": (10.0, 60.0),
-             "epochs": 2, "max_seconds": 10.0},
+             "epochs": 2},
     "quick": {"train": 40, "test": 40, "transients": 16, "snrs": (15.0, 40.0), "averages": (2, 4, 8),
-              "train_snr": (10.0, 60.0), "epochs": 200, "max_seconds": 120.0},
+              "train_snr": (10.0, 60.0), "epochs": 80},
     "full": {"train": 100, "test": 60, "transients": 16, "snrs": (15.0, 40.0, 120.0), "averages": (2, 4, 8),
-             "train_snr": (10.0, 150.0), "epochs": 200, "max_seconds": 300.0},
+             "train_snr": (10.0, 150.0), "epochs": 200},
 }
 #: metabolites of the denoising section
 DENOISE_METABOLITES = ("NAA", "tCr", "tCho", "Glu", "Ins")
@@ -106,14 +106,12 @@ def _quantification(basis, scale: dict, seed: int) -> tuple[list[dict], list[dic
                              config=MRSSimConfig(transients=1, corrupted_fraction=0.0, snr=scale["train_snr"]))
     train_data = eddy_current_correction(train_sim.spectra, train_sim.water)
     start = time.perf_counter()
-    dl = DLQuantifier(method="varpro", epochs=scale["epochs"], patience=scale["patience"],
-                      max_seconds=scale["max_seconds"], seed=seed).fit(train_data, basis, train_sim.concentrations,
-                                                                       water=train_sim.water)
+    dl = DLQuantifier(method="varpro", epochs=scale["epochs"], patience=scale["patience"], seed=seed).fit(
+        train_data, basis, train_sim.concentrations, water=train_sim.water)
     dl_train_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    supervised = DLQuantifier(method="supervised", epochs=scale["epochs"], patience=scale["patience"],
-                              max_seconds=scale["max_seconds"], seed=seed).fit(
-        train_data, basis, train_sim.concentrations)
+    supervised = DLQuantifier(method="supervised", epochs=scale["supervised_epochs"], patience=scale["patience"],
+                              seed=seed).fit(train_data, basis, train_sim.concentrations)
     supervised_seconds = time.perf_counter() - start
     train_truth = _truth(train_sim)
     rows, slope_rows = [], []
@@ -271,7 +269,7 @@ def _denoising(basis, scale: dict, seed: int) -> tuple[list[dict], list[dict]]:
         for method in DENOISE_METHODS[:-1]:
             start = time.perf_counter()
             denoisers[(k, method)] = model = fit_few_average_denoiser(
-                train, k, method, seed=seed, epochs=scale["epochs"], max_seconds=scale["max_seconds"])
+                train, k, method, seed=seed, epochs=scale["epochs"])
             training.append({"averages": k, "method": method, "scale": label,
                              "training_spectra": 2 * scale["train"] * (scale["transients"] // k),
                              "savgol_window": model.window_, "epochs_run": len(model.history_["train_loss"]),
