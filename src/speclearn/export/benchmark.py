@@ -94,22 +94,25 @@ def tiny_models(directory: str | Path, *, seed: int = 0,
     return made
 
 
-def _time(fn, repeats: int, min_seconds: float = 0.05) -> float:
-    """Seconds per call: the best of `repeats` rounds, each calling `fn` for at least `min_seconds`
-    (best-of, because other processes on a shared machine only ever add time), after 3 warm-up calls
-    (TorchScript optimises its graph during the first calls)."""
-    for _ in range(3):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        calls, start = 0, time.perf_counter()
-        while True:
+def _time(fns: dict, repeats: int, min_seconds: float = 0.05) -> dict[str, float]:
+    """Seconds per call of each function: the best of `repeats` rounds, each calling it for at least
+    `min_seconds` (best-of, because other processes on a shared machine only ever add time), rounds
+    interleaved across the functions (so a change of machine load hits them alike), after 3 warm-up
+    calls each (TorchScript optimises its graph during the first calls)."""
+    for fn in fns.values():
+        for _ in range(3):
             fn()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        best = min(best, elapsed / calls)
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            calls, start = 0, time.perf_counter()
+            while True:
+                fn()
+                calls += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_seconds:
+                    break
+            best[name] = min(best[name], elapsed / calls)
     return best
 
 
@@ -142,10 +145,8 @@ def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -
             def eager():
                 with torch.no_grad():
                     module(*tensors)
-            times = {"eager": _time(eager, repeats)}
-            for fmt, file in files.items():
-                runner = Runner(file, threads=threads)
-                times[fmt] = _time(lambda: runner(*inputs), repeats)
+            runners = {fmt: Runner(file, threads=threads) for fmt, file in files.items()}
+            times = _time({"eager": eager, **{fmt: (lambda r=r: r(*inputs)) for fmt, r in runners.items()}}, repeats)
             rows.append({"network": kind, "threads": threads, "batch": batch,
                          "inputs": {k: v for k, v in net.inputs.items()},
                          **{f"{k}_spectra_per_s": batch / v for k, v in times.items()},
@@ -167,8 +168,9 @@ def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -
 
 def _markdown(result: dict) -> str:
     lines = [f"# Export: ONNX Runtime and TorchScript vs PyTorch eager ({result['scale']} scale)", "",
-             f"Batches of {result['batch']} spectra; time per batch = best of {result['repeats']} rounds of >= 50 ms "
-             "after 3 warm-up calls (on a shared machine other processes only add time); tiny "
+             f"Batches of {result['batch']} spectra; time per batch = best of {result['repeats']} rounds of >= 50 ms, "
+             "interleaved across eager, ONNX and TorchScript, after 3 warm-up calls (on a shared machine other "
+             "processes only add time); tiny "
              f"models trained 2 epochs (speed does not depend on the training); {result['machine']}, torch "
              f"{result['torch']}; wall time {result['wall_s']:.0f} s.", "",
              "| network | threads | input | eager (spectra/s) | ONNX (spectra/s) | TorchScript (spectra/s) | "
