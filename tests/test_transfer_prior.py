@@ -146,3 +146,29 @@ def test_cli_library(cli, sets, tmp_path):
     code, _, err = cli("transfer", "train", "--targets", paths["p"], "--spectra", paths["s"], "--library",
                        paths["lib"], "--method", "pls", "--out", tmp_path / "pls")
     assert code == 2 and "vae-mlp only" in err
+
+
+def same_range_pairs(n: int, seed: int):
+    """Two instruments on the same axis differing by a 2 % smooth response and an offset: far less than
+    the default drift model (10 % response), as on real NIR pairs of one session."""
+    primary = simulate(n, seed, with_secondary=False)
+    rng = np.random.default_rng(seed + 100)
+    values = primary.values() * (1 + 0.02 * np.sin(PRIMARY_AXIS / 15)) + 1.0 + rng.normal(0, 0.5, (n, PRIMARY_AXIS.size))
+    return primary, primary.with_intensity(values)
+
+
+def test_few_pairs_without_library_fall_back_to_plain_pds():
+    """60 pairs, no library, a VAE trained 3 epochs: the prior's PDS predicts the covered (here: all)
+    channels itself, without the drift augmentation it cannot afford, and matches PDS."""
+    from speclearn.transfer import PDSTransfer
+
+    train, test = same_range_pairs(60, 10), same_range_pairs(40, 11)
+    model = VAEMLPTransfer(**dict(NET, vae_epochs=3)).fit(*train)
+    info = model.prior_info_["secondary"]
+    assert info["output"] == "direct" and info["augmented"] is False and not info["residual_kept"]
+    assert info["validation_mse"] == info["validation_mse_plain"]
+    pds = PDSTransfer(baseline_window=15, baseline_sigma=5.0).fit(*train)
+    assert _mse(model, test) <= 1.1 * _mse(pds, test), (_mse(model, test), _mse(pds, test))
+    decoded = copy.deepcopy(model)
+    decoded.prior_info_["secondary"]["output"] = "decoded"
+    assert _mse(model, test) < 0.5 * _mse(decoded, test)  # the decoder of 48 spectra is what it avoids
