@@ -172,3 +172,29 @@ def test_few_pairs_without_library_fall_back_to_plain_pds():
     decoded = copy.deepcopy(model)
     decoded.prior_info_["secondary"]["output"] = "decoded"
     assert _mse(model, test) < 0.5 * _mse(decoded, test)  # the decoder of 48 spectra is what it avoids
+
+
+def test_output_is_the_validation_best_of_decoded_direct_and_linear(model, sets, tmp_path):
+    info = model.prior_info_["secondary"]
+    scores = info["validation_scores"]
+    assert {key.rsplit(",", 1)[1] for key in scores} == {"decoded", "direct", "linear"}
+    assert info["validation_mse"] == pytest.approx(min(scores.values()))
+    assert scores[f"{info['half_width']},{info['ridge']},{info['output']}"] == info["validation_mse"]
+
+
+def test_linear_output_fills_the_ends_from_the_library_and_round_trips(sets, monkeypatch, tmp_path):
+    """Covered channels from PDS, the channels the secondary never sees by a ridge map fitted on primary
+    spectra only (no decoder)."""
+    from speclearn.transfer import vae_mlp
+
+    monkeypatch.setattr(vae_mlp, "OUTPUTS", ("linear",))
+    linear = VAEMLPTransfer(**dict(NET, vae_epochs=2, mlp_epochs=2)).fit(*sets["train"], validation=sets["validation"],
+                                                                       library=sets["library"])
+    assert linear.prior_info_["secondary"]["output"] == "linear" and "W_out" in linear.priors_["secondary"]
+    ends = (PRIMARY_AXIS < SECONDARY_AXIS.min()) | (PRIMARY_AXIS > SECONDARY_AXIS.max())
+    primary, secondary = sets["test"]
+    truth, predicted = linear.reference(primary).values(), linear.predict(secondary).values()
+    assert relative_squared_error(predicted[:, ends], truth[:, ends]) < 0.5
+    assert relative_squared_error(predicted, truth) < 0.25  # with a VAE of 2 epochs: the decoder is not used
+    linear.save(tmp_path / "m")
+    np.testing.assert_array_equal(load(tmp_path / "m", TransferModel).predict(secondary).values(), predicted)

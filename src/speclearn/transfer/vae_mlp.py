@@ -10,8 +10,9 @@ the MLP learns only a residual on top (its last layer starts at zero; a residual
 lower the validation error is dropped). The decoder fills in the primary channels the secondary
 never sees from what the library taught the VAE. Where the decoder reconstructs worse than PDS
 predicts (a small library, e.g. a few dozen real pairs), the channels the secondary covers are
-taken from PDS directly and only the others from the decoder (`output="direct"`), whichever the
-validation pairs prefer. `prior="none"` is the seed's plain MLP (also used for a secondary whose
+taken from PDS directly and only the others from the decoder (`output="direct"`) or from a ridge
+map of the covered channels fitted on primary spectra alone (`"linear"`), whichever the validation
+pairs prefer. `prior="none"` is the seed's plain MLP (also used for a secondary whose
 range covers fewer than 2 primary channels).
 """
 from __future__ import annotations
@@ -44,8 +45,9 @@ PDS_RIDGE = 1e-3
 HALF_WIDTH_GRID = (1, 2, 4, 8, 16)
 #: augmented copies of the training pairs the prior's PDS is fitted on (with augmentation on)
 AUGMENT_COPIES = 4
-#: what the prior predicts: every channel decoded, or the covered channels from PDS (the rest decoded)
-OUTPUTS = ("decoded", "direct")
+#: what the prior predicts: every channel decoded; the covered channels from PDS and the rest decoded
+#: (`direct`) or from a ridge map of the covered ones fitted on primary spectra (`linear`)
+OUTPUTS = ("decoded", "direct", "linear")
 #: the augmented prior is kept while its validation error is at most this multiple of the plain prior's
 AUGMENT_TOLERANCE = 1.5
 #: relative drop of the validation error the MLP residual must bring to be kept (more than rounding)
@@ -184,7 +186,9 @@ class VAEMLPTransfer(TransferModel):
         augment = self._augment(scaler)
         R_val = resampler.transform(Xs_val)
         primaries = Xp if library is None else np.vstack([np.asarray(library, float), Xp])
-        encoders = ridge_path(primaries[:, inside], self.encode_scaled(primaries), self.ridge_grid)
+        # one ridge path from the covered channels to the latent means and to the channels outside
+        maps = ridge_path(primaries[:, inside], np.hstack([self.encode_scaled(primaries), primaries[:, ~inside]]),
+                          self.ridge_grid)
         best = {}
         for augmented in (True, False) if augment is not None else (False,):
             Xs_fit, Xp_fit = Xs, Xp
@@ -196,10 +200,11 @@ class VAEMLPTransfer(TransferModel):
             for width in self.half_width_grid:
                 coef, intercept = fit_windows(R, Xp_fit[:, inside], width, PDS_RIDGE)
                 covered = apply_windows(R_val, coef, intercept)
-                for ridge, (W, b) in zip(self.ridge_grid, encoders):
-                    decoded = self._decode(covered @ W + b)
+                for ridge, (W, b) in zip(self.ridge_grid, maps):
+                    decoded = self._decode(covered @ W[:, :self.latent] + b[:self.latent])
+                    outside = covered @ W[:, self.latent:] + b[self.latent:]
                     for output in OUTPUTS:
-                        error = self._validation_error(self._compose(decoded, covered, inside, output), Xp_val)
+                        error = self._validation_error(self._compose(decoded, covered, outside, inside, output), Xp_val)
                         scores[(width, ridge, output)] = (error, coef, intercept, W, b)
             best[augmented] = (min(scores, key=lambda key: scores[key][0]), scores)
         error_of = {augmented: scores[key][0] for augmented, (key, scores) in best.items()}
@@ -207,20 +212,27 @@ class VAEMLPTransfer(TransferModel):
         (width, ridge, output), scores = best[augmented]
         error, coef, intercept, W, b = scores[(width, ridge, output)]
         self.priors_[name] = {"inside": inside.astype(np.uint8), "coef": coef.astype(np.float32),
-                              "intercept": intercept.astype(np.float32), "W": W.astype(np.float32),
-                              "b": b.astype(np.float32)}
+                              "intercept": intercept.astype(np.float32), "W": W[:, :self.latent].astype(np.float32),
+                              "b": b[:self.latent].astype(np.float32)}
+        if output == "linear":
+            self.priors_[name].update(W_out=W[:, self.latent:].astype(np.float32),
+                                      b_out=b[self.latent:].astype(np.float32))
         self.prior_info_[name] = {"half_width": width, "ridge": ridge, "output": output, "augmented": augmented,
                                   "validation_mse": error, "validation_mse_plain": error_of[False],
                                   "validation_scores": {f"{w},{r},{o}": v[0] for (w, r, o), v in scores.items()}}
         return augmented
 
     @staticmethod
-    def _compose(decoded: np.ndarray, covered: np.ndarray, inside: np.ndarray, output: str) -> np.ndarray:
-        """The prediction: decoded spectra, or (`direct`) with the covered channels taken from PDS."""
+    def _compose(decoded: np.ndarray | None, covered: np.ndarray, outside: np.ndarray | None, inside: np.ndarray,
+                 output: str) -> np.ndarray:
+        """The prediction of `output` (see `OUTPUTS`) from the decoded spectra, the PDS prediction of
+        the covered channels and the ridge prediction of the others."""
         if output == "decoded":
             return decoded
-        composed = np.array(decoded, copy=True)
+        composed = np.empty((len(covered), inside.size)) if output == "linear" else np.array(decoded, copy=True)
         composed[:, inside] = covered
+        if output == "linear":
+            composed[:, ~inside] = outside
         return composed
 
     def _prior_covered(self, Xs: np.ndarray, name: str) -> np.ndarray:
@@ -312,14 +324,19 @@ class VAEMLPTransfer(TransferModel):
         return data.as_output(primary, values.astype(np.float32), self.axis_)
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
+        output = self.prior_info_.get(name, {}).get("output", "decoded")
+        if output == "linear":  # the decoder is not used
+            prior, covered = self.priors_[name], self._prior_covered(Xs, name)
+            return self._compose(None, covered, covered @ prior["W_out"] + prior["b_out"],
+                                 prior["inside"].astype(bool), output)
         mlp, m = self.mlps_[name], Xs.shape[1]
         inputs = np.concatenate([np.asarray(Xs, np.float32), self._prior_latent(Xs, name)], axis=1)
         decoded = predict_batches(lambda x: self.vae_.decoder(mlp(x[:, :m]) + x[:, m:]), inputs,
                                   device=resolve_device(self.device), modules=(self.vae_, mlp))
-        output = self.prior_info_.get(name, {}).get("output", "decoded")
         if output == "decoded":
             return decoded
-        return self._compose(decoded, self._prior_covered(Xs, name), self.priors_[name]["inside"].astype(bool), output)
+        return self._compose(decoded, self._prior_covered(Xs, name), None, self.priors_[name]["inside"].astype(bool),
+                             output)
 
     def sample(self, n: int, seed: int = 0) -> Spectra:
         """New primary spectra decoded from latent points drawn from N(0, I) (for augmentation)."""
