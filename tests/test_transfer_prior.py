@@ -146,3 +146,56 @@ def test_cli_library(cli, sets, tmp_path):
     code, _, err = cli("transfer", "train", "--targets", paths["p"], "--spectra", paths["s"], "--library",
                        paths["lib"], "--method", "pls", "--out", tmp_path / "pls")
     assert code == 2 and "vae-mlp only" in err
+
+
+def same_range_pairs(n: int, seed: int):
+    """Two instruments on the same axis differing by a 2 % smooth response and an offset: far less than
+    the default drift model (10 % response), as on real NIR pairs of one session."""
+    primary = simulate(n, seed, with_secondary=False)
+    rng = np.random.default_rng(seed + 100)
+    response = 1 + 0.02 * np.sin(PRIMARY_AXIS / 15)
+    values = primary.values() * response + 1.0 + rng.normal(0, 0.5, (n, PRIMARY_AXIS.size))
+    return primary, primary.with_intensity(values)
+
+
+def test_few_pairs_without_library_fall_back_to_plain_pds():
+    """60 pairs, no library, a VAE trained 3 epochs: the prior's PDS predicts the covered (here: all)
+    channels itself, without the drift augmentation it cannot afford, and matches PDS."""
+    from speclearn.transfer import PDSTransfer
+
+    train, test = same_range_pairs(60, 10), same_range_pairs(40, 11)
+    model = VAEMLPTransfer(**dict(NET, vae_epochs=3)).fit(*train)
+    info = model.prior_info_["secondary"]
+    assert info["output"] == "direct" and info["augmented"] is False and not info["residual_kept"]
+    assert info["validation_mse"] == info["validation_mse_plain"]
+    pds = PDSTransfer(baseline_window=15, baseline_sigma=5.0).fit(*train)
+    assert _mse(model, test) <= 1.1 * _mse(pds, test), (_mse(model, test), _mse(pds, test))
+    decoded = copy.deepcopy(model)
+    decoded.prior_info_["secondary"]["output"] = "decoded"
+    assert _mse(model, test) < 0.5 * _mse(decoded, test)  # the decoder of 48 spectra is what it avoids
+
+
+def test_output_is_the_validation_best_of_decoded_direct_and_linear(model, sets, tmp_path):
+    info = model.prior_info_["secondary"]
+    scores = info["validation_scores"]
+    assert {key.rsplit(",", 1)[1] for key in scores} == {"decoded", "direct", "linear"}
+    assert info["validation_mse"] == pytest.approx(min(scores.values()))
+    assert scores[f"{info['half_width']},{info['ridge']},{info['output']}"] == info["validation_mse"]
+
+
+def test_linear_output_fills_the_ends_from_the_library_and_round_trips(sets, monkeypatch, tmp_path):
+    """Covered channels from PDS, the channels the secondary never sees by a ridge map fitted on primary
+    spectra only (no decoder)."""
+    from speclearn.transfer import vae_mlp
+
+    monkeypatch.setattr(vae_mlp, "OUTPUTS", ("linear",))
+    linear = VAEMLPTransfer(**dict(NET, vae_epochs=2, mlp_epochs=2)).fit(*sets["train"], validation=sets["validation"],
+                                                                       library=sets["library"])
+    assert linear.prior_info_["secondary"]["output"] == "linear" and "W_out" in linear.priors_["secondary"]
+    ends = (PRIMARY_AXIS < SECONDARY_AXIS.min()) | (PRIMARY_AXIS > SECONDARY_AXIS.max())
+    primary, secondary = sets["test"]
+    truth, predicted = linear.reference(primary).values(), linear.predict(secondary).values()
+    assert relative_squared_error(predicted[:, ends], truth[:, ends]) < 0.5
+    assert relative_squared_error(predicted, truth) < 0.25  # with a VAE of 2 epochs: the decoder is not used
+    linear.save(tmp_path / "m")
+    np.testing.assert_array_equal(load(tmp_path / "m", TransferModel).predict(secondary).values(), predicted)

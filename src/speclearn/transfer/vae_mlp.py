@@ -8,8 +8,12 @@ standardisation predicts the primary channels the secondary covers, a ridge "par
 (fitted on primary spectra only, e.g. a large unpaired `library`) maps them to latent means, and
 the MLP learns only a residual on top (its last layer starts at zero; a residual that does not
 lower the validation error is dropped). The decoder fills in the primary channels the secondary
-never sees from what the library taught the VAE. `prior="none"` is the seed's plain MLP (also
-used for a secondary whose range covers fewer than 2 primary channels).
+never sees from what the library taught the VAE. Where the decoder reconstructs worse than PDS
+predicts (a small library, e.g. a few dozen real pairs), the channels the secondary covers are
+taken from PDS directly and only the others from the decoder (`output="direct"`) or from a ridge
+map of the covered channels fitted on primary spectra alone (`"linear"`), whichever the validation
+pairs prefer. `prior="none"` is the seed's plain MLP (also used for a secondary whose
+range covers fewer than 2 primary channels).
 """
 from __future__ import annotations
 
@@ -41,6 +45,13 @@ PDS_RIDGE = 1e-3
 HALF_WIDTH_GRID = (1, 2, 4, 8, 16)
 #: augmented copies of the training pairs the prior's PDS is fitted on (with augmentation on)
 AUGMENT_COPIES = 4
+#: what the prior predicts: every channel decoded; the covered channels from PDS and the rest decoded
+#: (`direct`) or from a ridge map of the covered ones fitted on primary spectra (`linear`)
+OUTPUTS = ("decoded", "direct", "linear")
+#: the augmented prior is kept while its validation error is at most this multiple of the plain prior's
+AUGMENT_TOLERANCE = 1.5
+#: relative drop of the validation error the MLP residual must bring to be kept (more than rounding)
+RESIDUAL_GAIN = 1e-6
 
 
 def ridge_path(X: np.ndarray, Y: np.ndarray, grid) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -161,51 +172,89 @@ class VAEMLPTransfer(TransferModel):
                                    max_shift=self.augment_shift)
         return None
 
-    def _fit_prior(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler, library: np.ndarray | None) -> None:
+    def _fit_prior(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler, library: np.ndarray | None) -> bool:
         """PDS on the covered primary channels, then a ridge map from those channels to the latent means.
 
         The ridge map is fitted on primary spectra alone (library and paired primaries): it needs no
-        pairs. Half-width and ridge strength are chosen by the validation pairs' error after decoding.
+        pairs. Half-width, ridge strength and output (`OUTPUTS`) are chosen by the validation pairs' error.
+        With augmentation on, the PDS windows are also fitted on augmented copies (other days' instruments);
+        that prior is kept unless its validation error exceeds `AUGMENT_TOLERANCE` x the plain prior's
+        (a drift model far larger than the instruments' differences). Returns whether it was kept.
         """
         inside, resampler = overlap_layout(self.axis_, self.secondary_axes_[name])
-        Xs, Xs_val = np.asarray(Xs, float), np.asarray(Xs_val, float)
-        Xs_fit, Xp_fit = Xs, np.asarray(Xp, float)
+        Xs, Xs_val, Xp = np.asarray(Xs, float), np.asarray(Xs_val, float), np.asarray(Xp, float)
         augment = self._augment(scaler)
-        if augment is not None:  # the PDS windows also see other days' instruments
-            copies = [augment(torch.from_numpy(Xs).float()).numpy() for _ in range(AUGMENT_COPIES)]
-            Xs_fit, Xp_fit = np.vstack([Xs, *copies]), np.vstack([Xp_fit] * (AUGMENT_COPIES + 1))
-        R, R_val = resampler.transform(Xs_fit), resampler.transform(Xs_val)
-        primaries = np.asarray(Xp, float) if library is None else np.vstack([np.asarray(library, float), Xp])
-        latent = self.encode_scaled(primaries)
-        encoders = ridge_path(primaries[:, inside], latent, self.ridge_grid)
-        scores = {}
-        for width in self.half_width_grid:
-            coef, intercept = fit_windows(R, Xp_fit[:, inside], width, PDS_RIDGE)
-            covered = apply_windows(R_val, coef, intercept)
-            for ridge, (W, b) in zip(self.ridge_grid, encoders):
-                error = self._validation_error(self._decode(covered @ W + b), Xp_val)
-                scores[(width, ridge)] = (error, coef, intercept, W, b)
-        (width, ridge), (error, coef, intercept, W, b) = min(scores.items(), key=lambda item: item[1][0])
+        R_val = resampler.transform(Xs_val)
+        primaries = Xp if library is None else np.vstack([np.asarray(library, float), Xp])
+        # one ridge path from the covered channels to the latent means and to the channels outside
+        maps = ridge_path(primaries[:, inside], np.hstack([self.encode_scaled(primaries), primaries[:, ~inside]]),
+                          self.ridge_grid)
+        best = {}
+        for augmented in (True, False) if augment is not None else (False,):
+            Xs_fit, Xp_fit = Xs, Xp
+            if augmented:  # the PDS windows also see other days' instruments
+                copies = [augment(torch.from_numpy(Xs).float()).numpy() for _ in range(AUGMENT_COPIES)]
+                Xs_fit, Xp_fit = np.vstack([Xs, *copies]), np.vstack([Xp] * (AUGMENT_COPIES + 1))
+            R = resampler.transform(Xs_fit)
+            scores = {}
+            for width in self.half_width_grid:
+                coef, intercept = fit_windows(R, Xp_fit[:, inside], width, PDS_RIDGE)
+                covered = apply_windows(R_val, coef, intercept)
+                for ridge, (W, b) in zip(self.ridge_grid, maps):
+                    decoded = self._decode(covered @ W[:, :self.latent] + b[:self.latent])
+                    outside = covered @ W[:, self.latent:] + b[self.latent:]
+                    for output in OUTPUTS:
+                        error = self._validation_error(self._compose(decoded, covered, outside, inside, output), Xp_val)
+                        scores[(width, ridge, output)] = (error, coef, intercept, W, b)
+            best[augmented] = (min(scores, key=lambda key: scores[key][0]), scores)
+        error_of = {augmented: scores[key][0] for augmented, (key, scores) in best.items()}
+        augmented = True in best and error_of[True] <= AUGMENT_TOLERANCE * error_of[False]
+        (width, ridge, output), scores = best[augmented]
+        error, coef, intercept, W, b = scores[(width, ridge, output)]
         self.priors_[name] = {"inside": inside.astype(np.uint8), "coef": coef.astype(np.float32),
-                              "intercept": intercept.astype(np.float32), "W": W.astype(np.float32),
-                              "b": b.astype(np.float32)}
-        self.prior_info_[name] = {"half_width": width, "ridge": ridge, "validation_mse": error,
-                                  "validation_scores": {f"{w},{r}": v[0] for (w, r), v in scores.items()}}
+                              "intercept": intercept.astype(np.float32), "W": W[:, :self.latent].astype(np.float32),
+                              "b": b[:self.latent].astype(np.float32)}
+        if output == "linear":
+            self.priors_[name].update(W_out=W[:, self.latent:].astype(np.float32),
+                                      b_out=b[self.latent:].astype(np.float32))
+        self.prior_info_[name] = {"half_width": width, "ridge": ridge, "output": output, "augmented": augmented,
+                                  "validation_mse": error, "validation_mse_plain": error_of[False],
+                                  "validation_scores": {f"{w},{r},{o}": v[0] for (w, r, o), v in scores.items()}}
+        return augmented
+
+    @staticmethod
+    def _compose(decoded: np.ndarray | None, covered: np.ndarray, outside: np.ndarray | None, inside: np.ndarray,
+                 output: str) -> np.ndarray:
+        """The prediction of `output` (see `OUTPUTS`) from the decoded spectra, the PDS prediction of
+        the covered channels and the ridge prediction of the others."""
+        if output == "decoded":
+            return decoded
+        composed = np.empty((len(covered), inside.size)) if output == "linear" else np.array(decoded, copy=True)
+        composed[:, inside] = covered
+        if output == "linear":
+            composed[:, ~inside] = outside
+        return composed
+
+    def _prior_covered(self, Xs: np.ndarray, name: str) -> np.ndarray:
+        """The prior's PDS prediction of the primary channels the secondary covers."""
+        prior = self.priors_[name]
+        _, resampler = overlap_layout(self.axis_, self.secondary_axes_[name])
+        return apply_windows(resampler.transform(np.asarray(Xs, float)), prior["coef"], prior["intercept"])
 
     def _prior_latent(self, Xs: np.ndarray, name: str) -> np.ndarray:
         """The linear prior's latent means (zeros without a prior)."""
         if name not in self.priors_:
             return np.zeros((len(Xs), self.latent), np.float32)
         prior = self.priors_[name]
-        _, resampler = overlap_layout(self.axis_, self.secondary_axes_[name])
-        covered = apply_windows(resampler.transform(np.asarray(Xs, float)), prior["coef"], prior["intercept"])
-        return (covered @ prior["W"] + prior["b"]).astype(np.float32)
+        return (self._prior_covered(Xs, name) @ prior["W"] + prior["b"]).astype(np.float32)
 
     def _fit_mlp(self, Xs, Xp, Xs_val, Xp_val, *, name: str, scaler, library: np.ndarray | None = None) -> None:
         """Train the map of secondary `name` onto the VAE's latent means of the paired primary spectra."""
         device = resolve_device(self.device)
+        augment = self._augment(scaler)
         if self.prior != "none" and overlap_mask(self.axis_, self.secondary_axes_[name]).sum() >= 2:
-            self._fit_prior(Xs, Xp, Xs_val, Xp_val, name=name, scaler=scaler, library=library)
+            if not self._fit_prior(Xs, Xp, Xs_val, Xp_val, name=name, scaler=scaler, library=library):
+                augment = None  # the MLP residual trains without the drift model the prior rejected
         start, start_val = self._prior_latent(Xs, name), self._prior_latent(Xs_val, name)
         targets, targets_val = self.encode_scaled(Xp) - start, self.encode_scaled(Xp_val) - start_val
         torch.manual_seed(self.seed)
@@ -213,7 +262,6 @@ class VAEMLPTransfer(TransferModel):
         if name in self.priors_:  # a residual on the prior: the MLP starts at exactly the prior
             torch.nn.init.zeros_(mlp[-1].weight)
             torch.nn.init.zeros_(mlp[-1].bias)
-        augment = self._augment(scaler)
         loss = regression_loss if augment is None else AugmentedRegressionLoss(augment)
         history = train(mlp, loss, [data.Rows(Xs), torch.from_numpy(targets)],
                         [data.Rows(Xs_val), torch.from_numpy(targets_val)],
@@ -222,7 +270,7 @@ class VAEMLPTransfer(TransferModel):
         self.history_[f"mlp.{name}"] = history.as_dict()
         if name in self.priors_:
             with_residual = self._validation_error(self._predict_scaled(Xs_val, name=name), Xp_val)
-            keep = with_residual < self.prior_info_[name]["validation_mse"]
+            keep = with_residual < (1 - RESIDUAL_GAIN) * self.prior_info_[name]["validation_mse"]
             if not keep:  # the residual did not help on validation: the map is the prior alone
                 torch.nn.init.zeros_(mlp[-1].weight)
                 torch.nn.init.zeros_(mlp[-1].bias)
@@ -276,10 +324,19 @@ class VAEMLPTransfer(TransferModel):
         return data.as_output(primary, values.astype(np.float32), self.axis_)
 
     def _predict_scaled(self, Xs: np.ndarray, *, name: str) -> np.ndarray:
+        output = self.prior_info_.get(name, {}).get("output", "decoded")
+        if output == "linear":  # the decoder is not used
+            prior, covered = self.priors_[name], self._prior_covered(Xs, name)
+            return self._compose(None, covered, covered @ prior["W_out"] + prior["b_out"],
+                                 prior["inside"].astype(bool), output)
         mlp, m = self.mlps_[name], Xs.shape[1]
         inputs = np.concatenate([np.asarray(Xs, np.float32), self._prior_latent(Xs, name)], axis=1)
-        return predict_batches(lambda x: self.vae_.decoder(mlp(x[:, :m]) + x[:, m:]), inputs,
-                               device=resolve_device(self.device), modules=(self.vae_, mlp))
+        decoded = predict_batches(lambda x: self.vae_.decoder(mlp(x[:, :m]) + x[:, m:]), inputs,
+                                  device=resolve_device(self.device), modules=(self.vae_, mlp))
+        if output == "decoded":
+            return decoded
+        return self._compose(decoded, self._prior_covered(Xs, name), None, self.priors_[name]["inside"].astype(bool),
+                             output)
 
     def sample(self, n: int, seed: int = 0) -> Spectra:
         """New primary spectra decoded from latent points drawn from N(0, I) (for augmentation)."""
