@@ -113,6 +113,10 @@ def test_gated_network_starts_as_its_smoother_and_models_saved_without_a_gate_st
     noisy, _, groups = peaks(10, 3, np.random.default_rng(6))
     model = ReplicateDenoiser(width=4, levels=1, epochs=2, seed=0, device="cpu").fit(
         Spectra(noisy, AXIS), groups=[f"g{g}" for g in groups])
+    losses = model.history_["architecture_val_loss"]  # "auto": both trained, the lower validation loss kept
+    assert set(losses) == {"stabilised", "gated"} and model.history_["architecture"] == min(losses, key=losses.get)
+    model = ReplicateDenoiser(width=4, levels=1, epochs=2, seed=0, device="cpu", architecture="gated").fit(
+        Spectra(noisy, AXIS), groups=[f"g{g}" for g in groups])
     arrays, estimators, extra = model._state()
     assert model.module_.gated and extra["gated"]
     del extra["gated"]  # what a model saved before the gate holds: an ungated network

@@ -34,7 +34,7 @@ from speclearn.io.atomic import write_result
 
 SCALES: dict[str, dict[str, Any]] = {
     "quick": dict(n_targets=8, n_locations=2, shots=3, epochs=2, seed_config_epochs=1, max_seconds=30,
-                  replicate_epochs=30, speed_batch=64, speed_repeats=1),
+                  replicate_epochs=20, speed_batch=64, speed_repeats=1),
     "full": dict(n_targets=16, n_locations=3, shots=4, epochs=40, seed_config_epochs=1, max_seconds=240,
                  replicate_epochs=100, speed_batch=128, speed_repeats=3),
 }

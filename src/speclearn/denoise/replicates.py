@@ -4,10 +4,11 @@ replicates of the same sample.
 Replicates (LIBS shots, repeated scans, detector frames) are independent noisy copies of one signal,
 so no clean spectrum is needed: the target's noise is independent of the input's and averages out of
 the loss (Lehtinen et al. 2018). The model is a Savitzky-Golay smoother (window chosen by this loss)
-with a per-channel weight and a U-Net correction, both from the intensities (the gated model of
-`stabilised`; the Poisson + read noise model with its offset is estimated and kept with the model);
-early stopping watches groups held out of training, i.e. agreement on samples the network never
-saw, and the correction is dropped if it never beats the smoother there. Groups with a single
+plus a U-Net correction, on variance-stabilised spectra (Poisson + read noise with an estimated
+offset) or, `architecture="gated"`, on the intensities with a per-channel weight on the smoother
+(see `stabilised`); "auto" trains both and keeps the one with the lower loss on the validation
+groups. Early stopping watches groups held out of training, i.e. agreement on samples the network
+never saw, and the correction is dropped if it never beats the smoother there. Groups with a single
 spectrum carry no pair and are left out of training. What it cannot remove: a component common to
 every replicate of a sample (a stationary offset, a multiplicative response), which is signal to it.
 
@@ -27,6 +28,7 @@ from torch.nn import functional as F
 from speclearn.core.errors import InputError
 from speclearn.denoise.stabilised import StabilisedDenoiser, smooth
 from speclearn.models.selection import holdout
+from speclearn.models.training import evaluate
 
 
 def mean_of_other_replicates(X: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,16 +62,17 @@ class ReplicateDenoiser(StabilisedDenoiser):
     method = "noise2noise"
     needs_groups = True
     needs_clean = False
-    gated = True
+    architectures = ("stabilised", "gated")
 
     def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, noise_model: str = "auto",
                  epochs: int = 200, batch_size: int = 16, learning_rate: float = 1e-3, validation_fraction: float = 0.2,
                  patience: int = 30, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
-                 progress: bool = False, rebin: bool = True):
+                 progress: bool = False, rebin: bool = True, architecture: str = "auto"):
         super().__init__(width=width, levels=levels, kernel_size=kernel_size, noise_model=noise_model, epochs=epochs,
                          batch_size=batch_size, learning_rate=learning_rate, validation_fraction=validation_fraction,
                          patience=patience, max_seconds=max_seconds, seed=seed, device=device, progress=progress)
         self.rebin = rebin
+        self.architecture = architecture
 
     def _window_loss(self, X: np.ndarray, window: int) -> float:
         """The training loss of the smoother alone, on the binned copies too when they are trained on."""
@@ -87,6 +90,8 @@ class ReplicateDenoiser(StabilisedDenoiser):
         if usable.sum() < 4:
             raise InputError(f"noise2noise needs groups of at least 2 replicates; {int(usable.sum())} spectra "
                              "have a replicate")
+        if self.architecture not in ("auto", *self.architectures):
+            raise InputError(f"architecture must be 'auto', 'stabilised' or 'gated', got {self.architecture!r}")
         X, targets, groups = X[usable], targets[usable], groups[usable]
         self.targets_ = targets
         self._prepare(X, groups)
@@ -97,8 +102,20 @@ class ReplicateDenoiser(StabilisedDenoiser):
         fit_data = [t[torch.as_tensor(fit)] for t in data]
         if self._rebinned(X):  # validation stays on the measured resolution
             fit_data = [torch.cat(pair) for pair in zip(fit_data, self._tensors(X[fit], targets[fit], binned=True))]
-        self._train(_rms, fit_data, [t[torch.as_tensor(val)] for t in data] if len(val) else None,
-                    "noise2noise U-Net")
+        val_data = [t[torch.as_tensor(val)] for t in data] if len(val) else None
+        names = self.architectures if self.architecture == "auto" else (self.architecture,)
+        if val_data is None:
+            names = names[:1]  # nothing to choose by
+        fitted = {}
+        for name in names:
+            self._new_module(gated=name == "gated")
+            self._train(_rms, fit_data, val_data, f"noise2noise U-Net ({name})")
+            loss = evaluate(self.module_, _rms, val_data, self.batch_size, torch.device("cpu")) if val_data else 0.0
+            fitted[name] = (loss, self.module_, self.history_)
+        best = min(fitted, key=lambda name: fitted[name][0])
+        _, self.module_, self.history_ = fitted[best]
+        self.history_["architecture"] = best
+        self.history_["architecture_val_loss"] = {name: fitted[name][0] for name in fitted}
 
     def _tensors(self, X: np.ndarray, targets: np.ndarray, *, binned: bool = False) -> list[torch.Tensor]:
         """[inputs, targets, channel weights]; `binned`: channel pairs summed, padded back to the width

@@ -17,8 +17,6 @@ scale), where an independent noisy target is unbiased.
 """
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import torch
 from scipy.signal import savgol_coeffs
@@ -75,7 +73,6 @@ class SmoothedUNet(nn.Module):
 class StabilisedDenoiser(Denoiser):
     """Base of the self-supervised U-Nets: noise model, smoother choice, training and persistence."""
 
-    gated: ClassVar[bool] = False
 
     def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, noise_model: str = "auto",
                  epochs: int = 200, batch_size: int = 16, learning_rate: float = 1e-3, validation_fraction: float = 0.2,
@@ -99,7 +96,7 @@ class StabilisedDenoiser(Denoiser):
     def _window_loss(self, X: np.ndarray, window: int) -> float:
         raise NotImplementedError
 
-    def _prepare(self, X: np.ndarray, codes: np.ndarray | None) -> None:
+    def _prepare(self, X: np.ndarray, codes: np.ndarray | None, *, gated: bool = False) -> None:
         """Noise model, scales, smoothing window and a fresh network for training spectra X."""
         if self.noise_model not in ("auto", "gaussian"):
             raise InputError(f"noise_model must be 'auto' or 'gaussian', got {self.noise_model!r}")
@@ -112,8 +109,11 @@ class StabilisedDenoiser(Denoiser):
         windows = [w for w in WINDOWS if w < X.shape[1]]
         self.window_losses_ = {w: self._window_loss(X, w) for w in windows}
         self.window_ = min(self.window_losses_, key=self.window_losses_.get)
+        self._new_module(gated)
+
+    def _new_module(self, gated: bool) -> None:
         torch.manual_seed(self.seed)  # the network's initial weights follow the estimator's seed
-        self.module_ = SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_, self.gated)
+        self.module_ = SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_, gated)
 
     def _inputs(self, X: np.ndarray, noise_model: NoiseModel | None = None) -> torch.Tensor:
         """[stabilised, intensities] channels for the network; `noise_model`: X's own, if not the fitted one."""
@@ -147,7 +147,7 @@ class StabilisedDenoiser(Denoiser):
 
     def _state(self):
         return module_arrays(self.module_), {}, {"noise_model": self.noise_model_.as_dict(), "z_scale": self.z_scale_,
-                                                 "scale": self.scale_, "window": self.window_, "gated": self.gated,
+                                                 "scale": self.scale_, "window": self.window_, "gated": self.module_.gated,
                                                  "history": getattr(self, "history_", {})}
 
     def _restore(self, arrays, estimators, extra) -> None:
