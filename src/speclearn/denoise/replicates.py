@@ -6,11 +6,12 @@ so no clean spectrum is needed: the target's noise is independent of the input's
 the loss (Lehtinen et al. 2018). The model is a Savitzky-Golay smoother (window chosen by this loss)
 plus a U-Net correction, on variance-stabilised spectra (Poisson + read noise with an estimated
 offset) or, `architecture="gated"`, on the intensities with a per-channel weight on the smoother
-(see `stabilised`); "auto" trains both and keeps the one with the lower loss on the validation
-groups. Early stopping watches groups held out of training, i.e. agreement on samples the network
-never saw, and the correction is dropped if it never beats the smoother there. Groups with a single
-spectrum carry no pair and are left out of training. What it cannot remove: a component common to
-every replicate of a sample (a stationary offset, a multiplicative response), which is signal to it.
+(see `stabilised`); "auto" trains both (each with half of `max_seconds`, if set) and keeps the one
+with the lower loss on the validation groups. Early stopping watches groups held out of training,
+i.e. agreement on samples the network never saw, and the correction is dropped if it never beats
+the smoother there. Groups with a single spectrum carry no pair and are left out of training. What
+it cannot remove: a component common to every replicate of a sample (a stationary offset, a
+multiplicative response), which is signal to it.
 
 `rebin` (default on) also trains on copies of the training replicates with adjacent channels summed
 in pairs: still independent replicates of one signal (sums of counts stay Poisson, sums of Gaussian
@@ -109,7 +110,7 @@ class ReplicateDenoiser(StabilisedDenoiser):
         fitted = {}
         for name in names:
             self._new_module(gated=name == "gated")
-            self._train(_rms, fit_data, val_data, f"noise2noise U-Net ({name})")
+            self._train(_rms, fit_data, val_data, f"noise2noise U-Net ({name})", share=len(names))
             loss = evaluate(self.module_, _rms, val_data, self.batch_size, torch.device("cpu")) if val_data else 0.0
             fitted[name] = (loss, self.module_, self.history_)
         best = min(fitted, key=lambda name: fitted[name][0])

@@ -120,10 +120,13 @@ class StabilisedDenoiser(Denoiser):
         z = (noise_model or self.noise_model_).forward(X) / self.z_scale_
         return torch.as_tensor(np.stack([z, X / self.scale_], axis=1), dtype=torch.float32)
 
-    def _train(self, loss, fit_data: list[torch.Tensor], val_data: list[torch.Tensor] | None, description: str) -> None:
+    def _train(self, loss, fit_data: list[torch.Tensor], val_data: list[torch.Tensor] | None, description: str, *,
+               share: int = 1) -> None:
+        """Train `module_`; `share`: how many networks split `max_seconds`."""
         torch.manual_seed(self.seed)
+        seconds = None if self.max_seconds is None else self.max_seconds / share
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
+                                patience=self.patience, max_seconds=seconds, seed=self.seed,
                                 progress=self.progress)
         start = None
         if val_data is not None:  # the smoother alone, before any training: kept unless training beats it
@@ -147,7 +150,8 @@ class StabilisedDenoiser(Denoiser):
 
     def _state(self):
         return module_arrays(self.module_), {}, {"noise_model": self.noise_model_.as_dict(), "z_scale": self.z_scale_,
-                                                 "scale": self.scale_, "window": self.window_, "gated": self.module_.gated,
+                                                 "scale": self.scale_, "window": self.window_,
+                                                 "gated": self.module_.gated,
                                                  "history": getattr(self, "history_", {})}
 
     def _restore(self, arrays, estimators, extra) -> None:
