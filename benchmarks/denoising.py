@@ -1,4 +1,4 @@
-"""Denoising benchmark: SpectroscopyNet vs supervised and classical denoisers (see speclearn.denoise.benchmark)."""
+"""Denoising benchmark: SpectroscopyNet vs noise2noise, supervised and classical denoisers (see speclearn.denoise.benchmark)."""
 from __future__ import annotations
 
 from speclearn.cli.bench import benchmark_parser

@@ -48,9 +48,10 @@ class DnCNN1d(nn.Module):
 
 
 class UNet1d(nn.Module):
-    """A small 1-D U-Net (encoder-decoder with skip connections) predicting the residual y - clean."""
+    """A small 1-D U-Net (encoder-decoder with skip connections) predicting the residual y - clean;
+    (batch, channels) -> (batch, channels), or (batch, outputs, channels) with `outputs` > 1."""
 
-    def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5):
+    def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, outputs: int = 1):
         super().__init__()
         self.levels = levels
         pad = kernel_size // 2
@@ -66,7 +67,7 @@ class UNet1d(nn.Module):
         self.bottom = block(widths[levels - 1], widths[levels])
         self.up = nn.ModuleList([nn.ConvTranspose1d(widths[i + 1], widths[i], 2, stride=2) for i in range(levels)])
         self.merge = nn.ModuleList([block(2 * widths[i], widths[i]) for i in range(levels)])
-        self.out = nn.Conv1d(widths[0], 1, 1)
+        self.out = nn.Conv1d(widths[0], outputs, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[-1]
@@ -79,7 +80,8 @@ class UNet1d(nn.Module):
         h = self.bottom(h)
         for i in reversed(range(self.levels)):
             h = self.merge[i](torch.cat([self.up[i](h), skips[i]], dim=1))
-        return self.out(h)[:, 0, :n]
+        out = self.out(h)[..., :n]
+        return out[:, 0] if out.shape[1] == 1 else out
 
 
 def conv_flops_per_spectrum(module: nn.Module, n_channels: int) -> float:

@@ -41,6 +41,10 @@ class NoiseModel:
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
 
+    def summed(self, k: int) -> "NoiseModel":
+        """The model of sums of `k` independent channels (or spectra) that each follow this one."""
+        return NoiseModel(self.gain, k * self.read_variance, k * self.offset)
+
     def forward(self, X):
         """Variance-stabilised spectra (noise SD ~ 1): the generalised Anscombe transform."""
         if not self.poisson:

@@ -132,7 +132,9 @@ def run_set(X: np.ndarray, codes: np.ndarray, scale: dict[str, Any], seed: int) 
                 row["notes"].append(f"fold {fold}: window {denoiser.window_length}, components {denoiser.n_components}")
             if hasattr(denoiser, "window_"):
                 history = denoiser.history_
-                row["notes"].append(f"fold {fold}: SG window {denoiser.window_}, {len(history['train_loss'])} epochs, "
+                chosen = f"{history['architecture']} U-Net, " if "architecture" in history else ""
+                row["notes"].append(f"fold {fold}: {chosen}SG window {denoiser.window_}, "
+                                    f"{len(history['train_loss'])} epochs, "
                                     f"{history['stopped']}; noise model {denoiser.noise_model_.as_dict()}")
     return [{"method": name, "ratio": float(np.mean(r["ratio"])), "ratio_folds": r["ratio"],
              "accuracy": float(np.mean(r["accuracy"])), "fit_seconds": float(np.mean(r["fit_s"])),

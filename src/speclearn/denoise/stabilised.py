@@ -4,6 +4,13 @@ Output = Savitzky-Golay(spectrum) + U-Net(stabilised spectrum). The smoothing wi
 chosen on the training spectra by the method's own self-supervised loss, and the U-Net's last layer
 starts at zero, so training starts from the best classical smoother and only moves away from it
 where the held-out loss improves; if it never does, the returned denoiser is that smoother.
+A `gated` model is built to carry over to peaks unlike those of training (narrower, brighter): its
+U-Net sees the intensities themselves (one global scale), not the stabilised spectrum, and it weighs
+the smoother's change per channel: spectrum + g * (Savitzky-Golay - spectrum) + U-Net, g = 2
+sigmoid(second U-Net output) in (0, 2), 1 at the start. Turning the smoothing off where it would
+flatten a peak then takes a weight near 0 whatever the peak's height, and on linear intensities a
+ReLU network's corrections grow with the peak (on square-root-stabilised ones it has to learn the
+inverse for every height; measured on the X-ray EDS replicates, benchmarks/results/denoising_replicates_notes.md).
 The U-Net sees variance-stabilised spectra (the `NoiseModel` estimated from the training data, then
 one global scale); its output and the loss are on the measured intensities (divided by one global
 scale), where an independent noisy target is unbiased.
@@ -38,11 +45,13 @@ def smooth(X: np.ndarray, window: int) -> np.ndarray:
 
 
 class SmoothedUNet(nn.Module):
-    """(batch, 2, channels) = [stabilised z, intensities x] -> savgol(x) + UNet(z)."""
+    """(batch, 2, channels) = [stabilised z, intensities x] -> savgol(x) + UNet(z), or with `gated`
+    x + 2 sigmoid(UNet(x)[1]) * (savgol(x) - x) + UNet(x)[0]."""
 
-    def __init__(self, width: int, levels: int, kernel_size: int, window: int):
+    def __init__(self, width: int, levels: int, kernel_size: int, window: int, gated: bool = False):
         super().__init__()
-        self.net = UNet1d(width=width, levels=levels, kernel_size=kernel_size)
+        self.gated = bool(gated)
+        self.net = UNet1d(width=width, levels=levels, kernel_size=kernel_size, outputs=2 if self.gated else 1)
         nn.init.zeros_(self.net.out.weight)
         nn.init.zeros_(self.net.out.bias)
         self.window = int(window)
@@ -51,14 +60,19 @@ class SmoothedUNet(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         z, x = inputs[:, 0], inputs[:, 1]
+        smoothed = x
         if self.window:
             half = self.window // 2
-            x = F.conv1d(F.pad(x.unsqueeze(1), (half, half), mode="replicate"), self.kernel)[:, 0]
-        return x + self.net(z)
+            smoothed = F.conv1d(F.pad(x.unsqueeze(1), (half, half), mode="replicate"), self.kernel)[:, 0]
+        if not self.gated:
+            return smoothed + self.net(z)
+        correction, gate = self.net(x).unbind(1)
+        return x + 2.0 * torch.sigmoid(gate) * (smoothed - x) + correction
 
 
 class StabilisedDenoiser(Denoiser):
     """Base of the self-supervised U-Nets: noise model, smoother choice, training and persistence."""
+
 
     def __init__(self, width: int = 16, levels: int = 3, kernel_size: int = 5, noise_model: str = "auto",
                  epochs: int = 200, batch_size: int = 16, learning_rate: float = 1e-3, validation_fraction: float = 0.2,
@@ -82,7 +96,7 @@ class StabilisedDenoiser(Denoiser):
     def _window_loss(self, X: np.ndarray, window: int) -> float:
         raise NotImplementedError
 
-    def _prepare(self, X: np.ndarray, codes: np.ndarray | None) -> None:
+    def _prepare(self, X: np.ndarray, codes: np.ndarray | None, *, gated: bool = False) -> None:
         """Noise model, scales, smoothing window and a fresh network for training spectra X."""
         if self.noise_model not in ("auto", "gaussian"):
             raise InputError(f"noise_model must be 'auto' or 'gaussian', got {self.noise_model!r}")
@@ -95,17 +109,24 @@ class StabilisedDenoiser(Denoiser):
         windows = [w for w in WINDOWS if w < X.shape[1]]
         self.window_losses_ = {w: self._window_loss(X, w) for w in windows}
         self.window_ = min(self.window_losses_, key=self.window_losses_.get)
-        torch.manual_seed(self.seed)  # the network's initial weights follow the estimator's seed
-        self.module_ = SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_)
+        self._new_module(gated)
 
-    def _inputs(self, X: np.ndarray) -> torch.Tensor:
-        z = self.noise_model_.forward(X) / self.z_scale_
+    def _new_module(self, gated: bool) -> None:
+        torch.manual_seed(self.seed)  # the network's initial weights follow the estimator's seed
+        self.module_ = SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_, gated)
+
+    def _inputs(self, X: np.ndarray, noise_model: NoiseModel | None = None) -> torch.Tensor:
+        """[stabilised, intensities] channels for the network; `noise_model`: X's own, if not the fitted one."""
+        z = (noise_model or self.noise_model_).forward(X) / self.z_scale_
         return torch.as_tensor(np.stack([z, X / self.scale_], axis=1), dtype=torch.float32)
 
-    def _train(self, loss, fit_data: list[torch.Tensor], val_data: list[torch.Tensor] | None, description: str) -> None:
+    def _train(self, loss, fit_data: list[torch.Tensor], val_data: list[torch.Tensor] | None, description: str, *,
+               share: int = 1) -> None:
+        """Train `module_`; `share`: how many networks split `max_seconds`."""
         torch.manual_seed(self.seed)
+        seconds = None if self.max_seconds is None else self.max_seconds / share
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
+                                patience=self.patience, max_seconds=seconds, seed=self.seed,
                                 progress=self.progress)
         start = None
         if val_data is not None:  # the smoother alone, before any training: kept unless training beats it
@@ -130,10 +151,13 @@ class StabilisedDenoiser(Denoiser):
     def _state(self):
         return module_arrays(self.module_), {}, {"noise_model": self.noise_model_.as_dict(), "z_scale": self.z_scale_,
                                                  "scale": self.scale_, "window": self.window_,
+                                                 "gated": self.module_.gated,
                                                  "history": getattr(self, "history_", {})}
 
     def _restore(self, arrays, estimators, extra) -> None:
         self.noise_model_ = NoiseModel(**extra["noise_model"])
         self.z_scale_, self.scale_, self.window_ = float(extra["z_scale"]), float(extra["scale"]), int(extra["window"])
         self.history_ = extra.get("history", {})
-        self.module_ = load_module_arrays(SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_), arrays)
+        gated = bool(extra.get("gated", False))  # models saved before the gate have none
+        self.module_ = load_module_arrays(SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_, gated),
+                                          arrays)
