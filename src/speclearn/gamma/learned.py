@@ -157,7 +157,8 @@ THRESHOLD_GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
 def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: int = 400,
                           grid: np.ndarray = THRESHOLD_GRID, **simulation) -> dict[str, float]:
     """Per-nuclide thresholds maximising micro-F1 on validation mixtures simulated with `seed` and the
-    `simulation` options of `simulate_training_set` (coordinate ascent from 0.5 over `grid`, two passes)."""
+    `simulation` options of `simulate_training_set` (coordinate ascent from 0.5 over `grid`, two passes;
+    of equally good thresholds the middle one, the widest margin on either side)."""
     spectra, labels = simulate_training_set(n_per_detector, seed=seed, **simulation)
     scores = np.vstack([model.decision_function(s).to_numpy() for s in spectra])
     truth = label_matrix(labels, model.nuclides_)
@@ -168,7 +169,8 @@ def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: in
             for value in grid:
                 limits[j] = value
                 best.append(micro_f1(truth, (scores >= limits).astype(float)))
-            limits[j] = grid[int(np.argmax(best))]
+            top = np.flatnonzero(np.asarray(best) >= max(best) - 1e-12)
+            limits[j] = grid[top[len(top) // 2]]
     return {name: round(float(v), 2) for name, v in zip(model.nuclides_, limits)}
 
 
@@ -180,13 +182,15 @@ def truncated(spectra: Spectra, e_max: float) -> Spectra:
 
 def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETECTORS,
                           counts=(1e3, 1e6), gain_drift: float = 0.01, truncate_share: float = 0.3,
-                          background_only: float = 0.0, scatter_shapes: bool = False) -> tuple[list[Spectra], list[str]]:
+                          background_only: float = 0.0, scatter_shapes: bool = False,
+                          radon: tuple[float, float] = (1.0, 1.0)) -> tuple[list[Spectra], list[str]]:
     """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels.
 
     `detectors`: names or (name, resolution factor) pairs; `truncate_share` of each detector's spectra
     end at a random 1.4-2.8 MeV (short-range detectors such as becquerel's NaI sample end near 2 MeV);
     `background_only` adds that share of natural-background-only spectra (no source) per detector;
-    `scatter_shapes`: random scattered-continuum shapes (`simulate_nuclides`).
+    `scatter_shapes`: random scattered-continuum shapes, `radon`: range of the natural U-238 series'
+    radon daughters retained (`simulate_nuclides`).
     """
     from speclearn.gamma.response import broadened, get_detector
     from speclearn.gamma.simulate import simulate_nuclides
@@ -196,11 +200,11 @@ def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETEC
     for k, entry in enumerate(detectors):
         name, factor = (entry, 1.0) if isinstance(entry, str) else entry
         detector = broadened(get_detector(name), factor)
-        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift,
-                                  scatter_shapes=scatter_shapes)]
+        options = dict(counts=counts, gain_drift=gain_drift, scatter_shapes=scatter_shapes, radon=radon)
+        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, **options)]
         if n_background:
-            runs.append(simulate_nuclides(detector, n_background, seed=seed + 101 * k + 50, counts=counts,
-                                          gain_drift=gain_drift, background=(1.0, 1.0), scatter_shapes=scatter_shapes))
+            runs.append(simulate_nuclides(detector, n_background, seed=seed + 101 * k + 50, background=(1.0, 1.0),
+                                          **options))
         for sim in runs:
             ids = sim.spectra.meta.index
             cut = int(round(truncate_share * len(ids)))
