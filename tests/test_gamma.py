@@ -154,7 +154,8 @@ def test_nuclide_simulation_ground_truth():
 
 
 def test_sources_behind_thick_lead_are_not_labelled():
-    """Am-241 (59.5 keV) behind lead leaves no full-energy peak: it is no label; Co-60 still is."""
+    """Am-241 (59.5 keV) behind lead leaves no full-energy peak: it is no label; behind thin iron it
+    still is (0.85 cm of iron passes 3e-4 of it, about the detection limit); Co-60 still is."""
     from speclearn.gamma.simulate import line_peaks
     assert line_peaks("nai", "Am-241", ("lead", 0.5)).max() < 1e-9 < 0.01 < line_peaks("nai", "Am-241").max()
     assert line_peaks("nai", "Co-60", ("lead", 0.5)).min() > 0.3 * line_peaks("nai", "Co-60").min()
@@ -162,7 +163,8 @@ def test_sources_behind_thick_lead_are_not_labelled():
                             counts=(1e5, 1e5), background=(0.2, 0.2))
     shielded = sim.truth["shielding"].str.startswith("lead")
     assert shielded.any() and not sim.truth.loc[shielded, "labels"].str.contains("Am-241").any()
-    assert sim.truth.loc[~shielded, "labels"].str.contains("Am-241").all()
+    thin = sim.truth["shielding"].str.match(r"iron 0\.[0-4]")
+    assert thin.sum() >= 2 and sim.truth.loc[thin, "labels"].str.contains("Am-241").all()
 
 
 def test_material_simulation_ground_truth():
