@@ -163,6 +163,13 @@ def _grid_spectra(*parts) -> "Spectra":
     return Spectra(np.vstack(rows), sqrt_grid(*GRID), axis_kind="energy", axis_unit="keV")
 
 
+def _measured_spectra(per_material: int, seed: int):
+    """`per_material` spectra of each library material in the measured setting."""
+    from speclearn.gamma.materials import MATERIALS
+    from speclearn.gamma.simulate import simulate_materials
+    return simulate_materials("nai", per_material * len(MATERIALS), seed=seed, **MEASURED)
+
+
 def _measured_generator(nominal, measured, labels, config: dict, seed: int, k: int):
     """ReVAE trained on the nominal simulation plus the measured spectra with a domain condition;
     `k` spectra per material generated in the measured domain (grid counts), their labels and their
@@ -180,13 +187,13 @@ def _augmentation(config: dict, seed: int, nominal, test, repeat: int) -> list[d
     per material chosen per classifier by 3-fold validation on the measured spectra, the generator
     refitted without the held-out fold), and plus the nominal simulation itself (reference)."""
     from sklearn.model_selection import StratifiedKFold
-    scarce = simulate_materials_measured(3, seed + 403 + 10 * repeat)
+    scarce = _measured_spectra(3, seed + 403 + 10 * repeat)
     labels, truth = scarce.truth["material"].to_numpy(), test.truth["material"]
     k = max(AUGMENT_SIZES)
     folds = StratifiedKFold(3, shuffle=True, random_state=seed + repeat).split(labels, labels)
     scores = {(m, j): [] for m in CLASSICAL for j in AUGMENT_SIZES}
+    ids = np.asarray(scarce.spectra.ids)
     for f, (fit, val) in enumerate(folds):
-        ids = np.asarray(scarce.spectra.ids)
         part, held = scarce.spectra.select(ids[fit]), scarce.spectra.select(ids[val])
         generated, g_labels, rank = _measured_generator(nominal, part, labels[fit], config, seed + 30 * f, k)
         for j in AUGMENT_SIZES:
@@ -202,7 +209,7 @@ def _augmentation(config: dict, seed: int, nominal, test, repeat: int) -> list[d
         chosen = max(AUGMENT_SIZES, key=lambda j: (np.mean(scores[method, j]), -j))
         train = _grid_spectra(scarce.spectra, generated[rank < chosen])
         rows.append({"task": "augmentation", "method": method, "repeat": repeat,
-                     "train": f"{len(labels)} measured (+{chosen * 18} generated, {chosen}/material chosen on "
+                     "train": f"{len(labels)} measured (+{int((rank < chosen).sum())} generated, {chosen}/material chosen on "
                               "validation)",
                      "accuracy_real": _accuracy(method, scarce.spectra, labels, test.spectra, truth, seed),
                      "accuracy_generated": _accuracy(method, train, list(labels) + list(g_labels[rank < chosen]),
@@ -216,13 +223,6 @@ def _augmentation(config: dict, seed: int, nominal, test, repeat: int) -> list[d
     for row in rows:
         row["ratio"] = row["accuracy_generated"] / row["accuracy_real"]
     return rows
-
-
-def simulate_materials_measured(per_material: int, seed: int):
-    """`per_material` spectra of each library material in the measured setting."""
-    from speclearn.gamma.materials import MATERIALS
-    from speclearn.gamma.simulate import simulate_materials
-    return simulate_materials("nai", per_material * len(MATERIALS), seed=seed, **MEASURED)
 
 
 def generation(config: dict, seed: int) -> list[dict]:
@@ -244,7 +244,7 @@ def generation(config: dict, seed: int) -> list[dict]:
                      "accuracy_real": on_real, "accuracy_generated": on_generated, "ratio": on_generated / on_real,
                      "test": test.spectra.n_spectra, "revae_fit_s": fit_s})
     for repeat in range(config["repeats"]):
-        measured_test = simulate_materials_measured(config["test_per_material"], seed + 405 + 10 * repeat)
+        measured_test = _measured_spectra(config["test_per_material"], seed + 405 + 10 * repeat)
         rows += _augmentation(config, seed, real, measured_test, repeat)
     return rows
 
