@@ -47,6 +47,12 @@ def test_training_starts_from_a_fitted_identifier_with_the_same_grid():
     np.testing.assert_allclose(frozen.decision_function(sim.spectra), plain.decision_function(sim.spectra))
     with pytest.raises(InputError, match="init identifier"):
         MLPIdentifier(**{**small, "n_bins": 32}).fit(sim.spectra, sim.truth["labels"], init=plain)
+    # a wider network starts from the narrower one's function (Net2WiderNet)
+    wider = MLPIdentifier(**{**small, "hidden": 24}, learning_rate=0.0, seed=7).fit(sim.spectra, sim.truth["labels"],
+                                                                                  init=plain)
+    np.testing.assert_allclose(wider.decision_function(sim.spectra), plain.decision_function(sim.spectra), atol=1e-6)
+    with pytest.raises(InputError, match="wider"):
+        MLPIdentifier(**{**small, "hidden": 8}).fit(sim.spectra, sim.truth["labels"], init=plain)
 
 
 #: sources none of the real sample files holds (none of their lines is a peak in any of them)

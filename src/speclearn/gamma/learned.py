@@ -32,6 +32,18 @@ def _net(n_in: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
                          nn.Linear(hidden // 2, n_out))
 
 
+def _widened(state: dict, net: nn.Module) -> dict:
+    """`state` of a narrower `_net` placed into `net`'s layers (Net2WiderNet, Chen et al. 2016): the
+    extra hidden units keep their fresh incoming weights and get zero outgoing weights, so the wider
+    network starts computing what the narrower one did."""
+    out = {name: value.clone() for name, value in net.state_dict().items()}
+    for name, value in state.items():
+        if name.endswith("weight"):
+            out[name][:, value.shape[1]:] = 0.0
+        out[name][tuple(slice(0, n) for n in value.shape)] = value
+    return out
+
+
 def _bce(module: nn.Module, batch) -> torch.Tensor:
     x, y = batch
     return nn.functional.binary_cross_entropy_with_logits(module(x), y)
@@ -79,7 +91,8 @@ class MLPIdentifier(SpectralEstimator):
 
     def fit(self, spectra: Spectra | list[Spectra], labels, *, init: "MLPIdentifier | None" = None) -> "MLPIdentifier":
         """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
-        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
+        `init`: a fitted identifier with the same grid and nuclides, as wide or narrower, whose weights
+        training starts from (widened by `_widened`)."""
         self.grid_ = sqrt_grid(n=self.n_bins)
         self.axis_ = energy_axis(self.grid_)
         labels = list(labels)
@@ -94,7 +107,9 @@ class MLPIdentifier(SpectralEstimator):
         if init is not None:
             if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
                 raise InputError("init identifier has other nuclides or another grid")
-            self.net_.load_state_dict(init.net_.state_dict())
+            if init.hidden > self.hidden:
+                raise InputError(f"init identifier is wider ({init.hidden} hidden units) than this one ({self.hidden})")
+            self.net_.load_state_dict(_widened(init.net_.state_dict(), self.net_))
         rng = np.random.default_rng(self.seed)
         val = rng.random(len(X)) < 0.1
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,

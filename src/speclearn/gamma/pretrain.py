@@ -60,7 +60,7 @@ def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: 
               "truncated_share": 0.3, "background_only_share": background_only,
               "random_scatter_shapes": scatter_shapes, "radon_daughters_retained": list(radon),
               "natural_uranium": "U-238 series with U-235 lines at natural abundance", "counts": [1e3, 1e6],
-              "seed": seed, "learning_rate": learning_rate,
+              "seed": seed, "learning_rate": learning_rate, "hidden": hidden,
               "labels": "detectable nuclides (Currie limit)",
               "epochs_run": len(model.history_.train_loss), "best_epoch": model.history_.best_epoch,
               "val_loss": min(model.history_.val_loss), "torch_threads": torch.get_num_threads(),
@@ -84,6 +84,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", help="identifier folder whose weights training starts from")
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--hidden", type=int, default=768, help="hidden units (at least --init's: it is widened)")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--background-only", type=float, default=0.0, help="share of background-only spectra")
     parser.add_argument("--scatter-shapes", action="store_true", help="random scattered-continuum shapes")
@@ -93,6 +94,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(train_default_model(args.out, n_per_detector=args.n, seed=args.seed, init=args.init, epochs=args.epochs,
+                              hidden=args.hidden,
                               learning_rate=args.learning_rate,
                               background_only=args.background_only, scatter_shapes=args.scatter_shapes, radon=args.radon,
                               max_seconds=args.max_seconds or None))
