@@ -153,7 +153,7 @@ AUGMENT_SIZES = (0, 5, 10, 20)
 CLASSICAL = ("rf", "svm", "knn")
 
 
-def _grid_spectra(*parts) -> "Spectra":
+def _grid_spectra(*parts):
     """Spectra (any energy axis) and count arrays already on the materials grid, stacked on that grid."""
     from speclearn.core.spectra import Spectra
     from speclearn.gamma.generate import grid_counts

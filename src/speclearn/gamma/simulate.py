@@ -77,7 +77,8 @@ def _nuclide_template(detector: Detector, nuclide: str, n_channels: int, e_max: 
     return out
 
 
-def _natural_template(detector: Detector, nuclide: str, n_channels: int, e_max: float, radon: float) -> np.ndarray:
+def _natural_template(detector: Detector, nuclide: str, n_channels: int, e_max: float,
+                      radon: float) -> np.ndarray:
     """Expected counts per decay of a natural series with the share `radon` of its radon daughters retained."""
     head, full = (_nuclide_template(detector, nuclide, n_channels, e_max, r) for r in (0.0, 1.0))
     return head + radon * (full - head)
@@ -208,7 +209,8 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
             humps = [_scatter_continuum(axis, float(rng.uniform(40.0, 250.0)), float(rng.uniform(0.8, 2.2)))
                      for _ in range(2)]
             # the surroundings' backscatter of the natural lines: 178-233 keV at 180 degrees, more at smaller angles
-            backscatter = gaussian_counts(bin_edges(axis), float(rng.uniform(170.0, 300.0)), float(rng.uniform(50.0, 150.0)))
+            backscatter = gaussian_counts(bin_edges(axis), float(rng.uniform(170.0, 300.0)),
+                                          float(rng.uniform(50.0, 150.0)))
             components = {**components, "scatter": humps[0], "scatter_wide": humps[1],
                           "backscatter": backscatter / backscatter.sum()}
         for (name, template), share in zip(components.items(), natural):
