@@ -9,6 +9,10 @@ p(z_c | y) and q(z_s | x) close to N(0, I), and trains a classifier q(y | z_c) o
 characteristic latents. To generate, z_c is drawn from p(z_c | y) for the requested material, or
 for a mixture from the prior whose mean is the mixture-weighted mean of the materials' means,
 z_s from N(0, I); the decoded bin probabilities are sampled with Poisson counts of a requested total.
+
+Optionally conditioned on a domain (a detector setting, simulated vs measured): encoder and decoder
+also see the domain as a one-hot input, so plentiful spectra of one setting teach the materials and
+a few of another teach how that setting changes them; `generate(..., domain=)` asks for a setting.
 """
 from __future__ import annotations
 
@@ -32,14 +36,14 @@ FREE_KL_WEIGHT = 10.0
 
 
 class _ReVAE(nn.Module):
-    def __init__(self, n_bins: int, n_classes: int, free: int, hidden: int):
+    def __init__(self, n_bins: int, n_classes: int, free: int, hidden: int, n_domains: int = 0):
         super().__init__()
-        self.n_classes, self.free = n_classes, free
+        self.n_classes, self.free, self.n_domains = n_classes, free, n_domains
         latent = n_classes + free
-        self.encoder = nn.Sequential(nn.Linear(n_bins, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, 2 * latent))
-        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, n_bins))
+        self.encoder = nn.Sequential(nn.Linear(n_bins + n_domains, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                     nn.ReLU(), nn.Linear(hidden, 2 * latent))
+        self.decoder = nn.Sequential(nn.Linear(latent + n_domains, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                     nn.ReLU(), nn.Linear(hidden, n_bins))
         self.prior_mean = nn.Parameter(3.0 * torch.eye(n_classes))   # row k: mean of z_c for material k
         self.prior_logvar = nn.Parameter(torch.zeros(n_classes, n_classes))  # row k: its log-variance
         self.classifier = nn.Linear(n_classes, n_classes)
@@ -48,9 +52,13 @@ class _ReVAE(nn.Module):
         """Mean and log-variance of p(z_c | y) for label weights y (one-hot or a mixture)."""
         return y @ self.prior_mean, y @ self.prior_logvar
 
-    def forward(self, shares: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, logvar = self.encoder(torch.sqrt(shares)).chunk(2, dim=1)
+    def forward(self, shares: torch.Tensor, domain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = self.encoder(torch.cat([torch.sqrt(shares), domain], dim=1)).chunk(2, dim=1)
         return mean, logvar.clamp(-8.0, 8.0)
+
+    def decode(self, z: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        """Logits of the bin probabilities."""
+        return self.decoder(torch.cat([z, domain], dim=1))
 
 
 def _kl(mean, logvar, prior_mean, prior_logvar) -> torch.Tensor:
@@ -58,10 +66,10 @@ def _kl(mean, logvar, prior_mean, prior_logvar) -> torch.Tensor:
 
 
 def _loss(module: _ReVAE, batch, classifier_weight: float = 10.0) -> torch.Tensor:
-    shares, y = batch
-    mean, logvar = module(shares)
+    shares, y, domain = batch
+    mean, logvar = module(shares, domain)
     z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-    log_p = torch.log_softmax(module.decoder(z), dim=1)
+    log_p = torch.log_softmax(module.decode(z, domain), dim=1)
     reconstruction = -(shares * log_p).sum(1) * RECONSTRUCTION_COUNTS  # multinomial NLL (tempered)
     k = module.n_classes
     prior_mean, prior_logvar = module.prior(y)
@@ -93,28 +101,44 @@ class ReVAEGenerator(SpectralEstimator):
         self.seed = seed
         self.progress = progress
 
-    def fit(self, spectra: Spectra, labels) -> "ReVAEGenerator":
-        """Learn from labelled material spectra (one label per spectrum)."""
+    def fit(self, spectra: Spectra, labels, *, domains=None) -> "ReVAEGenerator":
+        """Learn from labelled material spectra (one label per spectrum; `domains`: optionally one
+        setting name per spectrum, e.g. 'simulated' / 'measured', which conditions the model)."""
         labels = pd.Series(list(labels), dtype=str)
         if len(labels) != spectra.n_spectra:
             raise InputError(f"{spectra.n_spectra} spectra but {len(labels)} labels", file=spectra.source)
+        domains = pd.Series(list(domains) if domains is not None else [], dtype=str)
+        if len(domains) not in (0, spectra.n_spectra):
+            raise InputError(f"{spectra.n_spectra} spectra but {len(domains)} domains", file=spectra.source)
         spectra.check_trainable()
         counts = grid_counts(spectra)
         totals = counts.sum(axis=1)
         if np.any(totals <= 0):
             raise InputError("a spectrum has no counts in 150 keV - 11 MeV", file=spectra.source)
         self.classes_ = np.array(sorted(labels.unique()), dtype=object)
+        self.domains_ = sorted(domains.unique())
         self.axis_ = energy_axis(sqrt_grid(*GRID))
         self.log_counts_ = [float(np.log10(totals.min())), float(np.log10(totals.max()))]
         y = np.eye(len(self.classes_), dtype=np.float32)[np.searchsorted(self.classes_.astype(str), labels.to_numpy())]
         X = torch.as_tensor((counts / totals[:, None]).astype(np.float32))
         torch.manual_seed(self.seed)
-        self.net_ = _ReVAE(X.shape[1], len(self.classes_), self.free, self.hidden)
+        self.net_ = _ReVAE(X.shape[1], len(self.classes_), self.free, self.hidden, len(self.domains_))
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 patience=self.epochs, max_seconds=self.max_seconds, seed=self.seed,
                                 progress=self.progress)
-        self.history_ = train(self.net_, _loss, [X, torch.as_tensor(y)], None, config, description="ReVAE")
+        d = self._domain_matrix(domains.tolist() if len(domains) else [None] * len(X))
+        self.history_ = train(self.net_, _loss, [X, torch.as_tensor(y), d], None, config, description="ReVAE")
         return self
+
+    def _domain_matrix(self, domains: list) -> torch.Tensor:
+        """One-hot rows of the domains (no columns for a generator without domains)."""
+        out = torch.zeros((len(domains), len(self.domains_)))
+        for i, name in enumerate(domains):
+            if self.domains_:
+                if name not in self.domains_:
+                    raise InputError(f"domain {name!r}: the generator knows {', '.join(self.domains_)}")
+                out[i, self.domains_.index(name)] = 1.0
+        return out
 
     def weights(self, request: str | dict[str, float]) -> np.ndarray:
         """Label weights for a material name, 'A:0.7+B:0.3', or a {material: weight} dict."""
@@ -138,14 +162,17 @@ class ReVAEGenerator(SpectralEstimator):
             raise InputError("a request needs at least one material with a positive weight")
         return out / out.sum()
 
-    def generate(self, requests, n: int = 1, *, counts: tuple[float, float] | None = None,
-                 seed: int = 0) -> tuple[Spectra, pd.DataFrame]:
-        """`n` spectra per request (material names or mixtures, see `weights`) on the materials grid;
-        totals log-uniform in `counts` (default: the training range). Returns (spectra, truth)."""
+    def generate(self, requests, n: int = 1, *, counts: tuple[float, float] | None = None, seed: int = 0,
+                 domain: str | None = None) -> tuple[Spectra, pd.DataFrame]:
+        """`n` spectra per request (material names or mixtures, see `weights`) on the materials grid, in
+        `domain` (needed when the generator was trained with domains); totals log-uniform in `counts`
+        (default: the training range). Returns (spectra, truth)."""
         if not hasattr(self, "net_"):
             raise InputError("the generator is not fitted")
         if n < 1:
             raise InputError("n must be at least 1")
+        if self.domains_ and domain is None:
+            raise InputError(f"name the domain to generate: one of {', '.join(self.domains_)}")
         requests = [requests] if isinstance(requests, (str, dict)) else list(requests)
         y = np.repeat(np.vstack([self.weights(r) for r in requests]), n, axis=0)
         rng = np.random.default_rng(seed)
@@ -156,7 +183,8 @@ class ReVAEGenerator(SpectralEstimator):
             logvar = logvar.clamp(max=0.0)
             z_c = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar).exp()
             z_s = torch.randn((len(y), self.free), generator=generator)
-            p = torch.softmax(self.net_.decoder(torch.cat([z_c, z_s], dim=1)), dim=1).numpy().astype(float)
+            d = self._domain_matrix([domain] * len(y))
+            p = torch.softmax(self.net_.decode(torch.cat([z_c, z_s], dim=1), d), dim=1).numpy().astype(float)
         low, high = np.log10(counts) if counts is not None else self.log_counts_
         totals = 10 ** rng.uniform(low, high, len(y))
         X = rng.poisson(p * totals[:, None]).astype(float)
@@ -170,11 +198,13 @@ class ReVAEGenerator(SpectralEstimator):
         return parts[0][0] if len(parts) == 1 else "+".join(f"{name}:{w:.3g}" for name, w in parts)
 
     def _saved_parts(self) -> dict:
-        return {"targets": [str(c) for c in self.classes_], "extra": {"log_counts": self.log_counts_},
+        return {"targets": [str(c) for c in self.classes_],
+                "extra": {"log_counts": self.log_counts_, "domains": list(self.domains_)},
                 "arrays": module_arrays(self.net_)}
 
     def _restore_saved(self, model: SavedModel) -> None:
         self.classes_ = np.array(model.targets, dtype=object)
         self.log_counts_ = list(model.extra["log_counts"])
-        self.net_ = load_module_arrays(_ReVAE(len(model.axis["values"]), len(self.classes_), self.free, self.hidden),
-                                       model.arrays)
+        self.domains_ = list(model.extra.get("domains", []))
+        self.net_ = load_module_arrays(_ReVAE(len(model.axis["values"]), len(self.classes_), self.free, self.hidden,
+                                              len(self.domains_)), model.arrays)

@@ -32,6 +32,18 @@ def _net(n_in: int, n_out: int, hidden: int, dropout: float) -> nn.Module:
                          nn.Linear(hidden // 2, n_out))
 
 
+def _widened(state: dict, net: nn.Module) -> dict:
+    """`state` of a narrower `_net` placed into `net`'s layers (Net2WiderNet, Chen et al. 2016): the
+    extra hidden units keep their fresh incoming weights and get zero outgoing weights, so the wider
+    network starts computing what the narrower one did."""
+    out = {name: value.clone() for name, value in net.state_dict().items()}
+    for name, value in state.items():
+        if name.endswith("weight"):
+            out[name][:, value.shape[1]:] = 0.0
+        out[name][tuple(slice(0, n) for n in value.shape)] = value
+    return out
+
+
 def _bce(module: nn.Module, batch) -> torch.Tensor:
     x, y = batch
     return nn.functional.binary_cross_entropy_with_logits(module(x), y)
@@ -79,7 +91,8 @@ class MLPIdentifier(SpectralEstimator):
 
     def fit(self, spectra: Spectra | list[Spectra], labels, *, init: "MLPIdentifier | None" = None) -> "MLPIdentifier":
         """`labels`: ';'-joined nuclide names per spectrum (a Series aligned with the spectra, or a list);
-        `init`: a fitted identifier with the same grid and nuclides whose weights training starts from."""
+        `init`: a fitted identifier with the same grid and nuclides, as wide or narrower, whose weights
+        training starts from (widened by `_widened`)."""
         self.grid_ = sqrt_grid(n=self.n_bins)
         self.axis_ = energy_axis(self.grid_)
         labels = list(labels)
@@ -94,7 +107,9 @@ class MLPIdentifier(SpectralEstimator):
         if init is not None:
             if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
                 raise InputError("init identifier has other nuclides or another grid")
-            self.net_.load_state_dict(init.net_.state_dict())
+            if init.hidden > self.hidden:
+                raise InputError(f"init identifier is wider ({init.hidden} hidden units) than this one ({self.hidden})")
+            self.net_.load_state_dict(_widened(init.net_.state_dict(), self.net_))
         rng = np.random.default_rng(self.seed)
         val = rng.random(len(X)) < 0.1
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -154,21 +169,31 @@ def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
 THRESHOLD_GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
 
 
-def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: int = 400,
-                          grid: np.ndarray = THRESHOLD_GRID, **simulation) -> dict[str, float]:
-    """Per-nuclide thresholds maximising micro-F1 on validation mixtures simulated with `seed` and the
-    `simulation` options of `simulate_training_set` (coordinate ascent from 0.5 over `grid`, two passes)."""
-    spectra, labels = simulate_training_set(n_per_detector, seed=seed, **simulation)
-    scores = np.vstack([model.decision_function(s).to_numpy() for s in spectra])
-    truth = label_matrix(labels, model.nuclides_)
-    limits = np.full(len(model.nuclides_), 0.5)
+def choose_thresholds(scores: np.ndarray, truth: np.ndarray, *, grid: np.ndarray = THRESHOLD_GRID,
+                      slack: float = 4.0) -> np.ndarray:
+    """Per-column thresholds maximising micro-F1 of `scores` against 0/1 `truth` (coordinate ascent from
+    0.5 over `grid`, two passes). Of the thresholds within `slack` label errors of the best F1 (no
+    better within validation noise) the middle one is taken: the widest margin on either side."""
+    limits = np.full(scores.shape[1], 0.5)
+    tolerance = slack / (2.0 * max(float(truth.sum()), 1.0)) + 1e-12  # one error moves micro-F1 by ~1 / (2 TP)
     for _ in range(2):
         for j in range(len(limits)):
-            best = []
+            f1 = []
             for value in grid:
                 limits[j] = value
-                best.append(micro_f1(truth, (scores >= limits).astype(float)))
-            limits[j] = grid[int(np.argmax(best))]
+                f1.append(micro_f1(truth, (scores >= limits).astype(float)))
+            near = np.flatnonzero(np.asarray(f1) >= max(f1) - tolerance)
+            limits[j] = grid[near[len(near) // 2]]
+    return limits
+
+
+def validation_thresholds(model: MLPIdentifier, *, seed: int, n_per_detector: int = 400,
+                          grid: np.ndarray = THRESHOLD_GRID, slack: float = 4.0, **simulation) -> dict[str, float]:
+    """Per-nuclide thresholds (`choose_thresholds`) on validation mixtures simulated with `seed` and the
+    `simulation` options of `simulate_training_set`."""
+    spectra, labels = simulate_training_set(n_per_detector, seed=seed, **simulation)
+    scores = np.vstack([model.decision_function(s).to_numpy() for s in spectra])
+    limits = choose_thresholds(scores, label_matrix(labels, model.nuclides_), grid=grid, slack=slack)
     return {name: round(float(v), 2) for name, v in zip(model.nuclides_, limits)}
 
 
@@ -180,13 +205,15 @@ def truncated(spectra: Spectra, e_max: float) -> Spectra:
 
 def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETECTORS,
                           counts=(1e3, 1e6), gain_drift: float = 0.01, truncate_share: float = 0.3,
-                          background_only: float = 0.0, scatter_shapes: bool = False) -> tuple[list[Spectra], list[str]]:
+                          background_only: float = 0.0, scatter_shapes: bool = False,
+                          radon: tuple[float, float] = (1.0, 1.0)) -> tuple[list[Spectra], list[str]]:
     """Simulated mixtures (1-3 nuclides with natural background) on every detector, with their labels.
 
     `detectors`: names or (name, resolution factor) pairs; `truncate_share` of each detector's spectra
     end at a random 1.4-2.8 MeV (short-range detectors such as becquerel's NaI sample end near 2 MeV);
     `background_only` adds that share of natural-background-only spectra (no source) per detector;
-    `scatter_shapes`: random scattered-continuum shapes (`simulate_nuclides`).
+    `scatter_shapes`: random scattered-continuum shapes, `radon`: range of the natural U-238 series'
+    radon daughters retained (`simulate_nuclides`).
     """
     from speclearn.gamma.response import broadened, get_detector
     from speclearn.gamma.simulate import simulate_nuclides
@@ -196,11 +223,11 @@ def simulate_training_set(n_per_detector: int, *, seed: int = 0, detectors=DETEC
     for k, entry in enumerate(detectors):
         name, factor = (entry, 1.0) if isinstance(entry, str) else entry
         detector = broadened(get_detector(name), factor)
-        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, counts=counts, gain_drift=gain_drift,
-                                  scatter_shapes=scatter_shapes)]
+        options = dict(counts=counts, gain_drift=gain_drift, scatter_shapes=scatter_shapes, radon=radon)
+        runs = [simulate_nuclides(detector, n_per_detector, seed=seed + 101 * k, **options)]
         if n_background:
-            runs.append(simulate_nuclides(detector, n_background, seed=seed + 101 * k + 50, counts=counts,
-                                          gain_drift=gain_drift, background=(1.0, 1.0), scatter_shapes=scatter_shapes))
+            runs.append(simulate_nuclides(detector, n_background, seed=seed + 101 * k + 50, background=(1.0, 1.0),
+                                          **options))
         for sim in runs:
             ids = sim.spectra.meta.index
             cut = int(round(truncate_share * len(ids)))

@@ -3,7 +3,10 @@
 Decay lines: energies (keV) and emission probabilities (photons per 100 decays) typed from NNDC
 NuDat 3 / ENSDF (https://www.nndc.bnl.gov/nudat3/), rounded; the natural chains (Th-232, U-238)
 are in secular equilibrium and list their daughters' strong lines per decay of the parent (Tl-208
-lines carry the 35.94 % Bi-212 -> Tl-208 branch). Only lines >= ~1 % are kept.
+lines carry the 35.94 % Bi-212 -> Tl-208 branch). Only lines >= ~1 % are kept, except that the
+U-238 entry is natural uranium: it also carries U-235's lines at natural abundance (activity ratio
+U-235/U-238 = 0.046), so its 186 keV region holds Ra-226's 186.2 keV line plus U-235's 185.7 keV
+line. The U-235 entry stands for enriched uranium (U-235 lines alone).
 
 Thermal-neutron capture lines: energies (keV) and partial elemental cross sections sigma_gamma
 (barn) typed, rounded, from the IAEA prompt-gamma database (EGAF: Choi et al., "Database of Prompt
@@ -53,8 +56,18 @@ DECAY_LINES: dict[str, list[tuple[float, float]]] = {
     "Y-88": [(898.042, 93.7), (1836.063, 99.2)],
 }
 
+#: U-235 / U-238 activity ratio of natural uranium: 0.7204 / 99.2742 atom-% x (4.468e9 / 7.04e8 y half-lives)
+NATURAL_U235_ACTIVITY = 0.046
+DECAY_LINES["U-238"] = sorted(DECAY_LINES["U-238"] + [(e, round(NATURAL_U235_ACTIVITY * i, 3))
+                                                      for e, i in DECAY_LINES["U-235"]])
+#: lines emitted after a chain's radon (Rn-222 -> Pb-214, Bi-214): radon escaping the ground or a sample
+#: weakens them against the uranium and Ra-226 lines (`decay_lines(..., radon=)`)
+RADON_DAUGHTER_LINES = {"U-238": (241.997, 295.224, 351.932, 609.312, 768.356, 934.061, 1120.287, 1238.111,
+                                  1377.669, 1729.595, 1764.494, 1847.420, 2204.21)}
+
 #: the daughters whose lines a natural chain entry carries (for messages)
-CHAIN_DAUGHTERS = {"Th-232": "Ac-228, Pb-212, Bi-212, Tl-208", "U-238": "Pb-214, Bi-214, Ra-226"}
+CHAIN_DAUGHTERS = {"Th-232": "Ac-228, Pb-212, Bi-212, Tl-208",
+                   "U-238": "Th-234, Pa-234m, Ra-226, Pb-214, Bi-214; U-235 at natural abundance"}
 #: natural background components
 NATURAL = ("K-40", "U-238", "Th-232")
 #: gamma-gamma cascades that give sum peaks (coincident pairs, keV)
@@ -97,9 +110,11 @@ INELASTIC_LINES: dict[str, list[tuple[float, float]]] = {
 ELEMENTS = ("H", "C", "N", "O", "Na", "Al", "Si", "S", "Cl", "K", "Ca", "Fe")
 
 
-def decay_lines(nuclide: str) -> np.ndarray:
-    """(n, 2) array of energy (keV) and photons per decay for `nuclide`."""
-    return np.array([(e, i / 100.0) for e, i in DECAY_LINES[nuclide]])
+def decay_lines(nuclide: str, *, radon: float = 1.0) -> np.ndarray:
+    """(n, 2) array of energy (keV) and photons per decay for `nuclide`; `radon`: the share of its
+    radon daughters retained (lines in `RADON_DAUGHTER_LINES` scaled by it)."""
+    after = RADON_DAUGHTER_LINES.get(nuclide, ())
+    return np.array([(e, i / 100.0 * (radon if e in after else 1.0)) for e, i in DECAY_LINES[nuclide]])
 
 
 def element_lines(element: str, *, capture: float = 1.0, inelastic: float = 1.0) -> np.ndarray:

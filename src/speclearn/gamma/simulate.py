@@ -63,10 +63,11 @@ def _scatter_continuum(axis: np.ndarray, knee: float = 70.0, slope: float = 1.6)
 
 
 @lru_cache(maxsize=64)
-def _nuclide_template(detector: Detector, nuclide: str, n_channels: int, e_max: float) -> np.ndarray:
-    """Expected counts per decay (no shielding)."""
+def _nuclide_template(detector: Detector, nuclide: str, n_channels: int, e_max: float,
+                      radon: float = 1.0) -> np.ndarray:
+    """Expected counts per decay (no shielding; `radon`: share of radon daughters retained)."""
     axis = detector.axis(e_max, n_channels)
-    out = lines_response(axis, decay_lines(nuclide), detector)
+    out = lines_response(axis, decay_lines(nuclide, radon=radon), detector)
     edges = bin_edges(axis)
     for e1, e2 in CASCADES.get(nuclide, []):
         # true-coincidence summing: both photons in their full-energy peaks at once
@@ -74,6 +75,13 @@ def _nuclide_template(detector: Detector, nuclide: str, n_channels: int, e_max: 
                   * detector.photofraction(e2))
         out = out + p * gaussian_counts(edges, e1 + e2, float(detector.fwhm(e1 + e2)))
     return out
+
+
+def _natural_template(detector: Detector, nuclide: str, n_channels: int, e_max: float,
+                      radon: float) -> np.ndarray:
+    """Expected counts per decay of a natural series with the share `radon` of its radon daughters retained."""
+    head, full = (_nuclide_template(detector, nuclide, n_channels, e_max, r) for r in (0.0, 1.0))
+    return head + radon * (full - head)
 
 
 def nuclide_template(detector, nuclide: str, *, shielding: tuple[str, float] | None = None,
@@ -94,10 +102,11 @@ def nuclide_template(detector, nuclide: str, *, shielding: tuple[str, float] | N
     return lines_response(axis, lines, detector) + 0.3 * lost * _scatter_continuum(axis)
 
 
-def line_peaks(detector, nuclide: str, shielding: tuple[str, float] | None = None) -> np.ndarray:
+def line_peaks(detector, nuclide: str, shielding: tuple[str, float] | None = None, *,
+               radon: float = 1.0) -> np.ndarray:
     """Expected full-energy-peak counts of each of the nuclide's lines per decay (after shielding)."""
     detector = get_detector(detector)
-    lines = decay_lines(nuclide)
+    lines = decay_lines(nuclide, radon=radon)
     if shielding is not None and shielding[1] > 0:
         lines[:, 1] *= transmission(lines[:, 0], *shielding)
     return lines[:, 1] * detector.efficiency(lines[:, 0]) * detector.photofraction(lines[:, 0])
@@ -149,10 +158,13 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
                       max_sources: int = 3, counts: tuple[float, float] = (1e3, 1e6),
                       background: tuple[float, float] = (0.0, 0.4), shielding_probability: float = 0.3,
                       gain_drift: float = 0.003, real_time: float = 300.0, scatter_shapes: bool = False,
-                      n_channels: int | None = None, e_max: float | None = None) -> Simulation:
+                      radon: tuple[float, float] = (1.0, 1.0), n_channels: int | None = None,
+                      e_max: float | None = None) -> Simulation:
     """Mixtures of 1..`max_sources` nuclides; counts log-uniform in `counts`; background share in `background`;
     `scatter_shapes` draws each spectrum's two scattered-continuum humps (knee 40-250 keV, power-law
-    slope 0.8-2.2) instead of the two fixed ones."""
+    slope 0.8-2.2) instead of the two fixed ones and adds a broad backscatter hump (centre 170-300 keV,
+    FWHM 50-150 keV); `radon`: range of the share of the background
+    U-238 series' radon daughters retained (uniform per spectrum; 1: secular equilibrium)."""
     detector = get_detector(detector)
     nuclides = tuple(nuclides or NUCLIDES)
     unknown = [x for x in nuclides if x not in DECAY_LINES]
@@ -187,19 +199,29 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
             row[name] += share
             activity[f"activity_Bq_{name}"] = share * total / (t.sum() * real_time)
             parts[name] = (share * total * t / t.sum(), share * total * line_peaks(detector, name, shield) / t.sum())
-        natural = rng.dirichlet([2.0, 1.5, 1.5, 1.5, 1.5, 0.3]) * bg_share
-        components = bg
+        natural = rng.dirichlet([2.0, 1.5, 1.5, 1.5, 1.5, 0.3] + [0.6] * scatter_shapes) * bg_share
+        components, retained = bg, 1.0
+        if radon != (1.0, 1.0):
+            retained = float(rng.uniform(*radon))
+            u = _natural_template(detector, "U-238", n_ch, e, retained)
+            components = {**components, "U-238": u / u.sum()}
         if scatter_shapes:
             humps = [_scatter_continuum(axis, float(rng.uniform(40.0, 250.0)), float(rng.uniform(0.8, 2.2)))
                      for _ in range(2)]
-            components = {**bg, "scatter": humps[0], "scatter_wide": humps[1]}
+            # the surroundings' backscatter of the natural lines: 178-233 keV at 180 degrees, more at smaller angles
+            backscatter = gaussian_counts(bin_edges(axis), float(rng.uniform(170.0, 300.0)),
+                                          float(rng.uniform(50.0, 150.0)))
+            components = {**components, "scatter": humps[0], "scatter_wide": humps[1],
+                          "backscatter": backscatter / backscatter.sum()}
         for (name, template), share in zip(components.items(), natural):
             spectrum += share * total * template
             if name in row:
                 row[name] += share
-                raw = _nuclide_template(detector, name, n_ch, e).sum()
+                r = retained if name == "U-238" else 1.0
+                raw = _natural_template(detector, name, n_ch, e, r).sum()
                 own, peaks = parts.get(name, (0.0, 0.0))
-                parts[name] = (own + share * total * template, peaks + share * total * line_peaks(detector, name) / raw)
+                parts[name] = (own + share * total * template,
+                               peaks + share * total * line_peaks(detector, name, radon=r) / raw)
         gain = float(rng.normal(0.0, gain_drift))
         expected = _drift(axis, spectrum * live, gain)
         clean[i] = expected
