@@ -94,7 +94,7 @@ def tiny_models(directory: str | Path, *, seed: int = 0,
     return made
 
 
-def _time(fns: dict, repeats: int, min_seconds: float = 0.05) -> dict[str, float]:
+def _time(fns: dict, repeats: int, min_seconds: float = 0.05, pause: float = 0.2) -> dict[str, float]:
     """Seconds per call of each function: the best of `repeats` rounds, each calling it for at least
     `min_seconds` (best-of, because other processes on a shared machine only ever add time), rounds
     interleaved across the functions (so a change of machine load hits them alike), after 3 warm-up
@@ -105,6 +105,7 @@ def _time(fns: dict, repeats: int, min_seconds: float = 0.05) -> dict[str, float
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(pause)  # ONNX Runtime's idle threads spin for a while after a call: not into the next timing
             calls, start = 0, time.perf_counter()
             while True:
                 fn()
