@@ -42,6 +42,13 @@ def test_export_reproduces_pytorch(models, kind, fmt, tmp_path):
     np.testing.assert_allclose(exported, reference, rtol=1e-5, atol=1e-5 * np.abs(reference).max())
     single = Runner(out_file)(*(np.asarray(a)[:1] for a in inputs))  # the batch dimension is dynamic
     np.testing.assert_allclose(single, reference[:1], rtol=1e-5, atol=1e-5 * np.abs(reference).max())
+    if fmt == "onnx":  # with 2 threads the first call keeps the faster session; every call agrees
+        runner = Runner(out_file, threads=2)
+        assert len(runner.sessions) == 2
+        first, second = runner(*inputs), runner(*inputs)
+        assert len(runner.sessions) == 1
+        np.testing.assert_allclose(first, reference, rtol=1e-5, atol=1e-5 * np.abs(reference).max())
+        np.testing.assert_array_equal(first, second)
 
 
 def test_exported_denoiser_and_quantifier_are_the_speclearn_predictions(models, tmp_path):

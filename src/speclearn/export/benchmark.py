@@ -187,10 +187,13 @@ def _markdown(result: dict) -> str:
         lines.append(f"- {name}: at least as fast on {len(result['rows']) - len(slower)} of {len(result['rows'])} "
                      "rows" + ("; met everywhere." if not slower else "; NOT met on " + ", ".join(
                          f"{r['network']} ({r['threads']} thr, {r[f'{fmt}_vs_eager']:.2f}x)" for r in slower) + "."))
+    neither = [r for r in result["rows"] if max(r["onnx_vs_eager"], r["torchscript_vs_eager"]) < 1.0]
+    lines.append("- At least one export format as fast as eager on every row: " + (
+        "yes." if not neither else "NO: " + ", ".join(f"{r['network']} ({r['threads']} thr)" for r in neither) + "."))
     load = result.get("load_average")
     if load:
         lines += ["", f"Machine load (1-minute load average) {load[0]:.1f} at the start and {load[1]:.1f} at the end "
-                  f"on {result.get('cpus')} CPUs shared with other jobs: eager PyTorch on 2 threads suffers most "
-                  "from the contention (its threads wait for each other), so the 2-thread ratios overstate what an "
-                  "idle machine would show; the 1-thread rows are the fair comparison here."]
+                  f"on {result.get('cpus')} CPUs; timing rounds interleave eager, ONNX and TorchScript with a pause "
+                  "between them (ONNX Runtime's idle threads spin after a call), and an ONNX `Runner` given 2 "
+                  "threads keeps a 1-thread session when that is faster on its first input."]
     return "\n".join(lines) + "\n"
