@@ -174,3 +174,25 @@ def test_cli_model_without_uncertainty_support_exit_2(cli, files):
     code, _, err = cli("quantify", "predict", "--model", files / "pls", "--spectra", files / "test.csv",
                        "--out", files / "pls.csv", "--interval", "0.9", "--interval-method", "dropout")
     assert code == 2 and "neural" in err
+
+
+def test_mondrian_conformal_covers_precise_and_imprecise_predictions_alike():
+    """When the spread overstates the error for imprecise predictions, one pool of scores over-covers
+    them and under-covers the precise ones; shares by relative spread bring both nearer 90 %."""
+    rng = np.random.default_rng(0)
+    sigma = np.exp(rng.uniform(-3, 0, (3000, 2)))
+    p = np.ones((3000, 2))
+    y = p + rng.normal(size=p.shape) * np.where(sigma > 0.2, 0.5 * sigma, sigma)
+    small = sigma[1500:] <= 0.2
+    gaps = {}
+    for bins in (1, 3):
+        conformal = SplitConformal("scaled", bins=bins).calibrate(y[:1500], p[:1500], sigma[:1500])
+        lo, hi = conformal.interval(p[1500:], 0.9, sigma[1500:])
+        inside = (lo <= y[1500:]) & (y[1500:] <= hi)
+        gaps[bins] = max(abs(inside[small].mean() - 0.9), abs(inside[~small].mean() - 0.9))
+        state, arrays = conformal.state()
+        again = SplitConformal.restore(state, arrays).interval(p[1500:], 0.9, sigma[1500:])
+        np.testing.assert_array_equal(again[0], lo)
+    assert gaps[3] < 0.6 * gaps[1]
+    with pytest.raises(InputError):
+        SplitConformal("log", bins=3).calibrate(y, p)

@@ -11,6 +11,11 @@ level L is every concentration whose score is at most the ceil((n + 1) L)-th sma
 
 floor = 1 % of the median positive calibration concentration (log-normal concentrations make absolute
 scores give too-wide intervals at low and too-narrow ones at high levels; `relative` and `log` adapt).
+
+`bins` > 1 (scaled score only) makes it Mondrian: calibration rows are split per target into equal
+shares by the relative spread sigma / (|p| + floor), and each prediction takes the quantile of its own
+share, so that coverage holds for precise and imprecise predictions alike (with one pool, spreads
+that overstate the error at low SNR widen every interval there and narrow the others).
 """
 from __future__ import annotations
 
@@ -45,8 +50,9 @@ class SplitConformal:
 
     name = "conformal"
 
-    def __init__(self, score: str = "log"):
+    def __init__(self, score: str = "log", bins: int = 1):
         self.score = score
+        self.bins = bins
 
     def _scores(self, y: np.ndarray, p: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
         if self.score == "absolute":
@@ -66,15 +72,45 @@ class SplitConformal:
             raise InputError("the 'scaled' conformal score needs a spread estimate (sigma)")
         if len(y) < 2:
             raise InputError(f"{len(y)} calibration spectra; at least 2 are needed")
+        if self.bins > 1 and self.score != "scaled":
+            raise InputError("Mondrian bins need the 'scaled' score (they split by the relative spread)")
         floors = [0.01 * np.median(c[c > 0]) if (c > 0).any() else 1.0 for c in y.T]
         self.floor_ = np.asarray(floors)
-        self.scores_ = np.sort(self._scores(y, p, sigma), axis=0)
+        scores = self._scores(y, p, sigma)
+        if self.bins > 1:
+            spread = self._spread(p, sigma)
+            self.edges_ = np.quantile(spread, np.linspace(0, 1, self.bins + 1)[1:-1], axis=0)
+            bin_of = self._bin(spread)
+            order = np.column_stack([np.lexsort((scores[:, k], bin_of[:, k])) for k in range(scores.shape[1])])
+            self.bin_of_ = np.take_along_axis(bin_of, order, axis=0)  # sorted by share, then score
+            self.scores_ = np.take_along_axis(scores, order, axis=0)
+        else:
+            self.scores_ = np.sort(scores, axis=0)
         return self
+
+    def _spread(self, p: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        return np.asarray(sigma, float) / (np.abs(np.asarray(p, float)) + self.floor_)
+
+    def _bin(self, spread: np.ndarray) -> np.ndarray:
+        """Share index of each relative spread, per target column."""
+        return np.sum(spread[None] > self.edges_[:, None, :], axis=0)
+
+    def _quantiles(self, level: float, p: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
+        """The score quantile for each prediction (one per column, or per Mondrian share)."""
+        if self.bins <= 1:
+            return conformal_quantile(self.scores_, level)[None, :]
+        wanted = self._bin(self._spread(p, sigma))
+        q = np.empty(wanted.shape)
+        for k in range(self.scores_.shape[1]):
+            for share in np.unique(wanted[:, k]):
+                scores = self.scores_[self.bin_of_[:, k] == share, k]
+                q[wanted[:, k] == share, k] = conformal_quantile(scores[:, None], level)[0]
+        return q
 
     def interval(self, p: np.ndarray, level: float, sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) arrays shaped like the predictions p."""
-        q = conformal_quantile(self.scores_, check_level(level))[None, :]
         p = np.asarray(p, float)
+        q = self._quantiles(check_level(level), p, sigma)
         if self.score == "absolute":
             half = q
         elif self.score == "relative":
@@ -90,11 +126,15 @@ class SplitConformal:
 
     # --- persistence ----------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return ({"score": self.score, "n_calibration": int(self.scores_.shape[0])},
-                {"scores": self.scores_, "floor": self.floor_})
+        arrays = {"scores": self.scores_, "floor": self.floor_}
+        if self.bins > 1:
+            arrays |= {"bin_of": self.bin_of_, "edges": self.edges_}
+        return {"score": self.score, "bins": self.bins, "n_calibration": int(self.scores_.shape[0])}, arrays
 
     @classmethod
     def restore(cls, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> "SplitConformal":
-        out = cls(extra["score"])
+        out = cls(extra["score"], extra.get("bins", 1))
         out.scores_, out.floor_ = np.asarray(arrays["scores"]), np.asarray(arrays["floor"])
+        if out.bins > 1:
+            out.bin_of_, out.edges_ = np.asarray(arrays["bin_of"]), np.asarray(arrays["edges"])
         return out

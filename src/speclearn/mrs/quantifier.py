@@ -253,10 +253,10 @@ class DLQuantifier(SpectralEstimator):
                 reference = water.select(cal) if water.n == data.n else water
                 factor = lcm.unit_factor(reference)[0][:, None]
                 values, sd, truth = values * factor, sd * factor, truth * METABOLITE_RELAXATION
-            self.conformal_ = SplitConformal("scaled").calibrate(truth, values.to_numpy(), sd.to_numpy())
+            self.conformal_ = SplitConformal("scaled", bins=3).calibrate(truth, values.to_numpy(), sd.to_numpy())
         elif n_cal:
             mean_a, sd_a = self._amplitudes(x[cal])
-            self.conformal_ = SplitConformal("scaled").calibrate(y[cal], mean_a, sd_a)
+            self.conformal_ = SplitConformal("scaled", bins=3).calibrate(y[cal], mean_a, sd_a)
         return self
 
     def _amplitudes(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
