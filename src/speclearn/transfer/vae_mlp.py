@@ -262,6 +262,13 @@ class VAEMLPTransfer(TransferModel):
         if name in self.priors_:  # a residual on the prior: the MLP starts at exactly the prior
             torch.nn.init.zeros_(mlp[-1].weight)
             torch.nn.init.zeros_(mlp[-1].bias)
+        if self.prior_info_.get(name, {}).get("output") == "linear":  # no decoder, so no residual to learn
+            self.mlps_[name] = mlp.eval()
+            self.history_[f"mlp.{name}"] = {"train_loss": [], "val_loss": [], "best_epoch": 0, "seconds": 0.0,
+                                            "stopped": "not trained: the linear output uses no decoder"}
+            info = self.prior_info_[name]
+            info.update(residual_kept=False, validation_mse_with_residual=info["validation_mse"])
+            return
         loss = regression_loss if augment is None else AugmentedRegressionLoss(augment)
         history = train(mlp, loss, [data.Rows(Xs), torch.from_numpy(targets)],
                         [data.Rows(Xs_val), torch.from_numpy(targets_val)],
