@@ -96,7 +96,7 @@ class StabilisedDenoiser(Denoiser):
     def _window_loss(self, X: np.ndarray, window: int) -> float:
         raise NotImplementedError
 
-    def _prepare(self, X: np.ndarray, codes: np.ndarray | None, *, gated: bool = False) -> None:
+    def _prepare(self, X: np.ndarray, codes: np.ndarray | None) -> None:
         """Noise model, scales, smoothing window and a fresh network for training spectra X."""
         if self.noise_model not in ("auto", "gaussian"):
             raise InputError(f"noise_model must be 'auto' or 'gaussian', got {self.noise_model!r}")
@@ -109,9 +109,9 @@ class StabilisedDenoiser(Denoiser):
         windows = [w for w in WINDOWS if w < X.shape[1]]
         self.window_losses_ = {w: self._window_loss(X, w) for w in windows}
         self.window_ = min(self.window_losses_, key=self.window_losses_.get)
-        self._new_module(gated)
+        self._new_module()
 
-    def _new_module(self, gated: bool) -> None:
+    def _new_module(self, gated: bool = False) -> None:
         torch.manual_seed(self.seed)  # the network's initial weights follow the estimator's seed
         self.module_ = SmoothedUNet(self.width, self.levels, self.kernel_size, self.window_, gated)
 

@@ -79,7 +79,8 @@ def _nuclide_template(detector: Detector, nuclide: str, n_channels: int, e_max: 
 
 def _natural_template(detector: Detector, nuclide: str, n_channels: int, e_max: float,
                       radon: float) -> np.ndarray:
-    """Expected counts per decay of a natural series with the share `radon` of its radon daughters retained."""
+    """Expected counts per decay of a natural series with the share `radon` of its radon daughters retained
+    (between the two cached templates: the response is linear in the line intensities)."""
     head, full = (_nuclide_template(detector, nuclide, n_channels, e_max, r) for r in (0.0, 1.0))
     return head + radon * (full - head)
 
