@@ -63,14 +63,29 @@ def paired_t_test(errors_a: np.ndarray, errors_b: np.ndarray) -> dict[str, float
             "mean_difference": float(np.mean(a[keep] - b[keep]))}
 
 
-def time_per_item(fn: Callable[[], object], n_items: int, repeats: int = 3) -> float:
-    """Best-of-`repeats` wall time of `fn()` divided by `n_items`, in seconds."""
-    best = np.inf
+def best_times(calls: dict[str, Callable[[], object]], repeats: int, *, min_seconds: float = 0.0,
+               pause: float = 0.0, warmup: int = 1) -> dict[str, float]:
+    """Seconds per call of each function: the best of `repeats` rounds, each calling it for at least
+    `min_seconds` (best-of, because other processes on a shared machine only ever add time), rounds
+    interleaved across the functions (so a change of machine load hits them alike), `pause` seconds
+    before each round (ONNX Runtime's idle threads spin for a while after a call), after `warmup`
+    calls each (TorchScript optimises its graph during the first calls)."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    best = dict.fromkeys(calls, np.inf)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best / max(n_items, 1)
+        for name, call in calls.items():
+            time.sleep(pause)
+            n, start = 0, time.perf_counter()
+            while True:
+                call()
+                n += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_seconds:
+                    break
+            best[name] = min(best[name], elapsed / n)
+    return best
 
 
 def peak_centre_error(predicted: np.ndarray, true: np.ndarray) -> float:

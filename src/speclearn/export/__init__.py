@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.metrics import best_times
 
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -234,26 +235,11 @@ class Runner:
         if hasattr(self, "sessions"):
             feed = dict(zip(self.names, arrays))
             if len(self.sessions) > 1:
-                seconds = _seconds([lambda s=s: s.run(None, feed) for s in self.sessions])
-                self.sessions = [self.sessions[int(np.argmin(seconds))]]
+                seconds = best_times({k: (lambda s=s: s.run(None, feed)) for k, s in enumerate(self.sessions)}, 7)
+                self.sessions = [self.sessions[min(seconds, key=seconds.get)]]
             return self.sessions[0].run(None, feed)[0]
         with torch.no_grad():
             return self.module(*(torch.from_numpy(a) for a in arrays)).numpy()
-
-
-def _seconds(calls: list, repeats: int = 7) -> list[float]:
-    """Best time of each call over `repeats` rounds that alternate between them (after one warm-up
-    call each), so that other load on the machine hits them alike."""
-    import time
-    for call in calls:
-        call()
-    best = [float("inf")] * len(calls)
-    for _ in range(repeats):
-        for k, call in enumerate(calls):
-            start = time.perf_counter()
-            call()
-            best[k] = min(best[k], time.perf_counter() - start)
-    return best
 
 
 __all__ = ["FORMATS", "Network", "Runner", "contract", "export", "max_difference", "network"]

@@ -18,6 +18,7 @@ import torch
 
 from speclearn.core.spectra import Spectra
 from speclearn.io.atomic import write_result
+from speclearn.metrics import best_times
 
 KINDS = ("denoise.supervised", "denoise.siamese", "classify.cnn", "transfer.mlp", "transfer.vae-mlp", "generate.cvae",
          "quantify.caemmt", "quantify.twohead")
@@ -94,29 +95,6 @@ def tiny_models(directory: str | Path, *, seed: int = 0,
     return made
 
 
-def _time(fns: dict, repeats: int, min_seconds: float = 0.05, pause: float = 0.2) -> dict[str, float]:
-    """Seconds per call of each function: the best of `repeats` rounds, each calling it for at least
-    `min_seconds` (best-of, because other processes on a shared machine only ever add time), rounds
-    interleaved across the functions (so a change of machine load hits them alike), after 3 warm-up
-    calls each (TorchScript optimises its graph during the first calls)."""
-    for fn in fns.values():
-        for _ in range(3):
-            fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            time.sleep(pause)  # ONNX Runtime's idle threads spin for a while after a call: not into the next timing
-            calls, start = 0, time.perf_counter()
-            while True:
-                fn()
-                calls += 1
-                elapsed = time.perf_counter() - start
-                if elapsed >= min_seconds:
-                    break
-            best[name] = min(best[name], elapsed / calls)
-    return best
-
-
 def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -> dict:
     """Spectra/s of ONNX Runtime and TorchScript vs PyTorch eager, per network kind, on 1 and 2 threads."""
     from speclearn.export import Runner, export, network
@@ -147,7 +125,8 @@ def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -
                 with torch.no_grad():
                     module(*tensors)
             runners = {fmt: Runner(file, threads=threads) for fmt, file in files.items()}
-            times = _time({"eager": eager, **{fmt: (lambda r=r: r(*inputs)) for fmt, r in runners.items()}}, repeats)
+            times = best_times({"eager": eager, **{fmt: (lambda r=r: r(*inputs)) for fmt, r in runners.items()}},
+                               repeats, min_seconds=0.05, pause=0.2, warmup=3)
             rows.append({"network": kind, "threads": threads, "batch": batch,
                          "inputs": {k: v for k, v in net.inputs.items()},
                          **{f"{k}_spectra_per_s": batch / v for k, v in times.items()},
