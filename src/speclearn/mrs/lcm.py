@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.optimize import least_squares, nnls
 
 from speclearn.core.errors import InputError
+from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.basis import COMBINED, Basis
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_axis, ppm_slice, to_fid, to_spectrum
 from speclearn.mrs.preprocess import hlsvd_water_removal
@@ -42,6 +43,7 @@ def lipid_lines(data: MRSData) -> tuple[list[str], np.ndarray]:
     return names, np.array(fids)
 
 
+@single_threaded_blas
 def water_area(water: MRSData) -> np.ndarray:
     """Area of the water peak of each reference FID, from a fit of its magnitude.
 
@@ -110,6 +112,7 @@ class LinearCombinationFit:
             self.basis_fid_ = np.vstack([self.basis_fid_, fids])
         ppm = data.ppm()
         self.window_ = ppm_slice(ppm, *self.ppm_range)
+        self.fft_index_ = np.fft.fftshift(np.arange(data.points))[self.window_]  # window of the unshifted FFT
         self.ppm_ = ppm[self.window_]
         self.dwell_ = data.dwell_time_s
         x = np.linspace(-1, 1, self.ppm_.size)
@@ -123,8 +126,7 @@ class LinearCombinationFit:
         shift, lorentz, gauss = theta[0], theta[1], theta[2]
         t = self.t_
         factor = np.exp(-lorentz * t - (gauss * t) ** 2 + 2j * np.pi * shift * t)
-        spectra = np.fft.fftshift(np.fft.fft(self.basis_fid_ * factor, axis=1), axes=1)
-        return spectra[:, self.window_].T  # (window, m)
+        return self._windowed(self.basis_fid_ * factor).T  # (window, m)
 
     def _phase(self, theta: np.ndarray) -> np.ndarray:
         return np.exp(1j * (theta[3] + theta[4] * (self.ppm_ - WATER_PPM)))
@@ -180,7 +182,7 @@ class LinearCombinationFit:
 
     def _windowed(self, fids: np.ndarray) -> np.ndarray:
         """Window of the spectra of FIDs (..., points)."""
-        return np.fft.fftshift(np.fft.fft(fids, axis=-1), axes=-1)[..., self.window_]
+        return np.fft.fft(fids, axis=-1)[..., self.fft_index_]
 
     def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
         """Levenberg-Marquardt on the nonlinear parameters of many spectra at once (rows of y, theta),
@@ -253,32 +255,28 @@ class LinearCombinationFit:
         theta[:, 2] = np.sqrt(theta[:, 2])
         return theta, cost
 
-    def _model(self, theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Real-stacked model in the data frame (phase applied)."""
-        inner = self._basis_spectra(theta) @ a + (self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]) @ b
-        return self._stack(inner * self._phase(theta))
-
     def _crlb(self, theta, a, b, residual) -> tuple[np.ndarray, float]:
-        """Covariance (Fisher inverse) of the amplitudes, and the noise variance."""
-        m = len(a)
-        phase = self._phase(theta)
-        columns = [self._stack(self._basis_spectra(theta) * phase[:, None])]
+        """Covariance (Fisher inverse) of the amplitudes, and the noise variance; analytic Jacobian of
+        the model in amplitudes, baseline and the five nonlinear parameters."""
+        t, offset = self.t_, self.ppm_ - WATER_PPM
+        factor = np.exp(-theta[1] * t - (theta[2] * t) ** 2 + 2j * np.pi * theta[0] * t)
+        fids = self.basis_fid_ * factor
+        spectra = self._windowed(fids).T  # (window, m)
         complex_baseline = self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]
-        columns.append(self._stack(complex_baseline * phase[:, None]))
-        base = self._model(theta, a, b)
-        steps = np.array([1e-3, 1e-2, 1e-2, 1e-4, 1e-5])
-        for k, step in enumerate(steps):
-            shifted = theta.copy()
-            shifted[k] += step
-            columns.append(((self._model(shifted, a, b) - base) / step)[:, None])
-        J = np.hstack(columns)
+        inner = spectra @ a + complex_baseline @ b
+        combined = a @ fids
+        derivatives = [self._windowed(combined * w) for w in (2j * np.pi * t, -t, -2 * theta[2] * t ** 2)]
+        derivatives += [1j * inner, 1j * offset * inner]
+        phase = self._phase(theta)[:, None]
+        J = self._stack(np.hstack([spectra, complex_baseline, np.stack(derivatives, axis=1)]) * phase)
         dof = max(J.shape[0] - J.shape[1], 1)
         sigma2 = float(residual @ residual / dof)
         fisher = J.T @ J / sigma2
-        covariance = np.linalg.pinv(fisher)[:m, :m]
+        covariance = np.linalg.pinv(fisher)[:len(a), :len(a)]
         return covariance, sigma2
 
     # --- public API ---------------------------------------------------------------------------
+    @single_threaded_blas
     def fit(self, data: MRSData, basis: Basis, *, initial: np.ndarray | None = None,
             iterations: int = 6) -> "LinearCombinationFit":
         """Fit every row of `data` (average transients first: `data.average()`).

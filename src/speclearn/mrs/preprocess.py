@@ -5,6 +5,7 @@ import numpy as np
 from scipy.linalg import hankel, lstsq, svd
 
 from speclearn.core.errors import InputError
+from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
 
 
@@ -23,6 +24,7 @@ def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
     return poles, amplitudes
 
 
+@single_threaded_blas
 def hlsvd_water_removal(data: MRSData, ppm_range: tuple[float, float] = (4.5, 4.8), *, rank: int = 20,
                         min_ratio: float = 1.0) -> MRSData:
     """Subtract the HLSVD components whose frequency lies in `ppm_range` (residual water), in the

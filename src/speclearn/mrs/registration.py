@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.data import MRSData, shift_phase
 
 
@@ -63,6 +64,7 @@ class SpectralRegistration:
     def get_params(self, deep: bool = True) -> dict:
         return {"window_s": self.window_s, "iterations": self.iterations, "search_hz": self.search_hz}
 
+    @single_threaded_blas
     def estimate(self, data: MRSData, *, initial_hz: np.ndarray | None = None,
                  initial_deg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-row offsets (Hz, deg), relative to the scan's mean after alignment (mean offset 0).
