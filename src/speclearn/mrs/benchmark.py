@@ -452,8 +452,9 @@ def _markdown(path: Path, result: dict) -> None:
              "(shift, broadening, phases; trained label-free by variable projection) refined by batched "
              "Levenberg-Marquardt steps of the basis model, NNLS amplitudes, conformal intervals around the CRLB; "
              "supervised = CNN regressing the amplitudes (MC dropout + conformal); lcm = linear-combination fit "
-             "from scratch (+-1.645 CRLB intervals). dl_network_start_kept: share of spectra whose refinement from "
-             "the network's nuisance ended lower than the one from the fixed start.", "",
+             "from scratch (+-1.645 CRLB intervals). dl_network_start_kept: share of spectra whose result is "
+             "refined from the network's nuisance (the fixed start is refined too where that end point fits worse "
+             "than the fixed start unrefined).", "",
              _table(result["quantification"]), "",
              "### Out-of-range concentrations: bias toward the training mean (Rizzo et al. 2023)", "",
              "slope: regression slope of estimate on truth (target >= 0.9). bias test: slope of the error on the "

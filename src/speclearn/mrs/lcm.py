@@ -229,9 +229,8 @@ class LinearCombinationFit:
         cost = np.sum(residual ** 2, axis=1)
         damping = np.full(len(y), 1e-3)
         for _ in range(iterations):
-            a = coef[:, :m].astype(complex)
-            derivs = [self._windowed(np.einsum("nm,nmp->np", a, fids) * w) for w in
-                      (2j * np.pi * t[None], -t[None], -t[None] ** 2)]
+            combined = (coef[:, None, :m].astype(complex) @ fids)[:, 0]
+            derivs = [self._windowed(combined * w) for w in (2j * np.pi * t[None], -t[None], -t[None] ** 2)]
             J = np.stack([-stack(d) for d in derivs] + [stack(-1j * target), stack(-1j * offset * target)], axis=2)
             # project J onto the complement of the linear columns
             proj = np.linalg.solve(gram, (columns.transpose(0, 2, 1) @ J) / scale[:, :, None]) / scale[:, :, None]
@@ -246,14 +245,23 @@ class LinearCombinationFit:
             t_cost = np.sum(t_residual ** 2, axis=1)
             better = t_cost < cost
             damping = np.where(better, damping * 0.3, damping * 10)
-            theta[better], cost[better] = trial[better], t_cost[better]
-            fids[better], columns[better], target[better] = t_fids[better], t_columns[better], t_target[better]
-            coef[better], residual[better] = t_coef[better], t_residual[better]
-            gram[better], scale[better] = t_gram[better], t_scale[better]
+            if better.all():
+                theta, cost, fids, columns, target = trial, t_cost, t_fids, t_columns, t_target
+                coef, residual, gram, scale = t_coef, t_residual, t_gram, t_scale
+            else:
+                theta[better], cost[better] = trial[better], t_cost[better]
+                fids[better], columns[better], target[better] = t_fids[better], t_columns[better], t_target[better]
+                coef[better], residual[better] = t_coef[better], t_residual[better]
+                gram[better], scale[better] = t_gram[better], t_scale[better]
         # (phase0 + pi, -amplitudes) fits as well: keep the solution with mostly positive amplitudes
         theta[np.sum(coef[:, :m] * scale[:, :m], axis=1) < 0, 3] += np.pi
         theta[:, 2] = np.sqrt(theta[:, 2])
         return theta, cost
+
+    def _levenberg_marquardt(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+        """`_gauss_newton` in blocks of 64 spectra."""
+        ends = [self._gauss_newton(y[k:k + 64], theta[k:k + 64], iterations) for k in range(0, len(y), 64)]
+        return np.vstack([e[0] for e in ends]), np.concatenate([e[1] for e in ends])
 
     def _crlb(self, theta, a, b, residual) -> tuple[np.ndarray, float]:
         """Covariance (Fisher inverse) of the amplitudes, and the noise variance; analytic Jacobian of
@@ -282,9 +290,10 @@ class LinearCombinationFit:
         """Fit every row of `data` (average transients first: `data.average()`).
 
         initial: (n, 5) starting nonlinear parameters (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad,
-        phase1 rad/ppm), e.g. from a network, or (starts, n, 5); then `iterations` batched
-        Levenberg-Marquardt steps from each start replace the per-spectrum search and `least_squares`,
-        and each spectrum keeps the end point of lowest residual."""
+        phase1 rad/ppm), e.g. from a network, or (starts, n, 5): then `iterations` batched
+        Levenberg-Marquardt steps from the first start replace the per-spectrum search and
+        `least_squares`; a later start (a fallback) is refined too for the spectra whose refined fit
+        is still worse than the fallback's unrefined one, and the better end point is kept."""
         self._setup(basis, data)
         start = time.perf_counter()
         if self.water_removal:
@@ -297,13 +306,15 @@ class LinearCombinationFit:
             initial = initial[None] if initial.ndim == 2 else initial
             if initial.shape[1:] != (data.n, len(NONLINEAR)):
                 raise InputError(f"initial parameters of shape {initial.shape}; expected ({data.n}, {len(NONLINEAR)})")
-            starts = len(initial)
-            rows = np.tile(y, (starts, 1))
-            flat = initial.reshape(-1, len(NONLINEAR))
-            ends = [self._gauss_newton(rows[k:k + 64], flat[k:k + 64], iterations) for k in range(0, len(flat), 64)]
-            theta = np.vstack([e[0] for e in ends]).reshape(starts, data.n, -1)
-            best = np.argmin(np.concatenate([e[1] for e in ends]).reshape(starts, data.n), axis=0)
-            self.results_ = [self._result(theta[best[i], i], row) | {"start": int(best[i])} for i, row in enumerate(y)]
+            theta, cost = self._levenberg_marquardt(y, initial[0], iterations)
+            best = np.zeros(data.n, int)
+            for k, fallback in enumerate(initial[1:], start=1):
+                redo = np.flatnonzero(cost > self._levenberg_marquardt(y, fallback, 0)[1])
+                if redo.size:
+                    end, end_cost = self._levenberg_marquardt(y[redo], fallback[redo], iterations)
+                    better = end_cost < cost[redo]
+                    theta[redo[better]], cost[redo[better]], best[redo[better]] = end[better], end_cost[better], k
+            self.results_ = [self._result(theta[i], row) | {"start": int(best[i])} for i, row in enumerate(y)]
         self.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
         self.ids_ = list(data.ids)
         return self

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import hankel, lstsq, svd
+from scipy.linalg import eigh, hankel, lstsq
 
 from speclearn.core.errors import InputError
 from speclearn.core.threads import single_threaded_blas
@@ -12,11 +12,12 @@ from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
 def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
                      points: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Poles and amplitudes of a sum of damped complex exponentials fitted to the first `points`
-    of `fid` (HLSVD: SVD of the Hankel matrix, poles from its shift invariance)."""
+    of `fid` (HLSVD: signal subspace of the Hankel matrix, the leading eigenvectors of H H^*; poles
+    from its shift invariance)."""
     x = fid[:min(points, fid.size)]
     rows = x.size // 2
     H = hankel(x[:rows], x[rows - 1:])
-    U = svd(H, full_matrices=False)[0][:, :rank]
+    U = eigh(H @ H.conj().T, subset_by_index=[rows - rank, rows - 1])[1]
     Z = lstsq(U[:-1], U[1:])[0]
     poles = np.linalg.eigvals(Z)
     V = poles[None, :] ** np.arange(x.size)[:, None]

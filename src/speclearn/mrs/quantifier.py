@@ -14,7 +14,8 @@ spectrum from them with the basis FIDs (one FFT per spectrum), so the network tr
   the network trains on the residual (no labels needed; with targets, plus the error of those
   least-squares amplitudes, which pins the nuisance without teaching any amplitude). At prediction the network's nuisance starts
   `refine` batched Levenberg-Marquardt steps of the linear-combination model (`LinearCombinationFit`
-  with `initial`; a fixed start runs beside it and the better end point is kept), amplitudes by NNLS,
+  with `initial`; a fixed start is refined too where the network's end point fits worse than that
+  start does unrefined, and the better end point is kept), amplitudes by NNLS,
   with Cramer-Rao bounds. No amplitude is learned, so none is
   pulled toward a training mean, and concentrations beyond the training range are recovered.
 
@@ -279,8 +280,8 @@ class DLQuantifier(SpectralEstimator):
             return mean, np.zeros_like(mean)
 
     def refined(self, data: MRSData) -> tuple[np.ndarray, LinearCombinationFit]:
-        """varpro: (network nuisance (n, 5) as the LCM's parameters, the LCM refined from it and from
-        `DEFAULT_START`, whichever fits better)."""
+        """varpro: (network nuisance (n, 5) as the LCM's parameters, the LCM refined from it, with
+        `DEFAULT_START` as the fallback start of `LinearCombinationFit.fit`)."""
         x = self._input(data)[0]
         self.net_.eval()
         with torch.no_grad():
