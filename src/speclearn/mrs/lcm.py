@@ -28,6 +28,8 @@ from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.simulate import METABOLITE_RELAXATION, WATER_CONCENTRATION, WATER_PROTONS
 
 NONLINEAR = ("shift_hz", "lorentzian", "gaussian", "phase0", "phase1")
+#: Levenberg-Marquardt stops once no step exceeds these (Hz, 1/s, 1/s^2 of the squared Gaussian, rad, rad/ppm)
+STEP_TOLERANCE = np.array([0.01, 0.05, 1.0, 1e-3, 1e-3])
 LIPIDS = (0.9, 1.3)
 LIPID_FWHM_HZ = (12.0, 30.0)
 
@@ -187,7 +189,8 @@ class LinearCombinationFit:
     def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
         """Levenberg-Marquardt on the nonlinear parameters of many spectra at once (rows of y, theta),
         amplitudes and baseline by unconstrained least squares under each step (variable projection,
-        Kaufman's Jacobian); analytic derivatives of the basis spectra. Returns (theta, residual cost)."""
+        Kaufman's Jacobian); analytic derivatives of the basis spectra; at most `iterations` steps, fewer
+        once every step is below `STEP_TOLERANCE`. Returns (theta, residual cost)."""
         theta = theta.astype(float).copy()
         theta[:, 2] = theta[:, 2] ** 2  # the Gaussian enters as its square: no dead gradient at 0
         # the bounds of `_fit_one`
@@ -239,6 +242,8 @@ class LinearCombinationFit:
             g = np.einsum("npk,np->nk", J, residual)
             diag = np.maximum(np.einsum("nii->ni", H), 1e-30)
             step = -np.linalg.solve(H + damping[:, None, None] * diag[:, :, None] * np.eye(5), g[..., None])[..., 0]
+            if np.all(np.abs(step) <= STEP_TOLERANCE):
+                break
             trial = np.clip(theta + step, lower, upper)
             t_fids, t_columns, t_target = design(trial)
             t_coef, t_residual, t_gram, t_scale, t_columns = solve(t_columns, t_target)
