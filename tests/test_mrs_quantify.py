@@ -70,6 +70,47 @@ def test_lcm_refinement_from_initial_parameters(basis):
         LinearCombinationFit().fit(sim.clean, basis, initial=start[:2])
 
 
+def test_lcm_fallback_start_rescues_a_wrong_first_start(basis):
+    """A first start far off (wrong shift, phase turned by 180 deg) fits worse after refinement than the
+    fallback does unrefined: the fallback is refined too and wins; a good first start keeps its end."""
+    sim = simulate_mrs(2, seed=4, basis=basis, config=MRSSimConfig(transients=1, snr=(1e9, 1e9), **QUIET))
+    scans = sim.scans
+    truth_theta = np.column_stack([scans["shift_hz"], np.pi * scans["lorentzian_fwhm_hz"],
+                                   fwhm_to_gaussian(scans["gaussian_fwhm_hz"]), np.deg2rad(scans["phase0_deg"]),
+                                   np.deg2rad(scans["phase1_deg_per_ppm"])])
+    wrong = truth_theta + np.array([12.0, 40.0, 0.0, np.pi, 0.0])
+    good = truth_theta + np.array([0.5, 1.0, -1.0, 0.05, 0.0])
+    rescued = LinearCombinationFit().fit(sim.clean, basis, initial=np.stack([wrong, good]), iterations=8)
+    assert [r["start"] for r in rescued.results_] == [1, 1]
+    kept = LinearCombinationFit().fit(sim.clean, basis, initial=np.stack([good, wrong]), iterations=8)
+    assert [r["start"] for r in kept.results_] == [0, 0]
+    truth = combine({k: sim.concentrations[k].to_numpy() for k in sim.concentrations})
+    for model in (rescued, kept):
+        np.testing.assert_allclose(model.concentrations(sim.water)[0]["NAA"], truth["NAA"], rtol=0.03)
+
+
+def test_lcm_blas_runs_on_one_thread(basis, monkeypatch):
+    """The per-spectrum fits run BLAS on one thread (multithreaded BLAS on small matrices is slower),
+    and the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import speclearn.mrs.lcm as lcm
+
+    seen = []
+    original = lcm.hlsvd_water_removal
+
+    def spy(data, *args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return original(data, *args, **kwargs)
+
+    monkeypatch.setattr(lcm, "hlsvd_water_removal", spy)
+    sim = simulate_mrs(1, seed=5, basis=basis, config=MRSSimConfig(transients=1, **QUIET))
+    with threadpool_limits(2, user_api="blas"):
+        LinearCombinationFit().fit(sim.spectra, basis, initial=np.array([[0.0, 10.0, 20.0, 0.0, 0.0]]), iterations=1)
+        after = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    assert seen == [{1}] and after == {2}
+
+
 def test_training_mean_bias_test():
     rng = np.random.default_rng(0)
     true = rng.uniform(5, 20, 60)
