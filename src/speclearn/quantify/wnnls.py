@@ -19,6 +19,7 @@ from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
+from speclearn.core.threads import single_threaded_blas
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, check_counts, relative_loss_floor
 from speclearn.physics.icpms import ion_pattern
 from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
@@ -89,6 +90,7 @@ class LinearInversion:
             x = np.stack([nnls(L.T, t, maxiter=50 * L.shape[0])[0] for L, t in zip(lower, targets)])
         return x, w
 
+    @single_threaded_blas
     def solve(self, X: np.ndarray, *, weighted: bool = True, return_fit: bool = False,
               shifts: np.ndarray | None = None, block: int = 256):
         """Amounts (n, n_species + baseline terms) for each row of X (full-axis spectra).
