@@ -19,6 +19,7 @@ from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import keep_params
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, check_counts, relative_loss_floor
 from speclearn.physics.icpms import ion_pattern
 from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
@@ -165,10 +166,7 @@ class WNNLS(Quantifier):
 
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
                  weighted: bool = True):
-        self.internal_standard = internal_standard
-        self.interferences = interferences
-        self.baseline = baseline
-        self.weighted = weighted
+        keep_params(self, locals())
 
     # --- physics setup ---------------------------------------------------------------------------
     def _species(self, axis: np.ndarray) -> list[str]:
