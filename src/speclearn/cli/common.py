@@ -47,6 +47,17 @@ def check_report(report: Path | None, *, overwrite: bool, inputs: list) -> None:
         check_output(report, overwrite=overwrite, inputs=inputs)
 
 
+def check_outputs(*outputs: Path | None, report: Path | None, overwrite: bool, inputs: list) -> None:
+    """Refuse, before any work, each output asked for (None: not asked for) that exists (without
+    --overwrite) or would destroy an input or an earlier output, then the --report path likewise."""
+    from speclearn.io import check_output
+
+    for i, path in enumerate(outputs):
+        if path is not None:
+            check_output(path, overwrite=overwrite, inputs=[*inputs, *outputs[:i]])
+    check_report(report, overwrite=overwrite, inputs=[*inputs, *outputs])
+
+
 def write_report(report: Path | None, title: str, **parts) -> None:
     """Write the --report HTML (see `speclearn.report.command_report`) when one was asked for."""
     if report is not None:

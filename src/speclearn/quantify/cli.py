@@ -9,9 +9,9 @@ import pandas as pd
 import typer
 
 from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_report, say, write_report)
+                                  SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
+from speclearn.io import read_spectra, read_table_csv, write_spectra, write_table_csv
 
 RECOVERY = "internal_standard_recovery"
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
@@ -89,8 +89,8 @@ def train(
 
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
-    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups])
-    check_report(report, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups, out])
+    check_outputs(out, report=report, overwrite=overwrite,
+                  inputs=[spectra, targets, clean, peaks, blanks, params, groups])
     resolve_device(device)
     data = read_spectra(spectra)
     raw_table = read_table_csv(targets, numeric=True)
@@ -255,11 +255,8 @@ def predict(
         flags = None  # LOD / LOQ flags and internal-standard recovery mean nothing for property targets
     else:
         flags = flags or _flags_path(out)
-    inputs = [spectra, metadata, model, params]
-    for path in (out, flags, reconstructed, peaks_out):
-        if path is not None:
-            check_output(path, overwrite=overwrite, inputs=inputs)
-    check_report(report, overwrite=overwrite, inputs=[*inputs, out, flags, reconstructed, peaks_out])
+    check_outputs(out, flags, reconstructed, peaks_out, report=report, overwrite=overwrite,
+                  inputs=[spectra, metadata, model, params])
     data = read_spectra(spectra, expect=quantifier.axis_)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None
