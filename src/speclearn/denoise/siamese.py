@@ -47,10 +47,9 @@ from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.params import keep_params
-from speclearn.denoise.base import Denoiser, intensity_scale
+from speclearn.denoise.base import NetworkDenoiser, intensity_scale
 from speclearn.denoise.networks import DnCNN1d
-from speclearn.models import (TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device,
-                              train)
+from speclearn.models import TrainingConfig, resolve_device, train
 
 #: the seed's configuration (§3): D = 18 Conv+BN+ReLU layers of 64 filters, 60 epochs, batches of 512
 SEED_CONFIG = {"depth": 18, "width": 64, "dilation": 1, "downsample": 1, "epochs": 60, "batch_size": 512}
@@ -121,7 +120,7 @@ def siamese_loss(module: SiameseModule, y_j: torch.Tensor, target: torch.Tensor,
     return rec + orthogonality_weight * ortho - alignment_weight * align
 
 
-class SpectroscopyNet(Denoiser):
+class SpectroscopyNet(NetworkDenoiser):
     """Siamese signal/noise disentanglement from weak labels (Castorena & Oyen). See the module docstring.
 
     The defaults are the cheaper network chosen by the speed benchmark; `SEED_CONFIG` holds the
@@ -170,13 +169,6 @@ class SpectroscopyNet(Denoiser):
                               description="SpectroscopyNet").as_dict()
         self.module_.cpu().eval()
 
-    def _apply(self, fn, X: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.device)
-        self.module_.to(device).eval()
-        out = predict_batches(fn, X / self.scale_, batch_size=64, device=device) * self.scale_
-        self.module_.cpu()
-        return out.astype(np.float64)
-
     def _clean(self, X: np.ndarray) -> np.ndarray:
         return self._apply(self.module_.signal, X)
 
@@ -184,11 +176,3 @@ class SpectroscopyNet(Denoiser):
         """z_n = h2(y): the noise channel's estimate (the stationary, target-independent part)."""
         self.check_spectra(spectra)
         return spectra.with_intensity(self._apply(self.module_.noise, spectra.values()))
-
-    def _state(self):
-        return module_arrays(self.module_), {}, {"scale": self.scale_, "history": getattr(self, "history_", {})}
-
-    def _restore(self, arrays, estimators, extra) -> None:
-        self.scale_ = float(extra["scale"])
-        self.history_ = extra.get("history", {})
-        self.module_ = load_module_arrays(self._module(), arrays)

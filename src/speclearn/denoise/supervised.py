@@ -5,16 +5,14 @@ spectra divided by one global RMS scale; the loss is the mean squared error to t
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from speclearn.core.params import keep_params
-from speclearn.denoise.base import Denoiser, intensity_scale
+from speclearn.denoise.base import NetworkDenoiser, intensity_scale
 from speclearn.denoise.networks import UNet1d
 from speclearn.models.selection import holdout
-from speclearn.models import (TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device,
-                              train)
+from speclearn.models import TrainingConfig, resolve_device, train
 
 
 class ResidualUNet(nn.Module):
@@ -26,7 +24,7 @@ class ResidualUNet(nn.Module):
         return y - self.net(y)
 
 
-class SupervisedDenoiser(Denoiser):
+class SupervisedDenoiser(NetworkDenoiser):
     """U-Net denoiser trained with clean targets (the upper bound a weakly supervised method chases)."""
 
     method = "supervised"
@@ -55,18 +53,3 @@ class SupervisedDenoiser(Denoiser):
                               [noisy[fit], target[fit]], [noisy[val], target[val]] if len(val) else None, config,
                               device=resolve_device(self.device), description="supervised U-Net").as_dict()
         self.module_.cpu().eval()
-
-    def _clean(self, X: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.device)
-        self.module_.to(device).eval()
-        out = predict_batches(self.module_, X / self.scale_, batch_size=64, device=device) * self.scale_
-        self.module_.cpu()
-        return out.astype(np.float64)
-
-    def _state(self):
-        return module_arrays(self.module_), {}, {"scale": self.scale_, "history": getattr(self, "history_", {})}
-
-    def _restore(self, arrays, estimators, extra) -> None:
-        self.scale_ = float(extra["scale"])
-        self.history_ = extra.get("history", {})
-        self.module_ = load_module_arrays(self._module(), arrays)
