@@ -103,11 +103,9 @@ class CNNClassifier(SpectralClassifier):
         self.net_.cpu()
 
     def _proba_arrays(self, X: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.device)
-        self.net_.to(device).eval()
-        proba = predict_batches(lambda batch: torch.softmax(self.net_(batch), dim=1), X, device=device)
-        self.net_.cpu()
-        return proba.astype(float)
+        self.net_.eval()
+        return predict_batches(lambda batch: torch.softmax(self.net_(batch), dim=1), X,
+                               device=resolve_device(self.device), modules=(self.net_,)).astype(float)
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict]:
         return module_arrays(self.net_), {}

@@ -109,11 +109,10 @@ class NetworkDenoiser(Denoiser):
 
     def _apply(self, fn, X: np.ndarray) -> np.ndarray:
         """`fn` (the network or one of its parts) on the spectra X, back in their units."""
-        device = resolve_device(self.device)
-        self.module_.to(device).eval()
-        out = predict_batches(fn, X / self.scale_, batch_size=64, device=device) * self.scale_
-        self.module_.cpu()
-        return out.astype(np.float64)
+        self.module_.eval()
+        out = predict_batches(fn, X / self.scale_, batch_size=64, device=resolve_device(self.device),
+                              modules=(self.module_,))
+        return (out * self.scale_).astype(np.float64)
 
     def _clean(self, X: np.ndarray) -> np.ndarray:
         return self._apply(self.module_, X)
