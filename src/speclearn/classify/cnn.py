@@ -71,9 +71,7 @@ class CNNClassifier(SpectralClassifier):
             del self._given_encoder
 
     def _config(self, epochs: int, seed: int) -> TrainingConfig:
-        return TrainingConfig(epochs=epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                              weight_decay=self.weight_decay, patience=self.patience, max_seconds=self.max_seconds,
-                              seed=seed, progress=self.progress)
+        return TrainingConfig.of(self, epochs=epochs, seed=seed)
 
     def pretrained_encoder(self, n_channels: int, pipeline=None) -> dict[str, np.ndarray]:
         """Feature-extractor weights learnt on the simulated pretext task (`pipeline` preprocesses it)."""

@@ -162,9 +162,7 @@ class SpectroscopyNet(NetworkDenoiser):
                                 self.alignment_weight)
 
         self.module_ = self._module()
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                optimizer=self.optimizer, momentum=self.momentum, patience=self.patience, clip_norm=self.clip_norm,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.module_, loss_fn, [torch.arange(len(X))], None, config, device=device,
                               description="SpectroscopyNet").as_dict()
         self.module_.cpu().eval()

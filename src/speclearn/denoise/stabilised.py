@@ -114,9 +114,7 @@ class StabilisedDenoiser(Denoiser):
         """Train `module_`; `share`: how many networks split `max_seconds`."""
         torch.manual_seed(self.seed)
         seconds = None if self.max_seconds is None else self.max_seconds / share
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=seconds, seed=self.seed,
-                                progress=self.progress)
+        config = TrainingConfig.of(self, max_seconds=seconds)
         start = None
         if val_data is not None:  # the smoother alone, before any training: kept unless training beats it
             start = (evaluate(self.module_, loss, val_data, self.batch_size, torch.device("cpu")),

@@ -46,9 +46,7 @@ class SupervisedDenoiser(NetworkDenoiser):
         target = torch.as_tensor(clean / self.scale_, dtype=torch.float32)
         fit, val = (torch.as_tensor(rows) for rows in holdout(len(X), self.validation_fraction, self.seed))
         self.module_ = self._module()
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
-                                progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.module_, lambda m, b: torch.mean((m(b[0]) - b[1]) ** 2),
                               [noisy[fit], target[fit]], [noisy[val], target[val]] if len(val) else None, config,
                               device=resolve_device(self.device), description="supervised U-Net").as_dict()

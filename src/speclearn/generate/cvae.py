@@ -135,9 +135,7 @@ class ConditionalVAE(SpectralEstimator):
         torch.manual_seed(self.seed)
         self.net_ = CVAENet(X.shape[1], C.shape[1], self.latent_dim, self.hidden)
         fit, val = holdout(len(X), self.validation_fraction, self.seed, min_size=20)
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                weight_decay=self.weight_decay, patience=self.patience,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.net_, _elbo_loss(self.beta), [Xs[fit], C[fit]],
                               [Xs[val], C[val]] if len(val) else None, config, device=resolve_device(self.device),
                               description="cVAE")

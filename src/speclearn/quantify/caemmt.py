@@ -219,9 +219,7 @@ class CAEMMT(Quantifier):
         train_idx, val_idx = holdout(len(X), self.validation_fraction, self.seed)
         tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32)),
                    torch.from_numpy(clean), torch.from_numpy(peaks.astype(np.float32))]
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
-                                progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(net, self._loss, [t[train_idx] for t in tensors],
                               [t[val_idx] for t in tensors] if len(val_idx) else None, config,
                               device=resolve_device(self.device), description=f"CAEM-MT ({self.architecture_})").as_dict()

@@ -64,9 +64,7 @@ class CNNRegressor(Quantifier):
         targets = torch.from_numpy(((Y - self.y_mean_) / self.y_std_).astype(np.float32))
         fit, val = holdout(len(X), 0.15, self.seed, min_size=2)
         self.net_ = SpectrumCNN(Y.shape[1], self.width)
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                weight_decay=self.weight_decay, patience=self.patience,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.net_, lambda net, b: nn.functional.mse_loss(net(b[0]), b[1]),
                               [inputs[fit], targets[fit]], [inputs[val], targets[val]], config,
                               device=resolve_device(self.device), description="CNN regressor").as_dict()

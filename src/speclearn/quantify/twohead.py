@@ -115,9 +115,7 @@ class TwoHeadQuantifier(Quantifier):
                 self.net_.fusion[-1].bias.copy_(torch.from_numpy(-coef[:, 0]).float())
         fit, val = holdout(len(X), self.validation_fraction, self.seed)
         tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32))]
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                weight_decay=self.weight_decay, patience=self.patience,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.net_, self._loss, [t[fit] for t in tensors],
                               [t[val] for t in tensors] if len(val) else None, config,
                               device=resolve_device(self.device), description="two-headed quantifier").as_dict()

@@ -36,9 +36,7 @@ class OneStepMLPTransfer(TransferModel):
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         torch.manual_seed(self.seed)
         self.net_ = self._network(Xs.shape[1], Xp.shape[1])
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                weight_decay=self.weight_decay, patience=self.patience, max_seconds=self.max_seconds,
-                                seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         history = train(self.net_, regression_loss, [data.Rows(Xs), data.Rows(Xp)], [data.Rows(Xs_val), data.Rows(Xp_val)],
                         config, device=resolve_device(self.device), description="one-step MLP")
         self.net_.cpu().eval()

@@ -111,9 +111,7 @@ class VAEMLPTransfer(TransferModel):
         return library
 
     def _config(self, epochs: int, patience: int) -> TrainingConfig:
-        return TrainingConfig(epochs=epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                              weight_decay=self.weight_decay, patience=patience, max_seconds=self.max_seconds,
-                              seed=self.seed, progress=self.progress)
+        return TrainingConfig.of(self, epochs=epochs, patience=patience)
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         device = resolve_device(self.device)

@@ -164,8 +164,7 @@ class RunQA(SpectralEstimator):
         torch.manual_seed(self.seed)
         net = Autoencoder(train_features.shape[1], self.latent)
         tensors = lambda F: [torch.from_numpy(F.astype(np.float32))]  # noqa: E731
-        config = TrainingConfig(epochs=self.epochs, batch_size=32, learning_rate=1e-3, patience=20, seed=self.seed,
-                                progress=self.progress)
+        config = TrainingConfig.of(self, batch_size=32, learning_rate=1e-3, patience=20)
         self.history_ = train(net, _mse_loss, tensors(train_features), tensors(self._features(X[hold])), config,
                               description="QA autoencoder").as_dict()
         self.net_ = net.cpu().eval()
