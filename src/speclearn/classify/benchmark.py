@@ -152,11 +152,8 @@ def _write_markdown(out_dir: Path, rows: list[dict], summary: dict, scale: str) 
 
 
 def _confusion_figure(out_dir: Path, confusion: dict[str, np.ndarray], classes: np.ndarray) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 3, figsize=(11, 7))
     for ax, (name, matrix) in zip(axes.ravel(), confusion.items()):

@@ -277,11 +277,8 @@ def _write_markdown(out_dir: Path, table: pd.DataFrame, summary: dict, realism: 
 
 def _figures(out_dir: Path, table: pd.DataFrame, axis: np.ndarray, generated: np.ndarray, real: np.ndarray,
              test_targets: pd.DataFrame) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = [f"{r.setting}\n{r.generator[:12]}\n+{r.generated}" for r in table.itertuples()]

@@ -145,10 +145,8 @@ def markdown(result: dict) -> str:
 
 def plot(result: dict, path: Path) -> Path:
     """Per-analyte matrix-effect error of every model."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     per_analyte = pd.DataFrame(result["matrix_effect_error_per_analyte"])
     fig, ax = plt.subplots(figsize=(11, 4.5))

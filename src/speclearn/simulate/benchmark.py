@@ -80,11 +80,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def _write(result: dict, out_dir: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     write_result(out_dir / "simulate_speed.json", result)
     table = pd.DataFrame(result["rows"])

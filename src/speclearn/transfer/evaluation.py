@@ -77,9 +77,8 @@ def transfer_scores(true: np.ndarray, predicted: np.ndarray, clusters: ClusterSc
 def error_maps(true: np.ndarray, predicted: np.ndarray, shape: tuple[int, int], path: str | Path,
                title: str = "") -> Path:
     """PNG of the per-pixel Euclidean distance and cosine similarity (colours clipped to the 1-99 % quantiles)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from speclearn.report import pyplot
+    plt = pyplot()
 
     maps = {"Euclidean distance": euclidean(true, predicted).reshape(shape),
             "cosine similarity": cosine_similarity(true, predicted).reshape(shape)}

@@ -296,10 +296,8 @@ def _markdown_qa(result: dict, seconds: float, scale: str) -> str:
 
 def plot_coverage(rows: list[dict], path: Path) -> Path:
     """Empirical vs nominal coverage per model and interval method (±3-point band shaded)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     frame = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(16, 6), sharey=True)

@@ -56,10 +56,8 @@ def run_order(metadata: Path | None, data):
 
 def plot_run(table: pd.DataFrame, times, path: Path) -> Path:
     """Run-level drift plot: IS recovery and signal level, then the anomaly components over the run."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     x = np.arange(len(table)) if times is None else np.asarray(times)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
