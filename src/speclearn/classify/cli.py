@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_outputs, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_table_csv
 
@@ -23,9 +23,7 @@ def train_command(
                                                          "cross-validation), cnn, knn, svm, rf or plsda.")] = "auto",
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample ids): auto keeps each "
                                                                  "group in one fold.")] = None,
-    budget_s: Annotated[float | None, typer.Option(
-        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                    "depends on machine speed.")] = None,
+    budget_s: BudgetOption = None,
     epochs: Annotated[int, typer.Option("--epochs", help="CNN fine-tuning epochs.")] = 100,
     pretrain: Annotated[bool, typer.Option("--pretrain/--no-pretrain", metavar="", help="CNN: pretrain on simulated spectra.")] = True,
     pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="CNN pretraining epochs.")] = 10,

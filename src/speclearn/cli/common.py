@@ -20,6 +20,9 @@ SchedulerOption = Annotated[str | None, typer.Option(
                         "(tcp://host:8786), or local:N to start N local workers (default: threads here).")]
 QuietOption = Annotated[bool, typer.Option("--quiet/--no-quiet", metavar="", callback=lambda value: set_quiet(value),
                                            help="No progress bars or status lines (errors still print).")]
+BudgetOption = Annotated[float | None, typer.Option(
+    "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice depends on "
+                                "machine speed.")]
 ReportOption = Annotated[Path | None, typer.Option(
     "--report", help="Also write a self-contained HTML report (inputs, model, results, figures embedded).")]
 

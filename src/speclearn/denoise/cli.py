@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_outputs, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_spectra
 
@@ -40,9 +40,7 @@ def train_command(
                                                          "(replicates, --groups) | blindspot (single spectra) | "
                                                          "siamese | supervised | "
                                                          "classical.")] = "auto",
-    budget_s: Annotated[float | None, typer.Option(
-        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                    "depends on machine speed.")] = None,
+    budget_s: BudgetOption = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (network methods).")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_outputs, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, read_table_csv, write_spectra, write_table_csv
 
@@ -64,9 +64,7 @@ def train(
                                     "spectrum and absent from the targets).")] = "auto",
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample / replicate ids): auto "
                                                                  "cross-validates by group.")] = None,
-    budget_s: Annotated[float | None, typer.Option(
-        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                    "depends on machine speed.")] = None,
+    budget_s: BudgetOption = None,
     calibration_fraction: Annotated[float, typer.Option(
         "--calibration-fraction", help="Hold out this fraction of the training spectra to calibrate "
                                        "split-conformal intervals (0: none; auto calibrates on its "

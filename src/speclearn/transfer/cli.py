@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_outputs, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_spectra
 
@@ -33,9 +33,7 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
                   name: NameOption = "secondary", library: LibraryOption = None, epochs: EpochsOption = None,
                   baseline_window: WindowOption = 100,
                   baseline_sigma: SigmaOption = 50.0, device: DeviceOption = "auto", seed: SeedOption = 0,
-                  budget_s: Annotated[float | None, typer.Option(
-                      "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                                  "depends on machine speed.")] = None,
+                  budget_s: BudgetOption = None,
                   report: ReportOption = None, quiet: QuietOption = False,
                   overwrite: OverwriteOption = False) -> None:
     """Fit a transfer model on paired primary/secondary spectra and save it (both axes kept)."""
