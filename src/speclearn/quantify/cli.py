@@ -130,13 +130,11 @@ def train(
                                        "give finite intervals"))
         method = model.method
     else:
-        hyper: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
-        if "internal_standard" in METHODS[method]().get_params():
-            hyper["internal_standard"] = standard
-        if epochs is not None:
-            if "epochs" not in METHODS[method]().get_params():
-                raise InputError(f"--epochs applies to the network methods (caemmt, cnn, twohead), not {method}")
-            hyper["epochs"] = epochs
+        accepted = METHODS[method]().get_params()
+        if epochs is not None and "epochs" not in accepted:
+            raise InputError(f"--epochs applies to the network methods (caemmt, cnn, twohead), not {method}")
+        hyper = {k: v for k, v in {"seed": seed, "internal_standard": standard, "epochs": epochs}.items()
+                 if k in accepted and v is not None}
         model = use_device(METHODS[method](**hyper), device)
         if calibration_fraction:
             if param_table is not None:
@@ -157,14 +155,10 @@ def train(
     model.unit_, model.data_kind_ = unit, kind
     limits = None
     if kind == "icpms":
-        if blanks:
-            blank_data = read_spectra(blanks)
+        ids = None if blanks else blank_ids(table)
+        blank_data = read_spectra(blanks) if blanks else data.select(ids) if ids else None
+        if blank_data is not None:
             limits = detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
-        else:
-            ids = blank_ids(table)
-            blank_data = data.select(ids) if ids else None
-            limits = (detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
-                      if ids else None)
     elif blanks:
         raise InputError("--blanks (LOD/LOQ) applies to ICP-MS data only (element targets on an m/z axis)")
     model.limits_ = limits
