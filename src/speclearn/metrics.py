@@ -94,13 +94,6 @@ def peak_centre_error(predicted: np.ndarray, true: np.ndarray) -> float:
     return float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan")
 
 
-def relative_error_summary(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """Mean and median relative error over the items with a non-zero true value (the CAEM-MT paper §4.3)."""
-    errors = relative_error(predicted, true)
-    errors = errors[np.isfinite(errors)]
-    return {"mean": float(np.mean(errors)), "median": float(np.median(errors)), "n": int(errors.size)}
-
-
 def interval_coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int | None = None):
     """Fraction of true values inside [lo, hi] (prediction-interval coverage)."""
     true = np.asarray(true, float)
