@@ -8,13 +8,6 @@ import numpy as np
 from scipy import stats
 
 
-def relative_error(predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """|pred - true| / |true| elementwise (NaN where true is 0)."""
-    true = np.asarray(true, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(true != 0, np.abs(np.asarray(predicted, float) - true) / np.abs(true), np.nan)
-
-
 def rmse(predicted: np.ndarray, true: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     return np.sqrt(np.mean((np.asarray(predicted, float) - np.asarray(true, float)) ** 2, axis=axis))
 
