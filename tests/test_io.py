@@ -156,3 +156,10 @@ def test_benchmarks_measure_time_and_peak_memory_of_a_fresh_process():
     assert run["result"]["mean"] == 2.0
     assert run["wall_s"] > 0 and run["cpu_s"] >= 0
     assert 10 < run["peak_rss_mb"] < 2000  # the child's own high-water mark, not the test process's
+
+
+def test_markdown_table_fills_templates_and_functions_per_row():
+    from speclearn.io.atomic import markdown_table
+
+    lines = markdown_table([{"a": 1.234, "b": "x"}, {"a": 2, "b": "y"}], {"A": "{a:.1f}", "B too": lambda r: r["b"] + "!"})
+    assert lines == ["| A | B too |", "|---|---|", "| 1.2 | x! |", "| 2.0 | y! |"]

@@ -131,3 +131,11 @@ def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, sp
     from sklearn.linear_model import Ridge
     with pytest.raises(InputError, match="computes on the CPU"):
         use_device(Ridge(), "cuda")
+
+
+def test_training_config_of_takes_the_estimators_matching_hyperparameters():
+    from speclearn.generate.cvae import ConditionalVAE
+
+    config = TrainingConfig.of(ConditionalVAE(epochs=7, batch_size=5, weight_decay=0.1, seed=3), patience=2)
+    assert (config.epochs, config.batch_size, config.weight_decay, config.seed, config.patience) == (7, 5, 0.1, 3, 2)
+    assert config.optimizer == "adam"  # not a ConditionalVAE hyperparameter: the default

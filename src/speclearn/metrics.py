@@ -8,13 +8,6 @@ import numpy as np
 from scipy import stats
 
 
-def relative_error(predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """|pred - true| / |true| elementwise (NaN where true is 0)."""
-    true = np.asarray(true, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(true != 0, np.abs(np.asarray(predicted, float) - true) / np.abs(true), np.nan)
-
-
 def rmse(predicted: np.ndarray, true: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     return np.sqrt(np.mean((np.asarray(predicted, float) - np.asarray(true, float)) ** 2, axis=axis))
 
@@ -92,13 +85,6 @@ def peak_centre_error(predicted: np.ndarray, true: np.ndarray) -> float:
     """Mean |predicted - true| peak centre (axis units, e.g. Da) over the pairs where both are known."""
     diff = np.abs(np.asarray(predicted, float) - np.asarray(true, float))
     return float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan")
-
-
-def relative_error_summary(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """Mean and median relative error over the items with a non-zero true value (the CAEM-MT paper §4.3)."""
-    errors = relative_error(predicted, true)
-    errors = errors[np.isfinite(errors)]
-    return {"mean": float(np.mean(errors)), "median": float(np.median(errors)), "n": int(errors.size)}
 
 
 def interval_coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int | None = None):

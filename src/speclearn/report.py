@@ -138,6 +138,14 @@ class Report:
         return path
 
 
+def pyplot():
+    """`matplotlib.pyplot` on the file-only Agg backend (figures are written, never shown)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt
@@ -151,9 +159,7 @@ def plot_maps(rows: dict[str, np.ndarray], path: str | Path, *, columns: Sequenc
               label: str = "abundance", vmin: float | None = 0.0, vmax: float | None = None) -> Path:
     """One row of maps per entry (row label -> (K, y, x)), each with a colour bar; all maps of a
     column share one colour scale (robust percentiles unless vmin/vmax are given)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     k = max(maps.shape[0] for maps in rows.values())
     names = list(columns) if columns is not None else [f"component {i}" for i in range(k)]
     fig, axes = plt.subplots(len(rows), k, figsize=(2.9 * k, 2.6 * len(rows)), squeeze=False, constrained_layout=True)
@@ -180,9 +186,7 @@ def plot_maps(rows: dict[str, np.ndarray], path: str | Path, *, columns: Sequenc
 def _spectra_figure(spectra, path: Path, *, other=None, title: str = "", labels=("input", "output"),
                     n: int = 12) -> Path:
     """Up to `n` spectra (robust y limits); with `other` (same ids), input vs output of 3 spectra and residuals."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     first = np.asarray(spectra.flat()[:n].compute() if spectra.is_lazy else spectra.flat()[:n], dtype=float)
     xlabel = f"{spectra.axis_kind} ({spectra.axis_unit})" if spectra.axis_unit else spectra.axis_kind
     if other is None:
@@ -213,9 +217,7 @@ def _spectra_figure(spectra, path: Path, *, other=None, title: str = "", labels=
 
 def _table_figure(table: pd.DataFrame, path: Path) -> Path | None:
     """Predicted values: each numeric target as points with its interval (<t>_lo/<t>_hi), or class counts."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
                and not str(c).endswith(("_lo", "_hi")) and f"{c}_lo" in table.columns] or \
               [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])][:6]
@@ -250,9 +252,7 @@ def _table_figure(table: pd.DataFrame, path: Path) -> Path | None:
 
 def _parity_figure(truth: pd.DataFrame, predicted: pd.DataFrame, path: Path) -> Path:
     """Predicted against true values, one panel per target, with the y = x line."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     columns = [c for c in truth.columns if c in predicted.columns][:6]
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2), squeeze=False, constrained_layout=True)
     for ax, column in zip(axes[0], columns):

@@ -29,7 +29,7 @@ import pandas as pd
 
 from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 NAME = "auto"
 SCALES = ("quick", "full")
@@ -438,6 +438,16 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
+def _table(rows: dict[str, dict], columns: dict) -> list[str]:
+    """A method table: method, `columns`, wall s and the note (the failure, else the method auto chose)."""
+
+    def note(row: dict) -> str:
+        return (row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")).replace("|", "/")
+
+    return markdown_table([{"method": method, **row} for method, row in rows.items()],
+                          {"method": "{method}", **columns, "wall s": lambda row: row.get("wall_s", ""), "note": note})
+
+
 def markdown(result: dict[str, Any]) -> str:
     scale = result["scale"]
     lines = [f"# `--method auto` benchmark ({scale} scale, seed {result['seed']}, {result['wall_s']:.0f} s in all, "
@@ -445,47 +455,33 @@ def markdown(result: dict[str, Any]) -> str:
              + ", ".join(f"{k}={v}" for k, v in result["settings"].items()), "", "## Quantify (RMSEP on held-out spectra)", ""]
     for name, block in result["quantify"].items():
         lines += [f"### {name}: {block['data']} ({scale} scale, {block['wall_s']:.0f} s)", "",
-                  "| method | RMSEP | wall s | note |", "|---|---|---|---|"]
-        for method, row in block["rows"].items():
-            rmsep = ", ".join(f"{k} {_fmt(v)}" for k, v in row.get("rmsep", {}).items())
-            note = row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")
-            lines.append(f"| {method} | {rmsep or '-'} | {row['wall_s']} | {note.replace('|', '/')} |")
+                  *_table(block["rows"], {"RMSEP": lambda row: ", ".join(
+                      f"{k} {_fmt(v)}" for k, v in row.get("rmsep", {}).items()) or "-"})]
         for t in block["targets"]:
             if "auto" in t:
                 lines.append(f"\nauto / best single method ({t['best_method']}) on {t['target']}: {t['ratio']:.3f}")
         lines.append("")
     icp = result["icpms"]
-    lines += [f"### ICP-MS simulator: {icp['data']} ({scale} scale, {icp['wall_s']:.0f} s)", "",
-              "| method | median relative error | RMSEP (mean over analytes) | wall s | note |", "|---|---|---|---|---|"]
-    lines.append(f"| noise floor (true instrument parameters) | {_fmt(icp['noise_floor_median_relative_error'])} | | | |")
-    for method, row in icp["rows"].items():
-        rmsep = np.mean(list(row["rmsep"].values())) if "rmsep" in row else None
-        note = row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")
-        lines.append(f"| {method} | {_fmt(row.get('median_relative_error', '-'))} | {_fmt(rmsep) if rmsep else '-'} | "
-                     f"{row['wall_s']} | {note} |")
+    table = _table(icp["rows"], {
+        "median relative error": lambda row: _fmt(row.get("median_relative_error", "-")),
+        "RMSEP (mean over analytes)": lambda row: _fmt(np.mean(list(row["rmsep"].values())))
+        if "rmsep" in row else "-"})
+    lines += [f"### ICP-MS simulator: {icp['data']} ({scale} scale, {icp['wall_s']:.0f} s)", "", *table[:2],
+              f"| noise floor (true instrument parameters) | {_fmt(icp['noise_floor_median_relative_error'])} | | | |",
+              *table[2:]]
     lines += ["", "## Transfer (RMSE transferred secondary vs primary, held-out pairs)", ""]
     for name, block in result["transfer"].items():
         lines += [f"### {name}: {block['data']} ({scale} scale, {block['wall_s']:.0f} s)", "",
-                  "| method | RMSE | wall s | note |", "|---|---|---|---|"]
-        for method, row in block["rows"].items():
-            note = row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")
-            lines.append(f"| {method} | {_fmt(row.get('rmse', '-'))} | {row['wall_s']} | {note} |")
+                  *_table(block["rows"], {"RMSE": lambda row: _fmt(row.get("rmse", "-"))})]
         lines.append(f"\nauto / none {block['auto_over_none']:.3f}; auto / best of DS, PDS {block['auto_over_best_ds_pds']:.3f}\n")
     lines += ["## Denoise (held-out replicate disagreement; ratio to the raw spectra)", ""]
     for name, block in result["denoise"].items():
         lines += [f"### {name}: {block['data']} ({scale} scale, {block['wall_s']:.0f} s)", "",
-                  "| method | disagreement | ratio to raw | wall s | note |", "|---|---|---|---|---|"]
-        for method, row in block["rows"].items():
-            note = row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")
-            lines.append(f"| {method} | {_fmt(row.get('disagreement', '-'))} | {_fmt(row.get('ratio', '-'))} | "
-                         f"{row.get('wall_s', '')} | {note} |")
-        lines.append("")
+                  *_table(block["rows"], {"disagreement": lambda row: _fmt(row.get("disagreement", "-")),
+                                          "ratio to raw": lambda row: _fmt(row.get("ratio", "-"))}), ""]
     block = result["classify"]
     lines += [f"## Classify: {block['data']} ({scale} scale, {block['wall_s']:.0f} s)", "",
-              "| method | accuracy | wall s | note |", "|---|---|---|---|"]
-    for method, row in block["rows"].items():
-        note = row.get("failed", "") or (f"chose {row['chosen']}" if "chosen" in row else "")
-        lines.append(f"| {method} | {_fmt(row.get('accuracy', '-'))} | {row['wall_s']} | {note} |")
+              *_table(block["rows"], {"accuracy": lambda row: _fmt(row.get("accuracy", "-"))})]
     lines += ["", "## Targets", ""]
     for name, target in result["targets"].items():
         detail = {k: v for k, v in target.items() if k != "met"}

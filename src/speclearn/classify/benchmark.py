@@ -23,7 +23,7 @@ from speclearn.classify.cnn import CNNClassifier
 from speclearn.core.spectra import Spectra
 from speclearn.metrics import mean_confidence_interval, paired_t_test
 from speclearn.preprocessing import preprocess
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 SCALES = {"quick": {"repeats": 20, "epochs": 40, "pretrain_epochs": 8},
           "full": {"repeats": 20, "epochs": 100, "pretrain_epochs": 15}}
@@ -134,13 +134,11 @@ def _evaluate(spectra: Spectra, labels: pd.Series, methods: dict, encoder: dict,
 def _write_markdown(out_dir: Path, rows: list[dict], summary: dict, scale: str) -> None:
     lines = [f"### Classification (coffee origins, real data; scale {scale})", "",
              f"Scale (every row): {summary['scale']}.", "",
-             "| setting | train/test spectra | method | accuracy (mean) | 95 % CI | min-max | fit+predict s | scale |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['setting']} | {r['train']}/{r['test']} | {r['method']} | {r['accuracy_mean']:.3f} | "
-                     f"{r['ci95_low']:.3f}-{r['ci95_high']:.3f} | {r['accuracy_min']:.2f}-{r['accuracy_max']:.2f} | "
-                     f"{r['fit_predict_seconds']:.2f} | {scale} |")
-    lines.append("")
+             *markdown_table(rows, {
+                 "setting": "{setting}", "train/test spectra": "{train}/{test}", "method": "{method}",
+                 "accuracy (mean)": "{accuracy_mean:.3f}", "95 % CI": "{ci95_low:.3f}-{ci95_high:.3f}",
+                 "min-max": "{accuracy_min:.2f}-{accuracy_max:.2f}", "fit+predict s": "{fit_predict_seconds:.2f}",
+                 "scale": lambda r: scale}), ""]
     for setting in SETTINGS:
         part = summary[setting]
         gain, p = part["pretraining_gain"], part["pretraining_gain_p"]
@@ -154,11 +152,8 @@ def _write_markdown(out_dir: Path, rows: list[dict], summary: dict, scale: str) 
 
 
 def _confusion_figure(out_dir: Path, confusion: dict[str, np.ndarray], classes: np.ndarray) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 3, figsize=(11, 7))
     for ax, (name, matrix) in zip(axes.ravel(), confusion.items()):

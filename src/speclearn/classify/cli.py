@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_report, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import check_output, read_spectra, write_table_csv
+from speclearn.io import read_spectra, write_table_csv
 
 app = typer.Typer(no_args_is_help=True, help="Classify spectra: CNN with transfer learning, kNN, SVM, RF, PLS-DA.")
 
@@ -23,9 +23,7 @@ def train_command(
                                                          "cross-validation), cnn, knn, svm, rf or plsda.")] = "auto",
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample ids): auto keeps each "
                                                                  "group in one fold.")] = None,
-    budget_s: Annotated[float | None, typer.Option(
-        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                    "depends on machine speed.")] = None,
+    budget_s: BudgetOption = None,
     epochs: Annotated[int, typer.Option("--epochs", help="CNN fine-tuning epochs.")] = 100,
     pretrain: Annotated[bool, typer.Option("--pretrain/--no-pretrain", metavar="", help="CNN: pretrain on simulated spectra.")] = True,
     pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="CNN pretraining epochs.")] = 10,
@@ -44,8 +42,7 @@ def train_command(
         raise InputError(f"unknown --method {method!r}; choose from auto, {', '.join(types)}")
     if epochs < 1 or pretrain_epochs < 1:
         raise InputError("--epochs and --pretrain-epochs must be at least 1")
-    check_output(out, overwrite=overwrite, inputs=[spectra, labels, groups])
-    check_report(report, overwrite=overwrite, inputs=[spectra, labels, groups, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, labels, groups])
     data = read_spectra(spectra)
     target = read_labels(labels, data)
     cnn = dict(epochs=epochs, pretrain=pretrain, pretrain_epochs=pretrain_epochs, device=device)
@@ -84,8 +81,7 @@ def predict_command(
     from speclearn.distributed import predict_table, scheduler as cluster
     from speclearn.models import use_device
 
-    check_output(out, overwrite=overwrite, inputs=[spectra, model])
-    check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, model])
     classifier = use_device(load(model, SpectralClassifier), device)
     data = read_spectra(spectra, expect=classifier.axis_)
     with cluster(scheduler):

@@ -13,6 +13,7 @@ from torch import nn
 
 from speclearn.classify.base import SpectralClassifier
 from speclearn.classify.pretraining import simulate_band_classes
+from speclearn.core.params import keep_params
 from speclearn.models import (SavedModel, TrainingConfig, load_module_arrays, module_arrays, predict_batches,
                               resolve_device, train)
 
@@ -59,22 +60,7 @@ class CNNClassifier(SpectralClassifier):
                  pretrain_classes: int = 16, pretrain_per_class: int = 24, pretrain_epochs: int = 10,
                  max_seconds: float | None = None, device: str = "auto", preprocessing: list | None = None,
                  seed: int = 0, progress: bool = False):
-        self.width = width
-        self.kernel = kernel
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.pretrain = pretrain
-        self.pretrain_classes = pretrain_classes
-        self.pretrain_per_class = pretrain_per_class
-        self.pretrain_epochs = pretrain_epochs
-        self.max_seconds = max_seconds
-        self.device = device
-        self.preprocessing = preprocessing
-        self.seed = seed
-        self.progress = progress
+        keep_params(self, locals())
 
     def fit(self, spectra, labels, *, encoder: dict[str, np.ndarray] | None = None) -> "CNNClassifier":
         """Fit; `encoder` (from `pretrained_encoder`) reuses pretrained features instead of pretraining again."""
@@ -85,9 +71,7 @@ class CNNClassifier(SpectralClassifier):
             del self._given_encoder
 
     def _config(self, epochs: int, seed: int) -> TrainingConfig:
-        return TrainingConfig(epochs=epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                              weight_decay=self.weight_decay, patience=self.patience, max_seconds=self.max_seconds,
-                              seed=seed, progress=self.progress)
+        return TrainingConfig.of(self, epochs=epochs, seed=seed)
 
     def pretrained_encoder(self, n_channels: int, pipeline=None) -> dict[str, np.ndarray]:
         """Feature-extractor weights learnt on the simulated pretext task (`pipeline` preprocesses it)."""
@@ -117,11 +101,9 @@ class CNNClassifier(SpectralClassifier):
         self.net_.cpu()
 
     def _proba_arrays(self, X: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.device)
-        self.net_.to(device).eval()
-        proba = predict_batches(lambda batch: torch.softmax(self.net_(batch), dim=1), X, device=device)
-        self.net_.cpu()
-        return proba.astype(float)
+        self.net_.eval()
+        return predict_batches(lambda batch: torch.softmax(self.net_(batch), dim=1), X,
+                               device=resolve_device(self.device), modules=(self.net_,)).astype(float)
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict]:
         return module_arrays(self.net_), {}

@@ -9,9 +9,9 @@ import numpy as np
 import typer
 
 from speclearn.cli.common import (AxisOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_report, say, write_report)
+                                  SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_spectra
+from speclearn.io import align_table, read_spectra, read_table_csv, write_spectra
 
 
 def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file.")], axis: AxisOption = None) -> None:
@@ -98,8 +98,7 @@ def _preprocess(spectra, out, pipeline, crop, mask, baseline, savgol, normalize,
                 metadata, axis, report, overwrite) -> None:
     from speclearn.preprocessing import CHEMCAM_MASKED_BANDS, average_by_group, preprocess as apply_pipeline, read_spec
 
-    check_output(out, overwrite=overwrite, inputs=[spectra, pipeline, metadata])
-    check_report(report, overwrite=overwrite, inputs=[spectra, pipeline, metadata, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, pipeline, metadata])
     data = read_spectra(spectra, axis=axis)
     if pipeline is not None:
         spec = read_spec(pipeline)

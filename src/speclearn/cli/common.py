@@ -20,6 +20,9 @@ SchedulerOption = Annotated[str | None, typer.Option(
                         "(tcp://host:8786), or local:N to start N local workers (default: threads here).")]
 QuietOption = Annotated[bool, typer.Option("--quiet/--no-quiet", metavar="", callback=lambda value: set_quiet(value),
                                            help="No progress bars or status lines (errors still print).")]
+BudgetOption = Annotated[float | None, typer.Option(
+    "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice depends on "
+                                "machine speed.")]
 ReportOption = Annotated[Path | None, typer.Option(
     "--report", help="Also write a self-contained HTML report (inputs, model, results, figures embedded).")]
 
@@ -45,6 +48,17 @@ def check_report(report: Path | None, *, overwrite: bool, inputs: list) -> None:
     if report is not None:
         from speclearn.io import check_output
         check_output(report, overwrite=overwrite, inputs=inputs)
+
+
+def check_outputs(*outputs: Path | None, report: Path | None, overwrite: bool, inputs: list) -> None:
+    """Refuse, before any work, each output asked for (None: not asked for) that exists (without
+    --overwrite) or would destroy an input or an earlier output, then the --report path likewise."""
+    from speclearn.io import check_output
+
+    for i, path in enumerate(outputs):
+        if path is not None:
+            check_output(path, overwrite=overwrite, inputs=[*inputs, *outputs[:i]])
+    check_report(report, overwrite=overwrite, inputs=[*inputs, *outputs])
 
 
 def write_report(report: Path | None, title: str, **parts) -> None:

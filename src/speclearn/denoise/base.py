@@ -14,7 +14,7 @@ import pandas as pd
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
-from speclearn.models import SavedModel
+from speclearn.models import SavedModel, load_module_arrays, module_arrays, predict_batches, resolve_device
 from speclearn.models.estimator import SpectralEstimator
 
 
@@ -99,3 +99,28 @@ class Denoiser(SpectralEstimator):
 
     def _restore(self, arrays: dict[str, np.ndarray], estimators: dict[str, Any], extra: dict[str, Any]) -> None:
         raise NotImplementedError
+
+
+class NetworkDenoiser(Denoiser):
+    """A torch network `module_` (built by `_module()`) on spectra divided by one global scale `scale_`."""
+
+    def _module(self) -> Any:
+        raise NotImplementedError
+
+    def _apply(self, fn, X: np.ndarray) -> np.ndarray:
+        """`fn` (the network or one of its parts) on the spectra X, back in their units."""
+        self.module_.eval()
+        out = predict_batches(fn, X / self.scale_, batch_size=64, device=resolve_device(self.device),
+                              modules=(self.module_,))
+        return (out * self.scale_).astype(np.float64)
+
+    def _clean(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(self.module_, X)
+
+    def _state(self):
+        return module_arrays(self.module_), {}, {"scale": self.scale_, "history": getattr(self, "history_", {})}
+
+    def _restore(self, arrays, estimators, extra) -> None:
+        self.scale_ = float(extra["scale"])
+        self.history_ = extra.get("history", {})
+        self.module_ = load_module_arrays(self._module(), arrays)

@@ -30,7 +30,7 @@ from speclearn.denoise.siamese import SEED_CONFIG, SpectroscopyNet
 from speclearn.denoise.supervised import SupervisedDenoiser
 from speclearn.metrics import rmse, snr_db
 from speclearn.preprocessing import BandMask, average_by_group
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 SCALES: dict[str, dict[str, Any]] = {
     "quick": dict(n_targets=8, n_locations=2, shots=3, epochs=2, seed_config_epochs=1, max_seconds=30,
@@ -257,39 +257,35 @@ def figures(out_dir: Path, tables: dict[str, pd.DataFrame], outputs: dict[str, n
 
 
 def markdown(result: dict[str, Any]) -> str:
-    rows = pd.DataFrame(result["rows"])
+    rows = [r for _, r in pd.DataFrame(result["rows"]).iterrows()]
     oxides = result["oxides"]
     lines = [f"# Denoising benchmark (scale: {result['scale']}, seed {result['seed']}, "
              f"wall time {result['wall_seconds']:.0f} s, 2 shared CPU cores under contention)", "",
              "## Simulated ChemCam-like LIBS (seed bands masked)", "",
-             "| scenario | method | data | s | epochs | RMSE to clean | SNR gain dB | removed mean err (rel) | "
-             "removed/true mean | mean LOTO RMSE (icpt) | mean LOTO RMSE (no icpt) |", "|" + "---|" * 11]
-    for _, r in rows.iterrows():
-        lines.append(f"| {r.scenario} | {r.method} | {r.data} | {r.seconds} | {r.epochs_run or ''} | "
-                     f"{r.rmse_to_clean:.1f} | {r.snr_gain_db:.2f} | {r.removed_mean_error_rel:.3f} | "
-                     f"{r.removed_mean_over_true:.3f} | "
-                     f"{np.mean([r[f'rmse_icpt_{o}'] for o in oxides]):.3f} | "
-                     f"{np.mean([r[f'rmse_noicpt_{o}'] for o in oxides]):.3f} |")
+             *markdown_table(rows, {
+                 "scenario": "{scenario}", "method": "{method}", "data": "{data}", "s": "{seconds}",
+                 "epochs": lambda r: r.epochs_run or "", "RMSE to clean": "{rmse_to_clean:.1f}",
+                 "SNR gain dB": "{snr_gain_db:.2f}", "removed mean err (rel)": "{removed_mean_error_rel:.3f}",
+                 "removed/true mean": "{removed_mean_over_true:.3f}",
+                 "mean LOTO RMSE (icpt)": lambda r: f"{np.mean([r[f'rmse_icpt_{o}'] for o in oxides]):.3f}",
+                 "mean LOTO RMSE (no icpt)": lambda r: f"{np.mean([r[f'rmse_noicpt_{o}'] for o in oxides]):.3f}"})]
     for kind, label in (("icpt", "with intercept"), ("noicpt", "without intercept")):
-        lines += ["", f"### Downstream RMSE (wt%) per oxide, {label}", "",
-                  "| scenario | method | " + " | ".join(oxides) + " |", "|" + "---|" * (len(oxides) + 2)]
-        for _, r in rows.iterrows():
-            lines.append(f"| {r.scenario} | {r.method} | " + " | ".join(f"{r[f'rmse_{kind}_{o}']:.3f}" for o in oxides) + " |")
+        lines += ["", f"### Downstream RMSE (wt%) per oxide, {label}", "", *markdown_table(
+            rows, {"scenario": "{scenario}", "method": "{method}", **{o: f"{{rmse_{kind}_{o}:.3f}}" for o in oxides}})]
     lines += ["", "## Targets", ""]
     lines += [f"- {t['target']}: **{'met' if t['met'] else 'NOT met'}** ({t['detail']})" for t in result["targets"]]
     speed_result = result["speed"]
     lines += ["", f"## Speed (batch inference, signal channel, {speed_result['channels']} channels, "
               f"{speed_result['threads']} threads; matmul peak {speed_result['matmul_peak_gflops']:.1f} GFLOP/s)", "",
-              "| config | params | GFLOP/spectrum | spectra/s | GFLOP/s | fraction of peak |", "|---|---|---|---|---|---|"]
-    for label, c in speed_result["configs"].items():
-        lines.append(f"| {label} | {c['params']} | {c['gflop_per_spectrum']:.3f} | {c['spectra_per_s']:.1f} | "
-                     f"{c['gflops']:.1f} | {c['fraction_of_peak']:.2f} |")
+              *markdown_table([{"config": k, **c} for k, c in speed_result["configs"].items()], {
+                  "config": "{config}", "params": "{params}", "GFLOP/spectrum": "{gflop_per_spectrum:.3f}",
+                  "spectra/s": "{spectra_per_s:.1f}", "GFLOP/s": "{gflops:.1f}",
+                  "fraction of peak": "{fraction_of_peak:.2f}"})]
     real = result["real"]
-    lines += ["", f"## Real spectra: {real['data']}", "", "| method | within SD | between SD | within/between |",
-              "|---|---|---|---|"]
-    for name, c in real["consistency"].items():
-        lines.append(f"| {name} | {c['within_group_sd']:.4g} | {c['between_group_sd']:.4g} | "
-                     f"{c['within_over_between']:.3f} |")
+    lines += ["", f"## Real spectra: {real['data']}", "", *markdown_table(
+        [{"method": k, **c} for k, c in real["consistency"].items()], {
+            "method": "{method}", "within SD": "{within_group_sd:.4g}", "between SD": "{between_group_sd:.4g}",
+            "within/between": "{within_over_between:.3f}"})]
     return "\n".join(lines) + "\n"
 
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_report, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import check_output, read_spectra, write_spectra
+from speclearn.io import read_spectra, write_spectra
 
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
 
@@ -40,9 +40,7 @@ def train_command(
                                                          "(replicates, --groups) | blindspot (single spectra) | "
                                                          "siamese | supervised | "
                                                          "classical.")] = "auto",
-    budget_s: Annotated[float | None, typer.Option(
-        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                    "depends on machine speed.")] = None,
+    budget_s: BudgetOption = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (network methods).")] = None,
     device: DeviceOption = "auto",
     seed: SeedOption = 0,
@@ -59,8 +57,7 @@ def train_command(
         raise InputError(f"--method {method} needs --groups GROUPS.csv (which spectra come from the same target)")
     if method == "supervised" and clean is None:
         raise InputError("--method supervised needs --clean CLEAN.csv (clean spectra paired with --spectra)")
-    check_output(out, overwrite=overwrite, inputs=[spectra, groups, clean])
-    check_report(report, overwrite=overwrite, inputs=[spectra, groups, clean, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, groups, clean])
     data = read_spectra(spectra)
     labels = (read_groups(groups, data, minimum=2 if method == "auto" else 3)
               if groups is not None and method in ("siamese", "noise2noise", "auto") else None)
@@ -105,10 +102,7 @@ def predict_command(
     from speclearn.distributed import map_spectra, scheduler as cluster
     from speclearn.models import use_device
 
-    check_output(out, overwrite=overwrite, inputs=[spectra, model])
-    if noise is not None:
-        check_output(noise, overwrite=overwrite, inputs=[spectra, model, out])
-    check_report(report, overwrite=overwrite, inputs=[spectra, model, out, noise])
+    check_outputs(out, noise, report=report, overwrite=overwrite, inputs=[spectra, model])
     estimator = use_device(load(model, Denoiser), device)
     data = read_spectra(spectra, expect=estimator.axis_)
     with cluster(scheduler):

@@ -29,7 +29,7 @@ from speclearn.denoise.blindspot import BlindSpotDenoiser
 from speclearn.denoise.classical import ClassicalDenoiser
 from speclearn.denoise.replicate_sets import eds_replicates, fermentation_replicates, gamma_replicates
 from speclearn.denoise.replicates import ReplicateDenoiser
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 NAME = "denoising_replicates"
 SCALES: dict[str, dict[str, Any]] = {
@@ -180,12 +180,11 @@ def markdown(result: dict) -> str:
                   f"Scale: {block.get('scale', result['scale'])}, {block['shape']}, {block['groups']} samples, "
                   f"{settings['folds']}-fold GroupKFold; networks up to {settings['epochs']} epochs{limit}; "
                   f"{block['seconds']:.0f} s.", "",
-                  "| method | disagreement ratio | nearest-centroid acc. | fit s | spectra/s | scale |",
-                  "|---|---|---|---|---|---|"]
-        for r in block["rows"]:
-            rate = f"{r['spectra_per_s']:.0f}" if r["spectra_per_s"] else ""
-            lines.append(f"| {r['method']} | {r['ratio']:.3f} | {r['accuracy']:.3f} | {r['fit_seconds']:.1f} | {rate} | "
-                         f"{block['shape']}, {settings['folds']} folds |")
+                  *markdown_table(block["rows"], {
+                      "method": "{method}", "disagreement ratio": "{ratio:.3f}",
+                      "nearest-centroid acc.": "{accuracy:.3f}", "fit s": "{fit_seconds:.1f}",
+                      "spectra/s": lambda r: f"{r['spectra_per_s']:.0f}" if r["spectra_per_s"] else "",
+                      "scale": lambda r: f"{block['shape']}, {settings['folds']} folds"})]
         notes = [n for r in block["rows"] for n in r["notes"]]
         if notes:
             lines += [""] + [f"- {n}" for n in notes]

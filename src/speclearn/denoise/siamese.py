@@ -46,10 +46,10 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
-from speclearn.denoise.base import Denoiser, intensity_scale
+from speclearn.core.params import keep_params
+from speclearn.denoise.base import NetworkDenoiser, intensity_scale
 from speclearn.denoise.networks import DnCNN1d
-from speclearn.models import (TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device,
-                              train)
+from speclearn.models import TrainingConfig, resolve_device, train
 
 #: the seed's configuration (§3): D = 18 Conv+BN+ReLU layers of 64 filters, 60 epochs, batches of 512
 SEED_CONFIG = {"depth": 18, "width": 64, "dilation": 1, "downsample": 1, "epochs": 60, "batch_size": 512}
@@ -120,7 +120,7 @@ def siamese_loss(module: SiameseModule, y_j: torch.Tensor, target: torch.Tensor,
     return rec + orthogonality_weight * ortho - alignment_weight * align
 
 
-class SpectroscopyNet(Denoiser):
+class SpectroscopyNet(NetworkDenoiser):
     """Siamese signal/noise disentanglement from weak labels (Castorena & Oyen). See the module docstring.
 
     The defaults are the cheaper network chosen by the speed benchmark; `SEED_CONFIG` holds the
@@ -136,26 +136,7 @@ class SpectroscopyNet(Denoiser):
                  batch_size: int = 16, learning_rate: float = 0.1, momentum: float = 0.9, optimizer: str = "sgd",
                  clip_norm: float | None = 1.0, max_seconds: float | None = None, patience: int = 60, seed: int = 0,
                  device: str = "auto", progress: bool = False):
-        self.depth = depth
-        self.width = width
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        self.downsample = downsample
-        self.residual = residual
-        self.reconstruction = reconstruction
-        self.orthogonality_weight = orthogonality_weight
-        self.alignment_weight = alignment_weight
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.optimizer = optimizer
-        self.clip_norm = clip_norm
-        self.max_seconds = max_seconds
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        keep_params(self, locals())
 
     def _module(self) -> SiameseModule:
         return SiameseModule(residual=self.residual, depth=self.depth, width=self.width, kernel_size=self.kernel_size,
@@ -181,19 +162,10 @@ class SpectroscopyNet(Denoiser):
                                 self.alignment_weight)
 
         self.module_ = self._module()
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                optimizer=self.optimizer, momentum=self.momentum, patience=self.patience, clip_norm=self.clip_norm,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.module_, loss_fn, [torch.arange(len(X))], None, config, device=device,
                               description="SpectroscopyNet").as_dict()
         self.module_.cpu().eval()
-
-    def _apply(self, fn, X: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.device)
-        self.module_.to(device).eval()
-        out = predict_batches(fn, X / self.scale_, batch_size=64, device=device) * self.scale_
-        self.module_.cpu()
-        return out.astype(np.float64)
 
     def _clean(self, X: np.ndarray) -> np.ndarray:
         return self._apply(self.module_.signal, X)
@@ -202,11 +174,3 @@ class SpectroscopyNet(Denoiser):
         """z_n = h2(y): the noise channel's estimate (the stationary, target-independent part)."""
         self.check_spectra(spectra)
         return spectra.with_intensity(self._apply(self.module_.noise, spectra.values()))
-
-    def _state(self):
-        return module_arrays(self.module_), {}, {"scale": self.scale_, "history": getattr(self, "history_", {})}
-
-    def _restore(self, arrays, estimators, extra) -> None:
-        self.scale_ = float(extra["scale"])
-        self.history_ = extra.get("history", {})
-        self.module_ = load_module_arrays(self._module(), arrays)

@@ -5,15 +5,14 @@ spectra divided by one global RMS scale; the loss is the mean squared error to t
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from speclearn.denoise.base import Denoiser, intensity_scale
+from speclearn.core.params import keep_params
+from speclearn.denoise.base import NetworkDenoiser, intensity_scale
 from speclearn.denoise.networks import UNet1d
 from speclearn.models.selection import holdout
-from speclearn.models import (TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device,
-                              train)
+from speclearn.models import TrainingConfig, resolve_device, train
 
 
 class ResidualUNet(nn.Module):
@@ -25,7 +24,7 @@ class ResidualUNet(nn.Module):
         return y - self.net(y)
 
 
-class SupervisedDenoiser(Denoiser):
+class SupervisedDenoiser(NetworkDenoiser):
     """U-Net denoiser trained with clean targets (the upper bound a weakly supervised method chases)."""
 
     method = "supervised"
@@ -35,18 +34,7 @@ class SupervisedDenoiser(Denoiser):
                  batch_size: int = 32, learning_rate: float = 1e-3, validation_fraction: float = 0.1,
                  patience: int = 10, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
                  progress: bool = False):
-        self.width = width
-        self.levels = levels
-        self.kernel_size = kernel_size
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        keep_params(self, locals())
 
     def _module(self) -> ResidualUNet:
         return ResidualUNet(self.width, self.levels, self.kernel_size)
@@ -58,25 +46,8 @@ class SupervisedDenoiser(Denoiser):
         target = torch.as_tensor(clean / self.scale_, dtype=torch.float32)
         fit, val = (torch.as_tensor(rows) for rows in holdout(len(X), self.validation_fraction, self.seed))
         self.module_ = self._module()
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
-                                progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.module_, lambda m, b: torch.mean((m(b[0]) - b[1]) ** 2),
                               [noisy[fit], target[fit]], [noisy[val], target[val]] if len(val) else None, config,
                               device=resolve_device(self.device), description="supervised U-Net").as_dict()
         self.module_.cpu().eval()
-
-    def _clean(self, X: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.device)
-        self.module_.to(device).eval()
-        out = predict_batches(self.module_, X / self.scale_, batch_size=64, device=device) * self.scale_
-        self.module_.cpu()
-        return out.astype(np.float64)
-
-    def _state(self):
-        return module_arrays(self.module_), {}, {"scale": self.scale_, "history": getattr(self, "history_", {})}
-
-    def _restore(self, arrays, estimators, extra) -> None:
-        self.scale_ = float(extra["scale"])
-        self.history_ = extra.get("history", {})
-        self.module_ = load_module_arrays(self._module(), arrays)

@@ -23,7 +23,6 @@ from speclearn.core.errors import InputError
 from speclearn.metrics import best_times
 
 FORMATS = ("onnx", "torchscript")
-SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 @dataclass

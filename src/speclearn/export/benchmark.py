@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from speclearn.core.spectra import Spectra
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 from speclearn.metrics import best_times
 
 KINDS = ("denoise.supervised", "denoise.siamese", "classify.cnn", "transfer.mlp", "transfer.vae-mlp", "generate.cvae",
@@ -153,13 +153,12 @@ def _markdown(result: dict) -> str:
              "processes only add time); tiny "
              f"models trained 2 epochs (speed does not depend on the training); {result['machine']}, torch "
              f"{result['torch']}; wall time {result['wall_s']:.0f} s.", "",
-             "| network | threads | input | eager (spectra/s) | ONNX (spectra/s) | TorchScript (spectra/s) | "
-             "ONNX / eager | TorchScript / eager |", "|---|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
-        shape = ", ".join(f"{k} {v}" for k, v in row["inputs"].items())
-        lines.append(f"| {row['network']} | {row['threads']} | {shape} | {row['eager_spectra_per_s']:,.0f} | "
-                     f"{row['onnx_spectra_per_s']:,.0f} | {row['torchscript_spectra_per_s']:,.0f} | "
-                     f"{row['onnx_vs_eager']:.2f}x | {row['torchscript_vs_eager']:.2f}x |")
+             *markdown_table(result["rows"], {
+                 "network": "{network}", "threads": "{threads}",
+                 "input": lambda row: ", ".join(f"{k} {v}" for k, v in row["inputs"].items()),
+                 "eager (spectra/s)": "{eager_spectra_per_s:,.0f}", "ONNX (spectra/s)": "{onnx_spectra_per_s:,.0f}",
+                 "TorchScript (spectra/s)": "{torchscript_spectra_per_s:,.0f}", "ONNX / eager": "{onnx_vs_eager:.2f}x",
+                 "TorchScript / eager": "{torchscript_vs_eager:.2f}x"})]
     lines += ["", "Target: exported inference at least as fast as PyTorch eager for every network."]
     for fmt, name in (("onnx", "ONNX Runtime"), ("torchscript", "TorchScript")):
         slower = [r for r in result["rows"] if r[f"{fmt}_vs_eager"] < 1.0]

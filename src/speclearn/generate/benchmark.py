@@ -31,7 +31,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.generate.cvae import ConditionalVAE
 from speclearn.generate.simulated import SimulatorCorrection
 from speclearn.metrics import classifier_two_sample_test, mean_confidence_interval, mmd_permutation_test, rmse
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 SCALES = {"quick": {"targets": 80, "test_targets": 25, "shots": 4, "repeats": 3, "epochs": 300},
           "full": {"targets": 120, "test_targets": 40, "shots": 5, "repeats": 5, "epochs": 400}}
@@ -254,13 +254,12 @@ def _targets(table: pd.DataFrame) -> list[dict]:
 def _write_markdown(out_dir: Path, table: pd.DataFrame, summary: dict, realism: dict, scale: str) -> None:
     lines = [f"### Generative augmentation (PLS on real + generated spectra, simulated LIBS; scale {scale})", "",
              f"Scale (every row): {summary['scale']}.", "",
-             "| training set | generator | real spectra | generated | draws | PLS RMSE wt% (mean) | 95 % CI | "
-             "ratio to real only | paired difference 95 % CI | generator fit s | scale |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        lines.append(f"| {r.setting} | {r.generator} | {r.real} | {r.generated} | {r.draws} | {r.rmse:.3f} | "
-                     f"{r.ci95_low:.3f}-{r.ci95_high:.3f} | {r.rmse_ratio:.3f} | {r.diff_low:.3f} to {r.diff_high:.3f} | "
-                     f"{r.fit_seconds:.0f} | {scale} |")
+             *markdown_table([r._asdict() for r in table.itertuples()], {
+                 "training set": "{setting}", "generator": "{generator}", "real spectra": "{real}",
+                 "generated": "{generated}", "draws": "{draws}", "PLS RMSE wt% (mean)": "{rmse:.3f}",
+                 "95 % CI": "{ci95_low:.3f}-{ci95_high:.3f}", "ratio to real only": "{rmse_ratio:.3f}",
+                 "paired difference 95 % CI": "{diff_low:.3f} to {diff_high:.3f}",
+                 "generator fit s": "{fit_seconds:.0f}", "scale": lambda r: scale})]
     gen, ref = realism["generated_vs_real_test"], realism["real_train_vs_real_test"]
     lines += ["", "Targets:", ""]
     lines += [f"- {t['generator']}: {t['target']}: **{'met' if t['met'] else 'NOT met'}** ({t['detail']})"
@@ -278,11 +277,8 @@ def _write_markdown(out_dir: Path, table: pd.DataFrame, summary: dict, realism: 
 
 def _figures(out_dir: Path, table: pd.DataFrame, axis: np.ndarray, generated: np.ndarray, real: np.ndarray,
              test_targets: pd.DataFrame) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = [f"{r.setting}\n{r.generator[:12]}\n+{r.generated}" for r in table.itertuples()]

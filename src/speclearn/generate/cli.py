@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from speclearn.cli.common import (DeviceOption, OverwriteOption, QuietOption, ReportOption, SeedOption, SpectraOption,
-                                  check_report, say, write_report)
+                                  check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
+from speclearn.io import read_spectra, read_table_csv, write_spectra, write_table_csv
 
 app = typer.Typer(no_args_is_help=True,
                   help="Generate spectra for requested compositions with a conditional VAE (`generate train` fits one).")
@@ -34,10 +34,7 @@ def predict_command(
     from speclearn.generate.cvae import ConditionalVAE
     from speclearn.models import load, use_device
 
-    check_output(out, overwrite=overwrite, inputs=[targets, model])
-    check_report(report, overwrite=overwrite, inputs=[targets, model, out, targets_out])
-    if targets_out is not None:
-        check_output(targets_out, overwrite=overwrite, inputs=[targets, model, out])
+    check_outputs(out, targets_out, report=report, overwrite=overwrite, inputs=[targets, model])
     vae = use_device(load(model, ConditionalVAE), device)
     wanted = read_table_csv(targets)
     spectra, conditions = vae.generate(wanted, n_per_row=n_per_row, seed=seed, file=targets)
@@ -67,8 +64,7 @@ def train_command(
 
     if epochs < 1 or latent_dim < 1:
         raise InputError("--epochs and --latent-dim must be at least 1")
-    check_output(out, overwrite=overwrite, inputs=[spectra, targets])
-    check_report(report, overwrite=overwrite, inputs=[spectra, targets, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, targets])
     data = read_spectra(spectra)
     table = read_table_csv(targets)
     vae = ConditionalVAE(epochs=epochs, latent_dim=latent_dim, seed=seed, device=device, progress=True)

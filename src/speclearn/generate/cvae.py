@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import keep_params
 from speclearn.core.spectra import Spectra
 from speclearn.io import align_table
 from speclearn.models.selection import holdout
@@ -75,19 +76,7 @@ class ConditionalVAE(SpectralEstimator):
                  learning_rate: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.0, patience: int = 60,
                  validation_fraction: float = 0.15, max_seconds: float | None = None, device: str = "auto",
                  seed: int = 0, progress: bool = False):
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.beta = beta
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.max_seconds = max_seconds
-        self.device = device
-        self.seed = seed
-        self.progress = progress
+        keep_params(self, locals())
 
     # --- conditions ---------------------------------------------------------------------------
     def _read_condition_kind(self, targets: pd.DataFrame, file) -> None:
@@ -146,9 +135,7 @@ class ConditionalVAE(SpectralEstimator):
         torch.manual_seed(self.seed)
         self.net_ = CVAENet(X.shape[1], C.shape[1], self.latent_dim, self.hidden)
         fit, val = holdout(len(X), self.validation_fraction, self.seed, min_size=20)
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                weight_decay=self.weight_decay, patience=self.patience,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.net_, _elbo_loss(self.beta), [Xs[fit], C[fit]],
                               [Xs[val], C[val]] if len(val) else None, config, device=resolve_device(self.device),
                               description="cVAE")

@@ -20,8 +20,9 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from speclearn.core.errors import InputError
 
@@ -213,3 +214,11 @@ def write_result(path: str | Path, content: str | dict) -> Path:
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(text)
     return path
+
+
+def markdown_table(rows: Iterable, columns: dict[str, str | Callable[[Any], object]]) -> list[str]:
+    """The lines of a markdown results table: one column per `columns` entry, header -> a `str.format`
+    template filled from each row (a mapping) or a function of the row."""
+    cells = [[cell(row) if callable(cell) else cell.format_map(row) for cell in columns.values()] for row in rows]
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(map(str, row)) + " |" for row in cells)]

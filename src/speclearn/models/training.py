@@ -5,7 +5,8 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,13 @@ class TrainingConfig:
     max_seconds: float | None = None
     seed: int = 0
     progress: bool = True
+
+    @classmethod
+    def of(cls, estimator: Any, **settings) -> "TrainingConfig":
+        """The settings an estimator holds as hyperparameters of the same names (`get_params`), `settings`
+        on top."""
+        params = estimator.get_params(deep=False)
+        return cls(**{**{f.name: params[f.name] for f in fields(cls) if f.name in params}, **settings})
 
 
 @dataclass

@@ -175,10 +175,8 @@ def _targets(results: dict, tests: dict, default: str) -> dict:
 
 
 def _figures(name, out_dir, test, truth, predictions, models, default) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     shown = [m for m in (default, "wnnls", "gd", "pls") if m in predictions]
     fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 4), squeeze=False)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from speclearn.core.params import keep_params
 from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.models.selection import holdout
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
@@ -158,22 +159,7 @@ class CAEMMT(Quantifier):
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
                  hidden: int = 256, validation_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
                  progress: bool = True, device: str = "auto"):
-        self.architecture = architecture
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.lambda_struct = lambda_struct
-        self.alpha = alpha
-        self.beta = beta
-        self.downsample = downsample
-        self.hidden = hidden
-        self.validation_fraction = validation_fraction
-        self.internal_standard = internal_standard
-        self.seed = seed
-        self.progress = progress
-        self.device = device
+        keep_params(self, locals())
 
     # --- helpers -----------------------------------------------------------------------------------
     @property
@@ -233,9 +219,7 @@ class CAEMMT(Quantifier):
         train_idx, val_idx = holdout(len(X), self.validation_fraction, self.seed)
         tensors = [torch.from_numpy(inputs), torch.from_numpy(Y.astype(np.float32)),
                    torch.from_numpy(clean), torch.from_numpy(peaks.astype(np.float32))]
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                patience=self.patience, max_seconds=self.max_seconds, seed=self.seed,
-                                progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(net, self._loss, [t[train_idx] for t in tensors],
                               [t[val_idx] for t in tensors] if len(val_idx) else None, config,
                               device=resolve_device(self.device), description=f"CAEM-MT ({self.architecture_})").as_dict()

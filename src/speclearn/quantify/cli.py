@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_report, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import check_output, read_spectra, read_table_csv, write_spectra, write_table_csv
+from speclearn.io import read_spectra, read_table_csv, write_spectra, write_table_csv
 
 RECOVERY = "internal_standard_recovery"
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
@@ -64,9 +64,7 @@ def train(
                                     "spectrum and absent from the targets).")] = "auto",
     groups: Annotated[Path | None, typer.Option("--groups", help="CSV id,group (sample / replicate ids): auto "
                                                                  "cross-validates by group.")] = None,
-    budget_s: Annotated[float | None, typer.Option(
-        "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                    "depends on machine speed.")] = None,
+    budget_s: BudgetOption = None,
     calibration_fraction: Annotated[float, typer.Option(
         "--calibration-fraction", help="Hold out this fraction of the training spectra to calibrate "
                                        "split-conformal intervals (0: none; auto calibrates on its "
@@ -89,8 +87,8 @@ def train(
 
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
-    check_output(out, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups])
-    check_report(report, overwrite=overwrite, inputs=[spectra, targets, clean, peaks, blanks, params, groups, out])
+    check_outputs(out, report=report, overwrite=overwrite,
+                  inputs=[spectra, targets, clean, peaks, blanks, params, groups])
     resolve_device(device)
     data = read_spectra(spectra)
     raw_table = read_table_csv(targets, numeric=True)
@@ -132,13 +130,11 @@ def train(
                                        "give finite intervals"))
         method = model.method
     else:
-        hyper: dict = {"seed": seed} if "seed" in METHODS[method]().get_params() else {}
-        if "internal_standard" in METHODS[method]().get_params():
-            hyper["internal_standard"] = standard
-        if epochs is not None:
-            if "epochs" not in METHODS[method]().get_params():
-                raise InputError(f"--epochs applies to the network methods (caemmt, cnn, twohead), not {method}")
-            hyper["epochs"] = epochs
+        accepted = METHODS[method]().get_params()
+        if epochs is not None and "epochs" not in accepted:
+            raise InputError(f"--epochs applies to the network methods (caemmt, cnn, twohead), not {method}")
+        hyper = {k: v for k, v in {"seed": seed, "internal_standard": standard, "epochs": epochs}.items()
+                 if k in accepted and v is not None}
         model = use_device(METHODS[method](**hyper), device)
         if calibration_fraction:
             if param_table is not None:
@@ -159,14 +155,10 @@ def train(
     model.unit_, model.data_kind_ = unit, kind
     limits = None
     if kind == "icpms":
-        if blanks:
-            blank_data = read_spectra(blanks)
+        ids = None if blanks else blank_ids(table)
+        blank_data = read_spectra(blanks) if blanks else data.select(ids) if ids else None
+        if blank_data is not None:
             limits = detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
-        else:
-            ids = blank_ids(table)
-            blank_data = data.select(ids) if ids else None
-            limits = (detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
-                      if ids else None)
     elif blanks:
         raise InputError("--blanks (LOD/LOQ) applies to ICP-MS data only (element targets on an m/z axis)")
     model.limits_ = limits
@@ -255,11 +247,8 @@ def predict(
         flags = None  # LOD / LOQ flags and internal-standard recovery mean nothing for property targets
     else:
         flags = flags or _flags_path(out)
-    inputs = [spectra, metadata, model, params]
-    for path in (out, flags, reconstructed, peaks_out):
-        if path is not None:
-            check_output(path, overwrite=overwrite, inputs=inputs)
-    check_report(report, overwrite=overwrite, inputs=[*inputs, out, flags, reconstructed, peaks_out])
+    check_outputs(out, flags, reconstructed, peaks_out, report=report, overwrite=overwrite,
+                  inputs=[spectra, metadata, model, params])
     data = read_spectra(spectra, expect=quantifier.axis_)
     data.check_axis_matches(quantifier.axis_, what=f"the model {model}")
     meta = read_table_csv(metadata) if metadata else None

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from speclearn.core.params import keep_params
 from speclearn.models.selection import holdout
 from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.preprocessing import Normalizer
@@ -49,16 +50,7 @@ class CNNRegressor(Quantifier):
     def __init__(self, width: int = 8, epochs: int = 300, batch_size: int = 32, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, patience: int = 30, max_seconds: float | None = None, seed: int = 0,
                  progress: bool = False, device: str = "auto"):
-        self.width = width
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
-        self.device = device
+        keep_params(self, locals())
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         return ((_snv(X) - self.x_mean_) / self.x_std_).astype(np.float32)
@@ -72,9 +64,7 @@ class CNNRegressor(Quantifier):
         targets = torch.from_numpy(((Y - self.y_mean_) / self.y_std_).astype(np.float32))
         fit, val = holdout(len(X), 0.15, self.seed, min_size=2)
         self.net_ = SpectrumCNN(Y.shape[1], self.width)
-        config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                                weight_decay=self.weight_decay, patience=self.patience,
-                                max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
+        config = TrainingConfig.of(self)
         self.history_ = train(self.net_, lambda net, b: nn.functional.mse_loss(net(b[0]), b[1]),
                               [inputs[fit], targets[fit]], [inputs[val], targets[val]], config,
                               device=resolve_device(self.device), description="CNN regressor").as_dict()

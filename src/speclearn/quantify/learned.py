@@ -18,8 +18,6 @@ class SklearnQuantifier(Quantifier):
         fit weighs relative rather than absolute errors.
     """
 
-    log_targets_default = False
-
     def _estimator(self, n_samples: int, n_features: int) -> Any:
         raise NotImplementedError
 

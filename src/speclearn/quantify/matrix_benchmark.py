@@ -24,7 +24,7 @@ import pandas as pd
 from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.twohead import TwoHeadQuantifier
 from speclearn.simulate.icpms import PROCESS_PARAMETERS, ICPMSConfig, ICPMSInstrument, ProcessConfig, simulate_icpms
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 SCALES = {"quick": {"n_train": 240, "n_test": 120, "n_channels": 4000, "epochs": 400},
           "full": {"n_train": 800, "n_test": 400, "n_channels": 10_000, "epochs": 600}}
@@ -121,13 +121,11 @@ def markdown(result: dict) -> str:
     """The result as a markdown table plus the goal verdict."""
     lines = [f"# Matrix effects: quantification with and without instrument parameters ({result['scale']})", "",
              result["definition"].replace("\n", " "), "",
-             "| model | params | MRE matrix | MRE matrix-free (reference) | matrix-effect error | wall s | scale |",
-             "|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
-        epochs = f", {row['epochs']} max epochs" if row["epochs"] else ""
-        lines.append(f"| {row['model']} | {'yes' if row['parameters'] else 'no'} | {row['mre_matrix']:.4f} | "
-                     f"{row['mre_matrix_free']:.4f} ({row['reference']}) | {row['matrix_effect_error']:.4f} | "
-                     f"{row['wall_s']} | {row['scale']}{epochs} |")
+             *markdown_table(result["rows"], {
+                 "model": "{model}", "params": lambda row: "yes" if row["parameters"] else "no",
+                 "MRE matrix": "{mre_matrix:.4f}", "MRE matrix-free (reference)": "{mre_matrix_free:.4f} ({reference})",
+                 "matrix-effect error": "{matrix_effect_error:.4f}", "wall s": "{wall_s}",
+                 "scale": lambda row: f"{row['scale']}" + (f", {row['epochs']} max epochs" if row["epochs"] else "")})]
     summary = result["summary"]
     best = min(result["rows"], key=lambda row: row["mre_matrix"])
     smallest = min(result["rows"], key=lambda row: row["matrix_effect_error"])
@@ -147,10 +145,8 @@ def markdown(result: dict) -> str:
 
 def plot(result: dict, path: Path) -> Path:
     """Per-analyte matrix-effect error of every model."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     per_analyte = pd.DataFrame(result["matrix_effect_error_per_analyte"])
     fig, ax = plt.subplots(figsize=(11, 4.5))

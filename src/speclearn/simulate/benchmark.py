@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 from speclearn.metrics import run_measured
 
 SCALES = ("quick", "full")
@@ -80,11 +80,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def _write(result: dict, out_dir: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     write_result(out_dir / "simulate_speed.json", result)
     table = pd.DataFrame(result["rows"])
@@ -92,10 +89,8 @@ def _write(result: dict, out_dir: Path) -> None:
                "target_met"]
     lines = [f"### simulate_speed ({result['scale']})", "",
              f"Machine: {result['machine']}", "", result["note"], "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, row in table.iterrows():
-        cells = [f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+             *markdown_table([row for _, row in table.iterrows()], {
+                 c: lambda row, c=c: f"{row[c]:.1f}" if isinstance(row[c], float) else row[c] for c in columns})]
     lines += ["", *[f"- {row['generator']}: {row['output']}; target: {row['target_scale']}"
                     for _, row in table.iterrows()]]
     write_result(out_dir / "simulate_speed.md", "\n".join(lines) + "\n")

@@ -37,11 +37,8 @@ def parse_knobs(items: list[str] | None) -> dict[str, float | bool]:
 
 def _libs_preview(simulation, mode: str, path: Path) -> None:
     """A few measured spectra with their clean versions (chemcam); primary vs secondary (paired/map)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
     if mode == "chemcam":
         spectra = simulation.spectra
         first = spectra.meta.groupby("target", sort=False).head(1).index[:3]

@@ -175,11 +175,9 @@ class EDXSimulation:
 
     def preview(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Abundance maps, and the summed spectrum of the pixels richest in each phase with its clean version."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from speclearn.io import check_output
-        from speclearn.report import save_figure
+        from speclearn.report import pyplot, save_figure
+        plt = pyplot()
         check_output(path, overwrite=overwrite)
         k = len(self.phases)
         fig, axes = plt.subplots(2, k, figsize=(3.2 * k, 6), squeeze=False)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from speclearn.metrics import run_measured
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 SCALES = {"quick": [(64, 64, 2048), (128, 128, 2048)], "full": [(64, 64, 2048), (128, 128, 2048), (256, 256, 2048)]}
 
@@ -44,9 +44,9 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
                       "whole process (Python + imports included); measured on a shared 2-core machine"}
     write_result(out_dir / "edx_simulate_speed.json", result)
     lines = ["# EDX spectrum image streamed to Zarr", "", f"scale: {scale}; {result['note']}", "",
-             "| map | dose | wall (s) | peak RSS (MB) | Zarr on disk (MB) | M values/s |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['map']} | {r['dose']} | {r['wall_s']} | {r['peak_rss_mb']} | {r['zarr_mb']} | {r['values_per_s_M']} |"
-              for r in rows]
+             *markdown_table(rows, {"map": "{map}", "dose": "{dose}", "wall (s)": "{wall_s}",
+                                    "peak RSS (MB)": "{peak_rss_mb}", "Zarr on disk (MB)": "{zarr_mb}",
+                                    "M values/s": "{values_per_s_M}"})]
     lines += ["", verdict, ""]
     write_result(out_dir / "edx_simulate_speed.md", "\n".join(lines))
     return result

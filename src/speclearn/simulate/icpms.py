@@ -546,10 +546,8 @@ def simulate_icpms(n: int, *, seed: int = 0, config: ICPMSConfig | None = None,
 def plot_preview(sim: ICPMSSimulation, path: str | Path, *, n_show: int = 3,
                  zoom: tuple[float, float] = (73.5, 82.5)) -> Path:
     """PNG: a few spectra with their clean versions, and a zoom on an overlap region."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     axis = sim.spectra.axis
     noisy = sim.spectra.values()

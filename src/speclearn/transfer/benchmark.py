@@ -30,7 +30,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.metrics import relative_squared_error
 from speclearn.transfer import METHODS, VAEMLPTransfer
 from speclearn.transfer.evaluation import ClusterScorer, error_maps, transfer_scores
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 SEED_PRIMARY_SIZE = (313_600, 4062)
 SEED_SECONDARY_CHANNELS = 3872
@@ -564,14 +564,12 @@ def markdown(result: dict) -> str:
     for block, rows in result["blocks"].items():
         k = rows["_k"]
         lines += [f"## {block} (k-means k = {k['k']} chosen by silhouette on validation)", "",
-                  "| method | <Euclid> | <cosine> (seed sign) | RSE | k-score | train s | model MiB | tuned | "
-                  "epochs | scale |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for method in [m for m in rows if not m.startswith("_")]:
-            r = rows[method]
-            lines.append(f"| {method} | {r['euclid']:.1f} | {r['cosine_seed_sign']:.4f} | {r['rse']:.4f} | "
-                         f"{r['k_score']:.4f} | {r['train_seconds']:.1f} | {r['model_bytes'] / 2**20:.2f} | "
-                         f"{r['tuned']} | {r['epochs']} | {r['n_train']} train, {r['n_test']} test, "
-                         f"{r['channels']} ch |")
+                  *markdown_table([{"method": m, **r} for m, r in rows.items() if not m.startswith("_")], {
+                      "method": "{method}", "<Euclid>": "{euclid:.1f}",
+                      "<cosine> (seed sign)": "{cosine_seed_sign:.4f}", "RSE": "{rse:.4f}", "k-score": "{k_score:.4f}",
+                      "train s": "{train_seconds:.1f}", "model MiB": lambda r: f"{r['model_bytes'] / 2**20:.2f}",
+                      "tuned": "{tuned}", "epochs": "{epochs}",
+                      "scale": "{n_train} train, {n_test} test, {channels} ch"})]
         for key, (label, scale) in BOUND_ROWS.items():
             if key in rows:
                 f = rows[key]
@@ -589,14 +587,11 @@ def markdown(result: dict) -> str:
     for name, entry in result.get("real", {}).items():
         rows = entry["rows"]
         lines += [f"## real pairs: {name} ({entry['data']}; every method in {entry['wall_seconds']:.0f} s)", "",
-                  "| method | RMSE | / best of DS, PDS | RMSEP (primary's PLS) | train s | tuned | epochs | scale |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for method in [m for m in rows if not m.startswith("_")]:
-            r = rows[method]
-            lines.append(f"| {method} | {r['rmse']:.4g} | {r['over_best_ds_pds']:.3f} | {r['rmsep']:.4g} | "
-                         f"{r['train_seconds']:.1f} | {r['tuned']} | {r['epochs']} | {r['n_pairs']} pairs (a fifth "
-                         f"for validation), {r['n_test']} test"
-                         f"{', ' + str(r['n_library']) + ' library' if r.get('n_library') else ''} |")
+                  *markdown_table([{"method": m, **r} for m, r in rows.items() if not m.startswith("_")], {
+                      "method": "{method}", "RMSE": "{rmse:.4g}", "/ best of DS, PDS": "{over_best_ds_pds:.3f}",
+                      "RMSEP (primary's PLS)": "{rmsep:.4g}", "train s": "{train_seconds:.1f}", "tuned": "{tuned}",
+                      "epochs": "{epochs}", "scale": lambda r: f"{r['n_pairs']} pairs (a fifth for validation), "
+                      f"{r['n_test']} test" + (f", {r['n_library']} library" if r.get("n_library") else "")})]
         lines.append(f"| measured primary (no transfer needed) | - | - | {rows['_primary']['rmsep']:.4g} | - | - | - | "
                      "the PLS model's own error |")
         for label in [m for m in rows if m.startswith("vae-mlp") and rows[m].get("prior")]:
@@ -609,11 +604,10 @@ def markdown(result: dict) -> str:
     stream = result["streaming"]
     if stream:
         lines += ["", f"## VAE+MLP training streamed from Zarr (scale `{result['scale']}`)", "",
-                  "| spectra | epochs | fit s | VAE s | peak anonymous RSS MiB | peak RSS MiB (incl. memmap pages) | "
-                  "Zarr MiB |", "|---|---|---|---|---|---|---|"]
-        for r in stream["runs"]:
-            lines.append(f"| {r['n_spectra']} | {r['epochs']} | {r['fit_seconds']:.1f} | {r['vae_seconds']:.1f} | "
-                         f"{r['peak_rss_anon_mib']:.0f} | {r['peak_rss_mib']:.0f} | {r['zarr_mib']:.0f} |")
+                  *markdown_table(stream["runs"], {
+                      "spectra": "{n_spectra}", "epochs": "{epochs}", "fit s": "{fit_seconds:.1f}",
+                      "VAE s": "{vae_seconds:.1f}", "peak anonymous RSS MiB": "{peak_rss_anon_mib:.0f}",
+                      "peak RSS MiB (incl. memmap pages)": "{peak_rss_mib:.0f}", "Zarr MiB": "{zarr_mib:.0f}"})]
         ex = stream["extrapolation"]
         lines += ["", f"Extrapolated to {ex['n_spectra']:,} x 4,062: {ex['vae_seconds_per_epoch']:.0f} s per VAE "
                   f"epoch ({ex['vae_hours_50_epochs']:.1f} h for the seed's 50 epochs), anonymous memory growth "

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
-                                  SeedOption, SpectraOption, check_report, say, write_report)
+from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import check_output, read_spectra, write_spectra
+from speclearn.io import read_spectra, write_spectra
 
 app = typer.Typer(no_args_is_help=True, help="Transfer spectra from secondary instruments into a primary one's space.")
 
@@ -33,9 +33,7 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
                   name: NameOption = "secondary", library: LibraryOption = None, epochs: EpochsOption = None,
                   baseline_window: WindowOption = 100,
                   baseline_sigma: SigmaOption = 50.0, device: DeviceOption = "auto", seed: SeedOption = 0,
-                  budget_s: Annotated[float | None, typer.Option(
-                      "--budget-s", min=1.0, help="Optional time budget of --method auto (s); with one, the choice "
-                                                  "depends on machine speed.")] = None,
+                  budget_s: BudgetOption = None,
                   report: ReportOption = None, quiet: QuietOption = False,
                   overwrite: OverwriteOption = False) -> None:
     """Fit a transfer model on paired primary/secondary spectra and save it (both axes kept)."""
@@ -46,9 +44,7 @@ def train_command(secondary: SecondaryOption, primary: PrimaryOption, out: OutOp
         raise InputError(f"unknown method {method!r}; choose from auto, {', '.join(METHODS)}")
     if library is not None and method != "vae-mlp":
         raise InputError(f"--library is used by --method vae-mlp only, not {method!r}")
-    inputs_read = [primary, secondary, *([library] if library else [])]
-    check_output(out, overwrite=overwrite, inputs=inputs_read)
-    check_report(report, overwrite=overwrite, inputs=[*inputs_read, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[primary, secondary, *([library] if library else [])])
     inputs = {"spectra (secondary)": secondary, "targets (primary)": primary, "method": method, "seed": seed,
               **({"library": library} if library else {})}
     params = {"seed": seed, "baseline_window": baseline_window, "baseline_sigma": baseline_sigma}
@@ -89,8 +85,7 @@ def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A
     from speclearn.transfer import TransferModel, VAEMLPTransfer
 
     inputs = [model, primary, secondary, *([library] if library else [])]
-    check_output(out, overwrite=overwrite, inputs=inputs)
-    check_report(report, overwrite=overwrite, inputs=[*inputs, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=inputs)
     fitted = load(model, TransferModel)
     if not isinstance(fitted, VAEMLPTransfer):
         raise InputError(f"add-secondary needs a vae-mlp model (the shared latent space); this is "
@@ -124,8 +119,7 @@ def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved
     from speclearn.models import load
     from speclearn.transfer import TransferModel
 
-    check_output(out, overwrite=overwrite, inputs=[model, spectra])
-    check_report(report, overwrite=overwrite, inputs=[model, spectra, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[model, spectra])
     fitted = use_device(load(model, TransferModel), device)
     data = read_spectra(spectra)
     name = fitted.resolve_secondary(secondary)

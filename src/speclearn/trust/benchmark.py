@@ -28,7 +28,7 @@ from speclearn.quantify.counting import CountingStatistics
 from speclearn.quantify.dropout import MCDropout
 from speclearn.quantify.ensemble import DeepEnsemble, EnsembleSpread
 from speclearn.quantify.intervals import split_ids
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 LEVELS = (0.8, 0.9, 0.95)
 SCALES = {
@@ -278,18 +278,13 @@ def _markdown_qa(result: dict, seconds: float, scale: str) -> str:
              f"{seconds:.0f} s wall, shared 2-core CPU)", "",
              "Goal: AUC >= 0.95. 'qa score' = the shipped `speclearn qa` score (max of its components); "
              "'IS control chart' = plain Shewhart chart (3 sd) on the internal-standard recovery (the baseline).", "",
-             "| fault | positives / negatives | " + " | ".join(f"AUC {d}" for d in detectors) + " |",
-             "|---|---|" + "---|" * len(detectors)]
-    for r in rows:
-        lines.append(f"| {r['fault']} | {r['positives']} / {r['negatives']} | "
-                     + " | ".join(f"{r['auc ' + d]:.3f}" for d in detectors) + " |")
+             *markdown_table(rows, {"fault": "{fault}", "positives / negatives": "{positives} / {negatives}",
+                                    **{f"AUC {d}": lambda r, d=d: f"{r['auc ' + d]:.3f}" for d in detectors}})]
     lines += ["", "Delay to detect a drift (median spectra after onset until the first alarm; missed = runs with "
-              "no alarm):", "", "| fault | " + " | ".join(detectors) + " |", "|---|" + "---|" * len(detectors)]
-    for r in rows:
-        if f"delay {detectors[0]}" in r:
-            lines.append(f"| {r['fault']} | " + " | ".join(
-                ("–" if r['delay ' + d] is None else f"{r['delay ' + d]:.0f}") + f" (missed {r['missed ' + d]})"
-                for d in detectors) + " |")
+              "no alarm):", "", *markdown_table([r for r in rows if f"delay {detectors[0]}" in r], {
+                  "fault": "{fault}",
+                  **{d: lambda r, d=d: ("–" if r["delay " + d] is None else f"{r['delay ' + d]:.0f}")
+                     + f" (missed {r['missed ' + d]})" for d in detectors}})]
     lines += ["", "False-alarm rate before onset: " + ", ".join(
         f"{d} {100 * v:.1f} %" for d, v in result["false_alarm_rate_before_onset"].items()),
         "", f"GRU sequence model beats every statistic (qa score, EWMA, CUSUM) on {result['gru_beats_statistics_on']} "
@@ -301,10 +296,8 @@ def _markdown_qa(result: dict, seconds: float, scale: str) -> str:
 
 def plot_coverage(rows: list[dict], path: Path) -> Path:
     """Empirical vs nominal coverage per model and interval method (±3-point band shaded)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     frame = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(16, 6), sharey=True)

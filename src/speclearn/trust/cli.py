@@ -15,9 +15,9 @@ import pandas as pd
 import typer
 
 from speclearn.cli.common import (DeviceOption, OverwriteOption, QuietOption, ReportOption, SeedOption, SpectraOption,
-                                  check_report, say, write_report)
+                                  check_outputs, say, write_report)
 from speclearn.core.errors import InputError
-from speclearn.io import align_table, check_output, read_spectra, read_table_csv, write_table_csv
+from speclearn.io import align_table, read_spectra, read_table_csv, write_table_csv
 
 app = typer.Typer(no_args_is_help=True,
                   help="QA flags over a run: `speclearn qa predict --model QA_MODEL --spectra RUN.csv --out "
@@ -56,10 +56,8 @@ def run_order(metadata: Path | None, data):
 
 def plot_run(table: pd.DataFrame, times, path: Path) -> Path:
     """Run-level drift plot: IS recovery and signal level, then the anomaly components over the run."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from speclearn.report import save_figure
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
 
     x = np.arange(len(table)) if times is None else np.asarray(times)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
@@ -100,9 +98,7 @@ def predict_command(
     from speclearn.trust.qa import RunQA
 
     plot = plot_path(out)
-    for path in (out, plot):
-        check_output(path, overwrite=overwrite, inputs=[spectra, metadata, model])
-    check_report(report, overwrite=overwrite, inputs=[spectra, metadata, model, out, plot])
+    check_outputs(out, plot, report=report, overwrite=overwrite, inputs=[spectra, metadata, model])
     detector = use_device(load(model, RunQA), device)
     data, times = run_order(metadata, read_spectra(spectra))
     table = detector.predict(data)
@@ -134,8 +130,7 @@ def train(
     from speclearn.models import use_device
     from speclearn.trust.qa import RunQA
 
-    check_output(out, overwrite=overwrite, inputs=[spectra])
-    check_report(report, overwrite=overwrite, inputs=[spectra, out])
+    check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra])
     data = read_spectra(spectra)
     detector = use_device(RunQA(internal_standard=internal_standard, epochs=epochs, z_limit=z_limit, seed=seed),
                           device).fit(data)

@@ -24,7 +24,7 @@ from speclearn.unmix import NMF, PCANMF, PSNMF
 from speclearn.unmix.evaluation import composition_error, score_unmixing
 from speclearn.unmix.plots import plot_maps, plot_spectra
 from speclearn.unmix.quantify import quantify_spectrum
-from speclearn.io.atomic import write_result
+from speclearn.io.atomic import markdown_table, write_result
 
 DOSES = (10, 50, 200, 1000)
 SCALES = {
@@ -173,17 +173,17 @@ def _markdown(result: dict) -> str:
              f"{result['threads_env']}.", "",
              "PSNMF's automatic bin (~640 counts per binned pixel) and smoothness 1 were chosen on seed 0 at doses "
              f"10 and 50 (a held-out map only when this run's seed, {result['seed']}, is not 0).", "",
-             "| dose (counts/px) | method | bin | spectral angle (deg) | abundance RMSE | correlation | composition error (wt frac.) | runtime (s) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in result["dose_sweep"]:
-        lines.append(f"| {r['dose']} | {r['method']} | {r['bin_factor'] or ''} | {r['spectral_angle_deg']:.2f} | {r['abundance_rmse']:.4f} | "
-                     f"{r['abundance_correlation']:.3f} | {r['composition_error']:.4f} | {r['runtime_s']:.1f} |")
+             *markdown_table(result["dose_sweep"], {
+                 "dose (counts/px)": "{dose}", "method": "{method}", "bin": lambda r: r["bin_factor"] or "",
+                 "spectral angle (deg)": "{spectral_angle_deg:.2f}", "abundance RMSE": "{abundance_rmse:.4f}",
+                 "correlation": "{abundance_correlation:.3f}",
+                 "composition error (wt frac.)": "{composition_error:.4f}", "runtime (s)": "{runtime_s:.1f}"})]
     lines += ["", "## Targets (dose <= 50 counts/pixel)", ""] + [f"- {t}" for t in result["targets"]]
     lines += ["", "## Memory of PSNMF on Zarr maps (fresh process each, dose 200, bin 4)", "",
-              "| map | float64 cube (MB) | wall (s) | peak RSS (MB) | floor RSS (MB) | unmixing (MB) |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {r['map']} | {r['cube_float64_mb']} | {r['wall_s']} | {r['peak_rss_mb']} | {r['floor_rss_mb']} | "
-              f"{r['unmixing_mb']} |" for r in result["memory"]]
+              *markdown_table(result["memory"], {
+                  "map": "{map}", "float64 cube (MB)": "{cube_float64_mb}", "wall (s)": "{wall_s}",
+                  "peak RSS (MB)": "{peak_rss_mb}", "floor RSS (MB)": "{floor_rss_mb}",
+                  "unmixing (MB)": "{unmixing_mb}"})]
     ex = result["memory_extrapolation"]
     lines += ["", f"Extrapolated (not measured) to {ex['map']}: ~{ex['estimated_peak_rss_mb']:.0f} MB "
               f"(target < {ex['target_mb']} MB: {'met' if ex['met'] else 'NOT met'}); {ex['basis']}.", ""]

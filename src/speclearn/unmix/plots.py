@@ -7,17 +7,10 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def plot_maps(rows: dict[str, np.ndarray], path: str | Path, *, vmax: float | None = 1.0) -> Path:
     """One row of K maps per entry of `rows` (label -> (K, y, x))."""
-    from speclearn.report import save_figure
-    plt = _pyplot()
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
     k = max(maps.shape[0] for maps in rows.values())
     fig, axes = plt.subplots(len(rows), k, figsize=(2.4 * k, 2.4 * len(rows)), squeeze=False)
     for r, (label, maps) in enumerate(rows.items()):
@@ -33,8 +26,8 @@ def plot_maps(rows: dict[str, np.ndarray], path: str | Path, *, vmax: float | No
 def plot_spectra(axis: np.ndarray, rows: dict[str, np.ndarray], path: str | Path, *, xlabel: str = "channel",
                  xmax: float | None = None) -> Path:
     """Component k of every entry (label -> (K, channels)) overlaid in panel k."""
-    from speclearn.report import save_figure
-    plt = _pyplot()
+    from speclearn.report import pyplot, save_figure
+    plt = pyplot()
     k = max(spectra.shape[0] for spectra in rows.values())
     fig, axes = plt.subplots(k, 1, figsize=(8, 1.8 * k), squeeze=False, sharex=True)
     for label, spectra in rows.items():
