@@ -23,7 +23,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
-from speclearn.core.params import keep_params
 from speclearn.core.spectra import AXIS_KINDS, PixelIds, Spectra, default_ids, is_dask
 from speclearn.io.external import axis_kind
 
@@ -207,7 +206,11 @@ class PixelUnmixer(BaseEstimator):
 
     def __init__(self, method: str = "nmf", n_components: int = 3, *, loss: str = "kullback-leibler",
                  max_iter: int = 1000, random_state: int | None = 0):
-        keep_params(self, locals())
+        self.method = method
+        self.n_components = n_components
+        self.loss = loss
+        self.max_iter = max_iter
+        self.random_state = random_state
 
     def _estimator(self) -> Any:
         if self.method == "psnmf":

@@ -13,7 +13,6 @@ from torch import nn
 
 from speclearn.classify.base import SpectralClassifier
 from speclearn.classify.pretraining import simulate_band_classes
-from speclearn.core.params import keep_params
 from speclearn.models import (SavedModel, TrainingConfig, load_module_arrays, module_arrays, predict_batches,
                               resolve_device, train)
 
@@ -60,7 +59,22 @@ class CNNClassifier(SpectralClassifier):
                  pretrain_classes: int = 16, pretrain_per_class: int = 24, pretrain_epochs: int = 10,
                  max_seconds: float | None = None, device: str = "auto", preprocessing: list | None = None,
                  seed: int = 0, progress: bool = False):
-        keep_params(self, locals())
+        self.width = width
+        self.kernel = kernel
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.pretrain = pretrain
+        self.pretrain_classes = pretrain_classes
+        self.pretrain_per_class = pretrain_per_class
+        self.pretrain_epochs = pretrain_epochs
+        self.max_seconds = max_seconds
+        self.device = device
+        self.preprocessing = preprocessing
+        self.seed = seed
+        self.progress = progress
 
     def fit(self, spectra, labels, *, encoder: dict[str, np.ndarray] | None = None) -> "CNNClassifier":
         """Fit; `encoder` (from `pretrained_encoder`) reuses pretrained features instead of pretraining again."""

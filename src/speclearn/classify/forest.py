@@ -7,7 +7,6 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from speclearn.classify.base import SklearnClassifier
-from speclearn.core.params import keep_params
 
 
 class ForestClassifier(SklearnClassifier):
@@ -16,7 +15,9 @@ class ForestClassifier(SklearnClassifier):
     method = "rf"
 
     def __init__(self, n_estimators: int = 300, preprocessing: list | None = None, seed: int = 0):
-        keep_params(self, locals())
+        self.n_estimators = n_estimators
+        self.preprocessing = preprocessing
+        self.seed = seed
 
     def _make_estimator(self, y: np.ndarray) -> Any:
         return RandomForestClassifier(n_estimators=self.n_estimators, random_state=self.seed, n_jobs=1)

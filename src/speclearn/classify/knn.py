@@ -7,7 +7,6 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
 from speclearn.classify.base import SklearnClassifier
-from speclearn.core.params import keep_params
 
 
 class KNNClassifier(SklearnClassifier):
@@ -16,7 +15,9 @@ class KNNClassifier(SklearnClassifier):
     method = "knn"
 
     def __init__(self, n_neighbors: int = 5, preprocessing: list | None = None, seed: int = 0):
-        keep_params(self, locals())
+        self.n_neighbors = n_neighbors
+        self.preprocessing = preprocessing
+        self.seed = seed
 
     def _make_estimator(self, y: np.ndarray) -> Any:
         return KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(y)), weights="distance")

@@ -7,7 +7,6 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
 from speclearn.core.errors import InputError
-from speclearn.core.params import keep_params
 from speclearn.denoise.base import Denoiser
 from speclearn.preprocessing import BaselineCorrector, SavitzkyGolay
 
@@ -21,7 +20,12 @@ class ClassicalDenoiser(Denoiser):
 
     def __init__(self, baseline: str | None = "arpls", baseline_params: dict | None = None,
                  window_length: int = 7, polyorder: int = 2, n_components: int | None = None, seed: int = 0):
-        keep_params(self, locals())
+        self.baseline = baseline
+        self.baseline_params = baseline_params
+        self.window_length = window_length
+        self.polyorder = polyorder
+        self.n_components = n_components
+        self.seed = seed
 
     def _steps(self) -> Pipeline:
         steps = []

@@ -27,7 +27,6 @@ import torch
 from torch.nn import functional as F
 
 from speclearn.core.errors import InputError
-from speclearn.core.params import keep_params
 from speclearn.denoise.stabilised import StabilisedDenoiser, smooth
 from speclearn.models.selection import holdout
 from speclearn.models.training import evaluate
@@ -70,7 +69,11 @@ class ReplicateDenoiser(StabilisedDenoiser):
                  epochs: int = 200, batch_size: int = 16, learning_rate: float = 1e-3, validation_fraction: float = 0.2,
                  patience: int = 30, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
                  progress: bool = False, rebin: bool = True, architecture: str = "auto"):
-        keep_params(self, locals())
+        super().__init__(width=width, levels=levels, kernel_size=kernel_size, noise_model=noise_model, epochs=epochs,
+                         batch_size=batch_size, learning_rate=learning_rate, validation_fraction=validation_fraction,
+                         patience=patience, max_seconds=max_seconds, seed=seed, device=device, progress=progress)
+        self.rebin = rebin
+        self.architecture = architecture
 
     def _window_loss(self, X: np.ndarray, window: int) -> float:
         """The training loss of the smoother alone, on the binned copies too when they are trained on."""

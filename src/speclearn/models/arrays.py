@@ -23,7 +23,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, Transfo
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from speclearn.core.params import keep_params
 from speclearn.core.spectra import Spectra
 
 
@@ -31,7 +30,10 @@ class _SpectraAdapter(BaseEstimator):
     """Arrays in, `Spectra` for the wrapped estimator."""
 
     def __init__(self, estimator: Any = None, *, axis: Any = None, axis_kind: str = "channel", axis_unit: str = ""):
-        keep_params(self, locals())
+        self.estimator = estimator
+        self.axis = axis
+        self.axis_kind = axis_kind
+        self.axis_unit = axis_unit
 
     def _spectra(self, X: np.ndarray, *, fitting: bool = False) -> Spectra:
         if fitting and X.shape[0] < 2:

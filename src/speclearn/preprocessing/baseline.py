@@ -6,7 +6,6 @@ from pybaselines import Baseline
 from scipy.ndimage import gaussian_filter1d, minimum_filter1d
 
 from speclearn.core.errors import InputError
-from speclearn.core.params import keep_params
 from speclearn.preprocessing._base import SpectralTransformer
 
 #: methods served by pybaselines (any `pybaselines.Baseline` method name works; these are documented)
@@ -23,7 +22,10 @@ class BaselineCorrector(SpectralTransformer):
     """
 
     def __init__(self, method: str = "snip", params: dict | None = None, window: int = 50, sigma: float = 25.0):
-        keep_params(self, locals())
+        self.method = method
+        self.params = params
+        self.window = window
+        self.sigma = sigma
 
     def _validate_params_for(self, n_channels: int) -> None:
         if self.method != ROLLING_MIN and not hasattr(Baseline, self.method):

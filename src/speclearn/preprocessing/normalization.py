@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from speclearn.core.errors import InputError
-from speclearn.core.params import keep_params
 from speclearn.preprocessing._base import SpectralTransformer
 
 METHODS = ("snv", "area", "max", "internal_standard")
@@ -19,7 +18,9 @@ class Normalizer(SpectralTransformer):
     """
 
     def __init__(self, method: str = "snv", region: tuple[float, float] | None = None, axis=None):
-        keep_params(self, locals())
+        self.method = method
+        self.region = region
+        self.axis = axis
 
     def _validate_params_for(self, n_channels: int) -> None:
         if self.method not in METHODS:

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from speclearn.core.params import keep_params
 from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.models.selection import holdout
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_loss_floor
@@ -159,7 +158,22 @@ class CAEMMT(Quantifier):
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
                  hidden: int = 256, validation_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
                  progress: bool = True, device: str = "auto"):
-        keep_params(self, locals())
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.max_seconds = max_seconds
+        self.lambda_struct = lambda_struct
+        self.alpha = alpha
+        self.beta = beta
+        self.downsample = downsample
+        self.hidden = hidden
+        self.validation_fraction = validation_fraction
+        self.internal_standard = internal_standard
+        self.seed = seed
+        self.progress = progress
+        self.device = device
 
     # --- helpers -----------------------------------------------------------------------------------
     @property

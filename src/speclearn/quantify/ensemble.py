@@ -14,7 +14,6 @@ import pandas as pd
 from scipy.stats import norm
 
 from speclearn.core.errors import InputError
-from speclearn.core.params import keep_params
 from speclearn.quantify.base import FitContext, Quantifier
 from speclearn.models.conformal import check_level
 from speclearn.models.estimator import methods
@@ -27,7 +26,10 @@ class DeepEnsemble(Quantifier):
 
     def __init__(self, base_method: str = "caemmt", base_params: dict | None = None, n_members: int = 5,
                  seed: int = 0):
-        keep_params(self, locals())
+        self.base_method = base_method
+        self.base_params = base_params
+        self.n_members = n_members
+        self.seed = seed
 
     def _member(self, i: int) -> Quantifier:
         known = methods("quantify")

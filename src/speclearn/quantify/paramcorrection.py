@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from speclearn.core.params import keep_params
 from speclearn.quantify.base import FitContext, relative_loss_floor
 from speclearn.quantify.wnnls import WNNLS
 
@@ -50,7 +49,10 @@ class ParameterCorrectedWNNLS(WNNLS):
 
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
                  weighted: bool = True, ridge: float = 1e-3, warm_start: bool = False):
-        keep_params(self, locals())
+        super().__init__(internal_standard=internal_standard, interferences=interferences, baseline=baseline,
+                         weighted=weighted)
+        self.ridge = ridge
+        self.warm_start = warm_start
 
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         if not (self.warm_start and hasattr(self, "slope_")):

@@ -13,7 +13,6 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from speclearn.core.params import keep_params
 from speclearn.metrics import cosine_similarity, euclidean, k_score, relative_squared_error
 from speclearn.report import save_figure
 
@@ -35,7 +34,10 @@ class ClusterScorer:
     """
 
     def __init__(self, grid=K_GRID, seed: int = 0, silhouette_sample: int = 5000, normalize: bool = True):
-        keep_params(self, locals())
+        self.grid = grid
+        self.seed = seed
+        self.silhouette_sample = silhouette_sample
+        self.normalize = normalize
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         return unit_norm(X) if self.normalize else np.asarray(X, float)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from speclearn.core.params import keep_params
 from speclearn.transfer.base import TransferModel
 
 
@@ -20,7 +19,10 @@ class NoTransfer(TransferModel):
 
     def __init__(self, baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
                  seed: int = 0):
-        keep_params(self, locals())
+        self.baseline_window = baseline_window
+        self.baseline_sigma = baseline_sigma
+        self.validation_fraction = validation_fraction
+        self.seed = seed
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         pass

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from speclearn.core.params import keep_params
 from speclearn.core.spectra import Spectra
 from speclearn.core.memory import read_rows
 from speclearn.unmix._base import EPS, CubeUnmixer, as_cube
@@ -33,7 +32,12 @@ class PCANMF(CubeUnmixer):
 
     def __init__(self, n_components: int = 3, *, n_pca: int | None = None, loss: str = "frobenius",
                  sum_to_one: bool = True, max_iter: int = 1000, random_state: int | None = 0):
-        keep_params(self, locals())
+        self.n_components = n_components
+        self.n_pca = n_pca
+        self.loss = loss
+        self.sum_to_one = sum_to_one
+        self.max_iter = max_iter
+        self.random_state = random_state
 
     def fit(self, data: Spectra | Any, y: None = None) -> "PCANMF":
         cube = as_cube(data, self.n_components)
