@@ -21,7 +21,7 @@ FAST = {"caemmt": {"epochs": 40, "max_seconds": 5, "progress": False, "patience"
 
 
 def _config(**kwargs) -> ICPMSConfig:
-    return ICPMSConfig(analytes=ANALYTES, interferents=("Sn", "Zr"), instrument=INSTRUMENT, **kwargs)
+    return ICPMSConfig(**{"analytes": ANALYTES, "interferents": ("Sn", "Zr"), "instrument": INSTRUMENT, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,17 @@ def test_cli_train_predict(cli, files):
     assert list(pred.columns) == ["id", *ANALYTES]
     flags = pd.read_csv(files / "pred.flags.csv", index_col="id")
     assert flags["internal_standard_recovery"].between(0.7, 1.3).all()
+    assert flags["unexplained_peak_mz"].isna().all()  # the model knows every species these spectra hold
     assert pd.read_csv(files / "recon.csv").shape == (30, INSTRUMENT.n_channels + 1)
+    # an element the model was not trained with (Nd, isotopes at m/z 142-150) is flagged, not absorbed
+    write_spectra(simulate_icpms(10, seed=3, config=_config(interferents=("Sn", "Zr", "Nd")), workers=1).spectra,
+                  files / "with_nd.csv")
+    code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "with_nd.csv",
+                       "--out", files / "pred_nd.csv")
+    assert code == 0, err
+    found = pd.read_csv(files / "pred_nd.flags.csv", index_col="id")["unexplained_peak_mz"]
+    assert found.notna().mean() >= 0.8 and found.dropna().between(141.5, 150.5).all()
+    assert "does not explain" in err
     code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "test.csv",
                        "--out", files / "pred.csv")
     assert code == 2 and "exists" in err

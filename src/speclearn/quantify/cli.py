@@ -14,6 +14,7 @@ from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, read_table_csv, write_spectra, write_table_csv
 
 RECOVERY = "internal_standard_recovery"
+UNEXPLAINED_MZ, UNEXPLAINED_SIGNIFICANCE = "unexplained_peak_mz", "unexplained_peak_z"
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
 
 
@@ -235,12 +236,14 @@ def predict(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
-    table beside it marks results below LOD / LOQ and gives the internal-standard recovery per spectrum."""
+    table beside it marks results below LOD / LOQ and gives per spectrum the internal-standard recovery
+    and, for models that fit the spectrum (wnnls, caemmt), the m/z of a peak the model does not explain
+    (unexplained_peak_mz, empty when none reaches significance 10; unexplained_peak_z)."""
     from speclearn.models import use_device
     from speclearn.models import load
     from speclearn.quantify import Quantifier
     from speclearn.distributed import predict_table, scheduler as cluster
-    from speclearn.quantify.analyst import dilution_factors, flag_results
+    from speclearn.quantify.analyst import UNEXPLAINED_Z, dilution_factors, flag_results, unexplained_peaks
 
     quantifier = use_device(load(model, Quantifier), device)
     if getattr(quantifier, "data_kind_", "icpms") != "icpms" and flags is None:
@@ -258,12 +261,18 @@ def predict(
 
     def predict_block(block, rows: slice) -> pd.DataFrame:
         table = quantifier.predict(block, None if param_rows is None else param_rows.iloc[rows])
-        recovery = quantifier.internal_standard_recovery(block.values().astype(float))
-        return table.assign(**{RECOVERY: np.nan if recovery is None else recovery})
+        values = block.values().astype(float)
+        recovery = quantifier.internal_standard_recovery(values)
+        fitted = quantifier.reconstruct(values) if flags is not None else None
+        mz, z = (np.nan, np.nan) if fitted is None else unexplained_peaks(values, fitted, block.axis)
+        return table.assign(**{RECOVERY: np.nan if recovery is None else recovery, UNEXPLAINED_MZ: mz,
+                               UNEXPLAINED_SIGNIFICANCE: z})
 
     with cluster(scheduler):
         measured = predict_table(data, predict_block)
     recovery = measured.pop(RECOVERY).to_numpy()
+    unexplained = pd.DataFrame({name: measured.pop(name) for name in (UNEXPLAINED_MZ, UNEXPLAINED_SIGNIFICANCE)})
+    unexplained.loc[~(unexplained[UNEXPLAINED_SIGNIFICANCE] > UNEXPLAINED_Z), UNEXPLAINED_MZ] = np.nan
     X = data.values().astype(float) if reconstructed or peaks_out else None
     recon = quantifier.reconstruct(X) if reconstructed else None
     if reconstructed and recon is None:
@@ -275,6 +284,12 @@ def predict(
     table = flag_results(measured, getattr(quantifier, "limits_", None))
     table[RECOVERY] = recovery
     table["dilution"] = dilution
+    table = table.join(unexplained)
+    found = unexplained[UNEXPLAINED_MZ].dropna()
+    if len(found):
+        say(f"[yellow]warning:[/] {len(found)} of {data.n_spectra} spectra hold a peak the model does not explain "
+            f"(first: {found.index[0]} at m/z {found.iloc[0]:.2f}): an interference or element it does not "
+            f"know; see {UNEXPLAINED_MZ} in {flags}")
     result = measured * dilution[:, None]
     if interval is not None:
         from speclearn.quantify.intervals import add_intervals
