@@ -134,9 +134,33 @@ def test_cli_train_predict(cli, files):
     found = pd.read_csv(files / "pred_nd.flags.csv", index_col="id")["unexplained_peak_mz"]
     assert found.notna().mean() >= 0.8 and found.dropna().between(141.5, 150.5).all()
     assert "does not explain" in err
+    # samples far above the training range are flagged '>range' (dead time and saturation hide there)
+    wide = simulate_icpms(10, seed=4, config=_config(), workers=1, concentration_range_factor=5.0)
+    write_spectra(wide.spectra, files / "wide.csv")
+    code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "wide.csv",
+                       "--out", files / "pred_wide.csv")
+    assert code == 0, err
+    wide_flags = pd.read_csv(files / "pred_wide.flags.csv", index_col="id")[list(ANALYTES)]
+    top = pd.read_csv(files / "targets.csv", index_col="id")[list(ANALYTES)].max()
+    far_above = wide.targets[list(ANALYTES)] > 2 * top
+    assert far_above.to_numpy().any()
+    assert (wide_flags.to_numpy()[far_above.to_numpy()] == ">range").all()
     code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "test.csv",
                        "--out", files / "pred.csv")
     assert code == 2 and "exists" in err
+
+
+def test_flag_results():
+    from speclearn.quantify.analyst import flag_results
+
+    limits = pd.DataFrame({"lod": [1.0, np.nan], "loq": [3.0, np.nan], "top_standard": [10.0, 5.0]},
+                          index=["Cd", "Pb"])
+    predictions = pd.DataFrame({"Cd": [0.5, 2.0, 5.0, 11.0], "Pb": [0.5, 2.0, 5.0, 6.0], "Cu": 1.0})
+    flags = flag_results(predictions, limits)
+    assert flags["Cd"].tolist() == ["<LOD", "<LOQ", "ok", ">range"]
+    assert flags["Pb"].tolist() == ["n/a", "n/a", "n/a", ">range"]  # no blanks: only the range is known
+    assert flags["Cu"].tolist() == ["n/a"] * 4
+    assert (flag_results(predictions, None) == "n/a").all().all()
 
 
 def test_cli_bad_inputs(cli, files, tmp_path):

@@ -32,15 +32,20 @@ def detection_limits(blank_predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def flag_results(predictions: pd.DataFrame, limits: pd.DataFrame | None) -> pd.DataFrame:
-    """'<LOD', '<LOQ' or 'ok' per result ('n/a' where no limit is known)."""
+    """'<LOD', '<LOQ', 'ok' or '>range' (above the highest training standard: outside the calibrated
+    range, where dead time and detector saturation go unseen) per result; 'n/a' where no limit is known."""
     flags = pd.DataFrame("n/a", index=predictions.index, columns=predictions.columns, dtype=object)
     if limits is None:
         return flags
     for name in predictions.columns:
-        lod, loq = (float(limits.loc[name, c]) if name in limits.index else np.nan for c in ("lod", "loq"))
+        if name not in limits.index:
+            continue
+        lod, loq = float(limits.loc[name, "lod"]), float(limits.loc[name, "loq"])
+        value = predictions[name].to_numpy()
         if np.isfinite(loq):
-            value = predictions[name].to_numpy()
             flags[name] = np.where(value < lod, "<LOD", np.where(value < loq, "<LOQ", "ok"))
+        if "top_standard" in limits.columns:
+            flags.loc[value > float(limits.loc[name, "top_standard"]), name] = ">range"
     return flags
 
 

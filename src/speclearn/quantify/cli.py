@@ -158,8 +158,9 @@ def train(
     if kind == "icpms":
         ids = None if blanks else blank_ids(table)
         blank_data = read_spectra(blanks) if blanks else data.select(ids) if ids else None
-        if blank_data is not None:
-            limits = detection_limits(model.predict(blank_data, _params_for(param_table, blank_data, params)))
+        blank_predictions = (table.iloc[:0] if blank_data is None else
+                             model.predict(blank_data, _params_for(param_table, blank_data, params)))
+        limits = detection_limits(blank_predictions).assign(top_standard=table.max(axis=0))
     elif blanks:
         raise InputError("--blanks (LOD/LOQ) applies to ICP-MS data only (element targets on an m/z axis)")
     model.limits_ = limits
@@ -236,7 +237,8 @@ def predict(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
-    table beside it marks results below LOD / LOQ and gives per spectrum the internal-standard recovery
+    table beside it marks results below LOD / LOQ or above the highest training standard (>range) and
+    gives per spectrum the internal-standard recovery
     and, for models that fit the spectrum (wnnls, caemmt), the m/z of a peak the model does not explain
     (unexplained_peak_mz, empty when none reaches significance 10; unexplained_peak_z)."""
     from speclearn.models import use_device
