@@ -134,8 +134,10 @@ def test_cli_train_predict(cli, files):
     found = pd.read_csv(files / "pred_nd.flags.csv", index_col="id")["unexplained_peak_mz"]
     assert found.notna().mean() >= 0.8 and found.dropna().between(141.5, 150.5).all()
     assert "does not explain" in err
-    # samples far above the training range are flagged '>range' (dead time and saturation hide there)
-    wide = simulate_icpms(10, seed=4, config=_config(), workers=1, concentration_range_factor=5.0)
+    # samples far above the training range, read by a counter with 50 ns dead time, are flagged '>range'
+    slow_counter = ICPMSInstrument(**{**INSTRUMENT.__dict__, "dead_time": 50e-9})
+    wide = simulate_icpms(10, seed=4, config=_config(instrument=slow_counter), workers=1,
+                          concentration_range_factor=5.0)
     write_spectra(wide.spectra, files / "wide.csv")
     code, _, err = cli("quantify", "predict", "--model", files / "model", "--spectra", files / "wide.csv",
                        "--out", files / "pred_wide.csv")

@@ -216,3 +216,16 @@ def test_cli_writes_files_that_read_back(cli, tmp_path):
     code, _, err = cli("simulate", "icpms", "--n", 0, "--out", tmp_path / "y")
     assert code == 2 and ">= 1" in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_dead_time_compresses_high_count_rates():
+    """A non-paralysable counter reads n / (1 + n tau): the loss grows with the count rate."""
+    base = ICPMSInstrument(mz_min=100.0, mz_max=130.0, n_channels=600)
+    ideal = simulate_icpms(3, seed=5, config=ICPMSConfig(analytes=("Cd",), interferents=(), instrument=base))
+    slow = ICPMSInstrument(**{**base.__dict__, "dead_time": 50e-9})
+    blind = simulate_icpms(3, seed=5, config=ICPMSConfig(analytes=("Cd",), interferents=(), instrument=slow))
+    rate = ideal.clean / base.dwell_time
+    np.testing.assert_allclose(blind.clean, ideal.clean / (1 + rate * 50e-9), rtol=1e-4)
+    assert (blind.clean.max(axis=1) < 0.97 * ideal.clean.max(axis=1)).all()  # ~1e6 cps at the In peak: -5 %
+    with pytest.raises(InputError, match="dead_time"):
+        ICPMSInstrument(dead_time=-1e-9)

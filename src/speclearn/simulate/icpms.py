@@ -502,6 +502,8 @@ def simulate_icpms(n: int, *, seed: int = 0, config: ICPMSConfig | None = None,
                 rows = same_shift[start:start + chunk]
                 block = heights32[rows] @ templates[:, pad - k: pad - k + axis.size]
                 block += background[rows, None].astype(np.float32) * baseline
+                if inst.dead_time:
+                    block /= 1 + block * np.float32(inst.dead_time / inst.dwell_time)
                 clean[rows] = block
                 counts = poisson_counts(noise_rng, block) if config.poisson else block.copy()
                 if config.gaussian_noise_rel:
