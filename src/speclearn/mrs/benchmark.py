@@ -472,7 +472,8 @@ def _markdown(path: Path, result: dict) -> None:
              f"- large offsets: auto {s['align_large_auto_hz_deg'][0]:.3f} Hz / {s['align_large_auto_hz_deg'][1]:.2f} deg, "
              f"registration {s['align_large_registration_hz_deg'][0]:.3f} Hz / {s['align_large_registration_hz_deg'][1]:.2f} deg",
              f"- DL error <= LCM error at every SNR: {'met' if s['target_dl_le_lcm_every_snr_met'] else 'NOT met'} "
-             f"({json.dumps(s['median_error_pct_by_snr'])})",
+             f"({json.dumps(s['median_error_pct_by_snr'])}); paired DL - LCM Wilcoxon p by case: "
+             + ", ".join(f"{r['case']} {r['wilcoxon_p']:.2f}" for r in result["dl_training"].get("paired", [])),
              f"- DL within 1.2x of the CRLB-implied error at high SNR: {s['dl_over_crlb_at_high_snr']:.2f}x -> "
              f"{'met' if s['dl_over_crlb_at_high_snr'] <= 1.2 else 'NOT met'} (LCM {s['lcm_over_crlb_at_high_snr']:.2f}x)",
              f"- 90 % interval coverage 88-92 %: {100 * s['dl_coverage_90_in_range']:.1f} % -> "
