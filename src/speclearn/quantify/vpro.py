@@ -31,6 +31,8 @@ SHAPE_BOUNDS = {"fwhm_intercept": (0.02, 2.0), "fwhm_slope": (-0.004, 0.008), "e
 #: a species joins the bias reference group when its log amount follows the group's common factor and
 #: linear-in-log-m/z term within this sd over the training spectra
 GROUP_TOLERANCE = 0.05
+#: seed pairs the reference-group search grows from
+GROUP_SEEDS = 10
 
 
 def instrument_from(shape: dict[str, float], axis: np.ndarray) -> ICPMSInstrument:
@@ -130,6 +132,9 @@ class VarProQuantifier(WNNLS):
                 if self.weighted:
                     w = 1.0 / self.variance(fit)
                 J = np.stack([x @ S, x @ B]) if len(self.group_) else (x @ S)[None]
+                # variable projection: the part of J the active amounts can follow is no step direction
+                active, root = D[x > 0].T * np.sqrt(w)[:, None], np.sqrt(w)
+                J = J - (active @ np.linalg.lstsq(active, (J * root).T, rcond=None)[0]).T / root
                 JW = J * w
                 step = np.linalg.lstsq(JW @ J.T + 1e-12 * np.eye(len(J)), JW @ (y - fit), rcond=None)[0]
                 shift += step[0]
@@ -170,39 +175,49 @@ class VarProQuantifier(WNNLS):
     def _find_group(self, amounts: np.ndarray) -> None:
         """Reference group (species indices) and its relative weights from training amounts (no bias).
 
-        Forward selection: start from the pair of non-target species (amount > 0 in every spectrum) whose
-        log ratio varies least; per spectrum, a common factor and a bias are fitted to the group's log
-        amounts; the candidate that this fit predicts best joins while its residual sd is within
-        `GROUP_TOLERANCE`. Fewer than three members or a lever span under 0.3 give no group (no bias fit).
+        Forward selection from each of the `GROUP_SEEDS` pairs of non-target species (amount > 0 in every
+        spectrum) whose log ratio varies least: per spectrum, a common factor and a bias are fitted to the
+        group's log amounts; the candidate this fit predicts best joins while its residual sd is within
+        `GROUP_TOLERANCE`. The largest group is kept; fewer than three members or a lever span under 0.3
+        give none (no bias fit).
         """
         n_fixed = len(self.targets_) + (1 if self._standard() else 0)
-        candidates = [j for j in range(n_fixed, len(self.species_)) if (amounts[:, j] > 0).all()]
+        candidates = np.array([j for j in range(n_fixed, len(self.species_)) if (amounts[:, j] > 0).all()], int)
         self.group_, self.group_weights_ = np.zeros(0, int), np.zeros(0)
         if len(candidates) < 3:
             return
         L = np.log(amounts[:, candidates])
         L = L - np.median(L, axis=0)
         lever = self.lever_[candidates]
-        ratio_sd = np.std(L[:, :, None] - L[:, None, :], axis=0) + np.eye(len(candidates)) * np.inf
+        ratio_sd = np.std(L[:, :, None] - L[:, None, :], axis=0)
         ratio_sd[np.abs(lever[:, None] - lever[None, :]) < 0.05] = np.inf  # a pair must span some mass
-        group = list(np.unravel_index(np.argmin(ratio_sd), ratio_sd.shape))
-        while True:
-            A = np.stack([np.ones(len(group)), lever[group]], axis=1)
-            coef = np.linalg.lstsq(A, L[:, group].T, rcond=None)[0]  # (2, spectra): common factor, bias
-            rest = [j for j in range(len(candidates)) if j not in group]
-            if not rest:
+        best: list[int] = []
+        ratio_sd[np.tril_indices(len(candidates))] = np.inf  # each pair once
+        for pair in np.argsort(ratio_sd, axis=None)[:GROUP_SEEDS]:
+            group = list(np.unravel_index(pair, ratio_sd.shape))
+            if not np.isfinite(ratio_sd[group[0], group[1]]):
                 break
-            predicted = coef[0][:, None] + coef[1][:, None] * lever[rest][None, :]
-            spread = np.std(L[:, rest] - predicted, axis=0)
-            if spread.min() > GROUP_TOLERANCE:
-                break
-            group.append(rest[int(np.argmin(spread))])
-        if len(group) < 3 or np.ptp(lever[group]) < 0.3:
+            while len(group) < len(candidates):
+                coef = self._group_fit(L[:, group], lever[group])
+                rest = [j for j in range(len(candidates)) if j not in group]
+                spread = np.std(L[:, rest] - coef[0][:, None] - coef[1][:, None] * lever[rest][None, :], axis=0)
+                if spread.min() > GROUP_TOLERANCE:
+                    break
+                group.append(rest[int(np.argmin(spread))])
+            if len(group) > len(best):
+                best = group
+        if len(best) < 3 or np.ptp(lever[best]) < 0.3:
             return
-        members = np.array(candidates)[group]
-        fitted = coef[0][:, None] + coef[1][:, None] * lever[group][None, :]
-        relative = np.exp(np.median(np.log(amounts[:, members]) - fitted, axis=0))
+        coef = self._group_fit(L[:, best], lever[best])
+        members = candidates[best]
+        relative = np.exp(np.median(np.log(amounts[:, members]) - coef[0][:, None] - coef[1][:, None] * lever[best],
+                                    axis=0))
         self.group_, self.group_weights_ = members, relative / relative.sum()
+
+    @staticmethod
+    def _group_fit(L: np.ndarray, lever: np.ndarray) -> np.ndarray:
+        """(2, spectra) least-squares common log factor and bias of log amounts L (spectra, members)."""
+        return np.linalg.lstsq(np.stack([np.ones(len(lever)), lever], axis=1), L.T, rcond=None)[0]
 
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         super()._fit(X, Y, context)
