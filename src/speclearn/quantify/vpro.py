@@ -65,6 +65,8 @@ class VarProQuantifier(WNNLS):
     shape_spectra: training spectra (evenly spaced) averaged, after shift alignment, for the shape fit.
     """
 
+    method = "vpro"
+
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
                  weighted: bool = True, iterations: int = 4, shape_spectra: int = 100):
         super().__init__(internal_standard=internal_standard, interferences=interferences, baseline=baseline,
@@ -117,10 +119,12 @@ class VarProQuantifier(WNNLS):
 
     @single_threaded_blas
     def solve(self, X: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(amounts (n, species), shifts, biases) by variable projection from starting `shifts`."""
+        """(amounts (n, species), shifts, biases) by variable projection from starting `shifts`; the fitted
+        spectra (region channels, on the measured axis) are left in `last_fits_`."""
         axis = np.asarray(self.axis_["values"], float)
         positions = axis[self.region_]
         amounts, out_shift, out_bias = np.zeros((len(X), len(self.species_))), np.array(shifts, float), np.zeros(len(X))
+        self.last_fits_ = np.zeros((len(X), len(positions)))
         for i, row in enumerate(np.asarray(X, float)):
             shift, bias = out_shift[i], 0.0
             y = np.interp(positions + shift, axis, row)
@@ -143,6 +147,7 @@ class VarProQuantifier(WNNLS):
                 D, S, B = self._design(bias)
                 x = self._nnls(D, y, w)
             amounts[i], out_shift[i], out_bias[i] = self._amounts(x, bias), shift, bias
+            self.last_fits_[i] = x @ D + shift * (x @ S)  # first order in the shift, on the measured channels
         return amounts, out_shift, out_bias
 
     def variance(self, signal: np.ndarray) -> np.ndarray:
@@ -242,10 +247,21 @@ class VarProQuantifier(WNNLS):
         return amounts
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:
-        return None
+        """Fitted (denoised) spectra at each spectrum's estimated mass shift and bias."""
+        self.amounts(X)
+        out = np.zeros_like(X, dtype=float)
+        out[:, self.region_] = self.last_fits_
+        return out
 
     def peak_parameters(self, X: np.ndarray) -> np.ndarray:
-        return None
+        """(n, K, 3) centre, FWHM and height of each analyte's most abundant isotope."""
+        K = len(self.targets_)
+        amounts = self.amounts(X)[:, :K] * np.exp(self.last_biases_[:, None] * self.lever_[None, :K])
+        main = [max(ion_pattern(k), key=lambda p: p[1]) for k in self.targets_]
+        mz, fraction = np.array([m for m, _, _ in main]), np.array([f for _, f, _ in main])
+        fwhm = instrument_from(self.shape_, np.asarray(self.axis_["values"], float)).fwhm(mz)
+        return np.stack([mz[None, :] + self.last_shifts_[:, None], np.broadcast_to(fwhm, amounts.shape),
+                         amounts * fraction], axis=-1)
 
     # --- persistence -----------------------------------------------------------------------------
     def _state(self):
