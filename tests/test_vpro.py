@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+
+from speclearn.io import write_spectra, write_table_csv
 
 from speclearn.quantify import METHODS
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
@@ -12,9 +15,13 @@ CONFIG = ICPMSConfig(analytes=("Cu", "As", "Mo", "Cd", "Zn"), interferents=("Zr"
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    train = simulate_icpms(60, seed=5, config=CONFIG, workers=1)
-    test = simulate_icpms(20, seed=6, config=CONFIG, workers=1)
+def data():
+    return simulate_icpms(60, seed=5, config=CONFIG, workers=1), simulate_icpms(20, seed=6, config=CONFIG, workers=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    train, test = data
     return METHODS["vpro"]().fit(train.spectra, train.targets), METHODS["wnnls"]().fit(train.spectra, train.targets), test
 
 
@@ -35,3 +42,23 @@ def test_vpro_fits_the_instrument_peak_shape(fitted):
     error = {name: np.abs(model.reconstruct(X)[:, vpro.region_] - test.clean[:, vpro.region_]).sum()
              for name, model in (("vpro", vpro), ("wnnls", wnnls))}
     assert error["vpro"] < error["wnnls"], error  # the instrument shape fits the clean signal better
+
+
+def test_cli_train_predict_vpro(cli, data, tmp_path):
+    train, test = data
+    write_spectra(train.spectra, tmp_path / "train.csv")
+    write_spectra(test.spectra, tmp_path / "test.csv")
+    write_table_csv(train.targets, tmp_path / "targets.csv")
+    code, _, err = cli("quantify", "train", "--spectra", tmp_path / "train.csv", "--targets", tmp_path / "targets.csv",
+                       "--out", tmp_path / "model", "--method", "vpro")
+    assert code == 0, err
+    code, _, err = cli("quantify", "predict", "--model", tmp_path / "model", "--spectra", tmp_path / "test.csv",
+                       "--out", tmp_path / "pred.csv", "--peaks-out", tmp_path / "peaks.csv")
+    assert code == 0, err
+    pred = pd.read_csv(tmp_path / "pred.csv", index_col="id")
+    assert float(np.median(np.abs(pred.to_numpy() / test.targets.to_numpy() - 1))) < 0.05
+    peaks = pd.read_csv(tmp_path / "peaks.csv")
+    np.testing.assert_allclose(peaks["width"], CONFIG.instrument.fwhm(peaks["centre"].to_numpy()), rtol=0.05)
+    flags = pd.read_csv(tmp_path / "pred.flags.csv", index_col="id")
+    assert flags["internal_standard_recovery"].between(0.7, 1.3).all()
+    assert flags["unexplained_peak_mz"].isna().all()
