@@ -61,13 +61,16 @@ def log_mass(species: list[str], reference: float) -> np.ndarray:
 class VarProQuantifier(WNNLS):
     """WNNLS species and calibration with the fitted instrument peak shape and per-spectrum mass shift and bias.
 
+    interferences: as in `WNNLS`; default 'all' candidates, unpruned (with the instrument's own peak
+        shape an absent species stays near zero, and a present one that WNNLS's pruning drops, such as
+        an analyte's oxide on another analyte, is modelled).
     iterations: Gauss-Newton steps on (mass shift, mass bias) per spectrum.
     shape_spectra: training spectra (evenly spaced) averaged, after shift alignment, for the shape fit.
     """
 
     method = "vpro"
 
-    def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
+    def __init__(self, internal_standard: str = "In", interferences: str = "all", baseline: bool = True,
                  weighted: bool = True, iterations: int = 4, shape_spectra: int = 100):
         super().__init__(internal_standard=internal_standard, interferences=interferences, baseline=baseline,
                          weighted=weighted)
