@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy.stats import ttest_rel, wilcoxon
 
 from speclearn.io.atomic import write_result

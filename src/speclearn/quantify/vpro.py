@@ -1,8 +1,9 @@
 """Variable-projection ICP-MS inversion: instrument peak shape at fit, mass shift and mass bias per spectrum.
 
-Starts from the `WNNLS` model (species list, noise model, shift estimates) and replaces its Gaussian
-templates by the quadrupole peak shape of `speclearn.physics.icpms` (pseudo-Voigt core, low-mass EMG
-tail), whose parameters (FWHM intercept and slope, Lorentzian fraction, tail fraction and length) are
+Starts from the `WNNLS` model (candidate species, noise model, shift estimates), models every candidate
+interference (WNNLS's pruning drops some that are present), and replaces its Gaussian templates by the
+quadrupole peak shape of `speclearn.physics.icpms` (pseudo-Voigt core, low-mass EMG tail), whose
+parameters (FWHM intercept and slope, Lorentzian fraction, tail fraction and length) are
 fitted to the shift-aligned mean training spectrum by nonlinear least squares with the amounts by NNLS.
 
 Mass bias, a per-spectrum transmission factor (m/z / reference)^b, cannot be told apart from the free
@@ -59,7 +60,7 @@ def log_mass(species: list[str], reference: float) -> np.ndarray:
 
 
 class VarProQuantifier(WNNLS):
-    """WNNLS species and calibration with the fitted instrument peak shape and per-spectrum mass shift and bias.
+    """WNNLS's noise model and calibration with the fitted instrument peak shape, per-spectrum mass shift and bias.
 
     interferences: as in `WNNLS`; default 'all' candidates, unpruned (with the instrument's own peak
         shape an absent species stays near zero, and a present one that WNNLS's pruning drops, such as
@@ -79,7 +80,7 @@ class VarProQuantifier(WNNLS):
 
     # --- design ----------------------------------------------------------------------------------
     def _setup(self, axis: np.ndarray) -> None:
-        """Templates, shift derivatives, region and the reference group's composite weights."""
+        """Templates and their shift derivatives on the region where any species has signal, mass-bias levers."""
         instrument = instrument_from(self.shape_, axis)
         step = float(np.median(np.diff(axis)))
         T = templates(self.species_, axis, instrument)
@@ -116,6 +117,7 @@ class VarProQuantifier(WNNLS):
 
     # --- per-spectrum solution ---------------------------------------------------------------------
     def _nnls(self, D: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Non-negative x minimising sum w (x @ D - y)^2 (columns scaled to unit weighted norm)."""
         A = D.T * np.sqrt(w)[:, None]
         scale = np.maximum(np.linalg.norm(A, axis=0), 1e-300)
         return nnls(A / scale, y * np.sqrt(w), maxiter=50 * A.shape[1])[0] / scale
