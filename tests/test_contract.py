@@ -134,6 +134,7 @@ RECIPES: dict[str, Recipe] = {
     "quantify.rf": Recipe({"n_estimators": 10}, _quantify),
     "quantify.cnn": Recipe(FAST_NET, _quantify),
     "quantify.wnnls": Recipe({}, _quantify_icpms),
+    "quantify.vpro": Recipe({}, _quantify_icpms),
     "quantify.gd": Recipe({"isotopes_per_element": 1}, _quantify_icpms),
     "quantify.bss": Recipe({"max_iter": 50}, _quantify_icpms),
     "quantify.caemmt": Recipe({"epochs": 2, "progress": False}, _quantify_icpms),

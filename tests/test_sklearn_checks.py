@@ -15,7 +15,7 @@ below are expected, listed by reason, and strict (a check that starts passing mu
 
 Not run here, for a reason each (all of them pass the full contract of test_contract.py on data
 they are made for):
-- the ICP-MS physics quantifiers (gd, wnnls, wnnls_params, twohead) need an m/z axis and element
+- the ICP-MS physics quantifiers (gd, wnnls, wnnls_params, twohead, vpro) need an m/z axis and element
   targets; on toy data they refuse everything (tested below);
 - transfer models map spectra to spectra (y: the paired primary spectra); the regressor checks use a
   scalar y;
@@ -40,7 +40,7 @@ from speclearn.core.errors import InputError
 from speclearn.models import methods
 from speclearn.models.arrays import ArrayClassifier, ArrayRegressor, ArrayTransformer
 
-PHYSICS = ("gd", "wnnls", "wnnls_params", "twohead")
+PHYSICS = ("gd", "wnnls", "wnnls_params", "twohead", "vpro")
 FAST = {"cnn": {"epochs": 2}, "rf": {"n_estimators": 10}, "caemmt": {"epochs": 2}, "siamese": {"epochs": 2, "device": "cpu"}, "noise2noise": {"epochs": 2, "device": "cpu"},
         "blindspot": {"epochs": 2, "device": "cpu"},
         "mlp": {"epochs": 2, "device": "cpu"}, "ensemble": {"n_members": 2, "base_params": {"epochs": 2}}, "vae-mlp": {"vae_epochs": 2, "mlp_epochs": 2, "device": "cpu"}}

@@ -17,6 +17,7 @@ from speclearn.quantify.paramcorrection import ParameterCorrectedWNNLS
 from speclearn.quantify.pls import PLS
 from speclearn.quantify.rf import RandomForest
 from speclearn.quantify.twohead import TwoHeadQuantifier
+from speclearn.quantify.vpro import VarProQuantifier
 from speclearn.quantify.wnnls import WNNLS
 
 #: `--method` name -> class (the registry's quantify methods; `twohead` and `wnnls_params` take --params;
@@ -29,4 +30,5 @@ DEFAULT_METHOD = "wnnls"
 
 
 __all__ = ["CAEMMT", "DEFAULT_METHOD", "METHODS", "PLS", "WNNLS", "BlindSourceSeparation", "CNNRegressor", "DeepEnsemble",
-           "GaussianDeconvolution", "ParameterCorrectedWNNLS", "Quantifier", "RandomForest", "TwoHeadQuantifier"]
+           "GaussianDeconvolution", "ParameterCorrectedWNNLS", "Quantifier", "RandomForest", "TwoHeadQuantifier",
+           "VarProQuantifier"]

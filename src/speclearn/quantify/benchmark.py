@@ -33,7 +33,7 @@ SEED_ARCHITECTURE_SECONDS = 90  # the seed network cannot converge on 2 cores an
 MODEL_UNDER_TEST = "caemmt"
 METHOD_LABELS = {"caemmt": "CAEM-MT (physics)", "caemmt-seed": "CAEM-MT (seed configuration)",
                  "wnnls": "WNNLS physics inversion", "gd": "Gaussian deconvolution", "bss": "PCA+NMF (BSS)",
-                 "rf": "Random forest", "pls": "PLS"}
+                 "rf": "Random forest", "pls": "PLS", "vpro": "Variable projection (vpro)"}
 
 
 def settings():

@@ -46,7 +46,7 @@ def train(
                                                             "target.")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
     method: Annotated[str, typer.Option("--method", help="auto (rank the methods that suit the data by "
-                                                         "cross-validation), caemmt, cnn, gd, bss, rf, pls, wnnls; with "
+                                                         "cross-validation), caemmt, cnn, gd, bss, rf, pls, wnnls, vpro; with "
                                                          "--params also twohead or wnnls_params.")] = "auto",
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (caemmt, cnn).")] = None,
     seed: SeedOption = 0,

@@ -159,7 +159,7 @@ class WNNLS(Quantifier):
     internal_standard: element added at constant concentration to every sample ('' for none).
     interferences: 'auto' (common ICP-MS interferences and the analytes' oxides / doubly charged
         ions that land on the axis, pruned to those found (amount > 0) in at least 75 % of the
-        training spectra) or a comma list.
+        training spectra), 'all' (the same candidates, unpruned) or a comma list.
     """
 
     method = "wnnls"
@@ -175,7 +175,7 @@ class WNNLS(Quantifier):
     # --- physics setup ---------------------------------------------------------------------------
     def _species(self, axis: np.ndarray) -> list[str]:
         standard = self.internal_standard if self.internal_standard not in self.targets_ else ""
-        if self.interferences == "auto":
+        if self.interferences in ("auto", "all"):
             others = candidate_interferences(self.targets_, standard or None, axis)
         else:
             others = [s.strip() for s in self.interferences.split(",") if s.strip()]

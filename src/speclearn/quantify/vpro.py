@@ -1,0 +1,283 @@
+"""Variable-projection ICP-MS inversion: instrument peak shape at fit, mass shift and mass bias per spectrum.
+
+Starts from the `WNNLS` model (candidate species, noise model, shift estimates), models every candidate
+interference (WNNLS's pruning drops some that are present), and replaces its Gaussian templates by the
+quadrupole peak shape of `speclearn.physics.icpms` (pseudo-Voigt core, low-mass EMG tail), whose
+parameters (FWHM intercept and slope, Lorentzian fraction, tail fraction and length) are
+fitted to the shift-aligned mean training spectrum by nonlinear least squares with the amounts by NNLS.
+
+Mass bias, a per-spectrum transmission factor (m/z / reference)^b, cannot be told apart from the free
+amounts of single species. It is identified through a reference group of background ions found in the
+training spectra: species whose log amounts all move together up to a term linear in log m/z (the
+plasma gas ions in a quadrupole ICP-MS). Per spectrum, the group is one composite template with fixed
+relative weights, and the mass shift and bias are fitted by Gauss-Newton steps with all amounts by
+weighted NNLS at each step (variable projection). The amounts are then bias-corrected, divided by the
+internal standard and calibrated as in `WNNLS`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares, nnls
+
+from speclearn.core.threads import single_threaded_blas
+from speclearn.physics.icpms import ICPMSInstrument, ion_pattern, render_peaks
+from speclearn.quantify.base import FitContext, calibrate, relative_loss_floor
+from speclearn.quantify.wnnls import PRUNING_SPECTRA, WNNLS
+
+#: shape parameters fitted at training: name -> (lower, upper) bound
+SHAPE_BOUNDS = {"fwhm_intercept": (0.02, 2.0), "fwhm_slope": (-0.004, 0.008), "eta": (0.0, 1.0),
+                "tail_fraction": (0.0, 0.3), "tail_length": (0.01, 0.5)}
+#: a species joins the bias reference group when its log amount follows the group's common factor and
+#: linear-in-log-m/z term within this sd over the training spectra
+GROUP_TOLERANCE = 0.05
+#: seed pairs the reference-group search grows from
+GROUP_SEEDS = 10
+
+
+def instrument_from(shape: dict[str, float], axis: np.ndarray) -> ICPMSInstrument:
+    """Peak-shape instrument (no wings, flat transmission) on `axis` from fitted shape parameters."""
+    return ICPMSInstrument(mz_min=float(axis.min()), mz_max=float(axis.max()), n_channels=axis.size,
+                           shape="pseudo_voigt", abundance_sensitivity_low=0.0, abundance_sensitivity_high=0.0,
+                           transmission_slope=0.0, transmission_curvature=0.0, **shape)
+
+
+def templates(species: list[str], axis: np.ndarray, instrument: ICPMSInstrument, shift: float = 0.0) -> np.ndarray:
+    """(n_species, channels) unit-amount signals: each isotopologue's core peak height = its fraction."""
+    out = np.zeros((len(species), axis.size))
+    for row, name in enumerate(species):
+        pattern = np.array([(mz, fraction) for mz, fraction, _ in ion_pattern(name)])
+        out[row] = pattern[:, 1] @ render_peaks(axis, pattern[:, 0] + shift, instrument.fwhm(pattern[:, 0]),
+                                                instrument)
+    return out
+
+
+def log_mass(species: list[str], reference: float) -> np.ndarray:
+    """Abundance-weighted mean ln(m/z / reference) of each species (its mass-bias lever)."""
+    return np.array([sum(f * np.log(mz / reference) for mz, f, _ in ion_pattern(s))
+                     / sum(f for _, f, _ in ion_pattern(s)) for s in species])
+
+
+class VarProQuantifier(WNNLS):
+    """WNNLS's noise model and calibration with the fitted instrument peak shape, per-spectrum mass shift and bias.
+
+    interferences: as in `WNNLS`; default 'all' candidates, unpruned (with the instrument's own peak
+        shape an absent species stays near zero, and a present one that WNNLS's pruning drops, such as
+        an analyte's oxide on another analyte, is modelled).
+    iterations: Gauss-Newton steps on (mass shift, mass bias) per spectrum.
+    shape_spectra: training spectra (evenly spaced) averaged, after shift alignment, for the shape fit.
+    """
+
+    method = "vpro"
+
+    def __init__(self, internal_standard: str = "In", interferences: str = "all", baseline: bool = True,
+                 weighted: bool = True, iterations: int = 4, shape_spectra: int = 100):
+        super().__init__(internal_standard=internal_standard, interferences=interferences, baseline=baseline,
+                         weighted=weighted)
+        self.iterations = iterations
+        self.shape_spectra = shape_spectra
+
+    # --- design ----------------------------------------------------------------------------------
+    def _setup(self, axis: np.ndarray) -> None:
+        """Templates and their shift derivatives on the region where any species has signal, mass-bias levers."""
+        instrument = instrument_from(self.shape_, axis)
+        step = float(np.median(np.diff(axis)))
+        T = templates(self.species_, axis, instrument)
+        dT = (templates(self.species_, axis, instrument, 0.5 * step)
+              - templates(self.species_, axis, instrument, -0.5 * step)) / step
+        self.region_ = np.flatnonzero((T > 1e-3 * T.max(axis=1, keepdims=True)).any(axis=0))
+        x = (axis[self.region_] - axis.min()) / max(np.ptp(axis), 1e-12)
+        self.baseline_design_ = np.stack([1 - x, x]) if self.baseline else np.zeros((0, len(self.region_)))
+        self.templates_, self.shift_templates_ = T[:, self.region_], dT[:, self.region_]
+        self.lever_ = log_mass(self.species_, float(np.exp(np.mean(np.log(axis)))))
+
+    def _design(self, bias: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, channels) design at mass bias `bias`, its shift and bias derivatives (per unit amount)."""
+        free = np.setdiff1d(np.arange(len(self.species_)), self.group_)
+        columns, shift_columns = [self.templates_[free]], [self.shift_templates_[free]]
+        bias_columns = [np.zeros_like(self.templates_[free])]
+        if len(self.group_):
+            factor = self.group_weights_ * np.exp(bias * self.lever_[self.group_])
+            columns.append((factor @ self.templates_[self.group_])[None])
+            shift_columns.append((factor @ self.shift_templates_[self.group_])[None])
+            bias_columns.append(((factor * self.lever_[self.group_]) @ self.templates_[self.group_])[None])
+        zeros = np.zeros_like(self.baseline_design_)
+        return (np.concatenate([*columns, self.baseline_design_]), np.concatenate([*shift_columns, zeros]),
+                np.concatenate([*bias_columns, zeros]))
+
+    def _amounts(self, x: np.ndarray, bias: float) -> np.ndarray:
+        """Per-species amounts (bias-corrected, in `species_` order) from a solution of `_design`."""
+        free = np.setdiff1d(np.arange(len(self.species_)), self.group_)
+        out = np.zeros(len(self.species_))
+        out[free] = x[:len(free)] * np.exp(-bias * self.lever_[free])
+        if len(self.group_):
+            out[self.group_] = x[len(free)] * self.group_weights_
+        return out
+
+    # --- per-spectrum solution ---------------------------------------------------------------------
+    def _nnls(self, D: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Non-negative x minimising sum w (x @ D - y)^2 (columns scaled to unit weighted norm)."""
+        A = D.T * np.sqrt(w)[:, None]
+        scale = np.maximum(np.linalg.norm(A, axis=0), 1e-300)
+        return nnls(A / scale, y * np.sqrt(w), maxiter=50 * A.shape[1])[0] / scale
+
+    @single_threaded_blas
+    def solve(self, X: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(amounts (n, species), shifts, biases) by variable projection from starting `shifts`; the fitted
+        spectra (region channels, on the measured axis) are left in `last_fits_`."""
+        axis = np.asarray(self.axis_["values"], float)
+        positions = axis[self.region_]
+        amounts, out_shift, out_bias = np.zeros((len(X), len(self.species_))), np.array(shifts, float), np.zeros(len(X))
+        self.last_fits_ = np.zeros((len(X), len(positions)))
+        for i, row in enumerate(np.asarray(X, float)):
+            shift, bias = out_shift[i], 0.0
+            y = np.interp(positions + shift, axis, row)
+            D, S, B = self._design(bias)
+            w = np.ones_like(y)
+            x = self._nnls(D, y, w)
+            for _ in range(self.iterations):
+                fit = x @ D
+                if self.weighted:
+                    w = 1.0 / self.variance(fit)
+                J = np.stack([x @ S, x @ B]) if len(self.group_) else (x @ S)[None]
+                # variable projection: the part of J the active amounts can follow is no step direction
+                active, root = D[x > 0].T * np.sqrt(w)[:, None], np.sqrt(w)
+                J = J - (active @ np.linalg.lstsq(active, (J * root).T, rcond=None)[0]).T / root
+                JW = J * w
+                step = np.linalg.lstsq(JW @ J.T + 1e-12 * np.eye(len(J)), JW @ (y - fit), rcond=None)[0]
+                shift += step[0]
+                bias += step[1] if len(step) > 1 else 0.0
+                y = np.interp(positions + shift, axis, row)
+                D, S, B = self._design(bias)
+                x = self._nnls(D, y, w)
+            amounts[i], out_shift[i], out_bias[i] = self._amounts(x, bias), shift, bias
+            self.last_fits_[i] = x @ D + shift * (x @ S)  # first order in the shift, on the measured channels
+        return amounts, out_shift, out_bias
+
+    def variance(self, signal: np.ndarray) -> np.ndarray:
+        return self._inversion_.variance(signal)
+
+    # --- fit -------------------------------------------------------------------------------------
+    def _fit_shape(self, axis: np.ndarray, X: np.ndarray, shifts: np.ndarray) -> dict[str, float]:
+        """Shape parameters fitted to the shift-aligned mean of `X` (amounts by NNLS)."""
+        mean = np.mean([np.interp(axis + d, axis, row) for row, d in zip(X, shifts)], axis=0)
+        fwhm = self.peaks_.sigma(axis.mean()) * 2 * np.sqrt(2 * np.log(2))
+        start = {"fwhm_intercept": float(fwhm), "fwhm_slope": 0.0, "eta": 0.1, "tail_fraction": 0.01,
+                 "tail_length": 0.05}
+        names = list(start)
+        region = self._inversion_.region
+        x = (axis[region] - axis.min()) / max(np.ptp(axis), 1e-12)
+        baseline = np.stack([1 - x, x])
+
+        def residual(p: np.ndarray) -> np.ndarray:
+            shape = dict(zip(names, p[:-1]))
+            D = np.concatenate([templates(self.species_, axis, instrument_from(shape, axis), p[-1])[:, region],
+                                baseline])
+            return self._nnls(D, mean[region], np.ones(len(region))) @ D - mean[region]
+
+        lower = [SHAPE_BOUNDS[n][0] for n in names] + [-fwhm]
+        upper = [SHAPE_BOUNDS[n][1] for n in names] + [fwhm]
+        fit = least_squares(residual, [start[n] for n in names] + [0.0], bounds=(lower, upper), diff_step=1e-3,
+                            x_scale=[fwhm, 1e-3, 0.1, 0.01, 0.02, 0.01], max_nfev=80)
+        return dict(zip(names, map(float, fit.x[:-1])))
+
+    def _find_group(self, amounts: np.ndarray) -> None:
+        """Reference group (species indices) and its relative weights from training amounts (no bias).
+
+        Forward selection from each of the `GROUP_SEEDS` pairs of non-target species (amount > 0 in every
+        spectrum) whose log ratio varies least: per spectrum, a common factor and a bias are fitted to the
+        group's log amounts; the candidate this fit predicts best joins while its residual sd is within
+        `GROUP_TOLERANCE`. The largest group is kept; fewer than three members or a lever span under 0.3
+        give none (no bias fit).
+        """
+        n_fixed = len(self.targets_) + (1 if self._standard() else 0)
+        candidates = np.array([j for j in range(n_fixed, len(self.species_)) if (amounts[:, j] > 0).all()], int)
+        self.group_, self.group_weights_ = np.zeros(0, int), np.zeros(0)
+        if len(candidates) < 3:
+            return
+        L = np.log(amounts[:, candidates])
+        L = L - np.median(L, axis=0)
+        lever = self.lever_[candidates]
+        ratio_sd = np.std(L[:, :, None] - L[:, None, :], axis=0)
+        ratio_sd[np.abs(lever[:, None] - lever[None, :]) < 0.05] = np.inf  # a pair must span some mass
+        best: list[int] = []
+        ratio_sd[np.tril_indices(len(candidates))] = np.inf  # each pair once
+        for pair in np.argsort(ratio_sd, axis=None)[:GROUP_SEEDS]:
+            group = list(np.unravel_index(pair, ratio_sd.shape))
+            if not np.isfinite(ratio_sd[group[0], group[1]]):
+                break
+            while len(group) < len(candidates):
+                coef = self._group_fit(L[:, group], lever[group])
+                rest = [j for j in range(len(candidates)) if j not in group]
+                spread = np.std(L[:, rest] - coef[0][:, None] - coef[1][:, None] * lever[rest][None, :], axis=0)
+                if spread.min() > GROUP_TOLERANCE:
+                    break
+                group.append(rest[int(np.argmin(spread))])
+            if len(group) > len(best):
+                best = group
+        if len(best) < 3 or np.ptp(lever[best]) < 0.3:
+            return
+        coef = self._group_fit(L[:, best], lever[best])
+        members = candidates[best]
+        relative = np.exp(np.median(np.log(amounts[:, members]) - coef[0][:, None] - coef[1][:, None] * lever[best],
+                                    axis=0))
+        self.group_, self.group_weights_ = members, relative / relative.sum()
+
+    @staticmethod
+    def _group_fit(L: np.ndarray, lever: np.ndarray) -> np.ndarray:
+        """(2, spectra) least-squares common log factor and bias of log amounts L (spectra, members)."""
+        return np.linalg.lstsq(np.stack([np.ones(len(lever)), lever], axis=1), L.T, rcond=None)[0]
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
+        super()._fit(X, Y, context)
+        axis = context.spectra.axis
+        self._inversion_.solve(X, weighted=self.weighted)
+        shifts = self._inversion_.last_shifts.copy()
+        subset = np.linspace(0, len(X) - 1, min(self.shape_spectra, len(X))).astype(int)
+        self.shape_ = self._fit_shape(axis, X[subset], shifts[subset])
+        self.group_, self.group_weights_ = np.zeros(0, int), np.zeros(0)
+        self._setup(axis)
+        rows = np.linspace(0, len(X) - 1, min(PRUNING_SPECTRA, len(X))).astype(int)
+        self._find_group(self.solve(X[rows], shifts[rows])[0])
+        amounts = self.solve(X, shifts)[0]
+        self.reference_ = float(np.median(amounts[:, len(self.targets_)])) if self._standard() else 1.0
+        self.slope_, self.intercept_ = calibrate(self._ratios(amounts), Y, relative_loss_floor(Y))
+
+    # --- prediction ------------------------------------------------------------------------------
+    def amounts(self, X: np.ndarray) -> np.ndarray:
+        """Bias-corrected amount of every species in `species_` (WNNLS shifts as the starting point)."""
+        self._inversion_.solve(X, weighted=self.weighted)
+        amounts, self.last_shifts_, self.last_biases_ = self.solve(X, self._inversion_.last_shifts)
+        return amounts
+
+    def reconstruct(self, X: np.ndarray) -> np.ndarray:
+        """Fitted (denoised) spectra at each spectrum's estimated mass shift and bias."""
+        self.amounts(X)
+        out = np.zeros_like(X, dtype=float)
+        out[:, self.region_] = self.last_fits_
+        return out
+
+    def peak_parameters(self, X: np.ndarray) -> np.ndarray:
+        """(n, K, 3) centre, FWHM and height of each analyte's most abundant isotope."""
+        K = len(self.targets_)
+        amounts = self.amounts(X)[:, :K] * np.exp(self.last_biases_[:, None] * self.lever_[None, :K])
+        main = [max(ion_pattern(k), key=lambda p: p[1]) for k in self.targets_]
+        mz, fraction = np.array([m for m, _, _ in main]), np.array([f for _, f, _ in main])
+        fwhm = instrument_from(self.shape_, np.asarray(self.axis_["values"], float)).fwhm(mz)
+        return np.stack([mz[None, :] + self.last_shifts_[:, None], np.broadcast_to(fwhm, amounts.shape),
+                         amounts * fraction], axis=-1)
+
+    # --- persistence -----------------------------------------------------------------------------
+    def _state(self):
+        extra, arrays, estimators = super()._state()
+        extra |= {"shape": self.shape_}
+        arrays |= {"group": self.group_, "group_weights": self.group_weights_}
+        return extra, arrays, estimators
+
+    def _restore(self, extra: dict[str, Any], arrays, estimators) -> None:
+        super()._restore(extra, arrays, estimators)
+        self.shape_ = dict(extra["shape"])
+        self.group_ = np.asarray(arrays["group"], int)
+        self.group_weights_ = np.asarray(arrays["group_weights"], float)
+        self._setup(np.asarray(self.axis_["values"], float))
