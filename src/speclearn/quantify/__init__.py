@@ -23,9 +23,10 @@ from speclearn.quantify.wnnls import WNNLS
 #: `--method` name -> class (the registry's quantify methods; `twohead` and `wnnls_params` take --params;
 #: the deep ensemble is built by the interval options, not chosen as a method)
 METHODS: dict[str, type[Quantifier]] = {name: cls for name, cls in methods("quantify").items() if name != "ensemble"}
-#: The method with the lowest mean and median relative error in benchmarks/results/icpms_quantification.md
-#: (both settings, quick scale): the physics inversion. CAEM-MT (physics) is far faster but less accurate.
-#: `quantify train` itself defaults to `--method auto`, which ranks it against the others by CV.
+#: The physics inversion: in benchmarks/results/icpms_quantification.md (both settings, full scale) only
+#: vpro has lower mean and median relative errors, at ~100x its predict time; CAEM-MT (physics) is faster
+#: but less accurate. `quantify train` itself defaults to `--method auto`, which ranks it against the
+#: others by CV.
 DEFAULT_METHOD = "wnnls"
 
 

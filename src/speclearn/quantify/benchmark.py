@@ -114,7 +114,7 @@ def run_setting(name: str, config, sizes: dict, seed: int, out_dir: Path, method
         start = time.perf_counter()
         model.fit(train.spectra.select(ids), train.targets.loc[ids], clean=clean_train.select(ids), peaks=train.peaks)
         fit_seconds = time.perf_counter() - start
-        predicted, ms = _time_predict(model, test.spectra, 1 if method in ("gd", "wnnls") else 3)
+        predicted, ms = _time_predict(model, test.spectra, 1 if method in ("gd", "wnnls", "vpro") else 3)
         X = test.spectra.values().astype(float)
         recon = model.reconstruct(X)
         peaks = model.peak_parameters(X)
@@ -252,7 +252,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
     in parallel processes, then `merge_results`).
     """
     scales = {"seed": scale, "hard": hard_scale or scale}
-    methods = methods or ["caemmt", "caemmt-seed", "wnnls", "gd", "bss", "rf", "pls"]
+    methods = methods or ["caemmt", "caemmt-seed", "wnnls", "vpro", "gd", "bss", "rf", "pls"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
