@@ -63,3 +63,15 @@ def test_cli_train_predict_vpro(cli, data, tmp_path):
     flags = pd.read_csv(tmp_path / "pred.flags.csv", index_col="id")
     assert flags["internal_standard_recovery"].between(0.7, 1.3).all()
     assert flags["unexplained_peak_mz"].isna().all()
+
+
+def test_vpro_without_background_ions_fits_the_shift_only():
+    """Without plasma-gas ions there is no reference group: vpro says so by an empty group, fits the
+    shift only, and still quantifies (here no mass bias varies, so nothing is lost)."""
+    config = ICPMSConfig(analytes=("Cu", "As", "Cd"), interferents=(), polyatomics=(), mass_bias_sd=0.0,
+                         instrument=ICPMSInstrument(mz_min=20.0, mz_max=130.0, n_channels=2200))
+    train, test = (simulate_icpms(n, seed=seed, config=config, workers=1) for n, seed in ((40, 7), (10, 8)))
+    vpro = METHODS["vpro"]().fit(train.spectra, train.targets)
+    assert len(vpro.group_) == 0
+    error = np.median(np.abs(vpro.predict(test.spectra) / test.targets - 1).to_numpy())
+    assert error < 0.05, error
