@@ -75,3 +75,16 @@ def test_vpro_without_background_ions_fits_the_shift_only():
     assert len(vpro.group_) == 0
     error = np.median(np.abs(vpro.predict(test.spectra) / test.targets - 1).to_numpy())
     assert error < 0.05, error
+
+
+def test_vpro_keeps_the_last_solution_only_for_the_same_spectra(fitted, monkeypatch):
+    vpro, _, test = fitted
+    X = test.spectra.values().astype(float)
+    first = vpro.amounts(X[:3])
+    calls = []
+    solve = vpro.solve
+    monkeypatch.setattr(vpro, "solve", lambda *a: calls.append(1) or solve(*a))
+    np.testing.assert_array_equal(vpro.amounts(X[:3].copy()), first)  # same content: no new solve
+    assert calls == [] and vpro.reconstruct(X[:3]).shape == X[:3].shape and calls == []
+    other = vpro.amounts(X[3:6])
+    assert calls == [1] and not np.allclose(other, first)

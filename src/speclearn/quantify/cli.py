@@ -239,7 +239,7 @@ def predict(
     """Predict concentrations: OUT has id + one column per training target; for ICP-MS models a flags
     table beside it marks results below LOD / LOQ or above the highest training standard (>range) and
     gives per spectrum the internal-standard recovery
-    and, for models that fit the spectrum (wnnls, caemmt), the m/z of a peak the model does not explain
+    and, for models that fit the spectrum (wnnls, vpro, caemmt), the m/z of a peak the model does not explain
     (unexplained_peak_mz, empty when none reaches significance 10; unexplained_peak_z)."""
     from speclearn.models import use_device
     from speclearn.models import load
