@@ -124,11 +124,13 @@ class LinearCombinationFit:
         q, _ = np.linalg.qr(self.baseline_)
         self.q_ = q
 
-    def _basis_spectra(self, theta: np.ndarray) -> np.ndarray:
-        shift, lorentz, gauss = theta[0], theta[1], theta[2]
+    def _basis_fids(self, theta: np.ndarray) -> np.ndarray:
+        """Basis FIDs (m, points) shifted and broadened by theta's shift, Lorentzian and Gaussian."""
         t = self.t_
-        factor = np.exp(-lorentz * t - (gauss * t) ** 2 + 2j * np.pi * shift * t)
-        return self._windowed(self.basis_fid_ * factor).T  # (window, m)
+        return self.basis_fid_ * np.exp(-theta[1] * t - (theta[2] * t) ** 2 + 2j * np.pi * theta[0] * t)
+
+    def _basis_spectra(self, theta: np.ndarray) -> np.ndarray:
+        return self._windowed(self._basis_fids(theta)).T  # (window, m)
 
     def _phase(self, theta: np.ndarray) -> np.ndarray:
         return np.exp(1j * (theta[3] + theta[4] * (self.ppm_ - WATER_PPM)))
@@ -272,8 +274,7 @@ class LinearCombinationFit:
         """Covariance (Fisher inverse) of the amplitudes, and the noise variance; analytic Jacobian of
         the model in amplitudes, baseline and the five nonlinear parameters."""
         t, offset = self.t_, self.ppm_ - WATER_PPM
-        factor = np.exp(-theta[1] * t - (theta[2] * t) ** 2 + 2j * np.pi * theta[0] * t)
-        fids = self.basis_fid_ * factor
+        fids = self._basis_fids(theta)
         spectra = self._windowed(fids).T  # (window, m)
         complex_baseline = self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]
         inner = spectra @ a + complex_baseline @ b
