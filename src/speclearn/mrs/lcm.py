@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import least_squares, nnls
 
 from speclearn.core.errors import InputError
@@ -139,9 +140,11 @@ class LinearCombinationFit:
     def _stack(z: np.ndarray) -> np.ndarray:
         return np.concatenate([z.real, z.imag], axis=0)
 
-    def _solve(self, theta: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(amplitudes, baseline coefficients, real-stacked residual) for fixed nonlinear parameters."""
-        A = self._stack(self._basis_spectra(theta))
+    def _solve(self, theta: np.ndarray, y: np.ndarray,
+               spectra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(amplitudes, baseline coefficients, real-stacked residual) for fixed nonlinear parameters
+        (`spectra`: their `_basis_spectra`, when already computed)."""
+        A = self._stack(self._basis_spectra(theta) if spectra is None else spectra)
         target = self._stack(y * self._phase(theta).conj())
         q = self.q_
         A_p = A - q @ (q.T @ A)
@@ -179,8 +182,10 @@ class LinearCombinationFit:
 
     def _result(self, theta: np.ndarray, y: np.ndarray) -> dict:
         """Amplitudes (NNLS), baseline, CRLB covariance at the nonlinear parameters `theta`."""
-        a, b, residual = self._solve(theta, y)
-        covariance, sigma2 = self._crlb(theta, a, b, residual)
+        fids = self._basis_fids(theta)
+        spectra = self._windowed(fids).T  # (window, m)
+        a, b, residual = self._solve(theta, y, spectra)
+        covariance, sigma2 = self._crlb(theta, fids, spectra, a, b, residual)
         return {"theta": theta, "amplitudes": a, "baseline": b, "covariance": covariance, "sigma2": sigma2,
                 "residual": residual}
 
@@ -270,12 +275,11 @@ class LinearCombinationFit:
         ends = [self._gauss_newton(y[k:k + 64], theta[k:k + 64], iterations) for k in range(0, len(y), 64)]
         return np.vstack([e[0] for e in ends]), np.concatenate([e[1] for e in ends])
 
-    def _crlb(self, theta, a, b, residual) -> tuple[np.ndarray, float]:
+    def _crlb(self, theta, fids, spectra, a, b, residual) -> tuple[np.ndarray, float]:
         """Covariance (Fisher inverse) of the amplitudes, and the noise variance; analytic Jacobian of
-        the model in amplitudes, baseline and the five nonlinear parameters."""
+        the model in amplitudes, baseline and the five nonlinear parameters (at basis FIDs `fids` and
+        their windowed `spectra`)."""
         t, offset = self.t_, self.ppm_ - WATER_PPM
-        fids = self._basis_fids(theta)
-        spectra = self._windowed(fids).T  # (window, m)
         complex_baseline = self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]
         inner = spectra @ a + complex_baseline @ b
         combined = a @ fids
@@ -285,8 +289,13 @@ class LinearCombinationFit:
         J = self._stack(np.hstack([spectra, complex_baseline, np.stack(derivatives, axis=1)]) * phase)
         dof = max(J.shape[0] - J.shape[1], 1)
         sigma2 = float(residual @ residual / dof)
-        fisher = J.T @ J / sigma2
-        covariance = np.linalg.pinv(fisher)[:len(a), :len(a)]
+        scale = np.maximum(np.linalg.norm(J, axis=0), 1e-300)
+        fisher = (J / scale).T @ (J / scale)  # unit diagonal: Cholesky unless (nearly) singular
+        try:
+            inverse = cho_solve(cho_factor(fisher), np.eye(len(fisher))[:, :len(a)])[:len(a)]
+        except np.linalg.LinAlgError:
+            inverse = np.linalg.pinv(fisher)[:len(a), :len(a)]
+        covariance = sigma2 * inverse / np.outer(scale[:len(a)], scale[:len(a)])
         return covariance, sigma2
 
     # --- public API ---------------------------------------------------------------------------
@@ -365,7 +374,7 @@ class LinearCombinationFit:
             return np.broadcast_to(factor, (len(self.results_),)).astype(float), "mM"
         if "Cr" not in self.names_ or "PCr" not in self.names_:
             raise InputError("ratios to total creatine need Cr and PCr in the basis; give a water reference")
-        total = self.amplitude_table()[0]["tCr"].to_numpy()
+        total = np.array([r["amplitudes"] for r in self.results_]) @ np.isin(self.names_, COMBINED["tCr"])
         with np.errstate(divide="ignore"):
             return np.where(total > 0, 1.0 / total, np.nan), "ratio to tCr"
 

@@ -20,7 +20,7 @@ def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
     U = eigh(H @ H.conj().T, subset_by_index=[rows - rank, rows - 1])[1]
     Z = lstsq(U[:-1], U[1:])[0]
     poles = np.linalg.eigvals(Z)
-    V = poles[None, :] ** np.arange(x.size)[:, None]
+    V = np.exp(np.outer(np.arange(x.size), np.log(poles)))
     amplitudes = lstsq(V, x)[0]
     return poles, amplitudes
 
@@ -42,7 +42,7 @@ def hlsvd_water_removal(data: MRSData, ppm_range: tuple[float, float] = (4.5, 4.
         pole_ppm = WATER_PPM + np.angle(poles) / (2 * np.pi * data.dwell_time_s) / data.central_frequency_mhz
         chosen = (pole_ppm >= ppm_range[0]) & (pole_ppm <= ppm_range[1]) & (np.abs(poles) < 1)
         if chosen.any():
-            out[k] -= (poles[chosen][None, :] ** n[:, None]) @ amplitudes[chosen]
+            out[k] -= np.exp(np.outer(n, np.log(poles[chosen]))) @ amplitudes[chosen]
     return data.with_fid(out)
 
 

@@ -298,24 +298,20 @@ class DLQuantifier(SpectralEstimator):
         lcm = self.refined(data)[1]
         values, crlb = lcm.amplitude_table()
         factor, unit = lcm.unit_factor(water)
-        sd = crlb.to_numpy()
-        columns = {}
+        names, v, sd = list(values.columns), values.to_numpy(), crlb.to_numpy()
+        blocks, columns = [v], names + [f"{c}_sd" for c in names]
         if self.conformal_ is not None:  # calibrated sd: the conformal 68.3 % half-width
-            sd = self.conformal_.interval(values.to_numpy(), 0.683, sd)[1] - values.to_numpy()
+            sd = self.conformal_.interval(v, 0.683, sd)[1] - v
             if interval is not None:
-                lo, hi = self.conformal_.interval(values.to_numpy(), interval, crlb.to_numpy())
-                columns = {f"{c}_lo": lo[:, k] * factor for k, c in enumerate(values.columns)}
-                columns |= {f"{c}_hi": hi[:, k] * factor for k, c in enumerate(values.columns)}
-        table = values.mul(factor, axis=0)
-        table = pd.concat([table, pd.DataFrame(sd * factor[:, None], columns=[f"{c}_sd" for c in values.columns],
-                                               index=table.index), pd.DataFrame(columns, index=table.index)], axis=1)
-        return table, unit
+                blocks += self.conformal_.interval(v, interval, crlb.to_numpy())
+                columns += [f"{c}_lo" for c in names] + [f"{c}_hi" for c in names]
+        blocks.insert(1, sd)
+        return pd.DataFrame(np.hstack(blocks) * factor[:, None], columns=columns, index=values.index), unit
 
     def predict(self, data: MRSData, *, water: MRSData | None = None,
                 interval: float | None = None) -> tuple[pd.DataFrame, str]:
         """(table id x [names, totals, <name>_sd, and <name>_lo/_hi with `interval`], unit)."""
         data.check_acquisition(self.axis_, what="the MRS quantifier")
-        torch.manual_seed(self.seed)
         if interval is not None:
             check_level(interval)
             if self.conformal_ is None:
@@ -323,6 +319,7 @@ class DLQuantifier(SpectralEstimator):
                                  "intervals need a model trained with --targets")
         if self.method == "varpro":
             return self._predict_varpro(data, water, interval)
+        torch.manual_seed(self.seed)  # the MC-dropout draws
         x, scale = self._input(data)
         mean, spread = self._amplitudes(x)
         sd, lo, hi = spread, None, None
