@@ -18,10 +18,10 @@ def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
     rows = x.size // 2
     H = hankel(x[:rows], x[rows - 1:])
     U = eigh(H @ H.conj().T, subset_by_index=[rows - rank, rows - 1])[1]
-    Z = lstsq(U[:-1], U[1:])[0]
+    Z = lstsq(U[:-1], U[1:], lapack_driver="gelsy")[0]
     poles = np.linalg.eigvals(Z)
     V = np.exp(np.outer(np.arange(x.size), np.log(poles)))
-    amplitudes = lstsq(V, x)[0]
+    amplitudes = lstsq(V, x, lapack_driver="gelsy")[0]
     return poles, amplitudes
 
 

@@ -62,7 +62,7 @@ class PhysicsDecoder(nn.Module):
         self.register_buffer("t", torch.arange(basis_fid.shape[1], dtype=torch.float32) * dwell_time_s)
         self.register_buffer("ppm", torch.tensor(ppm - WATER_PPM, dtype=torch.float32))
         x = np.linspace(-1, 1, ppm.size)
-        legendre = np.stack([np.polynomial.legendre.Legendre.basis(k)(x) for k in range(BASELINE_ORDER + 1)])
+        legendre = np.polynomial.legendre.legvander(x, BASELINE_ORDER).T
         self.register_buffer("legendre", torch.tensor(legendre, dtype=torch.float32))
         self.start, self.stop = window.start, window.stop
 
