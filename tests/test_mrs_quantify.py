@@ -68,6 +68,11 @@ def test_lcm_refinement_from_initial_parameters(basis):
         np.testing.assert_allclose(conc[name], truth[name], rtol=0.03, err_msg=name)
     with pytest.raises(InputError, match="initial parameters"):
         LinearCombinationFit().fit(sim.clean, basis, initial=start[:2])
+    # a tight prior on the start holds the parameters there; a loose one lets the data move them
+    held = LinearCombinationFit().fit(sim.clean, basis, initial=start, iterations=8, prior_sd=np.full(5, 1e-6))
+    np.testing.assert_allclose(np.array([r["theta"] for r in held.results_]), start, atol=1e-3)
+    loose = LinearCombinationFit().fit(sim.clean, basis, initial=start, iterations=8, prior_sd=np.full(5, 1e6))
+    np.testing.assert_allclose(np.array([r["theta"] for r in loose.results_]), theta, atol=1e-3)
 
 
 def test_lcm_fallback_start_rescues_a_wrong_first_start(basis):
@@ -122,9 +127,11 @@ def test_training_mean_bias_test():
     assert result["slope"] == pytest.approx(regression_slope(true, shrunk) - 1)
 
 
-def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
+def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis, monkeypatch):
     from speclearn.models import load
+    from speclearn.mrs import quantifier
     from speclearn.mrs.quantifier import DLQuantifier
+    monkeypatch.setattr(quantifier, "MIN_PRIOR_SPECTRA", 2)  # the network's prior from the 2 held-out spectra
     sim = simulate_mrs(8, seed=8, basis=basis, config=MRSSimConfig(transients=1, snr=(80.0, 80.0), **QUIET))
     model = DLQuantifier(method="varpro", epochs=1, calibration_fraction=0.25, refine=3).fit(
         sim.spectra, basis, sim.concentrations, water=sim.water)
@@ -136,6 +143,7 @@ def test_varpro_quantifier_refines_and_calibrates(tmp_path, basis):
     assert (table["tCr_sd"] > 0).all()
     theta, lcm = model.refined(sim.spectra.select([0, 1]))
     assert theta.shape == (2, 5) and lcm.amplitudes().shape[0] == 2
+    assert model.prior_sd_.shape == (5,) and (model.prior_sd_ > 0).all() and np.isfinite(model.nuisance_bias_).all()
     model.save(tmp_path / "m")
     again = load(tmp_path / "m", DLQuantifier).predict(test, water=water, interval=0.9)[0]
     np.testing.assert_allclose(again[["NAA", "NAA_lo", "tCr_hi"]], table[["NAA", "NAA_lo", "tCr_hi"]], rtol=1e-5)

@@ -194,13 +194,18 @@ class LinearCombinationFit:
         """Window of the spectra of FIDs (..., points)."""
         return np.fft.fft(fids, axis=-1)[..., self.fft_index_]
 
-    def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int,
+                      prior_sd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Levenberg-Marquardt on the nonlinear parameters of many spectra at once (rows of y, theta),
         amplitudes and baseline by unconstrained least squares under each step (variable projection,
         Kaufman's Jacobian); analytic derivatives of the basis spectra; at most `iterations` steps, fewer
-        once every step is below `STEP_TOLERANCE`. Returns (theta, residual cost)."""
+        once every step is below `STEP_TOLERANCE`. prior_sd (5,): a Gaussian prior on the parameters
+        centred on the start (sd in the parameters of the steps: the Gaussian squared), weighed
+        against the residual by its variance (MAP). Returns (theta, residual cost)."""
         theta = theta.astype(float).copy()
         theta[:, 2] = theta[:, 2] ** 2  # the Gaussian enters as its square: no dead gradient at 0
+        centre = theta.copy()
+        weight = np.zeros(5) if prior_sd is None else 1.0 / np.asarray(prior_sd, float) ** 2
         # the bounds of `_fit_one`
         lower = np.column_stack([theta[:, 0] - self.max_shift_hz] + [np.full(len(theta), v) for v in
                                                                      (0.0, 0.0, -np.inf, -np.deg2rad(20))])
@@ -241,15 +246,18 @@ class LinearCombinationFit:
         coef, residual, gram, scale, columns = solve(columns, target)
         cost = np.sum(residual ** 2, axis=1)
         damping = np.full(len(y), 1e-3)
+        dof = max(residual.shape[1] - columns.shape[2] - 5, 1)
+        penalty = lambda th, variance: variance * np.sum(weight * (th - centre) ** 2, axis=1)  # noqa: E731
         for _ in range(iterations):
+            variance = cost / dof
             combined = (coef[:, None, :m].astype(np.complex64) @ fids)[:, 0]
             derivs = [self._windowed(combined * w) for w in (2j * np.pi * t[None], -t[None], -t[None] ** 2)]
             J = np.stack([-stack(d) for d in derivs] + [stack(-1j * target), stack(-1j * offset * target)], axis=2)
             # project J onto the complement of the linear columns
             proj = np.linalg.solve(gram, (columns.transpose(0, 2, 1) @ J) / scale[:, :, None]) / scale[:, :, None]
             J = J - columns @ proj
-            H = J.transpose(0, 2, 1) @ J
-            g = np.einsum("npk,np->nk", J, residual)
+            H = J.transpose(0, 2, 1) @ J + variance[:, None, None] * np.diag(weight)
+            g = np.einsum("npk,np->nk", J, residual) + variance[:, None] * weight * (theta - centre)
             diag = np.maximum(np.einsum("nii->ni", H), 1e-30)
             step = -np.linalg.solve(H + damping[:, None, None] * diag[:, :, None] * np.eye(5), g[..., None])[..., 0]
             if np.all(np.abs(step) <= STEP_TOLERANCE):
@@ -258,7 +266,7 @@ class LinearCombinationFit:
             t_fids, t_columns, t_target = design(trial)
             t_coef, t_residual, t_gram, t_scale, t_columns = solve(t_columns, t_target)
             t_cost = np.sum(t_residual ** 2, axis=1)
-            better = t_cost < cost
+            better = t_cost + penalty(trial, variance) < cost + penalty(theta, variance)
             damping = np.where(better, damping * 0.3, damping * 10)
             if better.all():
                 theta, cost, fids, columns, target = trial, t_cost, t_fids, t_columns, t_target
@@ -273,9 +281,10 @@ class LinearCombinationFit:
         theta[:, 2] = np.sqrt(theta[:, 2])
         return theta, cost
 
-    def _levenberg_marquardt(self, y: np.ndarray, theta: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    def _levenberg_marquardt(self, y: np.ndarray, theta: np.ndarray, iterations: int,
+                             prior_sd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """`_gauss_newton` in blocks of 64 spectra."""
-        ends = [self._gauss_newton(y[k:k + 64], theta[k:k + 64], iterations) for k in range(0, len(y), 64)]
+        ends = [self._gauss_newton(y[k:k + 64], theta[k:k + 64], iterations, prior_sd) for k in range(0, len(y), 64)]
         return np.vstack([e[0] for e in ends]), np.concatenate([e[1] for e in ends])
 
     def _crlb(self, theta, fids, spectra, a, b, residual) -> tuple[np.ndarray, float]:
@@ -304,7 +313,7 @@ class LinearCombinationFit:
     # --- public API ---------------------------------------------------------------------------
     @single_threaded_blas
     def fit(self, data: MRSData, basis: Basis, *, initial: np.ndarray | None = None,
-            iterations: int = 6) -> "LinearCombinationFit":
+            iterations: int = 6, prior_sd: np.ndarray | None = None) -> "LinearCombinationFit":
         """Fit every row of `data` (average transients first: `data.average()`).
 
         initial: (n, 5) starting nonlinear parameters (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad,
@@ -324,7 +333,7 @@ class LinearCombinationFit:
             initial = initial[None] if initial.ndim == 2 else initial
             if initial.shape[1:] != (data.n, len(NONLINEAR)):
                 raise InputError(f"initial parameters of shape {initial.shape}; expected ({data.n}, {len(NONLINEAR)})")
-            theta, cost = self._levenberg_marquardt(y, initial[0], iterations)
+            theta, cost = self._levenberg_marquardt(y, initial[0], iterations, prior_sd)
             best = np.zeros(data.n, int)
             for k, fallback in enumerate(initial[1:], start=1):
                 redo = np.flatnonzero(cost > self._levenberg_marquardt(y, fallback, 0)[1])

@@ -16,6 +16,8 @@ spectrum from them with the basis FIDs (one FFT per spectrum), so the network tr
   `refine` batched Levenberg-Marquardt steps of the linear-combination model (`LinearCombinationFit`
   with `initial`; a fixed start is refined too where the network's end point fits worse than that
   start does unrefined, and the better end point is kept), amplitudes by NNLS,
+  under a Gaussian prior centred on the network's estimate (`nuisance_prior`: the network's bias and
+  spread against the refined fit, measured at training on the held-out spectra; a MAP estimate),
   with Cramer-Rao bounds. No amplitude is learned, so none is
   pulled toward a training mean, and concentrations beyond the training range are recovered.
 
@@ -50,6 +52,15 @@ BASELINE_ORDER = 3
 VARPRO_AMPLITUDE_WEIGHT = 0.1
 #: second start of the refinement (shift Hz, Lorentzian 1/s, Gaussian 1/s, phase0 rad, phase1 rad/ppm)
 DEFAULT_START = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
+#: held-out spectra needed to estimate the network's nuisance bias and spread (its prior)
+MIN_PRIOR_SPECTRA = 20
+
+
+def _squared_gaussian(theta: np.ndarray) -> np.ndarray:
+    """Copy of LCM parameters (n, 5) with the Gaussian broadening squared (as the refinement steps take it)."""
+    out = np.array(theta, float)
+    out[:, 2] = out[:, 2] ** 2
+    return out
 
 
 class PhysicsDecoder(nn.Module):
@@ -152,7 +163,8 @@ class DLQuantifier(SpectralEstimator):
     def __init__(self, method: str = "supervised", ppm_range: tuple[float, float] = (0.2, 4.2), epochs: int = 80,
                  learning_rate: float = 1e-3, batch_size: int = 64, dropout: float = 0.1, mc_samples: int = 20,
                  calibration_fraction: float = 0.2, reconstruction_weight: float = 1.0, water_removal: bool = False,
-                 patience: int = 15, max_seconds: float | None = None, refine: int = 6, seed: int = 0):
+                 patience: int = 15, max_seconds: float | None = None, refine: int = 6, nuisance_prior: bool = True,
+                 seed: int = 0):
         self.method = method
         self.ppm_range = ppm_range
         self.epochs = epochs
@@ -166,6 +178,7 @@ class DLQuantifier(SpectralEstimator):
         self.patience = patience
         self.max_seconds = max_seconds
         self.refine = refine
+        self.nuisance_prior = nuisance_prior
         self.seed = seed
 
     def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
@@ -245,6 +258,9 @@ class DLQuantifier(SpectralEstimator):
         self.history_ = train(self.net_, loss_fn, [t[fit_rows] for t in tensors], [t[val] for t in tensors], config,
                               description="DL quantifier")
         self.conformal_ = None
+        self.nuisance_bias_, self.prior_sd_ = np.zeros(len(DEFAULT_START)), None
+        if self.method == "varpro" and self.nuisance_prior and len(val) >= MIN_PRIOR_SPECTRA:
+            self.nuisance_bias_, self.prior_sd_ = self._nuisance_prior(data.select(val))
         if n_cal and self.method == "varpro":
             lcm = self.refined(data.select(cal))[1]
             values, sd = lcm.amplitude_table()
@@ -279,19 +295,33 @@ class DLQuantifier(SpectralEstimator):
             mean = net(tensor).numpy()
             return mean, np.zeros_like(mean)
 
+    def _nuisance_prior(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
+        """(median, robust sd) of the network's nuisance minus the refined fit's on held-out spectra, in the
+        parameters of the Levenberg-Marquardt steps (Gaussian squared; phase0 wrapped)."""
+        start, lcm = self.refined(data)
+        end = np.array([r["theta"] for r in lcm.results_])
+        difference = _squared_gaussian(start) - _squared_gaussian(end)
+        difference[:, 3] = np.angle(np.exp(1j * difference[:, 3]))
+        bias = np.median(difference, axis=0)
+        return bias, np.maximum(1.4826 * np.median(np.abs(difference - bias), axis=0), 1e-6)
+
     def refined(self, data: MRSData) -> tuple[np.ndarray, LinearCombinationFit]:
-        """varpro: (network nuisance (n, 5) as the LCM's parameters, the LCM refined from it, with
-        `DEFAULT_START` as the fallback start of `LinearCombinationFit.fit`)."""
+        """varpro: (network nuisance (n, 5) as the LCM's parameters, less its bias on held-out spectra; the
+        LCM refined from it under the network's prior (`nuisance_prior`), with `DEFAULT_START` as the
+        fallback start of `LinearCombinationFit.fit`)."""
         x = self._input(data)[0]
         self.net_.eval()
         with torch.no_grad():
             nuisance = self.net_.nuisance(self.net_.encoder(torch.from_numpy(x))).numpy().astype(float)
         theta = np.column_stack([nuisance[:, :3], np.arctan2(nuisance[:, 4], nuisance[:, 3]), nuisance[:, 5]])
+        theta = _squared_gaussian(theta) - self.nuisance_bias_
+        theta[:, 1:3] = np.maximum(theta[:, 1:3], 0.0)
+        theta[:, 2] = np.sqrt(theta[:, 2])
         acquisition = self.axis_
         basis = Basis(self.names_, self.basis_fid_, acquisition["dwell_time_s"], acquisition["central_frequency_mhz"])
         lcm = LinearCombinationFit(ppm_range=self.ppm_range, lipids=False)
         starts = np.stack([theta, np.broadcast_to(DEFAULT_START, theta.shape)])
-        return theta, lcm.fit(data, basis, initial=starts, iterations=self.refine)
+        return theta, lcm.fit(data, basis, initial=starts, iterations=self.refine, prior_sd=self.prior_sd_)
 
     def _predict_varpro(self, data: MRSData, water: MRSData | None,
                         interval: float | None) -> tuple[pd.DataFrame, str]:
@@ -332,7 +362,9 @@ class DLQuantifier(SpectralEstimator):
                                  hi=None if hi is None else hi * scale[:, None])
 
     def _saved_parts(self) -> dict:
-        extra = {"history": self.history_.as_dict(), "names": self.names_}
+        extra = {"history": self.history_.as_dict(), "names": self.names_,
+                 "nuisance_bias": self.nuisance_bias_.tolist(),
+                 "prior_sd": None if self.prior_sd_ is None else self.prior_sd_.tolist()}
         arrays = module_arrays(self.net_) | {"basis_re": self.basis_fid_.real, "basis_im": self.basis_fid_.imag}
         if self.conformal_ is not None:
             state, conformal_arrays = self.conformal_.state()
@@ -343,6 +375,9 @@ class DLQuantifier(SpectralEstimator):
     def _restore_saved(self, saved: SavedModel) -> None:
         self.names_ = list(saved.targets)
         self.basis_fid_ = saved.arrays["basis_re"] + 1j * saved.arrays["basis_im"]
+        self.nuisance_bias_ = np.asarray(saved.extra.get("nuisance_bias", np.zeros(len(DEFAULT_START))), float)
+        prior_sd = saved.extra.get("prior_sd")
+        self.prior_sd_ = None if prior_sd is None else np.asarray(prior_sd, float)
         acquisition = saved.axis
         template = MRSData(np.zeros((1, acquisition["points"]), complex), acquisition["dwell_time_s"],
                            acquisition["central_frequency_mhz"])
