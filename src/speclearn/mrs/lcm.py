@@ -25,7 +25,7 @@ from scipy.optimize import least_squares, nnls
 from speclearn.core.errors import InputError
 from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.basis import COMBINED, Basis
-from speclearn.mrs.data import WATER_PPM, MRSData, ppm_axis, ppm_slice, to_fid, to_spectrum
+from speclearn.mrs.data import WATER_PPM, MRSData, ppm_axis, ppm_slice
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.simulate import METABOLITE_RELAXATION, WATER_CONCENTRATION, WATER_PROTONS
 
@@ -59,21 +59,24 @@ def water_area(water: MRSData) -> np.ndarray:
     peak and A, phase1, g, s fitted; the area is A."""
     t = water.time()
     frequencies = np.fft.fftfreq(t.size, water.dwell_time_s)
-    offset = np.deg2rad(ppm_axis(t.size, water.dwell_time_s, water.central_frequency_mhz) - WATER_PPM)
-    grid = np.arange(-20.0, 20.5, 0.5)
+    # phase1's offsets in the order of the unshifted FFT
+    offset = np.fft.ifftshift(np.deg2rad(ppm_axis(t.size, water.dwell_time_s, water.central_frequency_mhz) - WATER_PPM))
+    grid = np.arange(-20.0, 22.0, 2.0)  # deg/ppm, then +-1.5 around the best by 0.5
     areas = np.empty(water.n)
     for k, fid in enumerate(water.fid):
         magnitude = np.abs(fid)
         shift = frequencies[np.argmax(np.abs(np.fft.fft(fid)))]
 
         def shapes(phase1: np.ndarray, g: float, s: float) -> np.ndarray:
-            unit = to_spectrum(np.exp(-g * t - (s * t) ** 2 + 2j * np.pi * shift * t))
-            return np.abs(to_fid(unit * np.exp(1j * np.multiply.outer(phase1, offset))))
+            unit = np.fft.fft(np.exp(-g * t - (s * t) ** 2 + 2j * np.pi * shift * t))
+            return np.abs(np.fft.ifft(unit * np.exp(1j * np.multiply.outer(phase1, offset)), axis=-1))
 
         def residuals(m: np.ndarray) -> np.ndarray:
             return magnitude - (m @ magnitude / np.maximum(np.sum(m * m, axis=-1), 1e-300))[..., None] * m
 
-        start = grid[np.argmin(np.sum(residuals(shapes(grid, 10.0, 10.0)) ** 2, axis=1))]
+        coarse = grid[np.argmin(np.sum(residuals(shapes(grid, 10.0, 10.0)) ** 2, axis=1))]
+        fine = coarse + np.arange(-1.5, 2.0, 0.5)
+        start = fine[np.argmin(np.sum(residuals(shapes(fine, 10.0, 10.0)) ** 2, axis=1))]
         params = least_squares(lambda x: residuals(shapes(x[0], x[1], x[2])), [start, 10.0, 10.0],
                                bounds=([-45.0, 0.0, 0.0], [45.0, 500.0, 500.0]), x_scale=[0.1, 1.0, 1.0]).x
         m = shapes(params[0], params[1], params[2])
