@@ -209,17 +209,18 @@ def test_cli_end_to_end(tmp_path):
     assert json.loads((tmp_path / "dl.json").read_text())["units"] == "ratio to tCr"
 
 
-def test_label_free_training_methods(basis):
+def test_label_free_training_and_methods(basis):
     from speclearn.mrs.quantifier import DLQuantifier
     sim = simulate_mrs(12, seed=7, basis=basis, config=MRSSimConfig(transients=1))
-    for method in ("selfsupervised", "varpro"):
-        model = DLQuantifier(method=method, epochs=1, mc_samples=3).fit(sim.spectra, basis)
-        table, unit = model.predict(sim.spectra)
-        assert unit == "ratio to tCr" and np.isfinite(table["NAA"]).all()
-        with pytest.raises(InputError, match="conformal"):
-            model.predict(sim.spectra, interval=0.9)
+    model = DLQuantifier(epochs=1).fit(sim.spectra, basis)  # varpro, no labels
+    table, unit = model.predict(sim.spectra)
+    assert unit == "ratio to tCr" and np.isfinite(table["NAA"]).all()
+    with pytest.raises(InputError, match="conformal"):
+        model.predict(sim.spectra, interval=0.9)
     with pytest.raises(InputError, match="needs --targets"):
         DLQuantifier(method="supervised").fit(sim.spectra, basis)
+    with pytest.raises(InputError, match="must be one of varpro, supervised"):
+        DLQuantifier(method="hybrid").fit(sim.spectra, basis)
 
 
 def test_model_refuses_other_acquisition(tmp_path, capsys):

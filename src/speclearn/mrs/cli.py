@@ -231,9 +231,9 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
 def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                   targets: Annotated[Path | None, typer.Option("--targets", help="Concentrations CSV (id + one "
                                                                                  "column per basis name, mM).")] = None,
-                  method: Annotated[str | None, typer.Option(help="supervised, selfsupervised, hybrid or varpro "
-                                                                  "(default: hybrid with --targets, else "
-                                                                  "selfsupervised).")] = None,
+                  method: Annotated[str, typer.Option(help="varpro (CNN nuisance, least-squares amplitudes, MAP "
+                                                           "refinement; labels optional) or supervised (CNN "
+                                                           "regressing the amplitudes; needs --targets).")] = "varpro",
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
                   water: WaterOption = None, seed: SeedOption = 0, report: ReportOption = None, quiet: QuietOption = False,
@@ -246,7 +246,6 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
     check_report(report, overwrite=overwrite, inputs=[spectra, basis, targets, out])
     data = prepare(_read(spectra))
     table = read_table_csv(targets) if targets is not None else None
-    method = method or ("hybrid" if targets is not None else "selfsupervised")
     reference = prepare(_read(water), align=False, reject=None) if water is not None else None
     if reference is not None:
         from speclearn.mrs.preprocess import eddy_current_correction
