@@ -220,6 +220,7 @@ class LinearCombinationFit:
         stack = lambda z: np.concatenate([z.real, z.imag], axis=-1)  # noqa: E731  (..., L) -> (..., 2L)
 
         basis = self.basis_fid_.astype(np.complex64)  # single precision: half the FFT time of the steps
+        weights = np.stack([2j * np.pi * t, -t, -t ** 2])  # d/d(shift, Lorentzian, squared Gaussian) of the FID
 
         def design(th):
             f = np.exp(-th[:, 1:2] * t - th[:, 2:3] * t ** 2 + 2j * np.pi * th[:, 0:1] * t).astype(np.complex64)
@@ -232,18 +233,19 @@ class LinearCombinationFit:
         def solve(columns, target):
             """Least squares, then again without the basis spectra that came out negative (one
             active-set pass toward NNLS); returns the columns used (dropped ones zeroed)."""
-            def least_squares_(columns):
-                gram = columns.transpose(0, 2, 1) @ columns
-                scale = np.sqrt(np.maximum(np.einsum("nii->ni", gram), 1e-30))
-                gram = gram / scale[:, :, None] / scale[:, None, :] + 1e-10 * np.eye(gram.shape[1])
-                rhs = np.einsum("npk,np->nk", columns, stack(target)) / scale
-                return np.linalg.solve(gram, rhs[..., None])[..., 0] / scale, gram, scale
+            gram, rhs = columns.transpose(0, 2, 1) @ columns, np.einsum("npk,np->nk", columns, stack(target))
 
-            keep = np.ones((len(columns), columns.shape[2]), bool)
-            keep[:, :m] = least_squares_(columns)[0][:, :m] >= 0
+            def least_squares_(keep):
+                kept = gram * (keep[:, :, None] & keep[:, None, :])
+                scale = np.sqrt(np.maximum(np.einsum("nii->ni", kept), 1e-30))
+                kept = kept / scale[:, :, None] / scale[:, None, :] + 1e-10 * np.eye(kept.shape[1])
+                return np.linalg.solve(kept, (rhs * keep / scale)[..., None])[..., 0] / scale, kept, scale
+
+            keep = np.ones(rhs.shape, bool)
+            keep[:, :m] = least_squares_(keep)[0][:, :m] >= 0
+            coef, kept, scale = least_squares_(keep)
             columns = columns * keep[:, None, :]
-            coef, gram, scale = least_squares_(columns)
-            return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), gram, scale, columns
+            return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), kept, scale, columns
 
         fids, columns, target = design(theta)
         coef, residual, gram, scale, columns = solve(columns, target)
@@ -254,8 +256,9 @@ class LinearCombinationFit:
         for _ in range(iterations):
             variance = cost / dof
             combined = (coef[:, None, :m].astype(np.complex64) @ fids)[:, 0]
-            derivs = [self._windowed(combined * w) for w in (2j * np.pi * t[None], -t[None], -t[None] ** 2)]
-            J = np.stack([-stack(d) for d in derivs] + [stack(-1j * target), stack(-1j * offset * target)], axis=2)
+            derivs = -stack(self._windowed(combined[:, None] * weights))  # (n, 3, 2L)
+            J = np.concatenate([derivs, stack(-1j * target[:, None]), stack(-1j * offset * target[:, None])],
+                               axis=1).transpose(0, 2, 1)
             # project J onto the complement of the linear columns
             proj = np.linalg.solve(gram, (columns.transpose(0, 2, 1) @ J) / scale[:, :, None]) / scale[:, :, None]
             J = J - columns @ proj
