@@ -27,7 +27,6 @@ import torch
 from scipy import linalg
 
 from speclearn.core.errors import InputError
-from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
@@ -311,12 +310,6 @@ class VAEMLPTransfer(TransferModel):
     def encode_scaled(self, Xp: np.ndarray) -> np.ndarray:
         return predict_batches(lambda x: self.vae_.encode(x)[0], Xp, device=resolve_device(self.device),
                                modules=(self.vae_,)).astype(np.float32)
-
-    def latent_means(self, primary: Spectra) -> np.ndarray:
-        """Latent means of measured primary spectra."""
-        primary.check_axis_matches(self.axis_, what="the model's primary")
-        return np.concatenate([self.encode_scaled(self.primary_pipe_.transform(block))
-                               for _, _, _, block in iter_blocks(primary.flat(), data.BLOCK_ROWS)])
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         return predict_batches(self.vae_.decoder, Z, device=resolve_device(self.device), modules=(self.vae_,))
