@@ -12,7 +12,6 @@ the internal-standard recovery; detection delay of the drifts and false-alarm ra
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -329,8 +328,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, part: s
         start = time.perf_counter()
         rows = fermentation_uncertainty(seed) + icpms_uncertainty(s, seed)
         seconds = time.perf_counter() - start
-        (out_dir / "uncertainty.json").write_text(json.dumps({"rows": rows, "wall_seconds": seconds, "scale": scale},
-                                                             indent=1))
+        write_result(out_dir / "uncertainty.json", {"rows": rows, "wall_seconds": seconds, "scale": scale})
         write_result(out_dir / "uncertainty.md", _markdown_uncertainty(rows, seconds, scale))
         plot_coverage(rows, out_dir / "uncertainty_coverage.png")
         result["uncertainty"] = rows
