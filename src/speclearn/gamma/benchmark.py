@@ -405,9 +405,8 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, section
             rows[name] = run()
             walls[name] = time.perf_counter() - t0
             scales[name] = scale
-    rows, walls = {name: rows[name] for name in runs}, {name: walls[name] for name in runs}
+    rows, walls, scales = ({name: part[name] for name in runs} for part in (rows, walls, scales))
     rerun = list(runs) if sections is None else [name for name in runs if name in sections]
-    scales = {name: scales[name] for name in runs}
     overall = scale if set(scales.values()) == {scale} else "mixed"
     summary = _summary(rows, walls, overall)
     result = {"name": NAME, "scale": overall, "section_scales": scales, "seed": seed,
@@ -486,8 +485,6 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               f"{r.mae_O:.3f} | {r.mae_Cl:.3f} | {r.test} | {scales['composition']} |" for r in comp.itertuples()]
     lines += ["", f"Autoencoder training: {comp['training'].iloc[0]}. Target MAE <= 0.02 and below NNLS at low counts.", ""]
     sg = pd.DataFrame(sections["savitzky_golay"]).sort_values(["detector", "method"])
-    if "training" not in sg:
-        sg["training"] = ""
     lines += ["#### Savitzky-Golay vs learned denoising (Cs-137 662 keV peak, 1e5 counts per spectrum)", "",
               "| detector | method | area bias % | area RSD % | FWHM change % | spectra | denoiser training | scale |",
               "|---|---|---|---|---|---|---|---|"]
@@ -510,31 +507,23 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               f"Target: generated-only >= 0.90 of simulated-trained: "
               f"{'met' if summary['generation_target_090_met'] else 'NOT met'} (best ratio "
               f"{max(summary['generation_ratio'].values()):.3f}).", ""]
-    if "accuracy_pooled" in aug:
-        lines += ["#### Augmentation with scarce measured spectra (measured setting, 3 per material)", "",
-                  "| classifier | repeat | measured alone | + generated for the measured setting | generated/material "
-                  "(validation) | gain | + nominal simulation (reference) | test | scale |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r.method} | {int(r.repeat)} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | "
-                  f"{int(r.chosen_per_material)} | {r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | "
-                  f"{r.test} | {scales['generation']} |" for r in aug.itertuples()]
-        mean = aug.groupby("method")[["accuracy_real", "accuracy_generated", "accuracy_pooled"]].mean()
-        lines += [f"| {m} | mean | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | | "
-                  f"{r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | | |" for m, r in mean.iterrows()]
-        lines += ["", f"Generator: ReVAE with a domain condition (simulated / measured), trained on "
-                  f"{made['train'].iloc[0]} nominal spectra plus the measured ones ({aug['revae_fit_s'].mean():.0f} s per "
-                  "fit); generated/material chosen per classifier from "
-                  f"{', '.join(map(str, AUGMENT_SIZES))} by 3-fold validation on the measured spectra (generator refitted "
-                  "without the held-out fold). "]
-    else:
-        lines += ["#### Augmentation", "", "| classifier | trained on | alone | augmented | scale |", "|---|---|---|---|---|"]
-        lines += [f"| {r.method} | {r.train} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | {scales['generation']} |"
-                  for r in aug.itertuples()]
-        lines += [""]
-    lines[-1] += (f"Target: augmentation helps when real spectra are scarce (mean gain "
-                  f"{np.mean(list(summary['augmentation_gain'].values())):+.3f}): "
-                  f"{'yes' if summary['augmentation_helps'] else 'no'}.")
-    lines += [""]
+    lines += ["#### Augmentation with scarce measured spectra (measured setting, 3 per material)", "",
+              "| classifier | repeat | measured alone | + generated for the measured setting | generated/material "
+              "(validation) | gain | + nominal simulation (reference) | test | scale |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.method} | {int(r.repeat)} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | "
+              f"{int(r.chosen_per_material)} | {r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | "
+              f"{r.test} | {scales['generation']} |" for r in aug.itertuples()]
+    mean = aug.groupby("method")[["accuracy_real", "accuracy_generated", "accuracy_pooled"]].mean()
+    lines += [f"| {m} | mean | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | | "
+              f"{r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | | |" for m, r in mean.iterrows()]
+    lines += ["", f"Generator: ReVAE with a domain condition (simulated / measured), trained on "
+              f"{made['train'].iloc[0]} nominal spectra plus the measured ones ({aug['revae_fit_s'].mean():.0f} s per "
+              "fit); generated/material chosen per classifier from "
+              f"{', '.join(map(str, AUGMENT_SIZES))} by 3-fold validation on the measured spectra (generator refitted "
+              "without the held-out fold). Target: augmentation helps when real spectra are scarce (mean gain "
+              f"{np.mean(list(summary['augmentation_gain'].values())):+.3f}): "
+              f"{'yes' if summary['augmentation_helps'] else 'no'}.", ""]
     auto = pd.DataFrame(sections["auto"])
     lines += ["#### `gamma train --method auto` (54 measured spectra, cross-validated ranking)", "",
               "| candidate | CV error rate | note | scale |", "|---|---|---|---|"]
