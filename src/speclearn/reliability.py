@@ -477,12 +477,11 @@ def run_suite(cases: list[Case], workdir: Path | None = None) -> list[Outcome]:
 def run_benchmark(out_dir: Path, *, scale: str = "full", seed: int = 0) -> dict:
     """All cases (`full`) or every fourth (`quick`); writes reliability.json and reliability.md."""
     from speclearn.io import atomic_path
+    from speclearn.metrics import timed
     cases = all_cases()
     if scale == "quick":
         cases = cases[seed % 4::4]
-    start = time.perf_counter()
-    outcomes = run_suite(cases)
-    wall = time.perf_counter() - start
+    outcomes, wall = timed(lambda: run_suite(cases))
     failed = [o for o in outcomes if not o.held]
     by_command: dict[str, list[int]] = {}
     for o in outcomes:

@@ -35,6 +35,7 @@ import torch
 from speclearn.core.errors import InputError
 from speclearn.gamma.lines import ELEMENTS
 from speclearn.io.atomic import write_result
+from speclearn.metrics import timed
 
 NAME = "gamma"
 SCALES = {"quick": {"id_per_detector": 150, "pretrain_n": 1800, "pretrain_epochs": 25, "epochs": 60,
@@ -69,9 +70,7 @@ def identification(config: dict, seed: int) -> list[dict]:
             sim = simulate_nuclides(detector, n, seed=seed + 5000 + 10 * k + (detector == "hpge"), counts=counts)
             truth = label_matrix(sim.truth["labels"], model.nuclides_)
             for name, method in (("mlp (shipped)", model), ("peak search", peaks)):
-                t0 = time.perf_counter()
-                found = method.predict(sim.spectra)
-                seconds = time.perf_counter() - t0
+                found, seconds = timed(lambda: method.predict(sim.spectra))
                 predicted = pd.crosstab(found["id"], found["nuclide"]).reindex(
                     index=sim.spectra.ids, columns=model.nuclides_, fill_value=0).clip(0, 1).to_numpy(dtype=float)
                 exact = float(np.mean(np.all(predicted == truth, axis=1)))
@@ -201,9 +200,8 @@ def _augmentation(config: dict, seed: int, nominal, test, repeat: int) -> list[d
             for method in CLASSICAL:
                 scores[method, j].append(_accuracy(method, train, list(labels[fit]) + list(g_labels[rank < j]), held,
                                                    labels[val], seed))
-    t0 = time.perf_counter()
-    generated, g_labels, rank = _measured_generator(nominal, scarce.spectra, labels, config, seed + 90, k)
-    fit_s = time.perf_counter() - t0
+    (generated, g_labels, rank), fit_s = timed(
+        lambda: _measured_generator(nominal, scarce.spectra, labels, config, seed + 90, k))
     rows = []
     for method in CLASSICAL:
         chosen = max(AUGMENT_SIZES, key=lambda j: (np.mean(scores[method, j]), -j))
@@ -255,10 +253,8 @@ def auto_ranking(config: dict, seed: int) -> list[dict]:
     from speclearn.gamma.simulate import simulate_materials
     small = simulate_materials("nai", 3 * len(MATERIALS), seed=seed + 100, **MEASURED)
     test = simulate_materials("nai", config["test_per_material"] * len(MATERIALS), seed=seed + 200, **MEASURED)
-    t0 = time.perf_counter()
-    winner, ranking = select_material_classifier(small.spectra, small.truth["material"], epochs=config["epochs"],
-                                                 seed=seed)
-    seconds = time.perf_counter() - t0
+    (winner, ranking), seconds = timed(lambda: select_material_classifier(
+        small.spectra, small.truth["material"], epochs=config["epochs"], seed=seed))
     accuracy = float(np.mean(winner.predict(test.spectra)["label"].to_numpy() == test.truth["material"].to_numpy()))
     return [{"task": "auto", "candidate": r["candidate"], "cv_error": r["score"], "note": r["excluded"] or "",
              "winner": ranking.winner, "winner_test_accuracy": accuracy, "seconds": seconds, "cv": ranking.splitter,
@@ -337,10 +333,10 @@ def _learned_denoisers(detector: str, config: dict, seed: int) -> dict:
     out = {}
     for name, method, kwargs in (("noise2noise U-Net (Poisson replicates)", ReplicateDenoiser, {"groups": groups}),
                                  ("supervised U-Net (clean targets)", SupervisedDenoiser, {"clean": clean})):
-        t0 = time.perf_counter()
-        model = method(epochs=config["denoise_epochs"], seed=seed, device="cpu").fit(spectra, **kwargs)
+        model, seconds = timed(lambda: method(epochs=config["denoise_epochs"], seed=seed, device="cpu").fit(
+            spectra, **kwargs))
         out[name] = (model, f"{len(spectra.ids)} spectra ({len(sim.clean)} x {replicates} draws), "
-                            f"{config['denoise_epochs']} epochs, {time.perf_counter() - t0:.0f} s")
+                            f"{config['denoise_epochs']} epochs, {seconds:.0f} s")
     return out
 
 
@@ -401,9 +397,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, section
         scales = previous.get("section_scales", dict.fromkeys(runs, previous["scale"]))
     for name, run in runs.items():
         if sections is None or name in sections:
-            t0 = time.perf_counter()
-            rows[name] = run()
-            walls[name] = time.perf_counter() - t0
+            rows[name], walls[name] = timed(run)
             scales[name] = scale
     rows, walls, scales = ({name: part[name] for name in runs} for part in (rows, walls, scales))
     rerun = list(runs) if sections is None else [name for name in runs if name in sections]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from speclearn.core.spectra import Spectra
-from speclearn.metrics import relative_squared_error
+from speclearn.metrics import relative_squared_error, timed
 from speclearn.transfer import METHODS, VAEMLPTransfer
 from speclearn.transfer.evaluation import ClusterScorer, error_maps, transfer_scores
 from speclearn.io.atomic import markdown_table, write_result
@@ -309,10 +309,8 @@ def stream_fit(primary_zarr: Path, secondary_zarr: Path, validation_dir: Path, e
     primary, secondary = read_spectra(primary_zarr), read_spectra(secondary_zarr)
     validation = (read_spectra(validation_dir / "primary.zarr").compute(),
                   read_spectra(validation_dir / "secondary.zarr").compute())
-    start = time.perf_counter()
-    model = VAEMLPTransfer(vae_epochs=epochs, mlp_epochs=epochs, learning_rate=NETWORK_LR, device="cpu",
-                           seed=seed).fit(primary, secondary, validation=validation)
-    seconds = time.perf_counter() - start
+    model = VAEMLPTransfer(vae_epochs=epochs, mlp_epochs=epochs, learning_rate=NETWORK_LR, device="cpu", seed=seed)
+    _, seconds = timed(lambda: model.fit(primary, secondary, validation=validation))
     stop.set()
     watcher.join()
     return {"n_spectra": primary.n_spectra, "lazy": primary.is_lazy, "epochs": epochs, "fit_seconds": seconds,
