@@ -15,8 +15,7 @@ applied in one call.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import AXIS_KINDS, PixelIds, Spectra, default_ids, is_dask
 from speclearn.io.external import axis_kind
 
@@ -206,11 +207,7 @@ class PixelUnmixer(BaseEstimator):
 
     def __init__(self, method: str = "nmf", n_components: int = 3, *, loss: str = "kullback-leibler",
                  max_iter: int = 1000, random_state: int | None = 0):
-        self.method = method
-        self.n_components = n_components
-        self.loss = loss
-        self.max_iter = max_iter
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _estimator(self) -> Any:
         if self.method == "psnmf":

@@ -81,6 +81,12 @@ def best_times(calls: dict[str, Callable[[], object]], repeats: int, *, min_seco
     return best
 
 
+def timed(call: Callable[[], object]) -> tuple[object, float]:
+    """(`call()`, its wall time in seconds)."""
+    start = time.perf_counter()
+    return call(), time.perf_counter() - start
+
+
 def peak_centre_error(predicted: np.ndarray, true: np.ndarray) -> float:
     """Mean |predicted - true| peak centre (axis units, e.g. Da) over the pairs where both are known."""
     diff = np.abs(np.asarray(predicted, float) - np.asarray(true, float))

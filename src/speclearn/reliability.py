@@ -476,13 +476,12 @@ def run_suite(cases: list[Case], workdir: Path | None = None) -> list[Outcome]:
 
 def run_benchmark(out_dir: Path, *, scale: str = "full", seed: int = 0) -> dict:
     """All cases (`full`) or every fourth (`quick`); writes reliability.json and reliability.md."""
-    from speclearn.io import atomic_path
+    from speclearn.io.atomic import write_result
+    from speclearn.metrics import timed
     cases = all_cases()
     if scale == "quick":
         cases = cases[seed % 4::4]
-    start = time.perf_counter()
-    outcomes = run_suite(cases)
-    wall = time.perf_counter() - start
+    outcomes, wall = timed(lambda: run_suite(cases))
     failed = [o for o in outcomes if not o.held]
     by_command: dict[str, list[int]] = {}
     for o in outcomes:
@@ -498,8 +497,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "full", seed: int = 0) -> dict:
     result = {"summary": summary, "scale": scale, "by_command": by_command,
               "failures": [{"command": o.case.command, "slot": o.case.slot, "corruption": o.case.corruption,
                             "code": o.code, "problem": o.problem} for o in failed]}
-    with atomic_path(out_dir / "reliability.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    write_result(out_dir / "reliability.json", result)
     rows = "\n".join(f"| {c} | {t} | {h} |" for c, (t, h) in sorted(by_command.items()))
     md = (f"## Reliability (malformed and hostile inputs; scale {scale})\n\n"
           f"Scale: {summary['tried']} cases (command x input x corruption: CSV text mutations, array files, "
@@ -515,6 +513,5 @@ def run_benchmark(out_dir: Path, *, scale: str = "full", seed: int = 0) -> dict:
     if failed:
         md += "\nCases that did not hold:\n\n" + "\n".join(
             f"- {o.case.command} / {o.case.slot} / {o.case.corruption}: {o.problem}" for o in failed[:40]) + "\n"
-    with atomic_path(out_dir / "reliability.md", overwrite=True) as tmp:
-        tmp.write_text(md)
+    write_result(out_dir / "reliability.md", md)
     return result

@@ -30,6 +30,7 @@ import pandas as pd
 from speclearn.core.spectra import Spectra
 from speclearn.io import write_spectra, write_table_csv
 from speclearn.io.atomic import markdown_table, write_result
+from speclearn.metrics import timed
 
 NAME = "auto"
 SCALES = ("quick", "full")
@@ -389,13 +390,11 @@ def run_benchmark(out_dir: str | Path, *, scale: str = "quick", seed: int = 0) -
         work = Path(tmp)
         quantify = {}
         for name, entry in quantify_splits(settings, seed).items():
-            t0 = time.perf_counter()
-            rows = run_quantify(name, entry, QUANTIFY_METHODS, work, settings)
+            rows, wall = timed(lambda: run_quantify(name, entry, QUANTIFY_METHODS, work, settings))
             quantify[name] = {"data": f"{entry['spectroscopy']}: {entry['protocol']}", "rows": rows,
-                              "targets": quantify_targets(rows), "wall_s": round(time.perf_counter() - t0, 1)}
-        t0 = time.perf_counter()
-        icpms = run_icpms(settings, seed, work)
-        icpms["wall_s"] = round(time.perf_counter() - t0, 1)
+                              "targets": quantify_targets(rows), "wall_s": round(wall, 1)}
+        icpms, wall = timed(lambda: run_icpms(settings, seed, work))
+        icpms["wall_s"] = round(wall, 1)
         transfer = {}
         for name, data in transfer_sets(settings).items():
             t0 = time.perf_counter()

@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from speclearn.models import methods
 from speclearn.classify.cnn import CNNClassifier
 from speclearn.core.spectra import Spectra
-from speclearn.metrics import mean_confidence_interval, paired_t_test
+from speclearn.metrics import mean_confidence_interval, paired_t_test, timed
 from speclearn.preprocessing import preprocess
 from speclearn.io.atomic import markdown_table, write_result
 
@@ -62,9 +62,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0) -> dict
     methods = _methods(config, seed)
     pretrained = methods["cnn_pretrained"]
     _, pipeline = preprocess(spectra, pretrained._preprocessing())
-    t0 = time.perf_counter()
-    encoder = pretrained.pretrained_encoder(spectra.n_channels, pipeline)
-    pretrain_seconds = time.perf_counter() - t0
+    encoder, pretrain_seconds = timed(lambda: pretrained.pretrained_encoder(spectra.n_channels, pipeline))
 
     classes = np.array(sorted(labels.unique()))
     rows, per_split, confusion, effects = [], {}, {}, {}

@@ -77,9 +77,8 @@ def predict_command(
 ) -> None:
     """Write id, class, probability and top1..top3 with probabilities."""
     from speclearn.classify import SpectralClassifier
-    from speclearn.models import load
     from speclearn.distributed import predict_table, scheduler as cluster
-    from speclearn.models import use_device
+    from speclearn.models import load, use_device
 
     check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, model])
     classifier = use_device(load(model, SpectralClassifier), device)

@@ -13,6 +13,7 @@ from torch import nn
 
 from speclearn.classify.base import SpectralClassifier
 from speclearn.classify.pretraining import simulate_band_classes
+from speclearn.core.params import store_params
 from speclearn.models import (SavedModel, TrainingConfig, load_module_arrays, module_arrays, predict_batches,
                               resolve_device, train)
 
@@ -59,22 +60,7 @@ class CNNClassifier(SpectralClassifier):
                  pretrain_classes: int = 16, pretrain_per_class: int = 24, pretrain_epochs: int = 10,
                  max_seconds: float | None = None, device: str = "auto", preprocessing: list | None = None,
                  seed: int = 0, progress: bool = False):
-        self.width = width
-        self.kernel = kernel
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.pretrain = pretrain
-        self.pretrain_classes = pretrain_classes
-        self.pretrain_per_class = pretrain_per_class
-        self.pretrain_epochs = pretrain_epochs
-        self.max_seconds = max_seconds
-        self.device = device
-        self.preprocessing = preprocessing
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     def fit(self, spectra, labels, *, encoder: dict[str, np.ndarray] | None = None) -> "CNNClassifier":
         """Fit; `encoder` (from `pretrained_encoder`) reuses pretrained features instead of pretraining again."""

@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from speclearn.classify.base import SklearnClassifier
+from speclearn.core.params import store_params
 
 
 class ForestClassifier(SklearnClassifier):
@@ -15,9 +16,7 @@ class ForestClassifier(SklearnClassifier):
     method = "rf"
 
     def __init__(self, n_estimators: int = 300, preprocessing: list | None = None, seed: int = 0):
-        self.n_estimators = n_estimators
-        self.preprocessing = preprocessing
-        self.seed = seed
+        store_params(self, locals())
 
     def _make_estimator(self, y: np.ndarray) -> Any:
         return RandomForestClassifier(n_estimators=self.n_estimators, random_state=self.seed, n_jobs=1)

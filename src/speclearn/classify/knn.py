@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
 from speclearn.classify.base import SklearnClassifier
+from speclearn.core.params import store_params
 
 
 class KNNClassifier(SklearnClassifier):
@@ -15,9 +16,7 @@ class KNNClassifier(SklearnClassifier):
     method = "knn"
 
     def __init__(self, n_neighbors: int = 5, preprocessing: list | None = None, seed: int = 0):
-        self.n_neighbors = n_neighbors
-        self.preprocessing = preprocessing
-        self.seed = seed
+        store_params(self, locals())
 
     def _make_estimator(self, y: np.ndarray) -> Any:
         return KNeighborsClassifier(n_neighbors=min(self.n_neighbors, len(y)), weights="distance")

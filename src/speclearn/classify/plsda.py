@@ -10,6 +10,7 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import StratifiedKFold
 
 from speclearn.classify.base import SklearnClassifier
+from speclearn.core.params import store_params
 
 
 def _indicator_proba(scores: np.ndarray) -> np.ndarray:
@@ -25,9 +26,7 @@ class PLSDAClassifier(SklearnClassifier):
     method = "plsda"
 
     def __init__(self, max_components: int = 15, preprocessing: list | None = None, seed: int = 0):
-        self.max_components = max_components
-        self.preprocessing = preprocessing
-        self.seed = seed
+        store_params(self, locals())
 
     def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
         n_classes = int(y.max()) + 1

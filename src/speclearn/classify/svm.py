@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from speclearn.classify.base import SklearnClassifier
+from speclearn.core.params import store_params
 
 
 class SVMClassifier(SklearnClassifier):
@@ -20,10 +21,7 @@ class SVMClassifier(SklearnClassifier):
 
     def __init__(self, C: float = 10.0, gamma: str | float = "scale", preprocessing: list | None = None,
                  seed: int = 0):
-        self.C = C
-        self.gamma = gamma
-        self.preprocessing = preprocessing
-        self.seed = seed
+        store_params(self, locals())
 
     def _make_estimator(self, y: np.ndarray) -> Any:
         folds = StratifiedKFold(min(3, int(np.bincount(y).min())), shuffle=True, random_state=self.seed)

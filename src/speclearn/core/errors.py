@@ -36,6 +36,14 @@ class InputError(ValueError):
         return f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{self.problem}"
 
 
+def existing(path: str | Path) -> Path:
+    """`path` as a Path, refused with "file not found" when nothing is there."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    return path
+
+
 #: Files the running command has read, so an unexpected failure can still name them.
 FILES_READ: list[str] = []
 

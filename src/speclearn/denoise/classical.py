@@ -7,6 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.denoise.base import Denoiser
 from speclearn.preprocessing import BaselineCorrector, SavitzkyGolay
 
@@ -20,12 +21,7 @@ class ClassicalDenoiser(Denoiser):
 
     def __init__(self, baseline: str | None = "arpls", baseline_params: dict | None = None,
                  window_length: int = 7, polyorder: int = 2, n_components: int | None = None, seed: int = 0):
-        self.baseline = baseline
-        self.baseline_params = baseline_params
-        self.window_length = window_length
-        self.polyorder = polyorder
-        self.n_components = n_components
-        self.seed = seed
+        store_params(self, locals())
 
     def _steps(self) -> Pipeline:
         steps = []

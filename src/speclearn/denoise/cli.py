@@ -98,9 +98,8 @@ def predict_command(
 ) -> None:
     """Write the cleaned spectra (and optionally the noise component); Zarr/HDF5 input streams chunk by chunk."""
     from speclearn.denoise import Denoiser
-    from speclearn.models import load
     from speclearn.distributed import map_spectra, scheduler as cluster
-    from speclearn.models import use_device
+    from speclearn.models import load, use_device
 
     check_outputs(out, noise, report=report, overwrite=overwrite, inputs=[spectra, model])
     estimator = use_device(load(model, Denoiser), device)

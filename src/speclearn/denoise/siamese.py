@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.denoise.base import NetworkDenoiser, intensity_scale
 from speclearn.denoise.networks import DnCNN1d
 from speclearn.models import TrainingConfig, resolve_device, train
@@ -135,26 +136,7 @@ class SpectroscopyNet(NetworkDenoiser):
                  batch_size: int = 16, learning_rate: float = 0.1, momentum: float = 0.9, optimizer: str = "sgd",
                  clip_norm: float | None = 1.0, max_seconds: float | None = None, patience: int = 60, seed: int = 0,
                  device: str = "auto", progress: bool = False):
-        self.depth = depth
-        self.width = width
-        self.kernel_size = kernel_size
-        self.dilation = dilation
-        self.downsample = downsample
-        self.residual = residual
-        self.reconstruction = reconstruction
-        self.orthogonality_weight = orthogonality_weight
-        self.alignment_weight = alignment_weight
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.optimizer = optimizer
-        self.clip_norm = clip_norm
-        self.max_seconds = max_seconds
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        store_params(self, locals())
 
     def _module(self) -> SiameseModule:
         return SiameseModule(residual=self.residual, depth=self.depth, width=self.width, kernel_size=self.kernel_size,

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.denoise.base import Denoiser, intensity_scale
 from speclearn.denoise.networks import UNet1d
 from speclearn.denoise.noise_model import NoiseModel, estimate_noise_model
@@ -78,19 +79,7 @@ class StabilisedDenoiser(Denoiser):
                  epochs: int = 200, batch_size: int = 16, learning_rate: float = 1e-3, validation_fraction: float = 0.2,
                  patience: int = 30, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
                  progress: bool = False):
-        self.width = width
-        self.levels = levels
-        self.kernel_size = kernel_size
-        self.noise_model = noise_model
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        store_params(self, locals())
 
     # --- for the subclasses ----------------------------------------------------------------------
     def _window_loss(self, X: np.ndarray, window: int) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from speclearn.core.params import store_params
 from speclearn.denoise.base import NetworkDenoiser, intensity_scale
 from speclearn.denoise.networks import UNet1d
 from speclearn.models.selection import holdout
@@ -33,18 +34,7 @@ class SupervisedDenoiser(NetworkDenoiser):
                  batch_size: int = 32, learning_rate: float = 1e-3, validation_fraction: float = 0.1,
                  patience: int = 10, max_seconds: float | None = None, seed: int = 0, device: str = "auto",
                  progress: bool = False):
-        self.width = width
-        self.levels = levels
-        self.kernel_size = kernel_size
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        store_params(self, locals())
 
     def _module(self) -> ResidualUNet:
         return ResidualUNet(self.width, self.levels, self.kernel_size)

@@ -35,6 +35,7 @@ import torch
 from speclearn.core.errors import InputError
 from speclearn.gamma.lines import ELEMENTS
 from speclearn.io.atomic import write_result
+from speclearn.metrics import timed
 
 NAME = "gamma"
 SCALES = {"quick": {"id_per_detector": 150, "pretrain_n": 1800, "pretrain_epochs": 25, "epochs": 60,
@@ -69,9 +70,7 @@ def identification(config: dict, seed: int) -> list[dict]:
             sim = simulate_nuclides(detector, n, seed=seed + 5000 + 10 * k + (detector == "hpge"), counts=counts)
             truth = label_matrix(sim.truth["labels"], model.nuclides_)
             for name, method in (("mlp (shipped)", model), ("peak search", peaks)):
-                t0 = time.perf_counter()
-                found = method.predict(sim.spectra)
-                seconds = time.perf_counter() - t0
+                found, seconds = timed(lambda: method.predict(sim.spectra))
                 predicted = pd.crosstab(found["id"], found["nuclide"]).reindex(
                     index=sim.spectra.ids, columns=model.nuclides_, fill_value=0).clip(0, 1).to_numpy(dtype=float)
                 exact = float(np.mean(np.all(predicted == truth, axis=1)))
@@ -201,9 +200,8 @@ def _augmentation(config: dict, seed: int, nominal, test, repeat: int) -> list[d
             for method in CLASSICAL:
                 scores[method, j].append(_accuracy(method, train, list(labels[fit]) + list(g_labels[rank < j]), held,
                                                    labels[val], seed))
-    t0 = time.perf_counter()
-    generated, g_labels, rank = _measured_generator(nominal, scarce.spectra, labels, config, seed + 90, k)
-    fit_s = time.perf_counter() - t0
+    (generated, g_labels, rank), fit_s = timed(
+        lambda: _measured_generator(nominal, scarce.spectra, labels, config, seed + 90, k))
     rows = []
     for method in CLASSICAL:
         chosen = max(AUGMENT_SIZES, key=lambda j: (np.mean(scores[method, j]), -j))
@@ -255,10 +253,8 @@ def auto_ranking(config: dict, seed: int) -> list[dict]:
     from speclearn.gamma.simulate import simulate_materials
     small = simulate_materials("nai", 3 * len(MATERIALS), seed=seed + 100, **MEASURED)
     test = simulate_materials("nai", config["test_per_material"] * len(MATERIALS), seed=seed + 200, **MEASURED)
-    t0 = time.perf_counter()
-    winner, ranking = select_material_classifier(small.spectra, small.truth["material"], epochs=config["epochs"],
-                                                 seed=seed)
-    seconds = time.perf_counter() - t0
+    (winner, ranking), seconds = timed(lambda: select_material_classifier(
+        small.spectra, small.truth["material"], epochs=config["epochs"], seed=seed))
     accuracy = float(np.mean(winner.predict(test.spectra)["label"].to_numpy() == test.truth["material"].to_numpy()))
     return [{"task": "auto", "candidate": r["candidate"], "cv_error": r["score"], "note": r["excluded"] or "",
              "winner": ranking.winner, "winner_test_accuracy": accuracy, "seconds": seconds, "cv": ranking.splitter,
@@ -337,10 +333,10 @@ def _learned_denoisers(detector: str, config: dict, seed: int) -> dict:
     out = {}
     for name, method, kwargs in (("noise2noise U-Net (Poisson replicates)", ReplicateDenoiser, {"groups": groups}),
                                  ("supervised U-Net (clean targets)", SupervisedDenoiser, {"clean": clean})):
-        t0 = time.perf_counter()
-        model = method(epochs=config["denoise_epochs"], seed=seed, device="cpu").fit(spectra, **kwargs)
+        model, seconds = timed(lambda: method(epochs=config["denoise_epochs"], seed=seed, device="cpu").fit(
+            spectra, **kwargs))
         out[name] = (model, f"{len(spectra.ids)} spectra ({len(sim.clean)} x {replicates} draws), "
-                            f"{config['denoise_epochs']} epochs, {time.perf_counter() - t0:.0f} s")
+                            f"{config['denoise_epochs']} epochs, {seconds:.0f} s")
     return out
 
 
@@ -401,13 +397,10 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, section
         scales = previous.get("section_scales", dict.fromkeys(runs, previous["scale"]))
     for name, run in runs.items():
         if sections is None or name in sections:
-            t0 = time.perf_counter()
-            rows[name] = run()
-            walls[name] = time.perf_counter() - t0
+            rows[name], walls[name] = timed(run)
             scales[name] = scale
-    rows, walls = {name: rows[name] for name in runs}, {name: walls[name] for name in runs}
+    rows, walls, scales = ({name: part[name] for name in runs} for part in (rows, walls, scales))
     rerun = list(runs) if sections is None else [name for name in runs if name in sections]
-    scales = {name: scales[name] for name in runs}
     overall = scale if set(scales.values()) == {scale} else "mixed"
     summary = _summary(rows, walls, overall)
     result = {"name": NAME, "scale": overall, "section_scales": scales, "seed": seed,
@@ -486,8 +479,6 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               f"{r.mae_O:.3f} | {r.mae_Cl:.3f} | {r.test} | {scales['composition']} |" for r in comp.itertuples()]
     lines += ["", f"Autoencoder training: {comp['training'].iloc[0]}. Target MAE <= 0.02 and below NNLS at low counts.", ""]
     sg = pd.DataFrame(sections["savitzky_golay"]).sort_values(["detector", "method"])
-    if "training" not in sg:
-        sg["training"] = ""
     lines += ["#### Savitzky-Golay vs learned denoising (Cs-137 662 keV peak, 1e5 counts per spectrum)", "",
               "| detector | method | area bias % | area RSD % | FWHM change % | spectra | denoiser training | scale |",
               "|---|---|---|---|---|---|---|---|"]
@@ -510,31 +501,23 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               f"Target: generated-only >= 0.90 of simulated-trained: "
               f"{'met' if summary['generation_target_090_met'] else 'NOT met'} (best ratio "
               f"{max(summary['generation_ratio'].values()):.3f}).", ""]
-    if "accuracy_pooled" in aug:
-        lines += ["#### Augmentation with scarce measured spectra (measured setting, 3 per material)", "",
-                  "| classifier | repeat | measured alone | + generated for the measured setting | generated/material "
-                  "(validation) | gain | + nominal simulation (reference) | test | scale |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r.method} | {int(r.repeat)} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | "
-                  f"{int(r.chosen_per_material)} | {r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | "
-                  f"{r.test} | {scales['generation']} |" for r in aug.itertuples()]
-        mean = aug.groupby("method")[["accuracy_real", "accuracy_generated", "accuracy_pooled"]].mean()
-        lines += [f"| {m} | mean | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | | "
-                  f"{r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | | |" for m, r in mean.iterrows()]
-        lines += ["", f"Generator: ReVAE with a domain condition (simulated / measured), trained on "
-                  f"{made['train'].iloc[0]} nominal spectra plus the measured ones ({aug['revae_fit_s'].mean():.0f} s per "
-                  "fit); generated/material chosen per classifier from "
-                  f"{', '.join(map(str, AUGMENT_SIZES))} by 3-fold validation on the measured spectra (generator refitted "
-                  "without the held-out fold). "]
-    else:
-        lines += ["#### Augmentation", "", "| classifier | trained on | alone | augmented | scale |", "|---|---|---|---|---|"]
-        lines += [f"| {r.method} | {r.train} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | {scales['generation']} |"
-                  for r in aug.itertuples()]
-        lines += [""]
-    lines[-1] += (f"Target: augmentation helps when real spectra are scarce (mean gain "
-                  f"{np.mean(list(summary['augmentation_gain'].values())):+.3f}): "
-                  f"{'yes' if summary['augmentation_helps'] else 'no'}.")
-    lines += [""]
+    lines += ["#### Augmentation with scarce measured spectra (measured setting, 3 per material)", "",
+              "| classifier | repeat | measured alone | + generated for the measured setting | generated/material "
+              "(validation) | gain | + nominal simulation (reference) | test | scale |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.method} | {int(r.repeat)} | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | "
+              f"{int(r.chosen_per_material)} | {r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | "
+              f"{r.test} | {scales['generation']} |" for r in aug.itertuples()]
+    mean = aug.groupby("method")[["accuracy_real", "accuracy_generated", "accuracy_pooled"]].mean()
+    lines += [f"| {m} | mean | {r.accuracy_real:.3f} | {r.accuracy_generated:.3f} | | "
+              f"{r.accuracy_generated - r.accuracy_real:+.3f} | {r.accuracy_pooled:.3f} | | |" for m, r in mean.iterrows()]
+    lines += ["", f"Generator: ReVAE with a domain condition (simulated / measured), trained on "
+              f"{made['train'].iloc[0]} nominal spectra plus the measured ones ({aug['revae_fit_s'].mean():.0f} s per "
+              "fit); generated/material chosen per classifier from "
+              f"{', '.join(map(str, AUGMENT_SIZES))} by 3-fold validation on the measured spectra (generator refitted "
+              "without the held-out fold). Target: augmentation helps when real spectra are scarce (mean gain "
+              f"{np.mean(list(summary['augmentation_gain'].values())):+.3f}): "
+              f"{'yes' if summary['augmentation_helps'] else 'no'}.", ""]
     auto = pd.DataFrame(sections["auto"])
     lines += ["#### `gamma train --method auto` (54 measured spectra, cross-validated ranking)", "",
               "| candidate | CV error rate | note | scale |", "|---|---|---|---|"]

@@ -20,6 +20,7 @@ from scipy.optimize import nnls
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.lines import ELEMENTS
@@ -133,15 +134,7 @@ class AEComposition(SpectralEstimator):
     def __init__(self, detector: str = "nai", hidden: int = 256, epochs: int = 150, learning_rate: float = 1e-3,
                  batch_size: int = 64, fraction_weight: float = 10.0, max_seconds: float | None = None,
                  seed: int = 0, progress: bool = False):
-        self.detector = detector
-        self.hidden = hidden
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.fraction_weight = fraction_weight
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     def _features(self, spectra: Spectra) -> np.ndarray:
         counts = _counts(spectra)

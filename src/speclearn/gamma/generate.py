@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.materials_cnn import GRID
@@ -92,14 +93,7 @@ class ReVAEGenerator(SpectralEstimator):
 
     def __init__(self, free: int = 4, hidden: int = 256, epochs: int = 300, learning_rate: float = 1e-3,
                  batch_size: int = 64, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
-        self.free = free
-        self.hidden = hidden
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     def fit(self, spectra: Spectra, labels, *, domains=None) -> "ReVAEGenerator":
         """Learn from labelled material spectra (one label per spectrum; `domains`: optionally one

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, model_input, sqrt_grid
 from speclearn.gamma.lines import DECAY_LINES
@@ -73,17 +74,7 @@ class MLPIdentifier(SpectralEstimator):
                  learning_rate: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-5,
                  threshold: float | None = None, max_seconds: float | None = None, seed: int = 0,
                  progress: bool = False):
-        self.n_bins = n_bins
-        self.hidden = hidden
-        self.dropout = dropout
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.threshold = threshold
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     def _features(self, spectra: Spectra | list[Spectra]) -> np.ndarray:
         parts = spectra if isinstance(spectra, list) else [spectra]

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.models import SavedModel, SpectralEstimator
@@ -82,18 +83,7 @@ class MaterialCNN(SpectralEstimator):
     def __init__(self, pretrain: bool = True, pretrain_n: int = 1800, pretrain_epochs: int = 30,
                  detector: str = "nai", randomise: bool = True, epochs: int = 60, width: int = 16, learning_rate: float = 1e-3,
                  batch_size: int = 32, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
-        self.pretrain = pretrain
-        self.pretrain_n = pretrain_n
-        self.pretrain_epochs = pretrain_epochs
-        self.detector = detector
-        self.randomise = randomise
-        self.epochs = epochs
-        self.width = width
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     def _config(self, epochs: int, lr: float, seed: int) -> TrainingConfig:
         return TrainingConfig(epochs=epochs, batch_size=self.batch_size, learning_rate=lr, weight_decay=1e-4,

@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
 from sklearn.base import BaseEstimator
 
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_spectra, estimate_fwhm_662, rebin, sqrt_grid
 from speclearn.gamma.lines import DECAY_LINES, decay_lines
@@ -75,13 +76,7 @@ class PeakSearchIdentifier(BaseEstimator):
     def __init__(self, fwhm_662: float | None = None, min_significance: float = 4.0, window: float = 0.5,
                  threshold: float = 0.5, min_line_share: float = 0.1, calibration_tolerance: float = 0.006,
                  nuclides: tuple[str, ...] | None = None):
-        self.fwhm_662 = fwhm_662
-        self.min_significance = min_significance
-        self.window = window
-        self.threshold = threshold
-        self.min_line_share = min_line_share
-        self.calibration_tolerance = calibration_tolerance
-        self.nuclides = nuclides
+        store_params(self, locals())
 
     def fit(self, spectra: Spectra | None = None, labels=None) -> "PeakSearchIdentifier":
         """Nothing to learn: the line library is the model (kept for the estimator interface)."""

@@ -30,7 +30,8 @@ from sklearn.model_selection import KFold
 from speclearn.core.spectra import Spectra
 from speclearn.generate.cvae import ConditionalVAE
 from speclearn.generate.simulated import SimulatorCorrection
-from speclearn.metrics import classifier_two_sample_test, mean_confidence_interval, mmd_permutation_test, rmse
+from speclearn.metrics import (classifier_two_sample_test, mean_confidence_interval, mmd_permutation_test, rmse,
+                               timed)
 from speclearn.io.atomic import markdown_table, write_result
 
 SCALES = {"quick": {"targets": 80, "test_targets": 25, "shots": 4, "repeats": 3, "epochs": 300},
@@ -123,10 +124,8 @@ def _arm(spectra: Spectra, targets: pd.DataFrame, groups: pd.Series, train_ids: 
     GENERATED_PER_REAL and the ratio chosen by cross-validation)."""
     X, Y = spectra.select(train_ids).values(), targets.loc[train_ids].to_numpy()
     k = pls_components(X, Y, seed)
-    start = time.perf_counter()
-    vae = ConditionalVAE(epochs=config["epochs"], device="cpu", seed=seed).fit(spectra.select(train_ids),
-                                                                           targets.loc[train_ids])
-    vae_seconds = time.perf_counter() - start
+    vae, vae_seconds = timed(lambda: ConditionalVAE(epochs=config["epochs"], device="cpu", seed=seed).fit(
+        spectra.select(train_ids), targets.loc[train_ids]))
     real_only = PLSRegression(k).fit(X, Y)
     rows = [{"generator": "none", "generated": 0, "rmse": float(np.mean(rmse(real_only.predict(test[0]), test[1], axis=0))),
              "fit_seconds": 0.0}]

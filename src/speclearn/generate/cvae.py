@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.io import align_table
 from speclearn.models.selection import holdout
@@ -75,19 +76,7 @@ class ConditionalVAE(SpectralEstimator):
                  learning_rate: float = 1e-3, batch_size: int = 32, weight_decay: float = 0.0, patience: int = 60,
                  validation_fraction: float = 0.15, max_seconds: float | None = None, device: str = "auto",
                  seed: int = 0, progress: bool = False):
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.beta = beta
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.max_seconds = max_seconds
-        self.device = device
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     # --- conditions ---------------------------------------------------------------------------
     def _read_condition_kind(self, targets: pd.DataFrame, file) -> None:

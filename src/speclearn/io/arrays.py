@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, existing
 from speclearn.core.spectra import Spectra
 from speclearn.io.atomic import MARKER, atomic_path, check_output
 from speclearn.io.csv import read_sidecar, sidecar_path
@@ -91,9 +91,7 @@ def read_npz(path: str | Path) -> Spectra:
 
 
 def _existing_file(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     if path.is_dir():
         raise InputError(f"is a folder, expected a {path.suffix or 'data'} file", file=path)
     return path
@@ -155,9 +153,7 @@ def _plain(values: np.ndarray) -> np.ndarray:
 def read_xarray(path: str | Path) -> Spectra:
     """HDF5 / NetCDF / Zarr in the documented layout, opened lazily with dask."""
     import xarray as xr
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     engine = XARRAY_SUFFIXES[path.suffix.lower()]
     try:
         if engine == "zarr":

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speclearn.core.errors import InputError, note_read, shorten
+from speclearn.core.errors import InputError, existing, note_read, shorten
 from speclearn.core.spectra import Spectra, check_axis
 from speclearn.io.atomic import atomic_path, check_output
 
@@ -25,8 +25,7 @@ CSV_BUDGET = 2 * 2**30
 
 
 def _read_lines(path: Path) -> tuple[bytes, list[bytes]]:
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    existing(path)
     if path.is_dir():
         raise InputError("is a folder, expected a CSV file", file=path)
     size = path.stat().st_size

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, existing
 from speclearn.core.spectra import PixelIds, Spectra, default_ids, is_dask
 
 #: RosettaSciIO plugin for each spectral file type (all read lazily).
@@ -49,9 +49,7 @@ def read_rsciio(path: str | Path) -> Spectra:
     RosettaSciIO-readable file, read lazily (dask; .msa eagerly) in its native dtype; the file's metadata (beam
     energy, elements, the HyperSpy tree) goes to `Spectra.meta.attrs` (see `speclearn.interop`)."""
     from speclearn.interop import file_attrs
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     suffix = path.suffix.lower()
     try:
         module = importlib.import_module(f"rsciio.{RSCIIO_READERS[suffix]}")
@@ -85,9 +83,7 @@ def read_rsciio(path: str | Path) -> Spectra:
 
 def read_jcamp(path: str | Path) -> Spectra:
     """One JCAMP-DX spectrum (.jdx/.dx) through the `jcamp` package."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     try:
         import jcamp
     except ImportError:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, existing
 from speclearn.core.spectra import Spectra
 
 CALIBRATION_COLUMNS = ("cal_offset", "cal_gain", "cal_quad")
@@ -87,9 +87,7 @@ def _spectra(counts: np.ndarray, coefficients, first: int, file: Path, meta: dic
 
 def read_spe(path: str | Path, *, calibration=None) -> Spectra:
     """One ORTEC `.Spe` text spectrum; `calibration` (offset, gain[, quad]) replaces the file's."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     try:
         text = path.read_text(errors="replace")
     except OSError as err:
@@ -124,8 +122,7 @@ def read_spe(path: str | Path, *, calibration=None) -> Spectra:
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    existing(path)
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -277,9 +274,7 @@ def _local(tag: str) -> str:
 
 def read_n42(path: str | Path, *, calibration=None) -> Spectra:
     """The first spectrum of an ANSI N42.42 XML file, with its energy calibration and times."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:

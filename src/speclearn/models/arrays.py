@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, Transfo
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 
 
@@ -30,10 +31,7 @@ class _SpectraAdapter(BaseEstimator):
     """Arrays in, `Spectra` for the wrapped estimator."""
 
     def __init__(self, estimator: Any = None, *, axis: Any = None, axis_kind: str = "channel", axis_unit: str = ""):
-        self.estimator = estimator
-        self.axis = axis
-        self.axis_kind = axis_kind
-        self.axis_unit = axis_unit
+        store_params(self, locals())
 
     def _spectra(self, X: np.ndarray, *, fitting: bool = False) -> Spectra:
         if fitting and X.shape[0] < 2:

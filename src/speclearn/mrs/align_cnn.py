@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from speclearn.core.params import store_params
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
@@ -50,16 +51,7 @@ class CNNAligner(SpectralEstimator):
     def __init__(self, max_shift_hz: float = 40.0, ppm_range: tuple[float, float] = (0.0, 4.4),
                  snr: tuple[float, float] = (4.0, 40.0), n_scans: int = 600, augment: int = 10, epochs: int = 40,
                  learning_rate: float = 2e-3, batch_size: int = 128, max_seconds: float | None = None, seed: int = 0):
-        self.max_shift_hz = max_shift_hz
-        self.ppm_range = ppm_range
-        self.snr = snr
-        self.n_scans = n_scans
-        self.augment = augment
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_seconds = max_seconds
-        self.seed = seed
+        store_params(self, locals())
 
     def fit(self, basis: Basis | None = None) -> "CNNAligner":
         basis = basis or load_basis()

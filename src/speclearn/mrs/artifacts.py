@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from speclearn.core.params import store_params
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
@@ -54,14 +55,7 @@ class TransientDetector(SpectralEstimator):
     def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.6), n_scans: int = 300, target_fpr: float = 0.03,
                  epochs: int = 30, learning_rate: float = 2e-3, batch_size: int = 128,
                  max_seconds: float | None = None, seed: int = 0):
-        self.ppm_range = ppm_range
-        self.n_scans = n_scans
-        self.target_fpr = target_fpr
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_seconds = max_seconds
-        self.seed = seed
+        store_params(self, locals())
 
     def fit(self, basis: Basis | None = None) -> "TransientDetector":
         basis = basis or load_basis()

@@ -9,10 +9,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from speclearn.core.errors import InputError
-from speclearn.core.spectra import Spectra
 
 #: chemical shift of water, the ppm reference of the receiver frequency
 WATER_PPM = 4.65
@@ -137,9 +135,6 @@ class MRSData:
     def time(self) -> np.ndarray:
         return np.arange(self.points) * self.dwell_time_s
 
-    def hz(self) -> np.ndarray:
-        return frequency_axis(self.points, self.dwell_time_s)
-
     def ppm(self) -> np.ndarray:
         return ppm_axis(self.points, self.dwell_time_s, self.central_frequency_mhz)
 
@@ -186,11 +181,3 @@ class MRSData:
         if abs(self.central_frequency_mhz - spec["central_frequency_mhz"]) > 0.01 * spec["central_frequency_mhz"]:
             raise InputError(f"central frequency {self.central_frequency_mhz:g} MHz (another field strength), "
                              f"but {what} expects {spec['central_frequency_mhz']:g} MHz", file=self.source)
-
-    def to_spectra(self, low: float = 0.2, high: float = 4.2) -> Spectra:
-        """Real part of the spectra between `low` and `high` ppm as a `core.Spectra` (axis kind ppm)."""
-        ppm = self.ppm()
-        window = ppm_slice(ppm, low, high)
-        meta = pd.DataFrame({"scan": self.scans}, index=pd.Index(self.ids, name="id"))
-        return Spectra(self.spectrum()[:, window].real, ppm[window], axis_kind="ppm", axis_unit="ppm",
-                       meta=meta, source=self.source)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, existing
 from speclearn.io.atomic import atomic_path
 from speclearn.mrs.data import MRSData
 
@@ -30,9 +30,7 @@ def suffix_of(path: Path) -> str:
 def read_mrs(path: str | Path, *, dwell_time_s: float | None = None, central_frequency_mhz: float | None = None,
              te_ms: float | None = None) -> MRSData:
     """Read one MRS file. The keyword values fill in what a format does not store (plain text, .RAW)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     given = {"dwell_time_s": dwell_time_s, "central_frequency_mhz": central_frequency_mhz, "te_ms": te_ms}
     suffix = suffix_of(path)
     try:

@@ -6,6 +6,7 @@ from pybaselines import Baseline
 from scipy.ndimage import gaussian_filter1d, minimum_filter1d
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.preprocessing._base import SpectralTransformer
 
 #: methods served by pybaselines (any `pybaselines.Baseline` method name works; these are documented)
@@ -22,10 +23,7 @@ class BaselineCorrector(SpectralTransformer):
     """
 
     def __init__(self, method: str = "snip", params: dict | None = None, window: int = 50, sigma: float = 25.0):
-        self.method = method
-        self.params = params
-        self.window = window
-        self.sigma = sigma
+        store_params(self, locals())
 
     def _validate_params_for(self, n_channels: int) -> None:
         if self.method != ROLLING_MIN and not hasattr(Baseline, self.method):

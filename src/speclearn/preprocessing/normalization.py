@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.preprocessing._base import SpectralTransformer
 
 METHODS = ("snv", "area", "max", "internal_standard")
@@ -18,9 +19,7 @@ class Normalizer(SpectralTransformer):
     """
 
     def __init__(self, method: str = "snv", region: tuple[float, float] | None = None, axis=None):
-        self.method = method
-        self.region = region
-        self.axis = axis
+        store_params(self, locals())
 
     def _validate_params_for(self, n_channels: int) -> None:
         if self.method not in METHODS:

@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from speclearn.core.errors import InputError
+from speclearn.core.errors import InputError, existing
 from speclearn.core.spectra import Spectra, is_dask
 from speclearn.preprocessing.baseline import BaselineCorrector
 from speclearn.preprocessing.normalization import Normalizer
@@ -37,9 +37,7 @@ STEPS: dict[str, type] = {
 
 def read_spec(path: str | Path) -> list[dict[str, Any]]:
     """Read a pipeline spec from YAML: either a list of steps or ``{steps: [...]}``."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    path = existing(path)
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from speclearn.core.params import store_params
 from speclearn.preprocessing._base import AxisTransformer
 
 #: bands ignored by the ChemCam team (Castorena & Oyen, SpectroscopyNet §3), in nm
@@ -14,9 +15,7 @@ class Crop(AxisTransformer):
     """Keep the channels with `start <= axis <= stop` (either bound may be None)."""
 
     def __init__(self, start: float | None = None, stop: float | None = None, axis=None):
-        self.start = start
-        self.stop = stop
-        self.axis = axis
+        store_params(self, locals())
 
     def _keep_mask(self, axis: np.ndarray) -> np.ndarray:
         low = -np.inf if self.start is None else self.start

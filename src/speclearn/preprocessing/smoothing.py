@@ -5,6 +5,7 @@ import numpy as np
 from scipy.signal import savgol_filter
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.preprocessing._base import SpectralTransformer
 
 
@@ -12,9 +13,7 @@ class SavitzkyGolay(SpectralTransformer):
     """Savitzky-Golay filter: `window_length` channels (odd), polynomial `polyorder`, derivative `deriv`."""
 
     def __init__(self, window_length: int = 11, polyorder: int = 2, deriv: int = 0):
-        self.window_length = window_length
-        self.polyorder = polyorder
-        self.deriv = deriv
+        store_params(self, locals())
 
     def _validate_params_for(self, n_channels: int) -> None:
         if self.window_length % 2 == 0 or self.window_length < 3:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from speclearn.metrics import paired_t_test, peak_centre_error, peak_to_noise_db
+from speclearn.metrics import paired_t_test, peak_centre_error, peak_to_noise_db, timed
 from speclearn.quantify import DEFAULT_METHOD, METHODS
 from speclearn.quantify.analyst import detection_limits
 from speclearn.quantify.peaks import peak_targets
@@ -102,18 +102,15 @@ def run_setting(name: str, config, sizes: dict, seed: int, out_dir: Path, method
     blank_config = type(config)(**{**config.__dict__, "concentration_median": 1e-9, "concentration_sigma": 0.0})
     blanks = simulate_icpms(sizes["blanks"], seed=seed + 2, config=blank_config)
     truth = test.targets
-    start = time.perf_counter()
-    floor = pd.DataFrame(noise_floor(test), index=truth.index, columns=truth.columns)
-    floor_seconds = time.perf_counter() - start
+    floor, floor_seconds = timed(lambda: pd.DataFrame(noise_floor(test), index=truth.index, columns=truth.columns))
     clean_train = train.spectra.with_intensity(train.clean)
     true_peaks, _ = peak_targets(test.peaks, test.spectra.ids, list(truth.columns))
     results, predictions, models = {}, {}, {}
     for method in methods:
         model = _make(method, sizes["train"], sizes["val"], sizes["seconds"], seed)
         ids = train.spectra.ids[:sizes["gd_train"]] if method == "gd" else train.spectra.ids
-        start = time.perf_counter()
-        model.fit(train.spectra.select(ids), train.targets.loc[ids], clean=clean_train.select(ids), peaks=train.peaks)
-        fit_seconds = time.perf_counter() - start
+        _, fit_seconds = timed(lambda: model.fit(train.spectra.select(ids), train.targets.loc[ids],
+                                                 clean=clean_train.select(ids), peaks=train.peaks))
         predicted, ms = _time_predict(model, test.spectra, 1 if method in ("gd", "wnnls", "vpro") else 3)
         X = test.spectra.values().astype(float)
         recon = model.reconstruct(X)

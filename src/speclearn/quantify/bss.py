@@ -7,6 +7,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from speclearn.core.params import store_params
 from speclearn.quantify.base import FitContext
 from speclearn.quantify.learned import SklearnQuantifier
 
@@ -20,12 +21,7 @@ class BlindSourceSeparation(SklearnQuantifier):
 
     def __init__(self, explained: float = 0.9999, max_sources: int = 40, max_features: int = 2500,
                  max_iter: int = 400, log_targets: bool = False, seed: int = 0):
-        self.explained = explained
-        self.max_sources = max_sources
-        self.max_features = max_features
-        self.max_iter = max_iter
-        self.log_targets = log_targets
-        self.seed = seed
+        store_params(self, locals())
 
     def _features(self, X: np.ndarray) -> np.ndarray:
         return np.maximum(super()._features(X), 0.0) / self.channel_scale_

@@ -35,6 +35,7 @@ from speclearn.quantify.base import FitContext, Quantifier, calibrate, relative_
 from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.physics.icpms import ion_pattern
 from speclearn.quantify.physics import PeakModel, check_analytes, template_matrix
 
@@ -158,22 +159,7 @@ class CAEMMT(Quantifier):
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
                  hidden: int = 256, validation_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
                  progress: bool = True, device: str = "auto"):
-        self.architecture = architecture
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.lambda_struct = lambda_struct
-        self.alpha = alpha
-        self.beta = beta
-        self.downsample = downsample
-        self.hidden = hidden
-        self.validation_fraction = validation_fraction
-        self.internal_standard = internal_standard
-        self.seed = seed
-        self.progress = progress
-        self.device = device
+        store_params(self, locals())
 
     # --- helpers -----------------------------------------------------------------------------------
     @property

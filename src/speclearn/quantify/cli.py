@@ -241,8 +241,7 @@ def predict(
     gives per spectrum the internal-standard recovery
     and, for models that fit the spectrum (wnnls, vpro, caemmt), the m/z of a peak the model does not explain
     (unexplained_peak_mz, empty when none reaches significance 10; unexplained_peak_z)."""
-    from speclearn.models import use_device
-    from speclearn.models import load
+    from speclearn.models import load, use_device
     from speclearn.quantify import Quantifier
     from speclearn.distributed import predict_table, scheduler as cluster
     from speclearn.quantify.analyst import UNEXPLAINED_Z, dilution_factors, flag_results, unexplained_peaks

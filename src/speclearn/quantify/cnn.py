@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from speclearn.core.params import store_params
 from speclearn.models.selection import holdout
 from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.preprocessing import Normalizer
@@ -49,16 +50,7 @@ class CNNRegressor(Quantifier):
     def __init__(self, width: int = 8, epochs: int = 300, batch_size: int = 32, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, patience: int = 30, max_seconds: float | None = None, seed: int = 0,
                  progress: bool = False, device: str = "auto"):
-        self.width = width
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
-        self.device = device
+        store_params(self, locals())
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         return ((_snv(X) - self.x_mean_) / self.x_std_).astype(np.float32)

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.quantify.base import FitContext, Quantifier
 from speclearn.models.conformal import check_level
 from speclearn.models.estimator import methods
@@ -26,10 +27,7 @@ class DeepEnsemble(Quantifier):
 
     def __init__(self, base_method: str = "caemmt", base_params: dict | None = None, n_members: int = 5,
                  seed: int = 0):
-        self.base_method = base_method
-        self.base_params = base_params
-        self.n_members = n_members
-        self.seed = seed
+        store_params(self, locals())
 
     def _member(self, i: int) -> Quantifier:
         known = methods("quantify")

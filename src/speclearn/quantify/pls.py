@@ -7,6 +7,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.quantify.learned import SklearnQuantifier
 
 COMPONENT_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40)
@@ -25,14 +26,7 @@ class PLS(SklearnQuantifier):
 
     def __init__(self, max_components: int = 40, max_features: int = 2500, log_targets: bool = False, seed: int = 0,
                  preprocess: str = "none", window: int = 15, start: float | None = None, stop: float | None = None):
-        self.max_components = max_components
-        self.max_features = max_features
-        self.log_targets = log_targets
-        self.seed = seed
-        self.preprocess = preprocess
-        self.window = window
-        self.start = start
-        self.stop = stop
+        store_params(self, locals())
 
     def _estimator(self, n_samples: int, n_features: int):
         folds = min(5, n_samples)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sklearn.ensemble import RandomForestRegressor
 
+from speclearn.core.params import store_params
 from speclearn.quantify.learned import SklearnQuantifier
 
 
@@ -13,12 +14,7 @@ class RandomForest(SklearnQuantifier):
 
     def __init__(self, n_estimators: int = 200, max_features: int = 1000, split_features: float = 0.3,
                  log_targets: bool = True, seed: int = 0, n_jobs: int = 1):
-        self.n_estimators = n_estimators
-        self.max_features = max_features
-        self.split_features = split_features
-        self.log_targets = log_targets
-        self.seed = seed
-        self.n_jobs = n_jobs
+        store_params(self, locals())
 
     def _estimator(self, n_samples: int, n_features: int):
         return RandomForestRegressor(n_estimators=self.n_estimators, max_features=self.split_features,

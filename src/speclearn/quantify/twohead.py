@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from speclearn.core.params import store_params
 from speclearn.models.selection import holdout
 from speclearn.models import TrainingConfig, resolve_device, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.quantify.base import FitContext, Quantifier, relative_loss_floor
@@ -74,21 +75,7 @@ class TwoHeadQuantifier(Quantifier):
                  weight_decay: float = 1e-4, patience: int = 40, validation_fraction: float = 0.2,
                  max_seconds: float | None = None, seed: int = 0, progress: bool = True, warm_start: bool = False,
                  device: str = "auto"):
-        self.internal_standard = internal_standard
-        self.interferences = interferences
-        self.hidden = hidden
-        self.param_hidden = param_hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.max_seconds = max_seconds
-        self.seed = seed
-        self.progress = progress
-        self.warm_start = warm_start
-        self.device = device
+        store_params(self, locals())
 
     # --- inputs --------------------------------------------------------------------------------------
     def _inputs(self, amounts: np.ndarray, P: np.ndarray | None) -> np.ndarray:

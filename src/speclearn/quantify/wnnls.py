@@ -19,6 +19,7 @@ from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, check_counts, relative_loss_floor
 from speclearn.physics.icpms import ion_pattern
@@ -167,10 +168,7 @@ class WNNLS(Quantifier):
 
     def __init__(self, internal_standard: str = "In", interferences: str = "auto", baseline: bool = True,
                  weighted: bool = True):
-        self.internal_standard = internal_standard
-        self.interferences = interferences
-        self.baseline = baseline
-        self.weighted = weighted
+        store_params(self, locals())
 
     # --- physics setup ---------------------------------------------------------------------------
     def _species(self, axis: np.ndarray) -> list[str]:

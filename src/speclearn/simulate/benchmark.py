@@ -7,14 +7,13 @@ the process that ran it, against its target. Add a generator by adding a functio
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from speclearn.io.atomic import markdown_table, write_result
-from speclearn.metrics import run_measured
+from speclearn.metrics import run_measured, timed
 
 SCALES = ("quick", "full")
 
@@ -23,9 +22,7 @@ def _icpms_case(scale: str, seed: int) -> dict:
     from speclearn.simulate.icpms import ICPMSConfig, simulate_icpms
     n = 10_000 if scale == "full" else 1_000
     config = ICPMSConfig()
-    start = time.perf_counter()
-    sim = simulate_icpms(n, seed=seed, config=config)
-    wall = time.perf_counter() - start
+    sim, wall = timed(lambda: simulate_icpms(n, seed=seed, config=config))
     return {"generator": "icpms", "n_spectra": n, "n_channels": sim.spectra.n_channels,
             "peaks_per_spectrum": len(sim.peaks) // n, "wall_s": wall, "target_s": 60.0,
             "target_scale": "10,000 spectra x 10,000 channels on 2 cores",

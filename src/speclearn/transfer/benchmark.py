@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from speclearn.core.spectra import Spectra
-from speclearn.metrics import relative_squared_error
+from speclearn.metrics import relative_squared_error, timed
 from speclearn.transfer import METHODS, VAEMLPTransfer
 from speclearn.transfer.evaluation import ClusterScorer, error_maps, transfer_scores
 from speclearn.io.atomic import markdown_table, write_result
@@ -136,11 +136,11 @@ def expected_primary(model, clean: Spectra, seed: int, draws: int = EXPECTATION_
 
 def evaluate_block(train: tuple[Spectra, Spectra], validation: tuple[Spectra, Spectra],
                    tests: dict[str, tuple[Spectra, Spectra]], config: dict, seed: int, out_dir: Path,
-                   clean: dict[str, Spectra], map_shape: tuple[int, int] | None = None,
+                   clean: Spectra, map_shape: tuple[int, int] | None = None,
                    stem: str = "transfer", library: Spectra | None = None) -> dict:
     """Fit every method on `train` (tuned/early-stopped on `validation`) and score it on each test set.
 
-    `clean[test]`: the test's primary shots simulated without counting noise, from which the rows of
+    `clean`: the tests' primary shots simulated without counting noise, from which the rows of
     `BOUND_ROWS` are scored as if they were predictions (`_ceiling`: what a perfect transfer
     predicts; the primary's own noise is not in the secondary spectrum). `library`: unpaired
     primary spectra the VAE+MLP (not the seed row) also learns from.
@@ -180,11 +180,11 @@ def evaluate_block(train: tuple[Spectra, Spectra], validation: tuple[Spectra, Sp
                 if map_shape is not None and "other day" in test_name:
                     error_maps(truth, predicted, map_shape, out_dir / f"{stem}_map_errors_{_slug(label)}.png",
                                title=f"{label}: transfer error on the other-day map")
+    bounds = {"_ceiling": expected_primary(reference, clean, seed + 100),
+              "_noise_free": reference.reference(clean).values()}
     for test_name, test_rows in rows.items():
         test_rows["_k"] = {"k": clusters.k_, "silhouettes": clusters.silhouettes_}
         truth = reference.reference(tests[test_name][0]).values()
-        bounds = {"_ceiling": expected_primary(reference, clean[test_name], seed + 100),
-                  "_noise_free": reference.reference(clean[test_name]).values()}
         for label, predicted in bounds.items():
             test_rows[label] = transfer_scores(truth, predicted, clusters)
     return rows
@@ -309,10 +309,8 @@ def stream_fit(primary_zarr: Path, secondary_zarr: Path, validation_dir: Path, e
     primary, secondary = read_spectra(primary_zarr), read_spectra(secondary_zarr)
     validation = (read_spectra(validation_dir / "primary.zarr").compute(),
                   read_spectra(validation_dir / "secondary.zarr").compute())
-    start = time.perf_counter()
-    model = VAEMLPTransfer(vae_epochs=epochs, mlp_epochs=epochs, learning_rate=NETWORK_LR, device="cpu",
-                           seed=seed).fit(primary, secondary, validation=validation)
-    seconds = time.perf_counter() - start
+    model = VAEMLPTransfer(vae_epochs=epochs, mlp_epochs=epochs, learning_rate=NETWORK_LR, device="cpu", seed=seed)
+    _, seconds = timed(lambda: model.fit(primary, secondary, validation=validation))
     stop.set()
     watcher.join()
     return {"n_spectra": primary.n_spectra, "lazy": primary.is_lazy, "epochs": epochs, "fit_seconds": seconds,
@@ -468,20 +466,18 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, streami
     if "table" in blocks:
         results.update(evaluate_block(sets["train"], sets["validation"],
                                       {"same day": sets["same day"], "other day": sets["other day"]}, config, seed,
-                                      out_dir, clean={"same day": clean, "other day": clean}, library=library))
+                                      out_dir, clean=clean, library=library))
     few = config["n_few"]
     if "few" in blocks:
         results.update(evaluate_block(tuple(s.select(list(s.ids[:few])) for s in sets["train"]), sets["validation"],
                                       {f"same day ({few} pairs)": sets["same day"],
                                        f"other day ({few} pairs)": sets["other day"]}, config, seed, out_dir,
-                                      clean={f"same day ({few} pairs)": clean, f"other day ({few} pairs)": clean},
-                                      library=library))
+                                      clean=clean, library=library))
     if "map" in blocks:
         results.update(evaluate_block(sets["map train"], sets["map validation"],
                                       {"map (same day)": sets["map test same day"], "map (other day)": sets["map test"]},
-                                      config, seed, out_dir, clean={"map (same day)": map_clean,
-                                                                    "map (other day)": map_clean},
-                                      map_shape=config["map_test"], stem=result_stem(scale), library=map_library))
+                                      config, seed, out_dir, clean=map_clean, map_shape=config["map_test"],
+                                      stem=result_stem(scale), library=map_library))
     real = evaluate_real(config, scale, seed) if "real" in blocks else {}
     blocks = results
     result = {"scale": scale, "seed": seed, "config": {k: list(v) if isinstance(v, tuple) else v

@@ -80,8 +80,7 @@ def add_secondary_command(model: Annotated[Path, typer.Option("--model", help="A
                           report: ReportOption = None, quiet: QuietOption = False,
                           overwrite: OverwriteOption = False) -> None:
     """Connect another secondary instrument to a vae-mlp model: trains only its MLP, the VAE is unchanged."""
-    from speclearn.models import resolve_device
-    from speclearn.models import load
+    from speclearn.models import load, resolve_device
     from speclearn.transfer import TransferModel, VAEMLPTransfer
 
     inputs = [model, primary, secondary, *([library] if library else [])]
@@ -115,8 +114,7 @@ def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved
                     quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Transfer secondary spectra into the primary space (baseline removed, unscaled) and write them."""
     from speclearn.distributed import map_spectra, scheduler as cluster
-    from speclearn.models import use_device
-    from speclearn.models import load
+    from speclearn.models import load, use_device
     from speclearn.transfer import TransferModel
 
     check_outputs(out, report=report, overwrite=overwrite, inputs=[model, spectra])

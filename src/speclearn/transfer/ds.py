@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
+from speclearn.core.params import store_params
 from speclearn.transfer.base import TransferModel
 
 RANK_GRID = (2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -49,12 +50,7 @@ class DSTransfer(TransferModel):
 
     def __init__(self, rank: int | None = None, grid=RANK_GRID, baseline_window: int = 100,
                  baseline_sigma: float = 50.0, validation_fraction: float = 0.2, seed: int = 0):
-        self.rank = rank
-        self.grid = grid
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.seed = seed
+        store_params(self, locals())
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         Xs, Xp = np.asarray(Xs, float), np.asarray(Xp, float)

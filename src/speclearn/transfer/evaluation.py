@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from speclearn.core.params import store_params
 from speclearn.metrics import cosine_similarity, euclidean, k_score, relative_squared_error
 from speclearn.report import save_figure
 
@@ -34,10 +35,7 @@ class ClusterScorer:
     """
 
     def __init__(self, grid=K_GRID, seed: int = 0, silhouette_sample: int = 5000, normalize: bool = True):
-        self.grid = grid
-        self.seed = seed
-        self.silhouette_sample = silhouette_sample
-        self.normalize = normalize
+        store_params(self, locals())
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         return unit_norm(X) if self.normalize else np.asarray(X, float)

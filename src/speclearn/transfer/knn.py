@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import KNeighborsRegressor
 
+from speclearn.core.params import store_params
 from speclearn.transfer.base import TransferModel
 
 K_GRID = (2, 3, 4, 5, 10, 15, 20)
@@ -19,12 +20,7 @@ class KNNTransfer(TransferModel):
 
     def __init__(self, n_neighbors: int | None = None, grid=K_GRID, baseline_window: int = 100,
                  baseline_sigma: float = 50.0, validation_fraction: float = 0.2, seed: int = 0):
-        self.n_neighbors = n_neighbors
-        self.grid = grid
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.seed = seed
+        store_params(self, locals())
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         Xs, Xp = np.asarray(Xs, np.float32), np.asarray(Xp, np.float32)

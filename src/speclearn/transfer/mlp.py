@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from speclearn.core.params import store_params
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
 from speclearn.transfer.base import TransferModel
@@ -27,21 +28,7 @@ class OneStepMLPTransfer(TransferModel):
                  patience: int = 10, batch_size: int = 128, learning_rate: float = 1e-4, weight_decay: float = 1e-5,
                  baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
                  seed: int = 0, device: str = "auto", max_seconds: float | None = None, progress: bool = False):
-        self.hidden = hidden
-        self.latent = latent
-        self.mlp_hidden = mlp_hidden
-        self.epochs = epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-        self.device = device
-        self.max_seconds = max_seconds
-        self.progress = progress
+        store_params(self, locals())
 
     def _network(self, n_secondary: int, n_primary: int) -> torch.nn.Module:
         return dense_stack(one_step_sizes(n_secondary, n_primary, self.mlp_hidden, self.latent, self.hidden))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from speclearn.core.params import store_params
 from speclearn.transfer.base import TransferModel
 
 
@@ -19,10 +20,7 @@ class NoTransfer(TransferModel):
 
     def __init__(self, baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
                  seed: int = 0):
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.seed = seed
+        store_params(self, locals())
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         pass

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.preprocessing import Resampler
 from speclearn.transfer.base import TransferModel
 from speclearn.transfer.ds import RANK_GRID, apply_ds, low_rank_ds, tune_rank
@@ -78,14 +79,7 @@ class PDSTransfer(TransferModel):
     def __init__(self, half_width: int | None = None, grid=HALF_WIDTH_GRID, ridge: float = 1e-3, rank_grid=RANK_GRID,
                  baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
                  seed: int = 0):
-        self.half_width = half_width
-        self.grid = grid
-        self.ridge = ridge
-        self.rank_grid = rank_grid
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.seed = seed
+        store_params(self, locals())
 
     def _layout(self, name: str) -> tuple[np.ndarray, Resampler]:
         return overlap_layout(self.axis_, self.secondary_axes_[name])

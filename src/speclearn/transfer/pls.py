@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 from sklearn.cross_decomposition import PLSRegression
 
+from speclearn.core.params import store_params
 from speclearn.transfer.base import TransferModel
 
 COMPONENT_GRID = (2, 3, 4, 8, 16, 32, 64)
@@ -24,13 +25,7 @@ class PLSTransfer(TransferModel):
     def __init__(self, n_components: int | None = None, grid=COMPONENT_GRID, max_iter: int = 100,
                  baseline_window: int = 100, baseline_sigma: float = 50.0, validation_fraction: float = 0.2,
                  seed: int = 0):
-        self.n_components = n_components
-        self.grid = grid
-        self.max_iter = max_iter
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.seed = seed
+        store_params(self, locals())
 
     def _fit_scaled(self, Xs, Xp, Xs_val, Xp_val, *, name: str) -> None:
         Xs, Xp = np.asarray(Xs, float), np.asarray(Xp, float)

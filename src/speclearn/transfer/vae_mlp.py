@@ -27,7 +27,7 @@ import torch
 from scipy import linalg
 
 from speclearn.core.errors import InputError
-from speclearn.core.memory import iter_blocks
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.models import TrainingConfig, load_module_arrays, module_arrays, predict_batches, resolve_device, train
 from speclearn.transfer import data
@@ -87,29 +87,7 @@ class VAEMLPTransfer(TransferModel):
                  augment_response: float = 0.1, augment_shift: float = 1.0, prior: str = "pds",
                  half_width_grid=HALF_WIDTH_GRID, ridge_grid=RIDGE_GRID, seed: int = 0, device: str = "auto",
                  max_seconds: float | None = None, progress: bool = False):
-        self.hidden = hidden
-        self.latent = latent
-        self.mlp_hidden = mlp_hidden
-        self.vae_epochs = vae_epochs
-        self.mlp_epochs = mlp_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.beta_max = beta_max
-        self.kl_cycles = kl_cycles
-        self.baseline_window = baseline_window
-        self.baseline_sigma = baseline_sigma
-        self.validation_fraction = validation_fraction
-        self.augment_response = augment_response
-        self.augment_shift = augment_shift
-        self.prior = prior
-        self.half_width_grid = half_width_grid
-        self.ridge_grid = ridge_grid
-        self.seed = seed
-        self.device = device
-        self.max_seconds = max_seconds
-        self.progress = progress
+        store_params(self, locals())
 
     # --- training -------------------------------------------------------------------------
     def fit(self, primary: Spectra, secondary: Spectra, *, library: Spectra | None = None,
@@ -311,12 +289,6 @@ class VAEMLPTransfer(TransferModel):
     def encode_scaled(self, Xp: np.ndarray) -> np.ndarray:
         return predict_batches(lambda x: self.vae_.encode(x)[0], Xp, device=resolve_device(self.device),
                                modules=(self.vae_,)).astype(np.float32)
-
-    def latent_means(self, primary: Spectra) -> np.ndarray:
-        """Latent means of measured primary spectra."""
-        primary.check_axis_matches(self.axis_, what="the model's primary")
-        return np.concatenate([self.encode_scaled(self.primary_pipe_.transform(block))
-                               for _, _, _, block in iter_blocks(primary.flat(), data.BLOCK_ROWS)])
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         return predict_batches(self.vae_.decoder, Z, device=resolve_device(self.device), modules=(self.vae_,))

@@ -12,7 +12,6 @@ the internal-standard recovery; detection delay of the drifts and false-alarm ra
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from speclearn.metrics import interval_coverage
+from speclearn.metrics import interval_coverage, timed
 from speclearn.simulate.icpms import ICPMSConfig, ICPMSInstrument, simulate_icpms
 from speclearn.models.conformal import SplitConformal
 from speclearn.quantify.counting import CountingStatistics
@@ -103,9 +102,7 @@ def icpms_uncertainty(s: dict, seed: int) -> list[dict]:
                "ensemble")]
     rows = []
     for name, make, spread in models:
-        start = time.perf_counter()
-        model = make().fit(train.spectra.select(fit_ids), train.targets.loc[fit_ids])
-        seconds = time.perf_counter() - start
+        model, seconds = timed(lambda: make().fit(train.spectra.select(fit_ids), train.targets.loc[fit_ids]))
         predicted = {}
         for label, data in (("cal", train.spectra.select(cal_ids)), ("test", test.spectra), ("shift", shift.spectra)):
             X = data.values().astype(float)
@@ -174,9 +171,7 @@ def qa_benchmark(s: dict, seed: int, out_dir: Path) -> dict:
 
     config = icpms_config(s["channels"])
     reference = simulate_icpms(s["n_reference"], seed=seed + 10, config=config)
-    start = time.perf_counter()
-    qa = RunQA(epochs=s["qa_epochs"], seed=seed).fit(reference.spectra)
-    qa_seconds = time.perf_counter() - start
+    qa, qa_seconds = timed(lambda: RunQA(epochs=s["qa_epochs"], seed=seed).fit(reference.spectra))
     start = time.perf_counter()
     in_control = simulate_icpms(s["n_reference"], seed=seed + 11, config=config)
     gru = SequenceDetector(seed=seed).fit(qa.sequence_features(in_control.spectra))
@@ -326,18 +321,13 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, part: s
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict = {"scale": scale, "seed": seed}
     if part in ("uncertainty", "all"):
-        start = time.perf_counter()
-        rows = fermentation_uncertainty(seed) + icpms_uncertainty(s, seed)
-        seconds = time.perf_counter() - start
-        (out_dir / "uncertainty.json").write_text(json.dumps({"rows": rows, "wall_seconds": seconds, "scale": scale},
-                                                             indent=1))
+        rows, seconds = timed(lambda: fermentation_uncertainty(seed) + icpms_uncertainty(s, seed))
+        write_result(out_dir / "uncertainty.json", {"rows": rows, "wall_seconds": seconds, "scale": scale})
         write_result(out_dir / "uncertainty.md", _markdown_uncertainty(rows, seconds, scale))
         plot_coverage(rows, out_dir / "uncertainty_coverage.png")
         result["uncertainty"] = rows
     if part in ("qa", "all"):
-        start = time.perf_counter()
-        qa = qa_benchmark(s, seed, out_dir)
-        seconds = time.perf_counter() - start
+        qa, seconds = timed(lambda: qa_benchmark(s, seed, out_dir))
         write_result(out_dir / "qa.json", qa | {"wall_seconds": seconds, "scale_name": scale})
         write_result(out_dir / "qa.md", _markdown_qa(qa, seconds, scale))
         result["qa"] = qa

@@ -28,6 +28,7 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.models import (SavedModel, SpectralEstimator, TrainingConfig, load_module_arrays, module_arrays,
                               predict_batches, train)
@@ -99,18 +100,7 @@ class RunQA(SpectralEstimator):
                  latent: int = 8, epochs: int = 150, z_limit: float = 6.0,
                  recovery_range: tuple[float, float] = (0.7, 1.25), ewma_lambda: float = 0.2, ewma_limit: float = 3.5,
                  spike_window: int = 7, seed: int = 0, progress: bool = False):
-        self.internal_standard = internal_standard
-        self.n_features = n_features
-        self.n_components = n_components
-        self.latent = latent
-        self.epochs = epochs
-        self.z_limit = z_limit
-        self.recovery_range = recovery_range
-        self.ewma_lambda = ewma_lambda
-        self.ewma_limit = ewma_limit
-        self.spike_window = spike_window
-        self.seed = seed
-        self.progress = progress
+        store_params(self, locals())
 
     # --- per-spectrum statistics -------------------------------------------------------------
     def _features(self, X: np.ndarray) -> np.ndarray:

@@ -13,12 +13,11 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from speclearn.metrics import run_measured
+from speclearn.metrics import run_measured, timed
 from speclearn.simulate.edx import DEFAULT_PHASES, simulate_edx, stream_edx_to_zarr
 from speclearn.unmix import NMF, PCANMF, PSNMF
 from speclearn.unmix.evaluation import composition_error, score_unmixing
@@ -72,9 +71,7 @@ def _composition_error(sim, components: np.ndarray, order: list[int]) -> float:
 
 
 def _fit_scored(name: str, estimator, sim) -> tuple[dict, object]:
-    start = time.perf_counter()
-    estimator.fit(sim.spectra)
-    runtime = time.perf_counter() - start
+    _, runtime = timed(lambda: estimator.fit(sim.spectra))
     score = score_unmixing(sim.phase_spectra, sim.abundances, estimator.components_, estimator.abundances_)
     row = {"method": name, "spectral_angle_deg": score["spectral_angle_deg"],
            "abundance_rmse": score["abundance_rmse"], "abundance_correlation": score["abundance_correlation"],

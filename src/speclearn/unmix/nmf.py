@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
 from speclearn.core.memory import read_rows
+from speclearn.core.params import store_params
 from speclearn.unmix._base import CubeUnmixer, as_cube, normalise_components
 
 LOSSES = ("frobenius", "kullback-leibler")
@@ -38,11 +39,7 @@ class NMF(CubeUnmixer):
 
     def __init__(self, n_components: int = 3, *, loss: str = "kullback-leibler", sum_to_one: bool = True,
                  max_iter: int = 1000, random_state: int | None = 0):
-        self.n_components = n_components
-        self.loss = loss
-        self.sum_to_one = sum_to_one
-        self.max_iter = max_iter
-        self.random_state = random_state
+        store_params(self, locals())
 
     def fit(self, data: Spectra | Any, y: None = None) -> "NMF":
         cube = as_cube(data, self.n_components)

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 
 from speclearn.core.spectra import Spectra
 from speclearn.core.memory import read_rows
+from speclearn.core.params import store_params
 from speclearn.unmix._base import EPS, CubeUnmixer, as_cube
 from speclearn.unmix.nmf import sklearn_nmf
 
@@ -32,12 +33,7 @@ class PCANMF(CubeUnmixer):
 
     def __init__(self, n_components: int = 3, *, n_pca: int | None = None, loss: str = "frobenius",
                  sum_to_one: bool = True, max_iter: int = 1000, random_state: int | None = 0):
-        self.n_components = n_components
-        self.n_pca = n_pca
-        self.loss = loss
-        self.sum_to_one = sum_to_one
-        self.max_iter = max_iter
-        self.random_state = random_state
+        store_params(self, locals())
 
     def fit(self, data: Spectra | Any, y: None = None) -> "PCANMF":
         cube = as_cube(data, self.n_components)

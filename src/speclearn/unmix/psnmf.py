@@ -18,6 +18,7 @@ from sklearn.decomposition import NMF as SklearnNMF
 from sklearn.exceptions import ConvergenceWarning
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.unmix._base import (BLOCK_BYTES, Cube, CubeUnmixer, as_cube, iter_row_blocks, kl_abundances,
                                    kl_spectra_step, normalise_components, progress_bar, rows_per_block,
@@ -67,18 +68,7 @@ class PSNMF(CubeUnmixer):
                  sum_to_one: bool = True, smoothness: float = 0.0, max_iter_binned: int = 1000,
                  max_iter: int = 1000, refine_passes: int = 20, tol: float = 1e-7, block_bytes: int = BLOCK_BYTES,
                  random_state: int | None = 0, progress: bool = False):
-        self.n_components = n_components
-        self.bin_factor = bin_factor
-        self.refine_spectra = refine_spectra
-        self.sum_to_one = sum_to_one
-        self.smoothness = smoothness
-        self.max_iter_binned = max_iter_binned
-        self.max_iter = max_iter
-        self.refine_passes = refine_passes
-        self.tol = tol
-        self.block_bytes = block_bytes
-        self.random_state = random_state
-        self.progress = progress
+        store_params(self, locals())
 
     def fit(self, data: Spectra | Any, y: None = None) -> "PSNMF":
         cube = as_cube(data, self.n_components, block_bytes=self.block_bytes)
