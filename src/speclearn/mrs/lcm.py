@@ -23,6 +23,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import least_squares, nnls
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.basis import COMBINED, Basis
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_axis, ppm_slice
@@ -96,12 +97,7 @@ class LinearCombinationFit:
     def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.2), baseline_order: int = 3,
                  max_shift_hz: float = 15.0, max_nfev: int = 60, lipids: bool = True,
                  water_removal: bool = True):
-        self.ppm_range = ppm_range
-        self.baseline_order = baseline_order
-        self.max_shift_hz = max_shift_hz
-        self.max_nfev = max_nfev
-        self.lipids = lipids
-        self.water_removal = water_removal
+        store_params(self, locals())
 
     def get_params(self, deep: bool = True) -> dict:
         return {"ppm_range": self.ppm_range, "baseline_order": self.baseline_order, "max_shift_hz": self.max_shift_hz,

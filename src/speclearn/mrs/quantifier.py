@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from speclearn.core.errors import InputError
+from speclearn.core.params import store_params
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
@@ -147,20 +148,7 @@ class DLQuantifier(SpectralEstimator):
                  calibration_fraction: float = 0.2, water_removal: bool = False,
                  patience: int = 15, max_seconds: float | None = None, refine: int = 6, nuisance_prior: bool = True,
                  seed: int = 0):
-        self.method = method
-        self.ppm_range = ppm_range
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.dropout = dropout
-        self.mc_samples = mc_samples
-        self.calibration_fraction = calibration_fraction
-        self.water_removal = water_removal
-        self.patience = patience
-        self.max_seconds = max_seconds
-        self.refine = refine
-        self.nuisance_prior = nuisance_prior
-        self.seed = seed
+        store_params(self, locals())
 
     def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
         if self.water_removal:

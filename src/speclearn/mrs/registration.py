@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.data import MRSData, shift_phase
 
@@ -57,9 +58,7 @@ class SpectralRegistration:
     """Align the transients of each scan (see the module docstring)."""
 
     def __init__(self, window_s: float = 0.1, iterations: int = 3, search_hz: float = 0.0):
-        self.window_s = window_s
-        self.iterations = iterations
-        self.search_hz = search_hz
+        store_params(self, locals())
 
     def get_params(self, deep: bool = True) -> dict:
         return {"window_s": self.window_s, "iterations": self.iterations, "search_hz": self.search_hz}
