@@ -182,7 +182,7 @@ def mrs_section(out: Path, seed: int) -> Section:
     from speclearn.mrs.evaluation import median_abs_percent_error, residual_spread
     from speclearn.mrs.lcm import LinearCombinationFit
     from speclearn.mrs.preprocess import eddy_current_correction, transient_outlier_scores
-    from speclearn.mrs.registration import SpectralRegistration
+    from speclearn.mrs.registration import AUTO_SEARCH_HZ, SpectralRegistration
     from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 
     basis = load_basis()
@@ -192,7 +192,8 @@ def mrs_section(out: Path, seed: int) -> Section:
     data, truth = sim.transients, sim.truth
     good = ~truth["corrupted"].to_numpy(bool)
     registration = SpectralRegistration().estimate(data)
-    auto = SpectralRegistration().estimate(data, **dict(zip(("initial_hz", "initial_deg"), aligner.estimate(data))))
+    auto = SpectralRegistration(search_hz=AUTO_SEARCH_HZ).estimate(
+        data, **dict(zip(("initial_hz", "initial_deg"), aligner.estimate(data))))
     rows = {}
     for name, (shift, phase) in (("spectral registration", registration), ("CNN + registration", auto)):
         rows[name] = {"shift spread (Hz)": residual_spread(shift[good], truth["shift_hz"][good],

@@ -40,7 +40,7 @@ from speclearn.mrs.evaluation import (median_abs_percent_error, regression_slope
 from speclearn.mrs.lcm import LinearCombinationFit
 from speclearn.mrs.preprocess import eddy_current_correction, transient_outlier_scores
 from speclearn.mrs.quantifier import DLQuantifier
-from speclearn.mrs.registration import SpectralRegistration
+from speclearn.mrs.registration import AUTO_SEARCH_HZ, SpectralRegistration
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 from speclearn.io.atomic import write_result
 
@@ -82,7 +82,7 @@ def _alignment(basis, scale: dict, seed: int, aligner: CNNAligner) -> list[dict]
             "spectral registration (Near 2015, local)": lambda: SpectralRegistration().estimate(data),
             "registration + 50 Hz correlation search": lambda: SpectralRegistration(search_hz=50.0).estimate(data),
             "CNN": lambda: aligner.estimate(data),
-            "CNN + registration (auto)": lambda: SpectralRegistration().estimate(
+            "CNN + registration (auto)": lambda: SpectralRegistration(search_hz=AUTO_SEARCH_HZ).estimate(
                 data, **dict(zip(("initial_hz", "initial_deg"), aligner.estimate(data)))),
         }
         for method, run in methods.items():
@@ -193,8 +193,8 @@ def _speed(basis, aligner: CNNAligner, dl: DLQuantifier, seed: int) -> dict:
     calls = {"dl_quantify_ms": lambda: dl.predict(sim.spectra),
              "lcm_fit_ms": lambda: LinearCombinationFit().fit(sim.spectra, basis),
              "cnn_align_16_transients_ms": lambda: aligner.estimate(sim.transients),
-             "registration_refine_16_transients_ms": lambda: SpectralRegistration().estimate(
-                 sim.transients, initial_hz=shift, initial_deg=phase)}
+             "registration_refine_16_transients_ms": lambda: SpectralRegistration(
+                 search_hz=AUTO_SEARCH_HZ).estimate(sim.transients, initial_hz=shift, initial_deg=phase)}
     return {name: 1000 * seconds for name, seconds in best_times(calls, 7, min_seconds=0.2).items()}
 
 

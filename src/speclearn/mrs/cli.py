@@ -39,11 +39,12 @@ def load_shipped(name: str, cls):
 
 
 def align_transients(data, method: str = "auto"):
-    """(aligned data, shift Hz, phase deg, method used). auto: CNN then registration refinement when
-    the shipped CNN matches the acquisition, else registration with a +-30 Hz coarse search."""
+    """(aligned data, shift Hz, phase deg, method used). auto: CNN then registration refinement (with a
+    +-20 Hz correlation search around the CNN's estimate) when the shipped CNN matches the acquisition,
+    else registration with a +-30 Hz coarse search."""
     from speclearn.mrs.align_cnn import CNNAligner
     from speclearn.mrs.data import shift_phase
-    from speclearn.mrs.registration import SpectralRegistration
+    from speclearn.mrs.registration import AUTO_SEARCH_HZ, SpectralRegistration
     if method not in ALIGN_METHODS:
         raise InputError(f"--method must be one of {', '.join(ALIGN_METHODS)}, got {method!r}")
     cnn = None
@@ -61,7 +62,8 @@ def align_transients(data, method: str = "auto"):
     if cnn is not None:
         shift, phase = cnn.estimate(data)
         if method == "auto":
-            shift, phase = SpectralRegistration().estimate(data, initial_hz=shift, initial_deg=phase)
+            shift, phase = SpectralRegistration(search_hz=AUTO_SEARCH_HZ).estimate(data, initial_hz=shift,
+                                                                                 initial_deg=phase)
             used = "cnn+registration"
         else:
             used = "cnn"

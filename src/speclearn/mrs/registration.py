@@ -14,6 +14,12 @@ from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.data import MRSData, shift_phase
 
 
+#: correlation search (Hz) of the registration after the CNN's estimate (`auto` alignment): it catches the
+#: CNN's rare misses (640 transients, offsets sd 15 Hz / 90 deg: residual spread 2.1 Hz without it, 0.11 with
+#: +-10 to +-50 Hz; unchanged at moderate offsets)
+AUTO_SEARCH_HZ = 20.0
+
+
 def _wrap_deg(phase: np.ndarray) -> np.ndarray:
     return (phase + 180.0) % 360.0 - 180.0
 
