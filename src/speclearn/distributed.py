@@ -26,10 +26,9 @@ from speclearn.core.memory import MMAP_THRESHOLD
 from speclearn.core.spectra import Spectra
 
 
-#: glibc's mmap threshold for the workers we start (`core.memory.MMAP_THRESHOLD`). Dask's nanny starts workers
-#: with MALLOC_TRIM_THRESHOLD_ set, which also freezes the mmap threshold at 128 KiB: every larger numpy
-#: temporary is then a fresh mmap whose pages fault in on first touch (measured: 245,000 page faults and
-#: 2.5x the CPU time of the same unmixing chunk in the client process). Trimming still returns memory.
+#: glibc's mmap threshold for the workers we start (`core.memory.MMAP_THRESHOLD`): Dask's nanny's
+#: MALLOC_TRIM_THRESHOLD_ would freeze it at 128 KiB, making every larger numpy temporary a fresh mmap
+#: (measurement: docs/notes/distributed.md). Trimming still returns memory.
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
 
 
@@ -100,7 +99,7 @@ def _fit_block(block: np.ndarray, components: np.ndarray, max_iter: int, sum_to_
 
 #: Fewest tasks `unmix_lazy` splits a cube into (when its storage chunks are fewer; each is still read once),
 #: so that every worker of a small cluster has work: a cube stored in 1-3 chunks would leave the others idle.
-#: Not done for `map_spectra`: a filter costs less than moving the pieces (64x64x512 denoised 2-3x slower).
+#: Not done for `map_spectra`: a filter costs less than moving the pieces (docs/notes/distributed.md).
 MIN_TASKS = 8
 
 

@@ -19,14 +19,11 @@ MMAP_THRESHOLD = 32 * 2**20
 def return_freed_memory(threshold: int = 65536) -> bool:
     """Make malloc hand freed heap memory back to the operating system once `threshold` bytes are free.
 
-    Blocks decoded by Zarr's and Dask's worker threads leave glibc's per-thread arenas fragmented,
-    so a process's memory creeps up with the number of blocks streamed (measured: +300 MiB over
-    8,000 LIBS spectra). This is the setting Dask's nanny gives its workers
-    (`MALLOC_TRIM_THRESHOLD_=65536`), applied in-process; it lasts for the process. Setting it also
-    freezes glibc's mmap threshold, at 128 KiB if nothing has raised it yet: every larger numpy
-    temporary is then a fresh mmap whose pages fault in on first touch (measured: the Poisson unmixing
-    of a 32 x 64 x 2048 band with 244,000 page faults and 2.2x the CPU time), so it is set to
-    `MMAP_THRESHOLD`. Returns False where the C library is not glibc (nothing is changed there).
+    The setting Dask's nanny gives its workers (`MALLOC_TRIM_THRESHOLD_=65536`), applied in-process for
+    the life of the process: memory stays flat while Zarr/Dask threads decode blocks. glibc's mmap
+    threshold, which setting it freezes (at 128 KiB by default), is raised to `MMAP_THRESHOLD` so that
+    large numpy temporaries are not fresh mmaps. Returns False where the C library is not glibc (nothing
+    is changed there). Measurements: docs/notes/core_memory.md.
     """
     name = ctypes.util.find_library("c")
     try:

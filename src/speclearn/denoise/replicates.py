@@ -14,11 +14,9 @@ it cannot remove: a component common to every replicate of a sample (a stationar
 multiplicative response), which is signal to it.
 
 `rebin` (default on) also trains on copies of the training replicates with adjacent channels summed
-in pairs: still independent replicates of one signal (sums of counts stay Poisson, sums of Gaussian
-noise stay Gaussian; the noise model's offset and read variance double), with peaks half as many
-channels wide. Without them a peak narrower than any in training (another detector's channel width,
-a zero-energy strobe) is smoothed away by the Savitzky-Golay start and the network that never learnt
-to undo it. The smoothing window is then chosen on both resolutions.
+in pairs (still independent replicates, peaks half as many channels wide), so that peaks narrower than
+any in training are not smoothed away; the smoothing window is then chosen on both resolutions.
+Why: docs/notes/denoise_replicates.md.
 """
 from __future__ import annotations
 

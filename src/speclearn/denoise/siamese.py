@@ -13,29 +13,11 @@ spectra divided by one global RMS scale (so every term is O(1)), N the number of
 t_j is y_j itself (the seed's eq. 3, `reconstruction="self"`) or another shot of the same
 target (`reconstruction="replicate"`, a Noise2Noise-style variant using the same weak labels).
 
-Identifiability, honestly: z_n^k is computed from a spectrum of another target, so it cannot
-predict anything specific to y_j; the reconstruction term can at best make z_n the part of the
-spectra that is common to all targets (their stationary mean), and with t_j = y_j it lets z_x
-keep all of y_j's zero-mean noise. The split of that common mean between "signal" and "noise"
-is not fixed by reconstruction at all (z_x + c, z_n - c fits equally well); only the
-orthogonality/alignment terms choose it, so a mean line spectrum shared by every target is
-removed along with the instrument's mean noise. With `reconstruction="replicate"` the
-target t_j is an independent shot, so z_x converges to E[y' | y_j] - c: shot noise and
-shot-to-shot drifts are removed too, while a stationary multiplicative response stays
-(nothing without clean data can tell it from the signal). The benchmark measures each case.
-
-Scaling and training schedule (what we chose, and why). With exact reconstruction z_n = c,
-z_x = y - c, and c = a * m along the common mean m (Q = |m|^2 / N <= 1 after RMS scaling), the
-loss is a^2 Q (w_o Q (1 - a)^2 - w_a): a = 0 (nothing removed) is a local minimum whenever
-r = w_a / (w_o Q) < 1, and the other minimum sits at a = (3 + sqrt(1 + 8 r)) / 4 > 1, i.e. the
-alignment term over-subtracts by about r. We use a small r (w_o = 10, w_a = 0.1: r ~ 0.01 when
-the mean noise dominates, Q ~ 0.8, as in LIBS; measured a ~ 1.06 on the simulator, the learned c
-is not exactly along m) and rely on SGD (lr 0.1, momentum 0.9, as in
-the seed; gradient norm clipped at `clip_norm`, since the quartic orthogonality term otherwise
-diverges at that rate) to leave the a = 0 basin early, while both channels are still learning
-the reconstruction. It does on ChemCam-like data (benchmark), but on small sets it can stay at
-a ~ 0 for some seeds: check the removed mean (the benchmark reports it). (A
-continuation schedule, alignment weight decaying from w_o to w_a, was tried and was worse.)
+What it removes: with `reconstruction="self"` a mean line spectrum shared by every target goes with the
+instrument's mean noise; with `"replicate"` shot noise and shot-to-shot drift go too, while a stationary
+multiplicative response stays. Weights w_o = 10, w_a = 0.1 with SGD (lr 0.1, momentum 0.9, gradients
+clipped at `clip_norm`); on small sets some seeds remove almost nothing: check the removed mean.
+Identifiability, the choice of weights and the rejected schedule: docs/notes/denoise_siamese.md.
 """
 from __future__ import annotations
 

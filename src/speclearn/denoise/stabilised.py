@@ -4,13 +4,10 @@ Output = Savitzky-Golay(spectrum) + U-Net(stabilised spectrum). The smoothing wi
 chosen on the training spectra by the method's own self-supervised loss, and the U-Net's last layer
 starts at zero, so training starts from the best classical smoother and only moves away from it
 where the held-out loss improves; if it never does, the returned denoiser is that smoother.
-A `gated` model is built to carry over to peaks unlike those of training (narrower, brighter): its
-U-Net sees the intensities themselves (one global scale), not the stabilised spectrum, and it weighs
-the smoother's change per channel: spectrum + g * (Savitzky-Golay - spectrum) + U-Net, g = 2
-sigmoid(second U-Net output) in (0, 2), 1 at the start. Turning the smoothing off where it would
-flatten a peak then takes a weight near 0 whatever the peak's height, and on linear intensities a
-ReLU network's corrections grow with the peak (on square-root-stabilised ones it has to learn the
-inverse for every height; measured on the X-ray EDS replicates, benchmarks/results/denoising_replicates_notes.md).
+A `gated` model, for peaks unlike those of training (narrower, brighter), gives its U-Net the
+intensities (one global scale) and weighs the smoother's change per channel:
+spectrum + g * (Savitzky-Golay - spectrum) + U-Net, g = 2 sigmoid(second U-Net output) in (0, 2),
+1 at the start. Why: docs/notes/denoise_stabilised.md.
 The U-Net sees variance-stabilised spectra (the `NoiseModel` estimated from the training data, then
 one global scale); its output and the loss are on the measured intensities (divided by one global
 scale), where an independent noisy target is unbiased.

@@ -9,33 +9,8 @@ from `--init` weights if given); per-nuclide thresholds are then chosen on valid
 their own seeds. The recipe is written into the model's config (`extra`, earlier stages under
 `started_from`).
 
-The shipped model is the seventh warm-started stage. Stages 1-2 (seeds 0 and 1, 6000 and 4000 mixtures
-per detector, stopped by a time limit) are recorded in the config; their result is commit 50e925b's
-`default_model`. From it, on one CPU thread (training is deterministic without a time limit):
-
-    python -m speclearn.gamma.pretrain S3 --init STAGE2 --n 4000 --seed 2 --epochs 23 --learning-rate 3e-4 \
-        --background-only 0.1
-    python -m speclearn.gamma.pretrain S4 --init S3 --n 5000 --seed 5 --epochs 12 --learning-rate 2e-4 \
-        --background-only 0.2 --scatter-shapes
-    python -m speclearn.gamma.pretrain S5 --init S4 --n 6000 --seed 6 --epochs 10 --learning-rate 1e-4 \
-        --background-only 0.2 --scatter-shapes
-    python -m speclearn.gamma.pretrain S6 --init S5 --n 6000 --seed 8 --epochs 15 --learning-rate 1e-4 \
-        --background-only 0.25 --scatter-shapes --radon 0.3 1.0
-    python -m speclearn.gamma.pretrain S7 --init S6 --n 6000 --seed 9 --epochs 12 --learning-rate 1e-4 \
-        --background-only 0.25 --scatter-shapes --radon 0.3 1.0
-
-Stages 6-7 retrain on the corrected natural background (U-238 series with natural uranium's U-235
-lines, radon daughters 30-100 % retained); stage 7 also on the surroundings' backscatter hump
-(170-300 keV) that `--scatter-shapes` now adds. Two further stages from stage 7 (seed 10, learning rate
-5e-5; seed 11 widened to `--hidden 1024`) scored no better on validation mixtures (micro-F1 0.9517 and
-0.9515 vs 0.9517 on NaI/HPGe, seeds from 77000) and are not shipped. Neither are averaged scores
-(thresholds re-chosen on the seed-9000 mixtures; mean of the benchmark's six micro-F1s on benchmark-style
-NaI/HPGe mixtures, seeds 77000-82000, 21600 spectra, vs 0.9483 for stage 7 alone): with stage 5, 4 or 2
-from git history (seeds 77000-78000 only: 0.9498, 0.9483, 0.9451 for 7+5, 7+4, 7+2 vs 0.9496), with
-stage-8 branches from stage 7 (seeds 12-14 at learning rate 2e-4, seed 16 at 5e-4: 0.9491, 0.9486, 0.9480,
-0.9479 for stage 7 plus each; 0.9478 for 7 + 12-14) or from stage 5 (seed 15: 0.9465), nor gain-shifted
-copies (x0.995/1/1.005: 0.9483, x0.99/1/1.01: 0.9473). The best, 7 + seed 12, scored 0.9483 on the
-benchmark (stage 7: 0.9487).
+The shipped model is the seventh warm-started stage (each stage started with `--init` from the
+previous one). Stage commands, rejected stages and their scores: docs/notes/gamma_pretrain.md.
 """
 from __future__ import annotations
 

@@ -6,9 +6,8 @@ columns, standard-scaled) or a class one-hot (a single non-numeric column). The 
 linear term in the condition, since line intensities grow about linearly with concentration) maps
 (latent, condition) to the mean of a Gaussian over the spectrum with a learnt per-channel noise level, so a generated spectrum is
 decoder mean + noise, sampled with z ~ N(0, I). Loss: Gaussian negative log-likelihood + beta * KL.
-beta defaults to 5: with beta = 1 the latent also encodes the composition, and sampling it from the
-prior pulls generated spectra towards the mean composition (measured: a requested 1 came out as 3
-on a 0-10 scale); beta = 5 makes the decoder rely on the condition.
+beta defaults to 5 so that the decoder relies on the condition (the measurement with beta = 1:
+docs/notes/generate_cvae.md).
 """
 from __future__ import annotations
 

@@ -71,9 +71,8 @@ def unexplained_peaks(X: np.ndarray, fitted: np.ndarray, axis: np.ndarray, *, wi
     The residual (spectrum - fit), less its running median over 5 m/z (background the fit leaves),
     is summed over windows of `width` m/z and divided by the window's noise: Poisson counts plus
     `model_error` x the largest fitted count within +-1 m/z (the fit's own shape error on the flanks
-    of big peaks). Measured with WNNLS on the ICP-MS simulator: over 300 spectra whose every species
-    the model knows, z reached 11.3 once (99th percentile 7.5); with Nd (not in the model) added at
-    the interferent level, z was 24-246 at m/z 142 in all 100 spectra; hence `UNEXPLAINED_Z` = 10.
+    of big peaks). A z above `UNEXPLAINED_Z` (10) flags a species the model lacks (the measurement behind
+    10: docs/notes/quantify_analyst.md).
     """
     from scipy.ndimage import maximum_filter1d, median_filter, uniform_filter1d
 

