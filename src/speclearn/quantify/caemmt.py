@@ -14,9 +14,10 @@ use the instrument peak shape (pseudo-Voigt core, low-mass tail, FWHM linear in 
 shift-aligned mean of 100 training spectra (`physics.fit_peak_shape`, as `VarProQuantifier` does), with
 'gaussian' the WNNLS Gaussians. Each spectrum's mass shift is estimated to first order from a fixed
 projection onto the templates and their shift derivatives, three times, resampling the spectrum onto the
-nominal axis each time. The encoder then solves the amounts by least squares twice: a fixed projection
-(weights from the noise model at the mean training spectrum), then weighted by the noise model at that
-first fit, per spectrum, dropping species with negative amounts (`CLIP_STEPS`). The mass bias of each
+nominal axis each time; then the amounts are solved by least squares twice: a fixed projection (weights
+from the noise model at the mean training spectrum), then weighted by the noise model at that first fit,
+per spectrum, dropping species with negative amounts (`CLIP_STEPS`). The network reads the resampled
+spectrum, its shift and these amounts (this preparation runs in numpy: ONNX has no linear solve). The mass bias of each
 spectrum, a transmission factor (m/z / reference)^b, is the slope of the log amounts of a reference group
 of background ions (the plasma gas ions, found in the training amounts as `VarProQuantifier` finds them)
 against their log m/z; the analytes' amounts are corrected for it and divided by the internal
@@ -44,8 +45,8 @@ from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
 from speclearn.physics.icpms import ion_pattern
-from speclearn.quantify.physics import (SHAPE_SPECTRA, PeakModel, check_analytes, fit_peak_shape, instrument_from,
-                                        log_mass, reference_group, shape_design, template_matrix)
+from speclearn.quantify.physics import (SHAPE_SPECTRA, PeakModel, WeightedGrams, check_analytes, fit_peak_shape,
+                                        instrument_from, log_mass, reference_group, shape_design, template_matrix)
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -120,7 +121,6 @@ class PhysicsCAE(nn.Module):
             self.register_buffer(name, torch.zeros(shape))
         self.register_buffer("reference", torch.ones(()))
         self.register_buffer("bias_offset", torch.zeros(()))
-        self._pairs = None  # overlapping (template, baseline) row pairs and their products, built on first use
         self.slope = nn.Parameter(torch.ones(K))
         self.intercept = nn.Parameter(torch.zeros(K))
         self.body = nn.Sequential(nn.Linear(2 * S + K, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
@@ -129,43 +129,12 @@ class PhysicsCAE(nn.Module):
         nn.init.zeros_(self.peaks.bias)
 
     def amounts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Amounts (templates only), amount x residual shift (with shift derivatives), baseline terms.
-
-        Amounts and baseline are solved twice: with the fixed projection (weights of the mean training
-        spectrum), then by least squares weighted by the noise model at this first fit (per spectrum)."""
-        spectrum = x[:, :-1]
-        first = spectrum @ self.amount_projection.T
-        b = (spectrum @ self.projection.T)[:, self.S:2 * self.S]
-        a = self._reweighted(spectrum, first)
-        return a[:, :self.S], b, a[:, self.S:]
-
-    def _reweighted(self, spectrum: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
-        design = torch.cat([self.templates, self.baseline]).double()
-        if self._pairs is None or self._pairs[2].device != design.device:
-            nonzero = (design != 0).double()
-            i, j = torch.nonzero(torch.triu(nonzero @ nonzero.T) > 0, as_tuple=True)
-            self._pairs = (i, j, (design[i] * design[j]).T.contiguous())
-        i, j, products = self._pairs
-        fit = (first.double() @ design).clamp(min=0)
-        w = 1.0 / (self.noise[0] + fit * (self.noise[1] + self.noise[2] * fit)).double()
-        n = len(design)
-        gram = torch.zeros(len(w), n * n, dtype=w.dtype, device=w.device)
-        flat = w @ products
-        gram[:, i * n + j] = flat
-        gram[:, j * n + i] = flat
-        gram = gram.view(-1, n, n)
-        scale = torch.diagonal(gram, dim1=1, dim2=2).clamp(min=1e-300).sqrt()
-        gram = gram / (scale[:, :, None] * scale[:, None, :]) + 1e-9 * torch.eye(n, dtype=w.dtype, device=w.device)
-        rhs = ((w * spectrum.double()) @ design.T) / scale
-        solution = torch.linalg.solve(gram, rhs)
-        keep = torch.ones_like(solution, dtype=torch.bool)
-        eye = torch.eye(n, dtype=w.dtype, device=w.device)
-        for _ in range(CLIP_STEPS):  # drop species with negative amounts and solve again
-            keep = keep & torch.cat([solution[:, :self.S] > 0, torch.ones_like(solution[:, self.S:], dtype=torch.bool)], 1)
-            mask = keep.double()
-            masked = gram * (mask[:, :, None] * mask[:, None, :]) + eye * (1 - mask)[:, :, None]
-            solution = torch.linalg.solve(masked, rhs * mask) * mask
-        return (solution / scale).to(spectrum.dtype)
+        """Amounts (the weighted solve's, from the input), amount x residual shift (projection with shift
+        derivatives), baseline terms."""
+        R = self.templates.shape[1]
+        solved = x[:, R + 1:]
+        b = (x[:, :R] @ self.projection.T)[:, self.S:2 * self.S]
+        return solved[:, :self.S], b, solved[:, self.S:]
 
     def bias(self, a: torch.Tensor) -> torch.Tensor:
         """Mass bias of each spectrum: the slope of the reference group's log amounts against their lever."""
@@ -188,7 +157,7 @@ class PhysicsCAE(nn.Module):
         p = self.peaks(h)
         conc = self.slope * ratio + self.intercept
         amounts = torch.relu(a + self.amount_scale * p[:, :self.S])
-        shift_estimate = x[:, -1] + (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
+        shift_estimate = x[:, self.templates.shape[1]] + (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
         shift = shift_estimate + 0.05 * p[:, self.S]
         log_width = 0.1 * p[:, self.S + 1]
         recon = (amounts @ self.templates + (amounts * shift[:, None]) @ self.d_shift
@@ -255,7 +224,35 @@ class CAEMMT(Quantifier):
             frac = (shift / step - whole)[:, None].astype(np.float32)
             low = np.clip(region[None, :] + whole.astype(int)[:, None], 0, X.shape[1] - 2)
             shifted = X[rows, low] * (1 - frac) + X[rows, low + 1] * frac
-        return np.concatenate([shifted / self.input_scale_, shift[:, None]], axis=1).astype(np.float32)
+        spectrum = shifted / self.input_scale_
+        return np.concatenate([spectrum, shift[:, None], self._solve(spectrum)], axis=1).astype(np.float32)
+
+    def _solve(self, spectrum: np.ndarray) -> np.ndarray:
+        """Amounts and baseline terms of (scaled, shift-corrected) spectra: the fixed projection, then least
+        squares weighted by the noise model at that first fit, per spectrum, dropping the species with
+        negative amounts and solving again (`CLIP_STEPS` times)."""
+        projection, design, noise, grams = self._solve_arrays
+        first = spectrum @ projection.T
+        fit = np.maximum(first @ design, 0)
+        w = 1.0 / (noise[0] + fit * (noise[1] + noise[2] * fit))
+        gram = grams(w)
+        scale = np.sqrt(np.maximum(np.diagonal(gram, axis1=1, axis2=2), 1e-300))
+        eye = np.eye(len(design))
+        gram = gram / (scale[:, :, None] * scale[:, None, :]) + 1e-9 * eye
+        rhs = ((w * spectrum) @ design.T) / scale
+        solution = np.linalg.solve(gram, rhs[..., None])[..., 0]
+        keep = np.ones(solution.shape, bool)
+        for _ in range(CLIP_STEPS):
+            keep[:, :len(design) - 2] &= solution[:, :len(design) - 2] > 0
+            mask = keep.astype(float)
+            masked = gram * (mask[:, :, None] * mask[:, None, :]) + eye * (1 - mask)[:, :, None]
+            solution = np.linalg.solve(masked, (rhs * mask)[..., None])[..., 0] * mask
+        return solution / scale
+
+    def _prepare_solve(self, net: PhysicsCAE) -> None:
+        design = torch.cat([net.templates, net.baseline]).double().cpu().numpy()  # on the scaled input
+        self._solve_arrays = (net.amount_projection.double().cpu().numpy(), design,
+                              net.noise.double().cpu().numpy(), WeightedGrams(design.T))
 
     def _build(self, extra: dict[str, Any]) -> nn.Module:
         if extra["architecture"] == "seed":
@@ -348,6 +345,7 @@ class CAEMMT(Quantifier):
             getattr(net, name).copy_(torch.from_numpy((value / self.input_scale_).astype(np.float32)))
         scale = self.input_scale_  # the noise model on the scaled input
         net.noise.copy_(torch.tensor([physics.noise_[0] / scale ** 2, physics.noise_[1] / scale, physics.noise_[2]]))
+        self._prepare_solve(net)
         inputs = self._inputs(X)
         with torch.no_grad():
             a = net.amounts(torch.from_numpy(inputs))[0].numpy().astype(float)
@@ -511,6 +509,8 @@ class CAEMMT(Quantifier):
             if name in arrays:
                 setattr(self, name, np.asarray(arrays[name]))
         self.net_ = load_module_arrays(self._build(extra), arrays)
+        if self.architecture_ == "physics":
+            self._prepare_solve(self.net_)
 
 
 def _frame(Y: np.ndarray, ids: list[str], names: list[str]):

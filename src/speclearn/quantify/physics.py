@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import least_squares, nnls
 
 from speclearn.core.errors import InputError
@@ -90,6 +91,28 @@ def render(species: str, axis: np.ndarray, peaks: PeakModel, *, shift: float = 0
 def template_matrix(species: list[str], axis: np.ndarray, peaks: PeakModel, **kwargs) -> np.ndarray:
     """(n_species, n_channels) templates."""
     return np.stack([render(s, axis, peaks, **kwargs) for s in species]) if species else np.zeros((0, axis.size))
+
+
+class WeightedGrams:
+    """Weighted Gram matrices D^T diag(w) D of a design D (rows, columns) for many weight vectors at once.
+
+    Templates are sparse, so only the pairs of columns that overlap on some row get a (sparse) product column.
+    """
+
+    def __init__(self, design: np.ndarray):
+        nonzero = design != 0
+        self.pairs = np.nonzero(np.triu((nonzero.T.astype(np.int32) @ nonzero.astype(np.int32)) > 0))
+        self.products = sparse.csc_matrix(design[:, self.pairs[0]] * design[:, self.pairs[1]])
+        self.columns = design.shape[1]
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """(n, columns, columns) Gram matrices for the rows of `weights` (n, rows)."""
+        flat = np.asarray((self.products.T @ weights.T).T)
+        grams = np.zeros((len(weights), self.columns, self.columns))
+        i, j = self.pairs
+        grams[:, i, j] = flat
+        grams[:, j, i] = flat
+        return grams
 
 
 def candidate_interferences(analytes: list[str], internal_standard: str | None, axis: np.ndarray,
