@@ -20,7 +20,8 @@ from scipy.stats import ttest_rel, wilcoxon
 from speclearn.io.atomic import write_result
 from speclearn.quantify.analyst import detection_limits
 from speclearn.quantify.benchmark import noise_floor, settings
-from speclearn.quantify.vpro import SHAPE_BOUNDS, VarProQuantifier
+from speclearn.quantify.physics import SHAPE_BOUNDS
+from speclearn.quantify.vpro import VarProQuantifier
 from speclearn.quantify.wnnls import WNNLS
 from speclearn.simulate.icpms import simulate_icpms
 

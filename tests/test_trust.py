@@ -99,10 +99,13 @@ def test_saved_calibration_round_trips(data, trusted_wnnls, tmp_path):
 
 def test_mc_dropout_spread_positive_and_seeded(data):
     train, test = data
-    model = CAEMMT(**NEURAL).fit(train.spectra.select(train.spectra.ids[:60]), train.targets.iloc[:60])
+    subset = train.spectra.select(train.spectra.ids[:60]), train.targets.iloc[:60]
+    model = CAEMMT(architecture="seed", **NEURAL).fit(*subset)
     X = test.spectra.values()[:10].astype(float)
     sd = MCDropout(0.2, 8, seed=3).sigma(model, X)
     assert (sd > 0).all()
+    with pytest.raises(InputError, match="do not pass through"):  # physics: concentrations from the solve
+        MCDropout(0.2, 8, seed=3).sigma(CAEMMT(**NEURAL).fit(*subset), X)
     np.testing.assert_array_equal(sd, MCDropout(0.2, 8, seed=3).sigma(model, X))
     assert not np.array_equal(sd, MCDropout(0.2, 8, seed=4).sigma(model, X))
     with pytest.raises(InputError, match="neural"):

@@ -139,7 +139,8 @@ def network(directory: str | Path, *, secondary: str | None = None) -> Network:
             seed = model.architecture_ == "seed"
             module = _Output(model.net_, 1, model.conc_mean_ if seed else None, model.conc_std_ if seed else None)
             n_in = int(model._inputs(np.ones((1, len(model.axis_["values"])))).shape[1])
-            meaning = "network input (speclearn: CAEMMT._inputs: the analyte region, scaled, with its shift)"
+            meaning = ("network input (speclearn: CAEMMT._inputs: the analyte region, scaled, with its shift and, "
+                       "for the physics architecture, the amounts of the weighted solve)")
             prepare = lambda spectra: (model._inputs(spectra.values().astype(float)),)  # noqa: E731
         else:
             module, n_in = model.net_, int(sum(model.net_.sizes))

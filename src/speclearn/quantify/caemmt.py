@@ -7,18 +7,27 @@ MSE(reconstruction, clean) + lambda_struct * mean|s[i+1] - s[i-1]| + alpha * Hub
 concentrations) + beta * MAE(peak parameters). Spectra are binned by `downsample` (10,000 channels
 -> 2,500 by default) so that it trains on two CPU cores.
 
-architecture='physics' (the improved variant) puts the ICP-MS physics inside the model. The encoder
-starts with a fixed linear layer: the weighted least-squares projection (weights from the noise
-model at the mean training spectrum) of the spectrum onto isotope-pattern
-templates of the analytes, the internal standard and the interferences found in the training data
-(and their mass-shift derivatives, so the amounts are insensitive to small mass-calibration errors);
-templates, peak width and mass calibration come from a `WNNLS` fitted on the training spectra. The
-amounts are divided by the internal standard's; an MLP (256 hidden) reads them and its concentration
-branch adds a learned correction to a trainable calibration line (initialised from the training
-data), trained with a Huber loss on relative errors. Its peak branch predicts amount corrections, a
-per-spectrum mass shift and width scale, from which the decoder renders the spectrum with the
-templates (first-order in shift and width): the reconstruction and the analytes' peak parameters.
-Losses without targets (no clean spectra, no peak table) are left out.
+architecture='physics' (the improved variant) puts the ICP-MS physics inside the model. A `WNNLS` fitted
+on the training spectra gives the species (analytes, internal standard, the interferences found in the
+training data), the noise model and starting peak width; with peak_shape='fitted' (default) the templates
+use the instrument peak shape (pseudo-Voigt core, low-mass tail, FWHM linear in m/z) fitted once to the
+shift-aligned mean of 100 training spectra (`physics.fit_peak_shape`, as `VarProQuantifier` does), with
+'gaussian' the WNNLS Gaussians. Each spectrum's mass shift is estimated to first order from a fixed
+projection onto the templates and their shift derivatives, three times, resampling the spectrum onto the
+nominal axis each time; then the amounts are solved by least squares twice: a fixed projection (weights
+from the noise model at the mean training spectrum), then weighted by the noise model at that first fit,
+per spectrum, dropping species with negative amounts (`CLIP_STEPS`). The network reads the resampled
+spectrum, its shift and these amounts (this preparation runs in numpy: ONNX has no linear solve). The
+mass bias of each spectrum, a transmission factor (m/z / reference)^b, is the slope of the log amounts
+of a reference group of background ions (the plasma gas ions, found in the training amounts as
+`VarProQuantifier` finds them) against their log m/z; the analytes' amounts are corrected for it and
+divided by the internal standard's, and a trainable calibration line (initialised from the training
+data, trained with a Huber loss on relative errors) turns them into concentrations. An MLP (256 hidden) reads the amounts; its peak
+branch predicts amount corrections, a residual mass shift and a width scale, from which the decoder
+renders the spectrum with the templates (first-order in shift and width): the reconstruction and the
+analytes' peak parameters. Losses without targets (no clean spectra, no peak table) are left out. (A
+learned additive or relative correction of the concentrations by the MLP, and a learned correction of
+the mass bias, made the errors larger on the benchmark, so the concentrations come from the solve.)
 """
 from __future__ import annotations
 
@@ -37,10 +46,16 @@ from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.physics.icpms import ion_pattern
-from speclearn.quantify.physics import PeakModel, check_analytes, template_matrix
+from speclearn.quantify.physics import (SHAPE_SPECTRA, PeakModel, WeightedGrams, check_analytes, fit_peak_shape,
+                                        instrument_from, log_mass, reference_group, shape_design, template_matrix)
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 SQRT_2PI = math.sqrt(2 * math.pi)
+PEAK_SHAPES = ("fitted", "gaussian")
+#: times the second (per-spectrum weighted) solve drops the species with negative amounts and solves again
+CLIP_STEPS = 3
+#: first-order mass-shift estimates (each on the spectrum resampled by the previous ones)
+SHIFT_ITERATIONS = 3
 
 
 # --- networks ----------------------------------------------------------------------------------------
@@ -89,8 +104,10 @@ class PhysicsCAE(nn.Module):
     """Template projection encoder + MLP head + template decoder (see the module docstring).
 
     Buffers (set by `CAEMMT`): projection (2S+2, R), templates / shift / width derivatives (S, R),
-    baseline rows (2, R), amount scale (S,), calibration init; S species, R region channels, the
-    first K species are the analytes, species K is the internal standard when `use_standard`.
+    baseline rows (2, R), noise model (3,) on the scaled input, amount scale (S,), mass-bias
+    coefficients of the log amounts (S,) and the analytes' levers (K,), calibration init; S species,
+    R region channels, the first K species are the analytes, species K is the internal standard when
+    `use_standard`.
     """
 
     def __init__(self, n_species: int, n_region: int, n_targets: int, use_standard: bool, hidden: int = 256):
@@ -100,30 +117,37 @@ class PhysicsCAE(nn.Module):
         for name, shape in (("projection", (2 * S + 2, R)), ("amount_projection", (S + 2, R)),
                             ("templates", (S, R)), ("d_shift", (S, R)),
                             ("d_width", (S, R)), ("baseline", (2, R)), ("amount_scale", (S,)),
-                            ("ratio_scale", (K,)), ("conc_scale", (K,))):
+                            ("ratio_scale", (K,)), ("bias_coef", (S,)), ("lever", (K,)),
+                            ("noise", (3,))):
             self.register_buffer(name, torch.zeros(shape))
         self.register_buffer("reference", torch.ones(()))
+        self.register_buffer("bias_offset", torch.zeros(()))
         self.slope = nn.Parameter(torch.ones(K))
         self.intercept = nn.Parameter(torch.zeros(K))
         self.body = nn.Sequential(nn.Linear(2 * S + K, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-        self.concentrations = nn.Linear(hidden, K)
         self.peaks = nn.Linear(hidden, S + 2)
-        for layer in (self.concentrations, self.peaks):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        nn.init.zeros_(self.peaks.weight)
+        nn.init.zeros_(self.peaks.bias)
 
     def amounts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Amounts (templates only), amount x residual shift (with shift derivatives), baseline terms."""
-        spectrum = x[:, :-1]
-        a = spectrum @ self.amount_projection.T
-        b = (spectrum @ self.projection.T)[:, self.S:2 * self.S]
-        return a[:, :self.S], b, a[:, self.S:]
+        """Amounts (the weighted solve's, from the input), amount x residual shift (projection with shift
+        derivatives), baseline terms."""
+        R = self.templates.shape[1]
+        solved = x[:, R + 1:]
+        b = (x[:, :R] @ self.projection.T)[:, self.S:2 * self.S]
+        return solved[:, :self.S], b, solved[:, self.S:]
+
+    def bias(self, a: torch.Tensor) -> torch.Tensor:
+        """Mass bias of each spectrum: the slope of the reference group's log amounts against their lever."""
+        return torch.log(torch.maximum(a, 1e-6 * self.amount_scale)) @ self.bias_coef + self.bias_offset
 
     def ratios(self, a: torch.Tensor) -> torch.Tensor:
+        """Analyte amounts (over the internal standard's), corrected for the mass bias."""
+        corrected = a[:, :self.K] * torch.exp(-self.bias(a)[:, None] * self.lever)
         if not self.use_standard:
-            return a[:, :self.K]
+            return corrected
         standard = a[:, self.K].clamp(min=1e-6 * float(self.reference))
-        return a[:, :self.K] / standard[:, None] * self.reference
+        return corrected / standard[:, None] * self.reference
 
     def forward(self, x: torch.Tensor):
         a, b, base = self.amounts(x)
@@ -131,15 +155,15 @@ class PhysicsCAE(nn.Module):
         features = torch.cat([torch.asinh(a / self.amount_scale), torch.asinh(b / self.amount_scale),
                               ratio / self.ratio_scale], dim=1)
         h = self.body(features)
-        conc = self.slope * ratio + self.intercept + self.conc_scale * self.concentrations(h)
         p = self.peaks(h)
+        conc = self.slope * ratio + self.intercept
         amounts = torch.relu(a + self.amount_scale * p[:, :self.S])
-        shift_estimate = x[:, -1] + (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
+        shift_estimate = x[:, self.templates.shape[1]] + (a * b).sum(1) / (a * a).sum(1).clamp(min=1e-30)
         shift = shift_estimate + 0.05 * p[:, self.S]
         log_width = 0.1 * p[:, self.S + 1]
         recon = (amounts @ self.templates + (amounts * shift[:, None]) @ self.d_shift
                  + (amounts * log_width[:, None]) @ self.d_width + base @ self.baseline)
-        return recon, conc, torch.stack([shift, log_width], 1), amounts
+        return recon, conc, torch.stack([shift, log_width, self.bias(a)], 1), amounts
 
 
 # --- estimator -----------------------------------------------------------------------------------------
@@ -149,7 +173,8 @@ class CAEMMT(Quantifier):
 
     Loss weights (lambda_struct, alpha, beta), optimiser settings (Adam, learning_rate, batch_size,
     epochs, patience) follow seed §3.2-3.3 and §4.4; max_seconds caps training time (none by default); validation_fraction of
-    the training spectra is held out for early stopping.
+    the training spectra is held out for early stopping. peak_shape ('fitted' or 'gaussian'): templates
+    of the physics architecture (see the module docstring).
     """
 
     method = "caemmt"
@@ -158,7 +183,7 @@ class CAEMMT(Quantifier):
                  learning_rate: float = 1e-4, patience: int = 20, max_seconds: float | None = None,
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
                  hidden: int = 256, validation_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
-                 progress: bool = True, device: str = "auto"):
+                 progress: bool = True, device: str = "auto", peak_shape: str = "fitted"):
         store_params(self, locals())
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -171,19 +196,48 @@ class CAEMMT(Quantifier):
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         if self.architecture_ == "seed":
             return (bin_channels(X, self.downsample_) / self.input_scale_).astype(np.float32)
-        X = np.asarray(X, float)
+        X, projection = np.asarray(X, np.float32), self.projection_.T.astype(np.float32)
         step = float(self.axis_step_)
-        region = self.region_
-        coef = X[:, region] @ self.projection_.T
-        S = (coef.shape[1] - 2) // 2
-        a, b = coef[:, :S], coef[:, S:2 * S]
-        shift = np.clip((a * b).sum(1) / np.maximum((a * a).sum(1), 1e-30), -5 * step, 5 * step)
-        position = region[None, :] + shift[:, None] / step  # resample every spectrum onto the nominal axis
-        low = np.clip(np.floor(position).astype(int), 0, X.shape[1] - 2)
-        frac = position - low
-        rows = np.arange(len(X))[:, None]
-        shifted = X[rows, low] * (1 - frac) + X[rows, low + 1] * frac
-        return np.concatenate([shifted / self.input_scale_, shift[:, None]], axis=1).astype(np.float32)
+        region, rows = self.region_, np.arange(len(X))[:, None]
+        shift, shifted = np.zeros(len(X)), X[:, region]
+        for _ in range(SHIFT_ITERATIONS):  # first-order shift estimate, then resample onto the nominal axis
+            coef = (shifted @ projection).astype(float)
+            S = (coef.shape[1] - 2) // 2
+            a, b = coef[:, :S], coef[:, S:2 * S]
+            shift = np.clip(shift + (a * b).sum(1) / np.maximum((a * a).sum(1), 1e-30), -5 * step, 5 * step)
+            whole = np.floor(shift / step)
+            frac = (shift / step - whole)[:, None].astype(np.float32)
+            low = np.clip(region[None, :] + whole.astype(int)[:, None], 0, X.shape[1] - 2)
+            shifted = X[rows, low] * (1 - frac) + X[rows, low + 1] * frac
+        spectrum = shifted / self.input_scale_
+        return np.concatenate([spectrum, shift[:, None], self._solve(spectrum)], axis=1).astype(np.float32)
+
+    def _solve(self, spectrum: np.ndarray) -> np.ndarray:
+        """Amounts and baseline terms of (scaled, shift-corrected) spectra: the fixed projection, then least
+        squares weighted by the noise model at that first fit, per spectrum, dropping the species with
+        negative amounts and solving again (`CLIP_STEPS` times)."""
+        projection, design, noise, grams = self._solve_arrays
+        first = spectrum @ projection.T
+        fit = np.maximum(first @ design, 0)
+        w = 1.0 / (noise[0] + fit * (noise[1] + noise[2] * fit))
+        gram = grams(w)
+        scale = np.sqrt(np.maximum(np.diagonal(gram, axis1=1, axis2=2), 1e-300))
+        eye = np.eye(len(design))
+        gram = gram / (scale[:, :, None] * scale[:, None, :]) + 1e-9 * eye
+        rhs = ((w * spectrum) @ design.T) / scale
+        solution = np.linalg.solve(gram, rhs[..., None])[..., 0]
+        keep = np.ones(solution.shape, bool)
+        for _ in range(CLIP_STEPS):
+            keep[:, :len(design) - 2] &= solution[:, :len(design) - 2] > 0
+            mask = keep.astype(float)
+            masked = gram * (mask[:, :, None] * mask[:, None, :]) + eye * (1 - mask)[:, :, None]
+            solution = np.linalg.solve(masked, (rhs * mask)[..., None])[..., 0] * mask
+        return solution / scale
+
+    def _prepare_solve(self, net: PhysicsCAE) -> None:
+        design = torch.cat([net.templates, net.baseline]).double().cpu().numpy()  # on the scaled input
+        self._solve_arrays = (net.amount_projection.double().cpu().numpy(), design,
+                              net.noise.double().cpu().numpy(), WeightedGrams(design.T))
 
     def _build(self, extra: dict[str, Any]) -> nn.Module:
         if extra["architecture"] == "seed":
@@ -206,6 +260,8 @@ class CAEMMT(Quantifier):
     # --- fit ---------------------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         self.architecture_ = self._resolve_architecture(context.spectra.axis)
+        if self.peak_shape not in PEAK_SHAPES:
+            raise InputError(f"unknown peak_shape {self.peak_shape!r}; choose {' or '.join(PEAK_SHAPES)}")
         torch.manual_seed(self.seed)
         self.floor_ = relative_loss_floor(Y)
         self.isotopes_ = {}
@@ -243,16 +299,23 @@ class CAEMMT(Quantifier):
         physics.fit(context.spectra, _frame(Y, context.spectra.ids, self.targets_))
         inversion = physics._inversion_
         species, peaks, axis = physics.species_, physics.peaks_, context.spectra.axis
-        self.region_ = inversion.region
+        self.peak_shape_ = self.peak_shape
+        if self.peak_shape == "fitted":  # the instrument's shape, fitted to an evenly spaced, shift-aligned subset
+            rows = np.linspace(0, len(X) - 1, min(SHAPE_SPECTRA, len(X))).astype(int)
+            self.shape_, self.offset_ = fit_peak_shape(axis, X[rows], inversion.last_shifts[rows], species, peaks,
+                                                       inversion.region)
+            designs = shape_design(species, axis, self.shape_, self.offset_)
+            self.region_ = np.flatnonzero((designs[0] > 1e-3 * designs[0].max(axis=1, keepdims=True)).any(axis=0))
+        else:
+            designs = [template_matrix(species, axis, peaks, derivative=d) for d in (None, "shift", "width")]
+            self.region_ = inversion.region
         self.input_scale_ = float(np.percentile(X[:, self.region_], 99.9)) or 1.0
         self.peaks_, self.noise_ = peaks, physics.noise_
         use_standard = bool(physics._standard())
         self.extra_ = {"architecture": "physics", "species": species, "region": self.region_.tolist(),
                        "use_standard": use_standard}
         net = self._build(self.extra_)
-        T = template_matrix(species, axis, peaks)[:, self.region_]
-        dS = template_matrix(species, axis, peaks, derivative="shift")[:, self.region_]
-        dW = template_matrix(species, axis, peaks, derivative="width")[:, self.region_]
+        T, dS, dW = (D[:, self.region_] for D in designs)
         x = (axis[self.region_] - axis.min()) / max(np.ptp(axis), 1e-12)
         base = np.stack([1 - x, x])
         design = np.concatenate([T, dS, base]).T / self.input_scale_  # amounts in counts from scaled input
@@ -265,6 +328,9 @@ class CAEMMT(Quantifier):
         self.axis_step_ = float(np.median(np.abs(np.diff(axis))))
         for name, value in (("templates", T), ("d_shift", dS), ("d_width", dW), ("baseline", base)):
             getattr(net, name).copy_(torch.from_numpy((value / self.input_scale_).astype(np.float32)))
+        scale = self.input_scale_  # the noise model on the scaled input
+        net.noise.copy_(torch.tensor([physics.noise_[0] / scale ** 2, physics.noise_[1] / scale, physics.noise_[2]]))
+        self._prepare_solve(net)
         inputs = self._inputs(X)
         with torch.no_grad():
             a = net.amounts(torch.from_numpy(inputs))[0].numpy().astype(float)
@@ -272,17 +338,33 @@ class CAEMMT(Quantifier):
                                                     .astype(np.float32)))
             if use_standard:
                 net.reference.fill_(float(np.median(a[:, len(self.targets_)])))
+            self._setup_bias(net, a, species, axis, use_standard)
             ratio = net.ratios(torch.from_numpy(a.astype(np.float32))).numpy().astype(float)
             slope, intercept = calibrate(ratio, Y, self.floor_)
             net.slope.copy_(torch.from_numpy(slope.astype(np.float32)))
             net.intercept.copy_(torch.from_numpy(intercept.astype(np.float32)))
             net.ratio_scale.copy_(torch.from_numpy(np.maximum(np.abs(ratio).std(axis=0), 1e-12).astype(np.float32)))
-            net.conc_scale.copy_(torch.from_numpy(np.maximum(Y.std(axis=0), 1e-12).astype(np.float32) * 0.1))
         self.recon_weight_ = (np.sqrt(weights) * self.input_scale_).astype(np.float32)
         clean = (context.clean[:, self.region_] / self.input_scale_).astype(np.float32) if context.clean is not None \
             else np.full((len(X), 1), np.nan, np.float32)
         self.isotopes_ = self.isotopes_ or {k: _main_isotope(k) for k in self.targets_}
         return net, inputs, clean
+
+    def _setup_bias(self, net: PhysicsCAE, a: np.ndarray, species: list[str], axis: np.ndarray,
+                    use_standard: bool) -> None:
+        """Mass-bias estimate from the reference group of the training amounts `a` (as `VarProQuantifier`
+        finds it): per spectrum, the least-squares slope of the group's log amounts against their lever
+        (centred on the training median); the analytes' levers are relative to the internal standard's."""
+        K = len(self.targets_)
+        lever = log_mass(species, float(np.exp(np.mean(np.log(axis)))))
+        self.bias_group_ = reference_group(a, lever, np.arange(K + int(use_standard), len(species)))[0]
+        net.lever.copy_(torch.from_numpy((lever[:K] - (lever[K] if use_standard else 0.0)).astype(np.float32)))
+        if len(self.bias_group_):
+            design = np.stack([np.ones(len(self.bias_group_)), lever[self.bias_group_]], axis=1)
+            coef = np.zeros(len(species))
+            coef[self.bias_group_] = np.linalg.pinv(design)[1]
+            net.bias_coef.copy_(torch.from_numpy(coef.astype(np.float32)))
+            net.bias_offset.fill_(-float(np.median(net.bias(torch.from_numpy(a.astype(np.float32))).numpy())))
 
     # --- loss --------------------------------------------------------------------------------------
     def _loss(self, net: nn.Module, batch) -> torch.Tensor:
@@ -329,15 +411,23 @@ class CAEMMT(Quantifier):
 
     def _physics_peaks(self, net: PhysicsCAE, shape: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
         """(B, K, 3) centre, FWHM and height of each analyte's main isotope."""
-        mz = torch.as_tensor([_isotope_mz(k, self.isotopes_.get(k)) for k in self.targets_], dtype=torch.float32,
-                             device=shape.device)
-        sigma = torch.as_tensor(self.peaks_.sigma(mz.cpu().numpy()), dtype=torch.float32, device=shape.device)
-        fraction = torch.as_tensor([_isotope_fraction(k, self.isotopes_.get(k)) for k in self.targets_],
-                                   dtype=torch.float32, device=shape.device)
-        centre = torch.as_tensor(self.peaks_.centre(mz.cpu().numpy()), dtype=torch.float32, device=shape.device)
-        width = sigma[None, :] * torch.exp(shape[:, 1:2])
-        height = amounts[:, :len(self.targets_)] * fraction / (width * SQRT_2PI)
-        return torch.stack([centre[None, :] + shape[:, 0:1], width * FWHM_PER_SIGMA, height], dim=-1)
+        centre, fwhm, height, power = (torch.as_tensor(v, dtype=torch.float32, device=shape.device)
+                                       for v in self._main_peaks())
+        scale = torch.exp(shape[:, 1:2])
+        return torch.stack([centre[None, :] + shape[:, 0:1], fwhm * scale,
+                            amounts[:, :len(self.targets_)] * height * scale ** power], dim=-1)
+
+    def _main_peaks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Each analyte's main isotope: centre and FWHM at zero shift and width scale, height per unit amount,
+        and the power of the width scale the height goes with (unit-area Gaussian templates: -1; the fitted
+        shape's unit-height peaks: 0)."""
+        mz = np.array([_isotope_mz(k, self.isotopes_.get(k)) for k in self.targets_])
+        fraction = np.array([_isotope_fraction(k, self.isotopes_.get(k)) for k in self.targets_])
+        if self.peak_shape_ == "fitted":
+            fwhm = instrument_from(self.shape_, np.asarray(self.axis_["values"], float)).fwhm(mz)
+            return mz + self.offset_, fwhm, fraction, 0.0
+        sigma = self.peaks_.sigma(mz)
+        return self.peaks_.centre(mz), sigma * FWHM_PER_SIGMA, fraction / (sigma * SQRT_2PI), -1.0
 
     # --- prediction ----------------------------------------------------------------------------------
     def _outputs(self, X: np.ndarray, index: int) -> np.ndarray:
@@ -385,7 +475,9 @@ class CAEMMT(Quantifier):
         extra = {**self.extra_, "input_scale": self.input_scale_, "isotopes": self.isotopes_,
                  "history": self.history_, "downsample": getattr(self, "downsample_", 1),
                  "peaks": self.peaks_.as_dict() if hasattr(self, "peaks_") else None,
-                 "noise": list(getattr(self, "noise_", [])), "axis_step": getattr(self, "axis_step_", None)}
+                 "noise": list(getattr(self, "noise_", [])), "axis_step": getattr(self, "axis_step_", None),
+                 "peak_shape": getattr(self, "peak_shape_", None), "shape": getattr(self, "shape_", None),
+                 "offset": getattr(self, "offset_", None)}
         arrays = {name: np.asarray(getattr(self, name)) for name in self._ARRAYS if hasattr(self, name)}
         return extra, {**arrays, **module_arrays(self.net_)}, {}
 
@@ -396,10 +488,14 @@ class CAEMMT(Quantifier):
         self.downsample_, self.axis_step_ = int(extra["downsample"]), extra.get("axis_step")
         if extra.get("peaks"):
             self.peaks_, self.noise_ = PeakModel(**extra["peaks"]), tuple(extra["noise"])
+        self.peak_shape_ = extra.get("peak_shape") or "gaussian"
+        self.shape_, self.offset_ = extra.get("shape"), extra.get("offset")
         for name in self._ARRAYS:
             if name in arrays:
                 setattr(self, name, np.asarray(arrays[name]))
         self.net_ = load_module_arrays(self._build(extra), arrays)
+        if self.architecture_ == "physics":
+            self._prepare_solve(self.net_)
 
 
 def _frame(Y: np.ndarray, ids: list[str], names: list[str]):

@@ -55,7 +55,12 @@ class MCDropout:
             for k in range(self.samples):
                 torch.manual_seed(self.seed + k)
                 out.append(model._predict(X))
-        return np.stack(out)
+        out = np.stack(out)
+        if len(X) and self.samples > 1 and not np.ptp(out, axis=0).any():
+            raise InputError(f"Monte Carlo dropout: the predictions of {getattr(model, 'method', 'this model')!r} do "
+                             "not pass through any ReLU layer of its network (CAEM-MT physics: the concentrations "
+                             "come from the weighted solve); use a deep ensemble or a conformal interval")
+        return out
 
     def sigma(self, model, X: np.ndarray) -> np.ndarray:
         return self.draws(model, X).std(axis=0, ddof=1)

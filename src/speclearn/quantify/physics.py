@@ -1,4 +1,5 @@
-"""ICP-MS peak models of the quantifiers: interference candidates, Gaussian templates, peak-model estimation.
+"""ICP-MS peak models of the quantifiers: interference candidates, Gaussian templates, peak-model estimation,
+and the instrument peak shape (pseudo-Voigt core, low-mass tail) fitted to training spectra.
 
 Isotope patterns come from `speclearn.physics.icpms` (the physics module the simulator uses too); peak
 width and mass calibration are estimated from the training spectra themselves; nothing assumes which
@@ -9,11 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy import sparse
+from scipy.optimize import least_squares, nnls
 
 from speclearn.core.errors import InputError
-from speclearn.physics.icpms import (COMMON_INTERFERENCES, COMMON_INTERFERENT_ELEMENTS, ion_pattern,
-                                     parse_species)
+from speclearn.physics.icpms import (COMMON_INTERFERENCES, COMMON_INTERFERENT_ELEMENTS, ICPMSInstrument, ion_pattern,
+                                     parse_species, render_peaks)
+
+#: instrument peak-shape parameters fitted at training: name -> (lower, upper) bound
+SHAPE_BOUNDS = {"fwhm_intercept": (0.02, 2.0), "fwhm_slope": (-0.004, 0.008), "eta": (0.0, 1.0),
+                "tail_fraction": (0.0, 0.3), "tail_length": (0.01, 0.5)}
+#: training spectra (evenly spaced) averaged, after shift alignment, for the shape fit
+SHAPE_SPECTRA = 100
+#: a species joins the mass-bias reference group when its log amount follows the group's common factor and
+#: linear-in-log-m/z term within this sd over the training spectra
+GROUP_TOLERANCE = 0.05
+#: seed pairs the reference-group search grows from
+GROUP_SEEDS = 10
 
 
 def check_analytes(names: list[str], axis: np.ndarray) -> None:
@@ -78,6 +91,28 @@ def render(species: str, axis: np.ndarray, peaks: PeakModel, *, shift: float = 0
 def template_matrix(species: list[str], axis: np.ndarray, peaks: PeakModel, **kwargs) -> np.ndarray:
     """(n_species, n_channels) templates."""
     return np.stack([render(s, axis, peaks, **kwargs) for s in species]) if species else np.zeros((0, axis.size))
+
+
+class WeightedGrams:
+    """Weighted Gram matrices D^T diag(w) D of a design D (rows, columns) for many weight vectors at once.
+
+    Templates are sparse, so only the pairs of columns that overlap on some row get a (sparse) product column.
+    """
+
+    def __init__(self, design: np.ndarray):
+        nonzero = design != 0
+        self.pairs = np.nonzero(np.triu((nonzero.T.astype(np.int32) @ nonzero.astype(np.int32)) > 0))
+        self.products = sparse.csc_matrix(design[:, self.pairs[0]] * design[:, self.pairs[1]])
+        self.columns = design.shape[1]
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """(n, columns, columns) Gram matrices for the rows of `weights` (n, rows)."""
+        flat = np.asarray((self.products.T @ weights.T).T)
+        grams = np.zeros((len(weights), self.columns, self.columns))
+        i, j = self.pairs
+        grams[:, i, j] = flat
+        grams[:, j, i] = flat
+        return grams
 
 
 def candidate_interferences(analytes: list[str], internal_standard: str | None, axis: np.ndarray,
@@ -179,3 +214,127 @@ def refine_peak_model(axis: np.ndarray, spectrum: np.ndarray, species: list[str]
     fit = least_squares(residual, p0, bounds=(lower, upper), x_scale=[sigma, sigma, sigma, sigma],
                         diff_step=1e-3, max_nfev=60)
     return model(fit.x)
+
+
+# --- instrument peak shape ---------------------------------------------------------------------------
+def instrument_from(shape: dict[str, float], axis: np.ndarray) -> ICPMSInstrument:
+    """Peak-shape instrument (no wings, flat transmission) on `axis` from fitted shape parameters."""
+    return ICPMSInstrument(mz_min=float(axis.min()), mz_max=float(axis.max()), n_channels=axis.size,
+                           shape="pseudo_voigt", abundance_sensitivity_low=0.0, abundance_sensitivity_high=0.0,
+                           transmission_slope=0.0, transmission_curvature=0.0, **shape)
+
+
+def shape_templates(species: list[str], axis: np.ndarray, instrument: ICPMSInstrument,
+                    shift: float = 0.0) -> np.ndarray:
+    """(n_species, channels) unit-amount signals: each isotopologue's core peak height = its fraction."""
+    out = np.zeros((len(species), axis.size))
+    for row, name in enumerate(species):
+        pattern = np.array([(mz, fraction) for mz, fraction, _ in ion_pattern(name)])
+        out[row] = pattern[:, 1] @ render_peaks(axis, pattern[:, 0] + shift, instrument.fwhm(pattern[:, 0]),
+                                                instrument)
+    return out
+
+
+def shape_design(species: list[str], axis: np.ndarray, shape: dict[str, float],
+                 offset: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`shape_templates` at mass offset `offset` and their derivatives (central differences) with respect to
+    a mass shift (per m/z) and to the log of a common FWHM scale."""
+    instrument = instrument_from(shape, axis)
+    step = float(np.median(np.diff(axis)))
+    T = shape_templates(species, axis, instrument, offset)
+    d_shift = (shape_templates(species, axis, instrument, offset + 0.5 * step)
+               - shape_templates(species, axis, instrument, offset - 0.5 * step)) / step
+    wide, narrow = (instrument_from({**shape, "fwhm_intercept": shape["fwhm_intercept"] * f,
+                                     "fwhm_slope": shape["fwhm_slope"] * f}, axis) for f in (1.05, 1 / 1.05))
+    d_width = (shape_templates(species, axis, wide, offset) - shape_templates(species, axis, narrow, offset)) \
+        / (2 * np.log(1.05))
+    return T, d_shift, d_width
+
+
+def log_mass(species: list[str], reference: float) -> np.ndarray:
+    """Abundance-weighted mean ln(m/z / reference) of each species (its mass-bias lever)."""
+    return np.array([sum(f * np.log(mz / reference) for mz, f, _ in ion_pattern(s))
+                     / sum(f for _, f, _ in ion_pattern(s)) for s in species])
+
+
+def weighted_nnls(D: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Non-negative x minimising sum w (x @ D - y)^2 (columns scaled to unit weighted norm)."""
+    A = D.T * np.sqrt(w)[:, None]
+    scale = np.maximum(np.linalg.norm(A, axis=0), 1e-300)
+    return nnls(A / scale, y * np.sqrt(w), maxiter=50 * A.shape[1])[0] / scale
+
+
+def fit_peak_shape(axis: np.ndarray, X: np.ndarray, shifts: np.ndarray, species: list[str], peaks: PeakModel,
+                   region: np.ndarray) -> tuple[dict[str, float], float]:
+    """Shape parameters (`SHAPE_BOUNDS`) and a common mass offset fitted to the shift-aligned mean of `X`.
+
+    Nonlinear least squares over the shape parameters with all amounts (and a linear baseline) by NNLS
+    on `region` channels; `peaks` (a Gaussian model of the same spectra) gives the starting width.
+    """
+    mean = np.mean([np.interp(axis + d, axis, row) for row, d in zip(X, shifts)], axis=0)
+    fwhm = peaks.sigma(axis.mean()) * 2 * np.sqrt(2 * np.log(2))
+    start = {"fwhm_intercept": float(fwhm), "fwhm_slope": 0.0, "eta": 0.1, "tail_fraction": 0.01,
+             "tail_length": 0.05}
+    names = list(start)
+    x = (axis[region] - axis.min()) / max(np.ptp(axis), 1e-12)
+    baseline = np.stack([1 - x, x])
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        shape = dict(zip(names, p[:-1]))
+        D = np.concatenate([shape_templates(species, axis, instrument_from(shape, axis), p[-1])[:, region], baseline])
+        return weighted_nnls(D, mean[region], np.ones(len(region))) @ D - mean[region]
+
+    lower = [SHAPE_BOUNDS[n][0] for n in names] + [-fwhm]
+    upper = [SHAPE_BOUNDS[n][1] for n in names] + [fwhm]
+    fit = least_squares(residual, [start[n] for n in names] + [0.0], bounds=(lower, upper), diff_step=1e-3,
+                        x_scale=[fwhm, 1e-3, 0.1, 0.01, 0.02, 0.01], max_nfev=80)
+    return dict(zip(names, map(float, fit.x[:-1]))), float(fit.x[-1])
+
+
+# --- mass bias -----------------------------------------------------------------------------------------
+def reference_group(amounts: np.ndarray, lever: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mass-bias reference group (species indices) and its relative weights from training amounts (no bias).
+
+    amounts: (spectra, species); lever: `log_mass` of every species; candidates: indices of the species
+    that may join (not the analytes). Forward selection from each of the `GROUP_SEEDS` pairs of
+    candidates (amount > 0 in every spectrum) whose log ratio varies least: per spectrum, a common factor
+    and a bias are fitted to the group's log amounts; the candidate this fit predicts best joins while its
+    residual sd is within `GROUP_TOLERANCE`. The largest group is kept; fewer than three members or a lever
+    span under 0.3 give none (empty arrays).
+    """
+    none = np.zeros(0, int), np.zeros(0)
+    candidates = np.array([j for j in candidates if (amounts[:, j] > 0).all()], int)
+    if len(candidates) < 3:
+        return none
+    L = np.log(amounts[:, candidates])
+    L = L - np.median(L, axis=0)
+    lever = lever[candidates]
+    ratio_sd = np.std(L[:, :, None] - L[:, None, :], axis=0)
+    ratio_sd[np.abs(lever[:, None] - lever[None, :]) < 0.05] = np.inf  # a pair must span some mass
+    best: list[int] = []
+    ratio_sd[np.tril_indices(len(candidates))] = np.inf  # each pair once
+    for pair in np.argsort(ratio_sd, axis=None)[:GROUP_SEEDS]:
+        group = list(np.unravel_index(pair, ratio_sd.shape))
+        if not np.isfinite(ratio_sd[group[0], group[1]]):
+            break
+        while len(group) < len(candidates):
+            coef = group_fit(L[:, group], lever[group])
+            rest = [j for j in range(len(candidates)) if j not in group]
+            spread = np.std(L[:, rest] - coef[0][:, None] - coef[1][:, None] * lever[rest][None, :], axis=0)
+            if spread.min() > GROUP_TOLERANCE:
+                break
+            group.append(rest[int(np.argmin(spread))])
+        if len(group) > len(best):
+            best = group
+    if len(best) < 3 or np.ptp(lever[best]) < 0.3:
+        return none
+    coef = group_fit(L[:, best], lever[best])
+    members = candidates[best]
+    relative = np.exp(np.median(np.log(amounts[:, members]) - coef[0][:, None] - coef[1][:, None] * lever[best],
+                                axis=0))
+    return members, relative / relative.sum()
+
+
+def group_fit(L: np.ndarray, lever: np.ndarray) -> np.ndarray:
+    """(2, spectra) least-squares common log factor and bias of log amounts L (spectra, members)."""
+    return np.linalg.lstsq(np.stack([np.ones(len(lever)), lever], axis=1), L.T, rcond=None)[0]

@@ -20,45 +20,13 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares, nnls
 
 from speclearn.core.threads import single_threaded_blas
-from speclearn.physics.icpms import ICPMSInstrument, ion_pattern, render_peaks
+from speclearn.physics.icpms import ion_pattern
 from speclearn.quantify.base import FitContext, calibrate, relative_loss_floor
+from speclearn.quantify.physics import (SHAPE_SPECTRA, fit_peak_shape, instrument_from, log_mass, reference_group,
+                                        shape_design, weighted_nnls)
 from speclearn.quantify.wnnls import PRUNING_SPECTRA, WNNLS
-
-#: shape parameters fitted at training: name -> (lower, upper) bound
-SHAPE_BOUNDS = {"fwhm_intercept": (0.02, 2.0), "fwhm_slope": (-0.004, 0.008), "eta": (0.0, 1.0),
-                "tail_fraction": (0.0, 0.3), "tail_length": (0.01, 0.5)}
-#: a species joins the bias reference group when its log amount follows the group's common factor and
-#: linear-in-log-m/z term within this sd over the training spectra
-GROUP_TOLERANCE = 0.05
-#: seed pairs the reference-group search grows from
-GROUP_SEEDS = 10
-
-
-def instrument_from(shape: dict[str, float], axis: np.ndarray) -> ICPMSInstrument:
-    """Peak-shape instrument (no wings, flat transmission) on `axis` from fitted shape parameters."""
-    return ICPMSInstrument(mz_min=float(axis.min()), mz_max=float(axis.max()), n_channels=axis.size,
-                           shape="pseudo_voigt", abundance_sensitivity_low=0.0, abundance_sensitivity_high=0.0,
-                           transmission_slope=0.0, transmission_curvature=0.0, **shape)
-
-
-def templates(species: list[str], axis: np.ndarray, instrument: ICPMSInstrument, shift: float = 0.0) -> np.ndarray:
-    """(n_species, channels) unit-amount signals: each isotopologue's core peak height = its fraction."""
-    out = np.zeros((len(species), axis.size))
-    for row, name in enumerate(species):
-        pattern = np.array([(mz, fraction) for mz, fraction, _ in ion_pattern(name)])
-        out[row] = pattern[:, 1] @ render_peaks(axis, pattern[:, 0] + shift, instrument.fwhm(pattern[:, 0]),
-                                                instrument)
-    return out
-
-
-def log_mass(species: list[str], reference: float) -> np.ndarray:
-    """Abundance-weighted mean ln(m/z / reference) of each species (its mass-bias lever)."""
-    return np.array([sum(f * np.log(mz / reference) for mz, f, _ in ion_pattern(s))
-                     / sum(f for _, f, _ in ion_pattern(s)) for s in species])
-
 
 class VarProQuantifier(WNNLS):
     """WNNLS's noise model and calibration with the fitted instrument peak shape, per-spectrum mass shift and bias.
@@ -73,7 +41,7 @@ class VarProQuantifier(WNNLS):
     method = "vpro"
 
     def __init__(self, internal_standard: str = "In", interferences: str = "all", baseline: bool = True,
-                 weighted: bool = True, iterations: int = 4, shape_spectra: int = 100):
+                 weighted: bool = True, iterations: int = 4, shape_spectra: int = SHAPE_SPECTRA):
         super().__init__(internal_standard=internal_standard, interferences=interferences, baseline=baseline,
                          weighted=weighted)
         self.iterations = iterations
@@ -82,11 +50,7 @@ class VarProQuantifier(WNNLS):
     # --- design ----------------------------------------------------------------------------------
     def _setup(self, axis: np.ndarray) -> None:
         """Templates and their shift derivatives on the region where any species has signal, mass-bias levers."""
-        instrument = instrument_from(self.shape_, axis)
-        step = float(np.median(np.diff(axis)))
-        T = templates(self.species_, axis, instrument)
-        dT = (templates(self.species_, axis, instrument, 0.5 * step)
-              - templates(self.species_, axis, instrument, -0.5 * step)) / step
+        T, dT, _ = shape_design(self.species_, axis, self.shape_)
         self.region_ = np.flatnonzero((T > 1e-3 * T.max(axis=1, keepdims=True)).any(axis=0))
         x = (axis[self.region_] - axis.min()) / max(np.ptp(axis), 1e-12)
         self.baseline_design_ = np.stack([1 - x, x]) if self.baseline else np.zeros((0, len(self.region_)))
@@ -117,12 +81,6 @@ class VarProQuantifier(WNNLS):
         return out
 
     # --- per-spectrum solution ---------------------------------------------------------------------
-    def _nnls(self, D: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Non-negative x minimising sum w (x @ D - y)^2 (columns scaled to unit weighted norm)."""
-        A = D.T * np.sqrt(w)[:, None]
-        scale = np.maximum(np.linalg.norm(A, axis=0), 1e-300)
-        return nnls(A / scale, y * np.sqrt(w), maxiter=50 * A.shape[1])[0] / scale
-
     @single_threaded_blas
     def solve(self, X: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(amounts (n, species), shifts, biases) by variable projection from starting `shifts`; the fitted
@@ -136,7 +94,7 @@ class VarProQuantifier(WNNLS):
             y = np.interp(positions + shift, axis, row)
             D, S, B = self._design(bias)
             w = np.ones_like(y)
-            x = self._nnls(D, y, w)
+            x = weighted_nnls(D, y, w)
             for _ in range(self.iterations):
                 fit = x @ D
                 if self.weighted:
@@ -151,7 +109,7 @@ class VarProQuantifier(WNNLS):
                 bias += step[1] if len(step) > 1 else 0.0
                 y = np.interp(positions + shift, axis, row)
                 D, S, B = self._design(bias)
-                x = self._nnls(D, y, w)
+                x = weighted_nnls(D, y, w)
             amounts[i], out_shift[i], out_bias[i] = self._amounts(x, bias), shift, bias
             self.last_fits_[i] = x @ D + shift * (x @ S)  # first order in the shift, on the measured channels
         return amounts, out_shift, out_bias
@@ -161,73 +119,13 @@ class VarProQuantifier(WNNLS):
 
     # --- fit -------------------------------------------------------------------------------------
     def _fit_shape(self, axis: np.ndarray, X: np.ndarray, shifts: np.ndarray) -> dict[str, float]:
-        """Shape parameters fitted to the shift-aligned mean of `X` (amounts by NNLS)."""
-        mean = np.mean([np.interp(axis + d, axis, row) for row, d in zip(X, shifts)], axis=0)
-        fwhm = self.peaks_.sigma(axis.mean()) * 2 * np.sqrt(2 * np.log(2))
-        start = {"fwhm_intercept": float(fwhm), "fwhm_slope": 0.0, "eta": 0.1, "tail_fraction": 0.01,
-                 "tail_length": 0.05}
-        names = list(start)
-        region = self._inversion_.region
-        x = (axis[region] - axis.min()) / max(np.ptp(axis), 1e-12)
-        baseline = np.stack([1 - x, x])
-
-        def residual(p: np.ndarray) -> np.ndarray:
-            shape = dict(zip(names, p[:-1]))
-            D = np.concatenate([templates(self.species_, axis, instrument_from(shape, axis), p[-1])[:, region],
-                                baseline])
-            return self._nnls(D, mean[region], np.ones(len(region))) @ D - mean[region]
-
-        lower = [SHAPE_BOUNDS[n][0] for n in names] + [-fwhm]
-        upper = [SHAPE_BOUNDS[n][1] for n in names] + [fwhm]
-        fit = least_squares(residual, [start[n] for n in names] + [0.0], bounds=(lower, upper), diff_step=1e-3,
-                            x_scale=[fwhm, 1e-3, 0.1, 0.01, 0.02, 0.01], max_nfev=80)
-        return dict(zip(names, map(float, fit.x[:-1])))
+        """Shape parameters fitted to the shift-aligned mean of `X` (`physics.fit_peak_shape`)."""
+        return fit_peak_shape(axis, X, shifts, self.species_, self.peaks_, self._inversion_.region)[0]
 
     def _find_group(self, amounts: np.ndarray) -> None:
-        """Reference group (species indices) and its relative weights from training amounts (no bias).
-
-        Forward selection from each of the `GROUP_SEEDS` pairs of non-target species (amount > 0 in every
-        spectrum) whose log ratio varies least: per spectrum, a common factor and a bias are fitted to the
-        group's log amounts; the candidate this fit predicts best joins while its residual sd is within
-        `GROUP_TOLERANCE`. The largest group is kept; fewer than three members or a lever span under 0.3
-        give none (no bias fit: the empty group `_fit` starts from stays).
-        """
+        """Bias reference group among the non-target species (`physics.reference_group`) from training amounts."""
         n_fixed = len(self.targets_) + (1 if self._standard() else 0)
-        candidates = np.array([j for j in range(n_fixed, len(self.species_)) if (amounts[:, j] > 0).all()], int)
-        if len(candidates) < 3:
-            return
-        L = np.log(amounts[:, candidates])
-        L = L - np.median(L, axis=0)
-        lever = self.lever_[candidates]
-        ratio_sd = np.std(L[:, :, None] - L[:, None, :], axis=0)
-        ratio_sd[np.abs(lever[:, None] - lever[None, :]) < 0.05] = np.inf  # a pair must span some mass
-        best: list[int] = []
-        ratio_sd[np.tril_indices(len(candidates))] = np.inf  # each pair once
-        for pair in np.argsort(ratio_sd, axis=None)[:GROUP_SEEDS]:
-            group = list(np.unravel_index(pair, ratio_sd.shape))
-            if not np.isfinite(ratio_sd[group[0], group[1]]):
-                break
-            while len(group) < len(candidates):
-                coef = self._group_fit(L[:, group], lever[group])
-                rest = [j for j in range(len(candidates)) if j not in group]
-                spread = np.std(L[:, rest] - coef[0][:, None] - coef[1][:, None] * lever[rest][None, :], axis=0)
-                if spread.min() > GROUP_TOLERANCE:
-                    break
-                group.append(rest[int(np.argmin(spread))])
-            if len(group) > len(best):
-                best = group
-        if len(best) < 3 or np.ptp(lever[best]) < 0.3:
-            return
-        coef = self._group_fit(L[:, best], lever[best])
-        members = candidates[best]
-        relative = np.exp(np.median(np.log(amounts[:, members]) - coef[0][:, None] - coef[1][:, None] * lever[best],
-                                    axis=0))
-        self.group_, self.group_weights_ = members, relative / relative.sum()
-
-    @staticmethod
-    def _group_fit(L: np.ndarray, lever: np.ndarray) -> np.ndarray:
-        """(2, spectra) least-squares common log factor and bias of log amounts L (spectra, members)."""
-        return np.linalg.lstsq(np.stack([np.ones(len(lever)), lever], axis=1), L.T, rcond=None)[0]
+        self.group_, self.group_weights_ = reference_group(amounts, self.lever_, np.arange(n_fixed, len(self.species_)))
 
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         super()._fit(X, Y, context)  # its last solve covered every row of X: its shifts are the starts

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from scipy.linalg import cho_factor, solve_triangular
 from scipy.optimize import nnls
 
@@ -23,8 +22,8 @@ from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
 from speclearn.quantify.base import FitContext, Quantifier, calibrate, check_counts, relative_loss_floor
 from speclearn.physics.icpms import ion_pattern
-from speclearn.quantify.physics import (PeakModel, candidate_interferences, check_analytes, estimate_peak_model,
-                                        refine_peak_model, template_matrix)
+from speclearn.quantify.physics import (PeakModel, WeightedGrams, candidate_interferences, check_analytes,
+                                        estimate_peak_model, refine_peak_model, template_matrix)
 
 FWHM_PER_SIGMA = 2 * np.sqrt(2 * np.log(2))
 #: spectra (an evenly spaced subset) on which the noise model and the interference pruning are fitted
@@ -57,22 +56,11 @@ class LinearInversion:
         self.scale = np.maximum(np.linalg.norm(self.design, axis=0), 1e-300)
         D = self.design / self.scale
         self._gram_factor = cho_factor(D.T @ D + 1e-10 * np.eye(D.shape[1]))
-        # weighted Gram matrices of many spectra at once: templates are sparse, so only the pairs of
-        # columns that overlap on some channel get a (sparse) product column
-        nonzero = D != 0
-        i, j = np.nonzero(np.triu((nonzero.T.astype(np.int32) @ nonzero.astype(np.int32)) > 0))
-        self._pairs = (i, j)
-        self._products = sparse.csc_matrix(D[:, i] * D[:, j])
+        self._weighted_grams = WeightedGrams(D)
 
     def _grams(self, weights: np.ndarray) -> np.ndarray:
         """(n, k, k) weighted Gram matrices D^T diag(w) D for the rows of `weights` (n, region channels)."""
-        k = self.design.shape[1]
-        flat = np.asarray((self._products.T @ weights.T).T)
-        grams = np.zeros((len(weights), k, k))
-        i, j = self._pairs
-        grams[:, i, j] = flat
-        grams[:, j, i] = flat
-        return grams + 1e-10 * np.eye(k)
+        return self._weighted_grams(weights) + 1e-10 * np.eye(self.design.shape[1])
 
     def _solve_block(self, Y: np.ndarray, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
         """Non-negative amounts (scaled) and weights for the rows of Y (region channels).
