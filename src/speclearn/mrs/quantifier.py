@@ -115,8 +115,7 @@ class QuantifierNet(nn.Module):
         super().__init__()
         self.n_basis = n_basis
         self.varpro = varpro
-        # (the head's last outputs, a baseline once used by reconstruction losses, stay so saved models load)
-        self.encoder = Encoder(2, n_basis + N_NUISANCE + 2 * (BASELINE_ORDER + 1), width=48, dropout=dropout)
+        self.encoder = Encoder(2, n_basis + N_NUISANCE, width=48, dropout=dropout)
         self.decoder = decoder
         self.register_buffer("amplitude_scale", torch.ones(n_basis))
 
