@@ -118,26 +118,20 @@ class VarProQuantifier(WNNLS):
         return self._inversion_.variance(signal)
 
     # --- fit -------------------------------------------------------------------------------------
-    def _fit_shape(self, axis: np.ndarray, X: np.ndarray, shifts: np.ndarray) -> dict[str, float]:
-        """Shape parameters fitted to the shift-aligned mean of `X` (`physics.fit_peak_shape`)."""
-        return fit_peak_shape(axis, X, shifts, self.species_, self.peaks_, self._inversion_.region)[0]
-
-    def _find_group(self, amounts: np.ndarray) -> None:
-        """Bias reference group among the non-target species (`physics.reference_group`) from training amounts."""
-        n_fixed = len(self.targets_) + (1 if self._standard() else 0)
-        self.group_, self.group_weights_ = reference_group(amounts, self.lever_, np.arange(n_fixed, len(self.species_)))
-
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         super()._fit(X, Y, context)  # its last solve covered every row of X: its shifts are the starts
         axis = context.spectra.axis
         shifts = self._inversion_.last_shifts.copy()
         self._solved = None
         subset = np.linspace(0, len(X) - 1, min(self.shape_spectra, len(X))).astype(int)
-        self.shape_ = self._fit_shape(axis, X[subset], shifts[subset])
+        self.shape_ = fit_peak_shape(axis, X[subset], shifts[subset], self.species_, self.peaks_,
+                                     self._inversion_.region)[0]
         self.group_, self.group_weights_ = np.zeros(0, int), np.zeros(0)
         self._setup(axis)
         rows = np.linspace(0, len(X) - 1, min(PRUNING_SPECTRA, len(X))).astype(int)
-        self._find_group(self.solve(X[rows], shifts[rows])[0])
+        n_fixed = len(self.targets_) + (1 if self._standard() else 0)  # the group is found among the others
+        self.group_, self.group_weights_ = reference_group(self.solve(X[rows], shifts[rows])[0], self.lever_,
+                                                           np.arange(n_fixed, len(self.species_)))
         amounts = self.solve(X, shifts)[0]
         self.reference_ = float(np.median(amounts[:, len(self.targets_)])) if self._standard() else 1.0
         self.slope_, self.intercept_ = calibrate(self._ratios(amounts), Y, relative_loss_floor(Y))
