@@ -46,7 +46,7 @@ from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.physics.icpms import ion_pattern
-from speclearn.quantify.physics import (SHAPE_SPECTRA, PeakModel, WeightedGrams, check_analytes, fit_peak_shape,
+from speclearn.quantify.physics import (PeakModel, WeightedGrams, check_analytes, fit_peak_shape,
                                         instrument_from, log_mass, reference_group, shape_design, template_matrix)
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
@@ -301,8 +301,7 @@ class CAEMMT(Quantifier):
         species, peaks, axis = physics.species_, physics.peaks_, context.spectra.axis
         self.peak_shape_ = self.peak_shape
         if self.peak_shape == "fitted":  # the instrument's shape, fitted to an evenly spaced, shift-aligned subset
-            rows = np.linspace(0, len(X) - 1, min(SHAPE_SPECTRA, len(X))).astype(int)
-            self.shape_, self.offset_ = fit_peak_shape(axis, X[rows], inversion.last_shifts[rows], species, peaks,
+            self.shape_, self.offset_ = fit_peak_shape(axis, X, inversion.last_shifts, species, peaks,
                                                        inversion.region)
             designs = shape_design(species, axis, self.shape_, self.offset_)
             self.region_ = np.flatnonzero((designs[0] > 1e-3 * designs[0].max(axis=1, keepdims=True)).any(axis=0))

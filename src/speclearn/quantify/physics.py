@@ -265,13 +265,15 @@ def weighted_nnls(D: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def fit_peak_shape(axis: np.ndarray, X: np.ndarray, shifts: np.ndarray, species: list[str], peaks: PeakModel,
-                   region: np.ndarray) -> tuple[dict[str, float], float]:
-    """Shape parameters (`SHAPE_BOUNDS`) and a common mass offset fitted to the shift-aligned mean of `X`.
+                   region: np.ndarray, spectra: int = SHAPE_SPECTRA) -> tuple[dict[str, float], float]:
+    """Shape parameters (`SHAPE_BOUNDS`) and a common mass offset fitted to the shift-aligned mean of
+    `spectra` evenly spaced rows of `X` (their mass shifts: `shifts`).
 
     Nonlinear least squares over the shape parameters with all amounts (and a linear baseline) by NNLS
     on `region` channels; `peaks` (a Gaussian model of the same spectra) gives the starting width.
     """
-    mean = np.mean([np.interp(axis + d, axis, row) for row, d in zip(X, shifts)], axis=0)
+    rows = np.linspace(0, len(X) - 1, min(spectra, len(X))).astype(int)
+    mean = np.mean([np.interp(axis + d, axis, row) for row, d in zip(X[rows], shifts[rows])], axis=0)
     fwhm = peaks.sigma(axis.mean()) * 2 * np.sqrt(2 * np.log(2))
     start = {"fwhm_intercept": float(fwhm), "fwhm_slope": 0.0, "eta": 0.1, "tail_fraction": 0.01,
              "tail_length": 0.05}

@@ -123,9 +123,8 @@ class VarProQuantifier(WNNLS):
         axis = context.spectra.axis
         shifts = self._inversion_.last_shifts.copy()
         self._solved = None
-        subset = np.linspace(0, len(X) - 1, min(self.shape_spectra, len(X))).astype(int)
-        self.shape_ = fit_peak_shape(axis, X[subset], shifts[subset], self.species_, self.peaks_,
-                                     self._inversion_.region)[0]
+        self.shape_ = fit_peak_shape(axis, X, shifts, self.species_, self.peaks_, self._inversion_.region,
+                                     self.shape_spectra)[0]
         self.group_, self.group_weights_ = np.zeros(0, int), np.zeros(0)
         self._setup(axis)
         rows = np.linspace(0, len(X) - 1, min(PRUNING_SPECTRA, len(X))).astype(int)
