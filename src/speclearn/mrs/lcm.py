@@ -37,6 +37,13 @@ LIPIDS = (0.9, 1.3)
 LIPID_FWHM_HZ = (12.0, 30.0)
 
 
+def squared_gaussian(theta: np.ndarray) -> np.ndarray:
+    """Copy of nonlinear parameters (n, 5) with the Gaussian broadening squared, as the refinement steps take it."""
+    out = np.array(theta, float)
+    out[:, 2] = out[:, 2] ** 2
+    return out
+
+
 def lipid_lines(data: MRSData) -> tuple[list[str], np.ndarray]:
     """Broad lipid lines at 0.9 and 1.3 ppm (as LCModel's Lip09, Lip13), two widths each, on `data`'s grid."""
     t = data.time()
@@ -201,8 +208,7 @@ class LinearCombinationFit:
         once every step is below `STEP_TOLERANCE`. prior_sd (5,): a Gaussian prior on the parameters
         centred on the start (sd in the parameters of the steps: the Gaussian squared), weighed
         against the residual by its variance (MAP). Returns (theta, residual cost)."""
-        theta = theta.astype(float).copy()
-        theta[:, 2] = theta[:, 2] ** 2  # the Gaussian enters as its square: no dead gradient at 0
+        theta = squared_gaussian(theta)  # the Gaussian enters as its square: no dead gradient at 0
         centre = theta.copy()
         weight = np.zeros(5) if prior_sd is None else 1.0 / np.asarray(prior_sd, float) ** 2
         # the bounds of `_fit_one`

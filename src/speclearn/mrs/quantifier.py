@@ -41,7 +41,7 @@ from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
 from speclearn.mrs.basis import COMBINED, Basis, combine
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
-from speclearn.mrs.lcm import LinearCombinationFit, lipid_lines, water_scale
+from speclearn.mrs.lcm import LinearCombinationFit, lipid_lines, squared_gaussian, water_scale
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.networks import Encoder, enable_dropout, window_input
 from speclearn.mrs.simulate import METABOLITE_RELAXATION
@@ -56,13 +56,6 @@ VARPRO_AMPLITUDE_WEIGHT = 0.1
 DEFAULT_START = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
 #: held-out spectra needed to estimate the network's nuisance bias and spread (its prior)
 MIN_PRIOR_SPECTRA = 20
-
-
-def _squared_gaussian(theta: np.ndarray) -> np.ndarray:
-    """Copy of LCM parameters (n, 5) with the Gaussian broadening squared (as the refinement steps take it)."""
-    out = np.array(theta, float)
-    out[:, 2] = out[:, 2] ** 2
-    return out
 
 
 class PhysicsDecoder(nn.Module):
@@ -259,7 +252,7 @@ class DLQuantifier(SpectralEstimator):
         parameters of the Levenberg-Marquardt steps (Gaussian squared; phase0 wrapped)."""
         start, lcm = self.refined(data)
         end = np.array([r["theta"] for r in lcm.results_])
-        difference = _squared_gaussian(start) - _squared_gaussian(end)
+        difference = squared_gaussian(start) - squared_gaussian(end)
         difference[:, 3] = np.angle(np.exp(1j * difference[:, 3]))
         bias = np.median(difference, axis=0)
         return bias, np.maximum(1.4826 * np.median(np.abs(difference - bias), axis=0), 1e-6)
@@ -273,7 +266,7 @@ class DLQuantifier(SpectralEstimator):
         with torch.no_grad():
             nuisance = self.net_.nuisance(self.net_.encoder(torch.from_numpy(x))).numpy().astype(float)
         theta = np.column_stack([nuisance[:, :3], np.arctan2(nuisance[:, 4], nuisance[:, 3]), nuisance[:, 5]])
-        theta = _squared_gaussian(theta) - self.nuisance_bias_
+        theta = squared_gaussian(theta) - self.nuisance_bias_
         theta[:, 1:3] = np.maximum(theta[:, 1:3], 0.0)
         theta[:, 2] = np.sqrt(theta[:, 2])
         acquisition = self.axis_
