@@ -46,7 +46,7 @@ from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.physics.icpms import ion_pattern
-from speclearn.quantify.physics import (PeakModel, WeightedGrams, check_analytes, fit_peak_shape,
+from speclearn.quantify.physics import (PeakModel, WeightedGrams, check_analytes, fit_peak_shape, group_fit,
                                         instrument_from, log_mass, reference_group, shape_design, template_matrix)
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
@@ -359,9 +359,8 @@ class CAEMMT(Quantifier):
         self.bias_group_ = reference_group(a, lever, np.arange(K + int(use_standard), len(species)))[0]
         net.lever.copy_(torch.from_numpy((lever[:K] - (lever[K] if use_standard else 0.0)).astype(np.float32)))
         if len(self.bias_group_):
-            design = np.stack([np.ones(len(self.bias_group_)), lever[self.bias_group_]], axis=1)
-            coef = np.zeros(len(species))
-            coef[self.bias_group_] = np.linalg.pinv(design)[1]
+            coef = np.zeros(len(species))  # the bias row of group_fit as weights on the group's log amounts
+            coef[self.bias_group_] = group_fit(np.eye(len(self.bias_group_)), lever[self.bias_group_])[1]
             net.bias_coef.copy_(torch.from_numpy(coef.astype(np.float32)))
             net.bias_offset.fill_(-float(np.median(net.bias(torch.from_numpy(a.astype(np.float32))).numpy())))
 
