@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.fft
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import least_squares, nnls
+from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
@@ -98,17 +99,13 @@ def water_scale(water: MRSData, *, water_concentration: float = WATER_CONCENTRAT
     return water_concentration * relaxation / (water_area(water) / WATER_PROTONS)
 
 
-class LinearCombinationFit:
+class LinearCombinationFit(BaseEstimator):
     """Fit each spectrum as a combination of basis spectra (see the module docstring)."""
 
     def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.2), baseline_order: int = 3,
                  max_shift_hz: float = 15.0, max_nfev: int = 60, lipids: bool = True,
                  water_removal: bool = True):
         store_params(self, locals())
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {"ppm_range": self.ppm_range, "baseline_order": self.baseline_order, "max_shift_hz": self.max_shift_hz,
-                "max_nfev": self.max_nfev, "lipids": self.lipids, "water_removal": self.water_removal}
 
     # --- model pieces ----------------------------------------------------------------------
     def _setup(self, basis: Basis, data: MRSData) -> None:

@@ -8,6 +8,7 @@ within about a line width of the reference and fails for large ones (then use th
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
@@ -60,14 +61,11 @@ def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, win
     return -f, _wrap_deg(-np.rad2deg(phi))
 
 
-class SpectralRegistration:
+class SpectralRegistration(BaseEstimator):
     """Align the transients of each scan (see the module docstring)."""
 
     def __init__(self, window_s: float = 0.1, iterations: int = 3, search_hz: float = 0.0):
         store_params(self, locals())
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {"window_s": self.window_s, "iterations": self.iterations, "search_hz": self.search_hz}
 
     @single_threaded_blas
     def estimate(self, data: MRSData, *, initial_hz: np.ndarray | None = None,
