@@ -11,10 +11,10 @@ from speclearn.cli.main import main
 from speclearn.core.errors import InputError
 from speclearn.mrs.basis import combine, load_basis
 from speclearn.mrs.data import MRSData, ppm_slice, shift_phase, to_spectrum
-from speclearn.mrs.evaluation import regression_slope
+from speclearn.mrs.evaluation import offset_crlb, regression_slope
 from speclearn.mrs.io import read_mrs, write_jmrui, write_mrs, write_text
 from speclearn.mrs.lcm import LinearCombinationFit
-from speclearn.mrs.registration import SpectralRegistration
+from speclearn.mrs.registration import SpectralRegistration, register
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
 
 QUIET = dict(eddy_rad=0.0, water_residual=(0.0, 0.0), lipid_fraction=0.0, baseline=0.0, corrupted_fraction=0.0)
@@ -140,6 +140,19 @@ def test_registration_recovers_known_shift(small):
         est_shift, est_phase = SpectralRegistration(search_hz=search).estimate(data)
         np.testing.assert_allclose(est_shift, shifts - shifts.mean(), atol=0.05)
         np.testing.assert_allclose(est_phase - est_phase.mean(), phases - phases.mean(), atol=0.5)
+
+
+def test_registration_to_a_noise_free_reference_reaches_the_cramer_rao_bound(small):
+    clean = small.clean.fid[0]
+    rng = np.random.default_rng(0)
+    sd = 0.1 * np.abs(clean).max()
+    noisy = np.repeat(clean[None], 400, axis=0) + sd * (rng.normal(size=(400, clean.size)) + 1j * rng.normal(size=(400, clean.size)))
+    shift, phase = register(noisy, clean, small.clean.dwell_time_s, window_s=0.5)
+    bound_hz, bound_deg = offset_crlb(clean[None], np.array([sd]), small.clean.dwell_time_s)
+    # 400 draws: the sample sd is within +-10 % of the true sd (3.5 standard errors)
+    assert 0.9 * bound_hz[0] < shift.std() < 1.15 * bound_hz[0]
+    assert 0.9 * bound_deg[0] < phase.std() < 1.15 * bound_deg[0]
+    assert abs(shift.mean()) < 4 * bound_hz[0] / np.sqrt(400)
 
 
 def test_lcm_recovers_noiseless_concentrations(basis):

@@ -52,3 +52,16 @@ def residual_spread(estimated: np.ndarray, true: np.ndarray, scans: np.ndarray, 
         r = d[rows] - centre
         out[rows] = (r + 180) % 360 - 180 if circular else r
     return float(np.sqrt(np.mean(out ** 2)))
+
+
+def offset_crlb(clean_fid: np.ndarray, noise_sd: np.ndarray, dwell_time_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cramer-Rao bounds (sd; Hz, deg) of one transient's frequency and zero-order phase offsets, estimated
+    jointly against its noise-free signal `clean_fid` (rows) under complex white noise of sd `noise_sd`
+    per real component (time domain)."""
+    t = np.arange(clean_fid.shape[-1]) * dwell_time_s
+    power = np.abs(clean_fid) ** 2 / np.asarray(noise_sd, float)[..., None] ** 2
+    f_f = np.sum((2 * np.pi * t) ** 2 * power, axis=-1)
+    f_p = np.sum(power, axis=-1)
+    f_fp = np.sum(2 * np.pi * t * power, axis=-1)
+    det = f_f * f_p - f_fp ** 2
+    return np.sqrt(f_p / det), np.rad2deg(np.sqrt(f_f / det))

@@ -29,8 +29,10 @@ def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, win
              search_hz: float = 0.0, steps: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (Hz, deg) of each FID relative to `reference`: `shift_phase(fid, -f, -phi)` aligns it.
 
-    search_hz > 0: start from the best frequency within +-search_hz of a zero-padded cross-correlation
-    (a global coarse step); 0: start from zero frequency, as Near et al.
+    The model is the reference shifted and phased (it is less noisy than one transient: a Jacobian built
+    from a noisy transient shrinks the steps). search_hz > 0: start from the best frequency within
+    +-search_hz of a zero-padded cross-correlation (a global coarse step); 0: start from zero frequency,
+    as Near et al.
     """
     points = min(fid.shape[1], max(16, int(round(window_s / dwell_time_s))))
     t = np.arange(points) * dwell_time_s
@@ -38,15 +40,15 @@ def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, win
     f = np.zeros(fid.shape[0])
     if search_hz > 0:
         size = 8 * int(2 ** np.ceil(np.log2(points)))
-        correlation = np.abs(np.fft.ifft(r.conj() * s, n=size, axis=1))  # sum conj(r) s exp(+i 2 pi f t)
+        correlation = np.abs(np.fft.fft(r.conj() * s, n=size, axis=1))  # sum conj(r) s exp(-i 2 pi f t)
         grid = np.fft.fftfreq(size, dwell_time_s)
         inside = np.abs(grid) <= search_hz
         f = grid[inside][np.argmax(correlation[:, inside], axis=1)]
     # best zero-order phase (closed form) at the starting frequency
-    phi = np.angle(np.sum(r * (s * np.exp(2j * np.pi * f[:, None] * t)).conj(), axis=1))
+    phi = np.angle(np.sum(s * (r * np.exp(2j * np.pi * f[:, None] * t)).conj(), axis=1))
     for _ in range(steps):
-        model = s * np.exp(1j * (2 * np.pi * f[:, None] * t + phi[:, None]))
-        residual = r - model
+        model = r * np.exp(1j * (2 * np.pi * f[:, None] * t + phi[:, None]))
+        residual = s - model
         d_f, d_phi = 1j * 2 * np.pi * t * model, 1j * model
         # real Gauss-Newton normal equations for (f, phi), batched
         a11 = np.sum(np.abs(d_f) ** 2, axis=1)
@@ -58,7 +60,7 @@ def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, win
         det = np.where(np.abs(det) > 0, det, 1.0)
         f = f + (a22 * b1 - a12 * b2) / det
         phi = phi + (a11 * b2 - a12 * b1) / det
-    return -f, _wrap_deg(-np.rad2deg(phi))
+    return f, _wrap_deg(np.rad2deg(phi))
 
 
 class SpectralRegistration(BaseEstimator):
