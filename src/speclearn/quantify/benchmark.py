@@ -37,13 +37,23 @@ METHOD_LABELS = {"caemmt": "CAEM-MT (physics)", "caemmt-seed": "CAEM-MT (seed co
 
 
 def settings():
-    """The seed setting (simulator defaults) and a harder one: more interferences, stronger drift."""
+    """The seed setting (simulator defaults), a harder one (more interferences, stronger drift), and an
+    unseen one: another internal standard (Rh, with Pb2+ on it), pseudo-Voigt peaks 1.3x wider with 3x
+    the low-mass tailing, and an interferent (Pt, on Hg-196/198) that no method's interference list has."""
+    from speclearn.physics.icpms import ICPMSInstrument
     from speclearn.simulate.icpms import ICPMSConfig
 
     hard = ICPMSConfig(interferents=("Fe", "Sn", "Zr", "W", "Ge", "Ru", "Nd"), polyatomic_scale=3.0, matrix_sd=1.0,
                        oxide_ratio=0.03, doubly_charged_ratio=0.05, sensitivity_drift_sd=0.15, mass_bias_sd=0.08,
                        mass_shift_sd=0.05, background_sd=0.6)
-    return {"seed": ICPMSConfig(), "hard": hard}
+    unseen = ICPMSConfig(internal_standard="Rh", interferents=("Fe", "Sn", "Zr", "W", "Pt"), mass_shift_sd=0.04,
+                         instrument=ICPMSInstrument(shape="pseudo_voigt", fwhm_intercept=0.39, fwhm_slope=0.00104,
+                                                    tail_fraction=0.03, tail_length=0.12))
+    return {"seed": ICPMSConfig(), "hard": hard, "unseen": unseen}
+
+
+#: target of CAEM-MT's median error over the noise floor's, per setting
+FLOOR_RATIO_TARGET = {"seed": 1.2, "hard": 1.2, "unseen": 1.5}
 
 
 def noise_floor(sim) -> np.ndarray:
@@ -74,14 +84,15 @@ def noise_floor(sim) -> np.ndarray:
     return out
 
 
-def _make(name: str, n_train: int, n_val: int, seconds: float, seed: int):
-    if name == "caemmt":
-        return METHODS["caemmt"](architecture="auto", max_seconds=seconds, validation_fraction=n_val / (n_train + n_val),
-                                 seed=seed, progress=False)
-    if name == "caemmt-seed":
-        return METHODS["caemmt"](architecture="seed", max_seconds=min(seconds, SEED_ARCHITECTURE_SECONDS), validation_fraction=n_val / (n_train + n_val),
-                                 seed=seed, progress=False)
-    return METHODS[name](**({"seed": seed} if "seed" in METHODS[name]().get_params() else {}))
+def _make(name: str, n_train: int, n_val: int, seconds: float, seed: int, internal_standard: str):
+    if name in ("caemmt", "caemmt-seed"):
+        seconds = seconds if name == "caemmt" else min(seconds, SEED_ARCHITECTURE_SECONDS)
+        return METHODS["caemmt"](architecture="auto" if name == "caemmt" else "seed", max_seconds=seconds,
+                                 validation_fraction=n_val / (n_train + n_val), seed=seed, progress=False,
+                                 internal_standard=internal_standard)
+    params = METHODS[name]().get_params()
+    return METHODS[name](**({"seed": seed} if "seed" in params else {}),
+                         **({"internal_standard": internal_standard} if "internal_standard" in params else {}))
 
 
 def _time_predict(model, spectra, repeats: int) -> tuple[pd.DataFrame, float]:
@@ -107,7 +118,7 @@ def run_setting(name: str, config, sizes: dict, seed: int, out_dir: Path, method
     true_peaks, _ = peak_targets(test.peaks, test.spectra.ids, list(truth.columns))
     results, predictions, models = {}, {}, {}
     for method in methods:
-        model = _make(method, sizes["train"], sizes["val"], sizes["seconds"], seed)
+        model = _make(method, sizes["train"], sizes["val"], sizes["seconds"], seed, config.internal_standard or "")
         ids = train.spectra.ids[:sizes["gd_train"]] if method == "gd" else train.spectra.ids
         _, fit_seconds = timed(lambda: model.fit(train.spectra.select(ids), train.targets.loc[ids],
                                                  clean=clean_train.select(ids), peaks=train.peaks))
@@ -152,23 +163,26 @@ def run_setting(name: str, config, sizes: dict, seed: int, out_dir: Path, method
             "cli_default": DEFAULT_METHOD,
             "scale": {"train": sizes["train"], "val": sizes["val"], "test": sizes["test"], "blanks": sizes["blanks"],
                       "channels": test.spectra.n_channels, "gd_train": sizes["gd_train"],
-                      "caemmt_max_seconds": sizes["seconds"]},
-            "targets": _targets(results, tests, default)}
+                      "caemmt_max_seconds": sizes["seconds"]}}
 
 
-def _targets(results: dict, tests: dict, default: str) -> dict:
-    mine = results[default]
+def _targets(setting: dict) -> dict:
+    results, tests, default = setting["results"], setting["paired_t_tests_vs_default"], setting["default"]
+    mine, floor = results[default], results["noise floor"]
     baselines = [m for m in ("wnnls", "gd", "bss", "rf", "pls") if m in results and m != default]
     beats = {m: bool(mine["mean_relative_error"] < results[m]["mean_relative_error"]
                      and mine["median_relative_error"] < results[m]["median_relative_error"]
                      and tests[m]["p"] < 0.01 and tests[m]["mean_difference"] < 0) for m in baselines}
-    ratio_floor = mine["median_relative_error"] / results["noise floor"]["median_relative_error"]
-    speedup = results["gd"]["ms_per_spectrum"] / mine["ms_per_spectrum"] if "gd" in results else None
+    ratio_floor = mine["median_relative_error"] / floor["median_relative_error"]
+    limit = FLOOR_RATIO_TARGET.get(setting["setting"], 1.2)
+    speedups = {m: results[m]["ms_per_spectrum"] / mine["ms_per_spectrum"] for m in ("wnnls", "noise floor")
+                if m in results}
     return {"beats_every_baseline_p<0.01": {"met": all(beats.values()), "per_baseline": beats},
-            "median_within_1.5x_noise_floor": {"met": bool(ratio_floor <= 1.5), "ratio": ratio_floor},
-            "inference_<=10ms_per_spectrum": {"met": bool(mine["ms_per_spectrum"] <= 10),
-                                              "ms": mine["ms_per_spectrum"]},
-            ">=100x_faster_than_gd": {"met": bool(speedup is not None and speedup >= 100), "speedup": speedup}}
+            f"median_within_{limit}x_noise_floor": {"met": bool(ratio_floor <= limit), "ratio": ratio_floor},
+            "inference_<=1ms_per_spectrum": {"met": bool(mine["ms_per_spectrum"] <= 1), "ms": mine["ms_per_spectrum"]},
+            ">=10x_faster_than_wnnls": {"met": bool(speedups.get("wnnls", 0) >= 10), "speedup": speedups.get("wnnls")},
+            ">=300x_faster_than_the_true_parameter_fit": {"met": bool(speedups.get("noise floor", 0) >= 300),
+                                                         "speedup": speedups.get("noise floor")}}
 
 
 def _figures(name, out_dir, test, truth, predictions, models, default) -> None:
@@ -222,7 +236,7 @@ def markdown(result: dict) -> str:
             lines.append(f"- vs {method}: mean difference {100 * t['mean_difference']:+.2f} points, "
                          f"t = {t['t']:.2f}, p = {t['p']:.2g}, n = {t['n']}")
         lines += ["", "Targets:", ""]
-        for target, v in setting["targets"].items():
+        for target, v in _targets(setting).items():
             detail = {k: val for k, val in v.items() if k != "met"}
             lines.append(f"- {target}: {'MET' if v['met'] else 'NOT MET'} ({json.dumps(detail, default=str)})")
         lines.append("")
@@ -232,6 +246,8 @@ def markdown(result: dict) -> str:
 
 
 def _write(result: dict, out_dir: Path, stem: str) -> None:
+    for setting in result["settings"]:
+        setting["targets"] = _targets(setting)
     result["summary"] = {setting["setting"]: {m: {"mean": r["mean_relative_error"], "median": r["median_relative_error"],
                                                   "ms_per_spectrum": r["ms_per_spectrum"]}
                                               for m, r in setting["results"].items()}
@@ -248,7 +264,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
     only: run just this setting and write parts/icpms_quantification_<setting>.json/.md (run the settings
     in parallel processes, then `merge_results`).
     """
-    scales = {"seed": scale, "hard": hard_scale or scale}
+    scales = {name: hard_scale or scale if name == "hard" else scale for name in settings()}
     methods = methods or ["caemmt", "caemmt-seed", "wnnls", "vpro", "gd", "bss", "rf", "pls"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
