@@ -175,7 +175,9 @@ class CAEMMT(Quantifier):
     Loss weights (lambda_struct, alpha, beta), optimiser settings (Adam, learning_rate, batch_size,
     epochs, patience) follow seed §3.2-3.3 and §4.4; max_seconds caps training time (none by default); validation_fraction of
     the training spectra is held out for early stopping. peak_shape ('fitted' or 'gaussian'): templates
-    of the physics architecture (see the module docstring).
+    of the physics architecture (see the module docstring). interferences: its species besides the analytes
+    and internal standard, as `WNNLS` takes them ('all' candidates by default: on the hard benchmark
+    setting, pruning them to those found in training ('auto') left the mean error at 12.8 instead of 9.5 %).
     """
 
     method = "caemmt"
@@ -184,7 +186,8 @@ class CAEMMT(Quantifier):
                  learning_rate: float = 1e-4, patience: int = 20, max_seconds: float | None = None,
                  lambda_struct: float | None = None, alpha: float = 1.0, beta: float = 0.5, downsample: int = 4,
                  hidden: int = 256, validation_fraction: float = 0.2, internal_standard: str = "In", seed: int = 0,
-                 progress: bool = True, device: str = "auto", peak_shape: str = "fitted"):
+                 progress: bool = True, device: str = "auto", peak_shape: str = "fitted",
+                 interferences: str = "all"):
         store_params(self, locals())
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -305,7 +308,7 @@ class CAEMMT(Quantifier):
     def _setup_physics(self, X, Y, context):
         from speclearn.quantify.wnnls import WNNLS
 
-        physics = WNNLS(internal_standard=self.internal_standard)
+        physics = WNNLS(internal_standard=self.internal_standard, interferences=self.interferences)
         physics.fit(context.spectra, _frame(Y, context.spectra.ids, self.targets_))
         inversion = physics._inversion_
         species, peaks, axis = physics.species_, physics.peaks_, context.spectra.axis
