@@ -25,16 +25,20 @@ def _wrap_deg(phase: np.ndarray) -> np.ndarray:
     return (phase + 180.0) % 360.0 - 180.0
 
 
+def _window_points(fid: np.ndarray, dwell_time_s: float, window_s: float) -> int:
+    return min(fid.shape[1], max(16, int(round(window_s / dwell_time_s))))
+
+
 def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, window_s: float = 0.1,
-             search_hz: float = 0.0, steps: int = 12) -> tuple[np.ndarray, np.ndarray]:
+             search_hz: float = 0.0, steps: int = 12, tolerance_hz: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (Hz, deg) of each FID relative to `reference`: `shift_phase(fid, -f, -phi)` aligns it.
 
     The model is the reference shifted and phased (it is less noisy than one transient: a Jacobian built
     from a noisy transient shrinks the steps). search_hz > 0: start from the best frequency within
     +-search_hz of a zero-padded cross-correlation (a global coarse step); 0: start from zero frequency,
-    as Near et al.
+    as Near et al. Each transient's Gauss-Newton steps stop once its frequency moves by less than tolerance_hz.
     """
-    points = min(fid.shape[1], max(16, int(round(window_s / dwell_time_s))))
+    points = _window_points(fid, dwell_time_s, window_s)
     t = np.arange(points) * dwell_time_s
     s, r = fid[:, :points], np.broadcast_to(reference[..., :points], (fid.shape[0], points))
     f = np.zeros(fid.shape[0])
@@ -46,20 +50,24 @@ def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, win
         f = grid[inside][np.argmax(correlation[:, inside], axis=1)]
     # best zero-order phase (closed form) at the starting frequency
     phi = np.angle(np.sum(s * (r * np.exp(2j * np.pi * f[:, None] * t)).conj(), axis=1))
-    for _ in range(steps):
-        model = r * np.exp(1j * (2 * np.pi * f[:, None] * t + phi[:, None]))
-        residual = s - model
-        d_f, d_phi = 1j * 2 * np.pi * t * model, 1j * model
-        # real Gauss-Newton normal equations for (f, phi), batched
-        a11 = np.sum(np.abs(d_f) ** 2, axis=1)
-        a22 = np.sum(np.abs(d_phi) ** 2, axis=1)
-        a12 = np.sum((d_f.conj() * d_phi).real, axis=1)
-        b1 = np.sum((d_f.conj() * residual).real, axis=1)
-        b2 = np.sum((d_phi.conj() * residual).real, axis=1)
-        det = a11 * a22 - a12 ** 2
-        det = np.where(np.abs(det) > 0, det, 1.0)
-        f = f + (a22 * b1 - a12 * b2) / det
-        phi = phi + (a11 * b2 - a12 * b1) / det
+    # Gauss-Newton for (f, phi) with model m = r exp(i(2 pi f t + phi)): |m| = |r|, so the normal matrix is
+    # fixed, and the gradient is sum (2 pi t, 1) Im(conj(m) s)
+    x = 2 * np.pi * t
+    power = np.abs(r) ** 2
+    a11, a12, a22 = power @ x ** 2, power @ x, power.sum(axis=1)
+    det = a11 * a22 - a12 ** 2
+    det = np.where(np.abs(det) > 0, det, 1.0)
+    cross = r.conj() * s
+    active = np.arange(len(f))
+    for _ in range(steps):  # each transient until its frequency step falls below tolerance_hz
+        z = (cross[active] * np.exp(-1j * (x * f[active, None] + phi[active, None]))).imag
+        b1, b2 = z @ x, z.sum(axis=1)
+        step = (a22[active] * b1 - a12[active] * b2) / det[active]
+        f[active] += step
+        phi[active] += (a11[active] * b2 - a12[active] * b1) / det[active]
+        active = active[np.abs(step) >= tolerance_hz]
+        if not active.size:
+            break
     return f, _wrap_deg(np.rad2deg(phi))
 
 
@@ -79,9 +87,10 @@ class SpectralRegistration(BaseEstimator):
         shift = np.zeros(data.n) if initial_hz is None else np.asarray(initial_hz, float).copy()
         phase = np.zeros(data.n) if initial_deg is None else np.asarray(initial_deg, float).copy()
         scans = np.asarray(data.scans)
+        points = _window_points(data.fid, data.dwell_time_s, self.window_s)
         for name in data.scan_names():
             rows = np.flatnonzero(scans == name)
-            fid = data.fid[rows]
+            fid = data.fid[rows, :points]  # all that the registration reads
             for _ in range(max(1, self.iterations)):
                 aligned = shift_phase(fid, data.dwell_time_s, -shift[rows], -phase[rows])
                 reference = np.median(aligned.real, axis=0) + 1j * np.median(aligned.imag, axis=0)
