@@ -137,6 +137,7 @@ def run_setting(name: str, config, sizes: dict, seed: int, out_dir: Path, method
             "stopped": None if history is None else history["stopped"],
             "architecture": getattr(model, "architecture_", None),
             "blank_limits": detection_limits(model.predict(blanks.spectra)).to_dict("index"),
+            **({} if recon is None else _unexplained(X, recon, test.spectra.axis, config)),
         }
         predictions[method], models[method] = predicted, model
     loq = pd.Series({k: v["loq"] for k, v in results["wnnls"]["blank_limits"].items()}) \
@@ -164,6 +165,23 @@ def run_setting(name: str, config, sizes: dict, seed: int, out_dir: Path, method
             "scale": {"train": sizes["train"], "val": sizes["val"], "test": sizes["test"], "blanks": sizes["blanks"],
                       "channels": test.spectra.n_channels, "gd_train": sizes["gd_train"],
                       "caemmt_max_seconds": sizes["seconds"]}}
+
+
+def _unexplained(X: np.ndarray, fitted: np.ndarray, axis: np.ndarray, config) -> dict:
+    """Share of test spectra with an unexplained-peak flag (z > UNEXPLAINED_Z), and the share flagged
+    within 1 m/z of an interferent that no method's candidate list has (the unseen setting's Pt)."""
+    from speclearn.physics.icpms import COMMON_INTERFERENT_ELEMENTS, natural_isotopes
+    from speclearn.quantify.analyst import UNEXPLAINED_Z, unexplained_peaks
+
+    mz, z = unexplained_peaks(X, fitted, axis)
+    flagged = z > UNEXPLAINED_Z
+    unlisted = [e for e in config.interferents if e not in COMMON_INTERFERENT_ELEMENTS]
+    out = {"unexplained_flagged_share": float(flagged.mean())}
+    if unlisted:
+        masses = np.array([m for e in unlisted for _, m, _ in natural_isotopes(e)])
+        near = np.abs(mz[:, None] - masses[None]).min(axis=1) <= 1.0
+        out |= {"unlisted_interferents": unlisted, "unexplained_at_unlisted_share": float((flagged & near).mean())}
+    return out
 
 
 def _targets(setting: dict) -> dict:
@@ -235,6 +253,13 @@ def markdown(result: dict) -> str:
         for method, t in setting["paired_t_tests_vs_default"].items():
             lines.append(f"- vs {method}: mean difference {100 * t['mean_difference']:+.2f} points, "
                          f"t = {t['t']:.2f}, p = {t['p']:.2g}, n = {t['n']}")
+        flags = {m: r for m, r in setting["results"].items() if "unexplained_flagged_share" in r}
+        if flags:
+            unlisted = next((r["unlisted_interferents"] for r in flags.values() if "unlisted_interferents" in r), None)
+            lines += ["", "Unexplained-peak flag (z > 10) on the test spectra: " + "; ".join(
+                f"{METHOD_LABELS.get(m, m)} {100 * r['unexplained_flagged_share']:.0f} %"
+                + (f" ({100 * r['unexplained_at_unlisted_share']:.0f} % at the masses of {', '.join(unlisted)}, "
+                   f"which no method lists)" if unlisted else "") for m, r in flags.items()) + "."]
         lines += ["", "Targets:", ""]
         for target, v in _targets(setting).items():
             detail = {k: val for k, val in v.items() if k != "met"}
