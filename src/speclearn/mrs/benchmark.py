@@ -431,8 +431,8 @@ def _summary(alignment, quantification, slopes, detection, speed, config) -> dic
 
 
 def _table(rows: list[dict]) -> str:
-    """Markdown table of dict rows (numbers to 3 significant digits)."""
-    columns = list(rows[0])
+    """Markdown table of dict rows (numbers to 3 significant digits; a key a row lacks is an empty cell)."""
+    columns = list(dict.fromkeys(c for r in rows for c in r))
 
     def cell(value) -> str:
         if isinstance(value, (bool, np.bool_)):
@@ -442,7 +442,7 @@ def _table(rows: list[dict]) -> str:
         return str(value)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
