@@ -7,9 +7,10 @@ The "real" spectra come from the simulator with an instrument state the generato
 (`REAL_INSTRUMENT`). Per repeat: a scarce training set (random spectra from the training targets)
 and the plentiful set (all training spectra); each generator is fitted on exactly that training set
 and generates spectra at new compositions (random convex mixtures of two training compositions):
-a cVAE, and the simulator at its nominal instrument corrected per channel towards the real
-training spectra (`SimulatorCorrection`), at fixed ratios and at the ratio (0 included) chosen by
-cross-validation on the real training spectra (the "auto" row: it augments only where that helps). PLS (components chosen by
+a cVAE, and the simulator at its nominal instrument, as it is and corrected per channel towards the
+real training spectra (`SimulatorCorrection`), at fixed ratios and at the ratio (0 included) and
+correction chosen by cross-validation on the real training spectra (the "auto" row: it augments only
+where that helps). PLS (components chosen by
 5-fold CV on the real training spectra, the same for both arms) is trained on real only and on real
 + generated, and scored on the same held-out test set (RMSE per oxide, averaged).
 Realism: generated spectra at the test compositions vs the real test spectra, by an MMD
@@ -29,7 +30,7 @@ from sklearn.model_selection import KFold
 
 from speclearn.core.spectra import Spectra
 from speclearn.generate.cvae import ConditionalVAE
-from speclearn.generate.simulated import SimulatorCorrection
+from speclearn.generate.simulated import GENERATED_PER_REAL, SimulatorCorrection, choose_simulated_augmentation
 from speclearn.metrics import (classifier_two_sample_test, mean_confidence_interval, mmd_permutation_test, rmse,
                                timed)
 from speclearn.io.atomic import markdown_table, write_result
@@ -37,14 +38,10 @@ from speclearn.io.atomic import markdown_table, write_result
 SCALES = {"quick": {"targets": 80, "test_targets": 25, "shots": 4, "repeats": 3, "epochs": 300},
           "full": {"targets": 120, "test_targets": 40, "shots": 5, "repeats": 5, "epochs": 400}}
 SCARCE = 50
-#: relative cross-validated RMSE gain an augmentation ratio needs to be chosen (with a 0.1 % margin the
-#: quick run chose 1:1, which cost 2.1 % (scarce) and 3.7 % (plentiful) on the test set)
-AUTO_MIN_GAIN = 0.05
 #: the "real" instrument: the simulator with knobs the generator does not know (it simulates with the
 #: defaults and learns the difference from the real training spectra)
 REAL_INSTRUMENT = {"instrument_fwhm_scale": 1.3, "continuum_fraction": 0.07, "temperature": 8400.0,
                    "read_noise": 8.0, "dark_level": 0.03}
-GENERATED_PER_REAL = (1, 10)
 BIN = 8
 NAME = "augmentation"
 
@@ -97,27 +94,6 @@ def _pls_rmse(k: int, X: np.ndarray, Y: np.ndarray, test: tuple[np.ndarray, np.n
     return float(np.mean(rmse(PLSRegression(k).fit(X, Y).predict(test[0]), test[1], axis=0)))
 
 
-def choose_simulated_ratio(X: np.ndarray, Y: np.ndarray, twins: np.ndarray, groups: np.ndarray,
-                           generated_twins: np.ndarray, generated_Y: np.ndarray, k: int, seed: int) -> int:
-    """Generated spectra per real one (0 or one of GENERATED_PER_REAL) with the lowest PLS RMSE on real
-    spectra held out by target (5-fold GroupKFold); the correction is refitted inside each fold and
-    generated spectra only ever join the training folds. 0 (no augmentation) is kept unless a ratio
-    lowers the cross-validated RMSE by AUTO_MIN_GAIN."""
-    from sklearn.model_selection import GroupKFold
-
-    ratios = (0, *GENERATED_PER_REAL)
-    errors = np.zeros(len(ratios))
-    for train, test in GroupKFold(min(5, len(np.unique(groups)))).split(X, groups=groups):
-        correction = SimulatorCorrection().fit(twins[train], X[train])
-        for i, ratio in enumerate(ratios):
-            n = ratio * len(train)
-            Xa = np.vstack([X[train], correction.transform(generated_twins[:n])])
-            Ya = np.vstack([Y[train], generated_Y[:n]])
-            errors[i] += _pls_rmse(min(k, len(train) - 1), Xa, Ya, (X[test], Y[test]))
-    best = int(np.argmin(errors))
-    return ratios[best] if errors[best] < errors[0] * (1 - AUTO_MIN_GAIN) else 0
-
-
 def _arm(spectra: Spectra, targets: pd.DataFrame, groups: pd.Series, train_ids: list[str],
          test: tuple[np.ndarray, np.ndarray], config: dict, seed: int) -> tuple[list[dict], ConditionalVAE, PLSRegression]:
     """RMSE of PLS on real only and on real + generated (cVAE; corrected simulator, each ratio in
@@ -143,16 +119,17 @@ def _arm(spectra: Spectra, targets: pd.DataFrame, groups: pd.Series, train_ids: 
     sim_seconds = time.perf_counter() - start
     for ratio in GENERATED_PER_REAL:
         n = ratio * len(train_ids)
-        rows.append({"generator": "simulator + correction", "generated": n, "fit_seconds": sim_seconds,
-                     "rmse": _pls_rmse(k, np.vstack([X, correction.transform(generated_twins[:n])]),
-                                       np.vstack([Y, wanted.to_numpy()[:n]]), test)})
-    chosen = choose_simulated_ratio(X, Y, twins, groups.loc[train_ids].to_numpy(), generated_twins, wanted.to_numpy(),
-                                    k, seed)
-    n = chosen * len(train_ids)
-    rows.append({"generator": "auto (CV-chosen simulator ratio)", "generated": n,
-                 "fit_seconds": time.perf_counter() - start,
-                 "rmse": _pls_rmse(k, np.vstack([X, correction.transform(generated_twins[:n])]),
-                                   np.vstack([Y, wanted.to_numpy()[:n]]), test)})
+        for generator, generated in (("simulator + correction", correction.transform(generated_twins[:n])),
+                                     ("simulator (uncorrected)", generated_twins[:n])):
+            rows.append({"generator": generator, "generated": n, "fit_seconds": sim_seconds,
+                         "rmse": _pls_rmse(k, np.vstack([X, generated]), np.vstack([Y, wanted.to_numpy()[:n]]), test)})
+    ratio, corrected = choose_simulated_augmentation(X, Y, twins, groups.loc[train_ids].to_numpy(), generated_twins,
+                                                     wanted.to_numpy(), k)
+    n = ratio * len(train_ids)
+    generated = correction.transform(generated_twins[:n]) if corrected else generated_twins[:n]
+    rows.append({"generator": "auto (CV-chosen simulator ratio and correction)", "generated": n,
+                 "corrected": corrected, "fit_seconds": time.perf_counter() - start,
+                 "rmse": _pls_rmse(k, np.vstack([X, generated]), np.vstack([Y, wanted.to_numpy()[:n]]), test)})
     for row in rows:
         row.update(real=len(train_ids), pls_components=k, cvae_epochs_run=len(vae.history_.train_loss))
     return rows, vae, real_only
@@ -216,16 +193,19 @@ def _summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean RMSE (95 % CI over draws) per setting, generator and amount of generated data; ratio to real
     only and the 95 % CI of the paired difference (augmented - real only) over draws."""
     out = []
+    # the auto rows form one group whatever amount each draw chose (their "generated" is the mean)
+    frame = frame.assign(amount=np.where(frame.generator.str.startswith("auto"), -1, frame.generated))
     for setting, part in frame.groupby("setting", sort=False):
         baseline = part[part.generator == "none"].set_index("repeat").rmse
-        for (generator, generated), group in part.groupby(["generator", "generated"], sort=False):
+        for (generator, _), group in part.groupby(["generator", "amount"], sort=False):
+            generated = group.generated.mean()
             ci = mean_confidence_interval(group.rmse.to_numpy())
             by_repeat = group.set_index("repeat").rmse
             difference = (by_repeat - baseline.loc[by_repeat.index]).to_numpy()
             diff_ci = mean_confidence_interval(difference) if len(difference) > 1 else \
                 {"mean": float(difference[0]), "low": float("nan"), "high": float("nan")}
             out.append({"setting": setting, "generator": generator, "real": int(group.real.iloc[0]),
-                        "generated": int(generated), "draws": len(group), "rmse": ci["mean"], "ci95_low": ci["low"],
+                        "generated": round(float(generated)), "draws": len(group), "rmse": ci["mean"], "ci95_low": ci["low"],
                         "ci95_high": ci["high"], "rmse_ratio": float((by_repeat / baseline.loc[by_repeat.index]).mean()),
                         "diff_low": diff_ci["low"], "diff_high": diff_ci["high"],
                         "pls_components": float(group.pls_components.mean()),
@@ -286,7 +266,7 @@ def _figures(out_dir: Path, table: pd.DataFrame, axis: np.ndarray, generated: np
            color=[colours.get(g, "tab:green") for g in table.generator], capsize=3)
     ax.set_xticks(range(len(table)), labels, fontsize=6)
     ax.set_ylabel("PLS RMSE (wt%, mean over oxides)")
-    ax.set_title("Real only (blue), + cVAE (orange), + corrected simulator (green)")
+    ax.set_title("Real only (blue), + cVAE (orange), + simulator (green)")
     save_figure(fig, out_dir / f"{NAME}_rmse.png")
 
     fig, ax = plt.subplots(figsize=(9, 4))
