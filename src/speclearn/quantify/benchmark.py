@@ -252,7 +252,8 @@ def markdown(result: dict) -> str:
                   f"Paired t-tests, {setting['default']} vs each method (per test item relative errors):", ""]
         for method, t in setting["paired_t_tests_vs_default"].items():
             lines.append(f"- vs {method}: mean difference {100 * t['mean_difference']:+.2f} points, "
-                         f"t = {t['t']:.2f}, p = {t['p']:.2g}, n = {t['n']}")
+                         f"t = {t['t']:.2f}, p = {t['p']:.2g}, n = {t['n']}"
+                         + (f"; Wilcoxon signed-rank p = {t['wilcoxon_p']:.2g}" if "wilcoxon_p" in t else ""))
         flags = {m: r for m, r in setting["results"].items() if "unexplained_flagged_share" in r}
         if flags:
             unlisted = next((r["unlisted_interferents"] for r in flags.values() if "unlisted_interferents" in r), None)
