@@ -1,10 +1,12 @@
 """ICP-MS quantification benchmark (the CAEM-MT paper §4-5): CAEM-MT vs five baselines vs the noise floor.
 
-Protocol per setting: train + validation spectra (seed: 800 + 200) and test spectra (200) whose
+Settings (`settings()`): the simulator's defaults, a harder one, and an unseen one (another internal
+standard, peak shape and an interferent no method lists). Protocol per setting: train + validation
+spectra (full scale: 800 + 200) and test spectra (200) whose
 concentrations come from a wider range (log-normal sigma x 1.5), plus blank replicates for LOD/LOQ.
 Every method is fitted on the same train + validation spectra (CAEM-MT holds the validation part out
 for early stopping). Relative errors are over test analytes whose true concentration is above the LOQ
-of the physics inversion (the same items for every method, so the paired t-tests are valid); blanks
+of the physics inversion (the same items for every method, so the paired tests are valid); blanks
 are reported separately. The noise floor is a weighted NNLS given each spectrum's true instrument
 parameters (the simulator's own templates at the true mass shift and bias, true background, true
 sensitivity and drift): the error left by counting noise alone.
