@@ -111,20 +111,20 @@ def test_cli_train_then_generate(cli, tmp_path):
 def test_simulated_augmentation_is_chosen_only_where_it_lowers_the_held_out_error():
     from speclearn.generate.simulated import choose_simulated_augmentation
 
-    def bands(amounts, width, rng, noise):
+    def bands(amounts, rng, noise):
         axis = np.linspace(0.0, 1.0, 64)
-        pure = np.stack([np.exp(-0.5 * ((axis - c) / width) ** 2) for c in (0.3, 0.5, 0.7)])
+        pure = np.stack([np.exp(-0.5 * ((axis - c) / 0.05) ** 2) for c in (0.3, 0.5, 0.7)])
         return amounts @ pure + rng.normal(0, noise, (len(amounts), axis.size))
 
     rng = np.random.default_rng(0)
     real_Y = rng.uniform(0, 10, (24, 3))
     groups = np.repeat(np.arange(12), 2)
-    real = bands(real_Y, 0.05, rng, 2.0)  # few, very noisy real spectra
-    twins = bands(real_Y, 0.05, rng, 0.05)
+    real = bands(real_Y, rng, 2.0)  # few, very noisy real spectra
+    twins = bands(real_Y, rng, 0.05)
     new_Y = rng.uniform(0, 10, (240, 3))
-    simulated = bands(new_Y, 0.05, rng, 0.05)  # a faithful simulator: clean spectra at new compositions
+    simulated = bands(new_Y, rng, 0.05)  # a faithful simulator: clean spectra at new compositions
     ratio, _ = choose_simulated_augmentation(real, real_Y, twins, groups, simulated, new_Y, components=3)
     assert ratio > 0
-    wrong = bands(new_Y[:, ::-1], 0.05, rng, 0.05)  # a simulator that swaps the components
+    wrong = bands(new_Y[:, ::-1], rng, 0.05)  # a simulator that swaps the components
     ratio, corrected = choose_simulated_augmentation(real, real_Y, twins, groups, wrong, new_Y, components=3)
     assert (ratio, corrected) == (0, False)

@@ -30,7 +30,8 @@ from sklearn.model_selection import KFold
 
 from speclearn.core.spectra import Spectra
 from speclearn.generate.cvae import ConditionalVAE
-from speclearn.generate.simulated import GENERATED_PER_REAL, SimulatorCorrection, choose_simulated_augmentation
+from speclearn.generate.simulated import (GENERATED_PER_REAL, SimulatorCorrection, choose_simulated_augmentation,
+                                         pls_rmse)
 from speclearn.metrics import (classifier_two_sample_test, mean_confidence_interval, mmd_permutation_test, rmse,
                                timed)
 from speclearn.io.atomic import markdown_table, write_result
@@ -90,14 +91,10 @@ def mixture_targets(targets: pd.DataFrame, n: int, rng: np.random.Generator) -> 
     return pd.DataFrame(values, columns=targets.columns, index=pd.Index([f"mix{i}" for i in range(n)], name="id"))
 
 
-def _pls_rmse(k: int, X: np.ndarray, Y: np.ndarray, test: tuple[np.ndarray, np.ndarray]) -> float:
-    return float(np.mean(rmse(PLSRegression(k).fit(X, Y).predict(test[0]), test[1], axis=0)))
-
-
 def _arm(spectra: Spectra, targets: pd.DataFrame, groups: pd.Series, train_ids: list[str],
          test: tuple[np.ndarray, np.ndarray], config: dict, seed: int) -> tuple[list[dict], ConditionalVAE, PLSRegression]:
-    """RMSE of PLS on real only and on real + generated (cVAE; corrected simulator, each ratio in
-    GENERATED_PER_REAL and the ratio chosen by cross-validation)."""
+    """RMSE of PLS on real only and on real + generated (cVAE; the simulator as it is and corrected, each
+    ratio in GENERATED_PER_REAL; the ratio and correction chosen by cross-validation)."""
     X, Y = spectra.select(train_ids).values(), targets.loc[train_ids].to_numpy()
     k = pls_components(X, Y, seed)
     vae, vae_seconds = timed(lambda: ConditionalVAE(epochs=config["epochs"], device="cpu", seed=seed).fit(
@@ -111,7 +108,7 @@ def _arm(spectra: Spectra, targets: pd.DataFrame, groups: pd.Series, train_ids: 
         n = ratio * len(train_ids)
         generated, conditions = vae.generate(wanted.iloc[:n], seed=seed + ratio)
         rows.append({"generator": "cVAE", "generated": n, "fit_seconds": vae_seconds,
-                     "rmse": _pls_rmse(k, np.vstack([X, generated.values()]), np.vstack([Y, conditions.to_numpy()]), test)})
+                     "rmse": pls_rmse(k, np.vstack([X, generated.values()]), np.vstack([Y, conditions.to_numpy()]), test)})
     start = time.perf_counter()
     twins = simulated_twins(targets.loc[train_ids], seed + 500)
     generated_twins = simulated_twins(wanted, seed + 501)
@@ -122,14 +119,14 @@ def _arm(spectra: Spectra, targets: pd.DataFrame, groups: pd.Series, train_ids: 
         for generator, generated in (("simulator + correction", correction.transform(generated_twins[:n])),
                                      ("simulator (uncorrected)", generated_twins[:n])):
             rows.append({"generator": generator, "generated": n, "fit_seconds": sim_seconds,
-                         "rmse": _pls_rmse(k, np.vstack([X, generated]), np.vstack([Y, wanted.to_numpy()[:n]]), test)})
+                         "rmse": pls_rmse(k, np.vstack([X, generated]), np.vstack([Y, wanted.to_numpy()[:n]]), test)})
     ratio, corrected = choose_simulated_augmentation(X, Y, twins, groups.loc[train_ids].to_numpy(), generated_twins,
                                                      wanted.to_numpy(), k)
     n = ratio * len(train_ids)
     generated = correction.transform(generated_twins[:n]) if corrected else generated_twins[:n]
     rows.append({"generator": "auto (CV-chosen simulator ratio and correction)", "generated": n,
                  "corrected": corrected, "fit_seconds": time.perf_counter() - start,
-                 "rmse": _pls_rmse(k, np.vstack([X, generated]), np.vstack([Y, wanted.to_numpy()[:n]]), test)})
+                 "rmse": pls_rmse(k, np.vstack([X, generated]), np.vstack([Y, wanted.to_numpy()[:n]]), test)})
     for row in rows:
         row.update(real=len(train_ids), pls_components=k, cvae_epochs_run=len(vae.history_.train_loss))
     return rows, vae, real_only

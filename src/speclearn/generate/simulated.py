@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
+from speclearn.metrics import rmse
 
 #: generated spectra per real one that `choose_simulated_augmentation` tries (besides none)
 GENERATED_PER_REAL = (1, 10)
@@ -57,12 +58,7 @@ def choose_simulated_augmentation(X: np.ndarray, Y: np.ndarray, twins: np.ndarra
     generated spectra only ever join the training folds. 0 (no augmentation) is kept unless a choice
     lowers the cross-validated RMSE by AUTO_MIN_GAIN.
     """
-    from sklearn.cross_decomposition import PLSRegression
     from sklearn.model_selection import GroupKFold
-
-    def cv_rmse(X_train, Y_train, X_test, Y_test) -> float:
-        model = PLSRegression(min(components, len(X_train) - 1)).fit(X_train, Y_train)
-        return float(np.mean(np.sqrt(np.mean((model.predict(X_test) - Y_test) ** 2, axis=0))))
 
     choices = [(0, False), *((ratio, corrected) for ratio in GENERATED_PER_REAL for corrected in (True, False))]
     errors = np.zeros(len(choices))
@@ -71,7 +67,14 @@ def choose_simulated_augmentation(X: np.ndarray, Y: np.ndarray, twins: np.ndarra
         for i, (ratio, corrected) in enumerate(choices):
             n = ratio * len(train)
             generated = correction.transform(generated_twins[:n]) if corrected else generated_twins[:n]
-            errors[i] += cv_rmse(np.vstack([X[train], generated]), np.vstack([Y[train], generated_Y[:n]]),
-                                 X[test], Y[test])
+            errors[i] += pls_rmse(min(components, len(train) - 1), np.vstack([X[train], generated]),
+                                  np.vstack([Y[train], generated_Y[:n]]), (X[test], Y[test]))
     best = int(np.argmin(errors))
     return choices[best] if errors[best] < errors[0] * (1 - AUTO_MIN_GAIN) else choices[0]
+
+
+def pls_rmse(components: int, X: np.ndarray, Y: np.ndarray, test: tuple[np.ndarray, np.ndarray]) -> float:
+    """RMSE on `test` (spectra, targets), averaged over targets, of a PLS model fitted on X, Y."""
+    from sklearn.cross_decomposition import PLSRegression
+
+    return float(np.mean(rmse(PLSRegression(components).fit(X, Y).predict(test[0]), test[1], axis=0)))

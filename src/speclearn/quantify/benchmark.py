@@ -264,7 +264,7 @@ def markdown(result: dict) -> str:
                 + (f" ({100 * r['unexplained_at_unlisted_share']:.0f} % at the masses of {', '.join(unlisted)}, "
                    f"which no method lists)" if unlisted else "") for m, r in flags.items()) + "."]
         lines += ["", "Targets:", ""]
-        for target, v in _targets(setting).items():
+        for target, v in setting["targets"].items():
             detail = {k: val for k, val in v.items() if k != "met"}
             lines.append(f"- {target}: {'MET' if v['met'] else 'NOT MET'} ({json.dumps(detail, default=str)})")
         lines.append("")
@@ -292,7 +292,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
     only: run just this setting and write parts/icpms_quantification_<setting>.json/.md (run the settings
     in parallel processes, then `merge_results`).
     """
-    scales = {name: hard_scale or scale if name == "hard" else scale for name in settings()}
+    scales = {name: (hard_scale or scale) if name == "hard" else scale for name in settings()}
     methods = methods or ["caemmt", "caemmt-seed", "wnnls", "vpro", "gd", "bss", "rf", "pls"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
