@@ -1,8 +1,11 @@
-"""Measures of the MRS benchmark: percent errors, residual offset spread, bias toward the training mean."""
+"""Measures of the MRS benchmark: percent errors, residual offset spread and its Cramer-Rao bound, bias
+toward the training mean."""
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+
+from speclearn.mrs.registration import offset_information
 
 
 def regression_slope(true: np.ndarray, predicted: np.ndarray) -> float:
@@ -58,10 +61,6 @@ def offset_crlb(clean_fid: np.ndarray, noise_sd: np.ndarray, dwell_time_s: float
     """Cramer-Rao bounds (sd; Hz, deg) of one transient's frequency and zero-order phase offsets, estimated
     jointly against its noise-free signal `clean_fid` (rows) under complex white noise of sd `noise_sd`
     per real component (time domain)."""
-    t = np.arange(clean_fid.shape[-1]) * dwell_time_s
-    power = np.abs(clean_fid) ** 2 / np.asarray(noise_sd, float)[..., None] ** 2
-    f_f = np.sum((2 * np.pi * t) ** 2 * power, axis=-1)
-    f_p = np.sum(power, axis=-1)
-    f_fp = np.sum(2 * np.pi * t * power, axis=-1)
+    f_f, f_fp, f_p = (a / np.asarray(noise_sd, float) ** 2 for a in offset_information(clean_fid, dwell_time_s))
     det = f_f * f_p - f_fp ** 2
     return np.sqrt(f_p / det), np.rad2deg(np.sqrt(f_f / det))

@@ -29,6 +29,15 @@ def _window_points(fid: np.ndarray, dwell_time_s: float, window_s: float) -> int
     return min(fid.shape[1], max(16, int(round(window_s / dwell_time_s))))
 
 
+def offset_information(reference: np.ndarray, dwell_time_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `reference`, the normal matrix of its frequency (Hz, as 2 pi f) and zero-order phase
+    offsets: (sum (2 pi t)^2 |r|^2, sum 2 pi t |r|^2, sum |r|^2); over the noise variance it is their
+    Fisher information."""
+    x = 2 * np.pi * np.arange(reference.shape[-1]) * dwell_time_s
+    power = np.abs(reference) ** 2
+    return power @ x ** 2, power @ x, power.sum(axis=-1)
+
+
 def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, window_s: float = 0.1,
              search_hz: float = 0.0, steps: int = 12, tolerance_hz: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (Hz, deg) of each FID relative to `reference`: `shift_phase(fid, -f, -phi)` aligns it.
@@ -53,8 +62,7 @@ def register(fid: np.ndarray, reference: np.ndarray, dwell_time_s: float, *, win
     # Gauss-Newton for (f, phi) with model m = r exp(i(2 pi f t + phi)): |m| = |r|, so the normal matrix is
     # fixed, and the gradient is sum (2 pi t, 1) Im(conj(m) s)
     x = 2 * np.pi * t
-    power = np.abs(r) ** 2
-    a11, a12, a22 = power @ x ** 2, power @ x, power.sum(axis=1)
+    a11, a12, a22 = offset_information(r, dwell_time_s)
     det = a11 * a22 - a12 ** 2
     det = np.where(np.abs(det) > 0, det, 1.0)
     cross = r.conj() * s
