@@ -206,23 +206,28 @@ class CAEMMT(Quantifier):
         step = float(self.axis_step_)
         shift = np.zeros(len(X))
         for _ in range(SHIFT_ITERATIONS):  # Gauss-Newton on the common mass shift, resampling each time
-            spectrum = self._resampled(X, shift) / self.input_scale_
+            spectrum = self._resampled(X, shift)
             amounts = spectrum @ projection.T
             slope = amounts[:, :len(d_shift)] @ d_shift
             step_size = np.sum(slope * (spectrum - amounts @ design), axis=1) / np.maximum(np.sum(slope ** 2, axis=1),
                                                                                           1e-30)
             shift = np.clip(shift + step_size, -5 * step, 5 * step)
-        spectrum = self._resampled(X, shift) / self.input_scale_
+        spectrum = self._resampled(X, shift)
         return np.concatenate([spectrum, shift[:, None], self._solve(spectrum)], axis=1).astype(np.float32)
 
     def _resampled(self, X: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """The region's channels of X read at m/z + shift (linear interpolation)."""
+        """The region's channels of X read at m/z + shift (linear interpolation), over the scale of the input."""
         step = float(self.axis_step_)
         whole = np.floor(shift / step)
         frac = (shift / step - whole)[:, None].astype(np.float32)
-        low = np.clip(self.region_[None, :] + whole.astype(int)[:, None], 0, X.shape[1] - 2)
-        rows = np.arange(len(X))[:, None]
-        return X[rows, low] * (1 - frac) + X[rows, low + 1] * frac
+        whole = whole.astype(int)
+        out = np.empty((len(X), len(self.region_)), np.float32)
+        for channels in np.unique(whole):  # the spectra shifted by the same whole channels read the same columns
+            rows = np.flatnonzero(whole == channels)
+            low = np.clip(self.region_ + channels, 0, X.shape[1] - 2)
+            block, f = X[rows], frac[rows]
+            out[rows] = block[:, low] * (1 - f) + block[:, low + 1] * f
+        return out / self.input_scale_
 
     def _solve(self, spectrum: np.ndarray) -> np.ndarray:
         """Amounts and baseline terms of (scaled, shift-corrected) spectra: the fixed projection, then least
@@ -234,16 +239,24 @@ class CAEMMT(Quantifier):
         w = 1.0 / (noise[0] + fit * (noise[1] + noise[2] * fit))
         gram = grams(w)
         scale = np.sqrt(np.maximum(np.diagonal(gram, axis1=1, axis2=2), 1e-300))
-        eye = np.eye(len(design))
-        gram = gram / (scale[:, :, None] * scale[:, None, :]) + 1e-9 * eye
+        gram /= scale[:, :, None] * scale[:, None, :]
+        gram += 1e-9 * np.eye(len(design))
         rhs = ((w * spectrum) @ design.T) / scale
         solution = np.linalg.solve(gram, rhs[..., None])[..., 0]
         keep = np.ones(solution.shape, bool)
         for _ in range(CLIP_STEPS):
-            keep[:, :len(design) - 2] &= solution[:, :len(design) - 2] > 0
-            mask = keep.astype(float)
-            masked = gram * (mask[:, :, None] * mask[:, None, :]) + eye * (1 - mask)[:, :, None]
-            solution = np.linalg.solve(masked, (rhs * mask)[..., None])[..., 0] * mask
+            dropped = keep[:, :len(design) - 2] & (solution[:, :len(design) - 2] <= 0)
+            if not dropped.any():
+                break
+            keep[:, :len(design) - 2] &= ~dropped
+            redo = np.flatnonzero(dropped.any(axis=1))  # the others' solutions stand
+            spectra, species = np.nonzero(~keep[redo])
+            masked = gram[redo]  # the dropped species' rows and columns out, 1 on their diagonal
+            masked[spectra, species, :] = 0.0
+            masked[spectra, :, species] = 0.0
+            masked[spectra, species, species] = 1.0
+            mask = keep[redo].astype(float)
+            solution[redo] = np.linalg.solve(masked, (rhs[redo] * mask)[..., None])[..., 0] * mask
         return solution / scale
 
     def _prepare_solve(self, net: PhysicsCAE) -> None:
