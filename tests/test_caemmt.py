@@ -70,3 +70,18 @@ def test_gaussian_peak_shape_is_an_option_and_does_worse_on_voigt_peaks(data, fi
     assert errors["fitted"] < errors["gaussian"], errors
     with pytest.raises(InputError, match="peak_shape"):
         METHODS["caemmt"](peak_shape="lorentz", epochs=1, progress=False).fit(train.spectra, train.targets)
+
+
+def test_resampling_is_linear_interpolation_at_the_shifted_mass(data, fitted):
+    train, _ = data
+    X = train.spectra.values()[:12].astype(np.float32)
+    axis = train.spectra.axis
+    step = float(fitted.axis_step_)
+    shift = np.linspace(-3.2, 3.7, len(X)) * step  # whole-channel groups of one and several spectra
+    shift[:4] = 0.4 * step
+    positions = axis[fitted.region_]
+    expected = np.stack([np.interp(positions + s, axis, row) for row, s in zip(X, shift)])
+    inside = (positions + shift.min() >= axis[0]) & (positions + shift.max() <= axis[-1])  # no extrapolation
+    assert inside.mean() > 0.99
+    np.testing.assert_allclose((fitted._resampled(X, shift) * fitted.input_scale_)[:, inside], expected[:, inside],
+                               rtol=1e-4, atol=1e-4 * np.abs(X).max())
