@@ -248,14 +248,3 @@ def test_cli_bad_inputs(cli, data, tmp_path):
     code, _, err = cli("transfer", "predict", "--model", tmp_path / "m", "--spectra", p_csv, "--out", tmp_path / "x.csv")
     assert code == 2 and "channels, but the model's secondary" in err
     assert not (tmp_path / "x.csv").exists()
-
-
-def test_grid_search_keeps_the_best_validation_point(data):
-    from speclearn.transfer.search import grid_search
-
-    train = paired(120, 5)
-    validation = paired(40, 6)
-    model, rows = grid_search(METHODS["pls"], train, validation, {"n_components": [1, 8]}, **PREP)
-    assert [r["params"]["n_components"] for r in rows] == [1, 8]
-    assert model.n_components_ == min(rows, key=lambda r: r["validation_rse"])["params"]["n_components"] == 8
-    assert rows[1]["validation_rse"] < rows[0]["validation_rse"]

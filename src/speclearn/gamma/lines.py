@@ -65,9 +65,6 @@ DECAY_LINES["U-238"] = sorted(DECAY_LINES["U-238"] + [(e, round(NATURAL_U235_ACT
 RADON_DAUGHTER_LINES = {"U-238": (241.997, 295.224, 351.932, 609.312, 768.356, 934.061, 1120.287, 1238.111,
                                   1377.669, 1729.595, 1764.494, 1847.420, 2204.21)}
 
-#: the daughters whose lines a natural chain entry carries (for messages)
-CHAIN_DAUGHTERS = {"Th-232": "Ac-228, Pb-212, Bi-212, Tl-208",
-                   "U-238": "Th-234, Pa-234m, Ra-226, Pb-214, Bi-214; U-235 at natural abundance"}
 #: natural background components
 NATURAL = ("K-40", "U-238", "Th-232")
 #: gamma-gamma cascades that give sum peaks (coincident pairs, keV)
