@@ -42,7 +42,7 @@ SCALES = {"quick": {"id_per_detector": 150, "pretrain_n": 1800, "pretrain_epochs
                     "test_per_material": 10, "ae_train": 1800, "ae_epochs": 60, "comp_test": 180, "repeats": 2,
                     "gen_per_material": 20, "gen_epochs": 150, "denoise_train": 40, "denoise_replicates": 2,
                     "denoise_epochs": 15},
-          "full": {"id_per_detector": 600, "pretrain_n": 3600, "pretrain_epochs": 40, "epochs": 80,
+          "full": {"id_per_detector": 3000, "pretrain_n": 3600, "pretrain_epochs": 40, "epochs": 80,
                    "test_per_material": 20, "ae_train": 5400, "ae_epochs": 120, "comp_test": 540, "repeats": 3,
                    "gen_per_material": 20, "gen_epochs": 300, "denoise_train": 150, "denoise_replicates": 4,
                    "denoise_epochs": 40}}
