@@ -8,28 +8,29 @@ concentrations) + beta * MAE(peak parameters). Spectra are binned by `downsample
 -> 2,500 by default) so that it trains on two CPU cores.
 
 architecture='physics' (the improved variant) puts the ICP-MS physics inside the model. A `WNNLS` fitted
-on the training spectra gives the species (analytes, internal standard, the interferences found in the
-training data), the noise model and starting peak width; with peak_shape='fitted' (default) the templates
-use the instrument peak shape (pseudo-Voigt core, low-mass tail, FWHM linear in m/z) fitted once to the
-shift-aligned mean of 100 training spectra (`physics.fit_peak_shape`, as `VarProQuantifier` does), with
-'gaussian' the WNNLS Gaussians. Each spectrum's mass shift is estimated by Gauss-Newton steps (amounts
-from a fixed projection, then the least-squares shift along the fit's shift derivative), three times,
-resampling the spectrum onto the nominal axis each time (on the harder benchmark setting this cut the
-shift error from 0.043 to 0.004 m/z against a first-order projection onto the shift derivatives); then
-the amounts are solved by least squares twice: a fixed projection (weights from the noise model at the
-mean training spectrum), then weighted by the noise model at that first fit, per spectrum, dropping
-species with negative amounts (`CLIP_STEPS`). The network reads the resampled
-spectrum, its shift and these amounts (this preparation runs in numpy: ONNX has no linear solve). The
-mass bias of each spectrum, a transmission factor (m/z / reference)^b, is the slope of the log amounts
-of a reference group of background ions (the plasma gas ions, found in the training amounts as
-`VarProQuantifier` finds them) against their log m/z; the analytes' amounts are corrected for it and
-divided by the internal standard's, and a trainable calibration line (initialised from the training
-data, trained with a Huber loss on relative errors) turns them into concentrations. An MLP (256 hidden)
-reads the amounts; its peak branch predicts amount corrections, a residual mass shift and a width scale,
-from which the decoder renders the spectrum with the templates (first-order in shift and width): the
-reconstruction and the analytes' peak parameters. Losses without targets (no clean spectra, no peak table) are left out. (A
-learned additive or relative correction of the concentrations by the MLP, and a learned correction of
-the mass bias, made the errors larger on the benchmark, so the concentrations come from the solve.)
+on the training spectra gives the species (analytes, internal standard and every candidate interference,
+or with interferences='auto' those found in the training data), the noise model and starting peak width;
+with peak_shape='fitted' (default) the templates use the instrument peak shape (pseudo-Voigt core,
+low-mass tail, FWHM linear in m/z) fitted once to the shift-aligned mean of 100 training spectra
+(`physics.fit_peak_shape`, as `VarProQuantifier` does), with 'gaussian' the WNNLS Gaussians. Each
+spectrum's mass shift is estimated by Gauss-Newton steps (amounts from a fixed projection, then the
+least-squares shift along the fit's shift derivative), three times, resampling the spectrum onto the
+nominal axis each time (on the harder benchmark setting this cut the shift error from 0.043 to 0.004 m/z
+against a first-order projection onto the shift derivatives); then the amounts are solved by least
+squares twice: a fixed projection (weights from the noise model at the mean training spectrum), then
+weighted by the noise model at that first fit, per spectrum, dropping species with negative amounts
+(`CLIP_STEPS`). The network reads the resampled spectrum, its shift and these amounts (this preparation
+runs in numpy: ONNX has no linear solve). The mass bias of each spectrum, a transmission factor (m/z /
+reference)^b, is the slope of the log amounts of a reference group of background ions (the plasma gas
+ions, found in the training amounts as `VarProQuantifier` finds them) against their log m/z; the
+analytes' amounts are corrected for it and divided by the internal standard's, and a trainable
+calibration line (initialised from the training data, trained with a Huber loss on relative errors)
+turns them into concentrations. An MLP (256 hidden) reads the amounts; its peak branch predicts amount
+corrections, a residual mass shift and a width scale, from which the decoder renders the spectrum with
+the templates (first-order in shift and width): the reconstruction and the analytes' peak parameters.
+Losses without targets (no clean spectra, no peak table) are left out. (A learned additive or relative
+correction of the concentrations by the MLP, and a learned correction of the mass bias, made the errors
+larger on the benchmark, so the concentrations come from the solve.)
 """
 from __future__ import annotations
 
@@ -216,7 +217,7 @@ class CAEMMT(Quantifier):
         return np.concatenate([spectrum, shift[:, None], self._solve(spectrum)], axis=1).astype(np.float32)
 
     def _resampled(self, X: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """The region's channels of X read at m/z + shift (linear interpolation), over the scale of the input."""
+        """The region's channels of X read at m/z + shift (linear interpolation), divided by the input scale."""
         step = float(self.axis_step_)
         whole = np.floor(shift / step)
         frac = (shift / step - whole)[:, None].astype(np.float32)
