@@ -10,7 +10,7 @@ import pytest
 from speclearn.cli.main import main
 from speclearn.core.errors import InputError
 from speclearn.mrs.basis import combine, load_basis
-from speclearn.mrs.data import MRSData, ppm_slice, shift_phase, to_spectrum
+from speclearn.mrs.data import MRSData, first_order_phase, ppm_axis, ppm_slice, shift_phase, to_spectrum
 from speclearn.mrs.evaluation import offset_crlb, regression_slope
 from speclearn.mrs.io import read_mrs, write_jmrui, write_mrs, write_text
 from speclearn.mrs.lcm import LinearCombinationFit
@@ -47,6 +47,20 @@ def test_round_trip_npz_and_nifti(tmp_path, name):
     assert back.central_frequency_mhz == pytest.approx(123.2)
     assert back.te_ms == pytest.approx(30.0)
     assert back.scans == data.scans and back.ids == data.ids
+
+
+def test_first_order_phase_turns_the_spectrum_without_wrapping_the_fid():
+    """A first-order phase is a time shift: the decayed end of the FID stays decayed (a circular shift
+    would move the FID's first points there), and each line turns by phase0 + phase1 (ppm - 4.65)."""
+    dwell, cf, points = 0.25e-3, 123.2, 2048
+    t = np.arange(points) * dwell
+    ppm = 2.0
+    fid = np.exp(2j * np.pi * (ppm - 4.65) * cf * t - 20.0 * t)[None]
+    turned = first_order_phase(fid, dwell, cf, 10.0, 3.0)
+    assert np.abs(turned[0, -50:]).max() < 1e-3 * np.abs(turned[0, 0])
+    peak = np.argmin(np.abs(ppm_axis(points, dwell, cf) - ppm))
+    change = np.angle(to_spectrum(turned)[0, peak] / to_spectrum(fid)[0, peak], deg=True)
+    assert abs(change - (10.0 + 3.0 * (ppm - 4.65))) < 1.0
 
 
 def test_nifti_keeps_dimension_tags(tmp_path):

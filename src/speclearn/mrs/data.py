@@ -64,11 +64,18 @@ def lineshape(fid: np.ndarray, dwell_time_s: float, lorentzian: np.ndarray | flo
 
 def first_order_phase(fid: np.ndarray, dwell_time_s: float, central_frequency_mhz: float,
                       phase0_deg: np.ndarray | float, phase1_deg_per_ppm: np.ndarray | float) -> np.ndarray:
-    """Spectra rotated by phase0 + phase1 (ppm - 4.65) degrees (applied in the frequency domain)."""
-    ppm = ppm_axis(fid.shape[-1], dwell_time_s, central_frequency_mhz)
+    """Spectra rotated by phase0 + phase1 (ppm - 4.65) degrees.
+
+    The first-order phase is a time shift of the FID; it is applied to the FID zero-filled to twice its
+    length and cut back, so the FID's first, largest points are not wrapped around to its end (which a
+    linear phase on the unpadded spectrum does, putting frequency information where no FID has any).
+    """
+    points = fid.shape[-1]
+    padded = np.concatenate([fid, np.zeros_like(fid)], axis=-1)
+    ppm = ppm_axis(2 * points, dwell_time_s, central_frequency_mhz)
     phase = np.deg2rad(np.asarray(phase0_deg, float)[..., None]
                        + np.asarray(phase1_deg_per_ppm, float)[..., None] * (ppm - WATER_PPM))
-    return to_fid(to_spectrum(fid) * np.exp(1j * phase))
+    return to_fid(to_spectrum(padded) * np.exp(1j * phase))[..., :points]
 
 
 @dataclass(frozen=True, eq=False)
