@@ -167,6 +167,20 @@ def test_sources_behind_thick_lead_are_not_labelled():
     assert thin.sum() >= 2 and sim.truth.loc[thin, "labels"].str.contains("Am-241").all()
 
 
+def test_oracle_labels_fit_each_amount_and_apply_the_label_rule():
+    """The oracle fits each candidate's amount with the other components known: far above the detection
+    limit it reproduces the labels, and near it (few counts) it errs, as any identifier must."""
+    from speclearn.gamma.simulate import _poisson_scale
+    rng = np.random.default_rng(0)
+    rest, own = rng.uniform(50, 100, 400), np.exp(-0.5 * ((np.arange(400) - 200) / 5.0) ** 2) * 40
+    estimates = [_poisson_scale(rng.poisson(rest + 2.0 * own).astype(float), rest, own) for _ in range(200)]
+    assert abs(np.mean(estimates) - 2.0) < 0.05 and _poisson_scale(np.zeros(400), rest, own) == 0.0
+    loud = simulate_nuclides("hpge", 20, seed=4, counts=(1e6, 1e6), background=(0.3, 0.3), oracle=True)
+    assert (loud.truth["oracle_labels"] == loud.truth["labels"]).mean() >= 0.9
+    faint = simulate_nuclides("nai", 60, seed=4, counts=(1e3, 3e3), oracle=True)
+    assert 0 < (faint.truth["oracle_labels"] != faint.truth["labels"]).sum() < 30
+
+
 def test_material_simulation_ground_truth():
     assert len(MATERIALS) >= 16
     assert atom_fractions("water")[0] == pytest.approx(2 / 3)

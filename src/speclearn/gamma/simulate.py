@@ -126,6 +126,21 @@ def detectable(axis: np.ndarray, others: np.ndarray, peaks: np.ndarray, energies
     return bool(np.any(inside & (0.98 * peaks >= 2.71 + 4.65 * np.sqrt(background))))
 
 
+def _poisson_scale(counts: np.ndarray, rest: np.ndarray, own: np.ndarray) -> float:
+    """Maximum-likelihood c >= 0 of counts ~ Poisson(rest + c own) (Newton from 0: the score is convex and
+    decreasing in c, so the steps rise monotonically to its root)."""
+    keep = own > 1e-12 * own.max()
+    x, r, o = counts[keep], np.maximum(rest[keep], 1e-9), own[keep]
+    c = 0.0
+    for _ in range(100):
+        ratio = x / (r + c * o)
+        score = float(ratio @ o) - float(o.sum())
+        if score <= 1e-9 * float(o.sum()):
+            break
+        c += score / float((ratio / (r + c * o)) @ (o * o))
+    return c
+
+
 def background_templates(detector, *, n_channels: int | None = None, e_max: float | None = None) -> dict[str, np.ndarray]:
     """Natural background components, each normalised to one count: K-40, U-238, Th-232, scattered
     continuum (two hump shapes) and the 511 keV annihilation line of cosmic-ray pair production."""
@@ -160,12 +175,18 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
                       background: tuple[float, float] = (0.0, 0.4), shielding_probability: float = 0.3,
                       gain_drift: float = 0.003, real_time: float = 300.0, scatter_shapes: bool = False,
                       radon: tuple[float, float] = (1.0, 1.0), n_channels: int | None = None,
-                      e_max: float | None = None) -> Simulation:
+                      e_max: float | None = None, oracle: bool = False) -> Simulation:
     """Mixtures of 1..`max_sources` nuclides; counts log-uniform in `counts`; background share in `background`;
     `scatter_shapes` draws each spectrum's two scattered-continuum humps (knee 40-250 keV, power-law
     slope 0.8-2.2) instead of the two fixed ones and adds a broad backscatter hump (centre 170-300 keV,
     FWHM 50-150 keV); `radon`: range of the share of the background
-    U-238 series' radon daughters retained (uniform per spectrum; 1: secular equilibrium)."""
+    U-238 series' radon daughters retained (uniform per spectrum; 1: secular equilibrium).
+
+    `oracle`: also the column `oracle_labels`, the labels an identifier reaches that knows every
+    spectrum's expected counts except the amount of the nuclide it tests: that amount fitted to the
+    counts (Poisson maximum likelihood, the nuclide's own expected spectrum as template; unit amount for
+    the nuclides not in the spectrum), then the label's own rule (`detectable`) at the fitted amount. It
+    bounds what the label definition lets any identifier reach, near the detection limit included."""
     detector = get_detector(detector)
     nuclides = tuple(nuclides or NUCLIDES)
     unknown = [x for x in nuclides if x not in DECAY_LINES]
@@ -229,6 +250,18 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
         X[i] = rng.poisson(expected)
         labels = sorted(name for name, (own, peaks) in parts.items()
                         if detectable(axis, live * (spectrum - own), live * peaks, decay_lines(name)[:, 0], detector))
+        if oracle:
+            found = []
+            for name in sorted(set(nuclides) | set(parts)):
+                own, peaks = parts.get(name, (0.0, 0.0))
+                template, unit_peaks = (own, peaks) if name in parts else (
+                    total * nuclide_template(detector, name, shielding=shield, n_channels=n_ch, e_max=e),
+                    total * line_peaks(detector, name, shield))
+                drifted = _drift(axis, template * live, gain)
+                scale = _poisson_scale(X[i], expected - (drifted if name in parts else 0.0), drifted)
+                if detectable(axis, live * (spectrum - own), scale * live * unit_peaks, decay_lines(name)[:, 0], detector):
+                    found.append(name)
+            row["oracle_labels"] = ";".join(found)
         rows.append({**row, **activity, "labels": ";".join(labels), "n_sources": len(chosen),
                      "total_counts": float(X[i].sum()), "live_time_s": live_time, "real_time_s": real_time,
                      "gain_drift": gain, "shielding": f"{shield[0]} {shield[1]:.2f} cm" if shield else "none",
