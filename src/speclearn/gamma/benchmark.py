@@ -470,8 +470,9 @@ def _write_markdown(out_dir: Path, sections: dict, walls: dict, summary: dict, s
               + f" (target >= 0.95: {'met' if summary['identification_target_f1_095_met'] else 'NOT met'}; above peak "
               f"search: {'yes' if summary['identification_above_peak_search'] else 'no'}). The oracle row is what the "
               "label definition leaves to an identifier that knows every other component of the spectrum: each "
-              "candidate's amount fitted to the counts (Poisson likelihood), then the labels' own detection-limit rule; "
-              "its errors are those the detection limit makes unavoidable.", ""]
+              "candidate's amount fitted to the counts (Poisson likelihood), then the labels' own detection-limit rule. "
+              "Its errors are those the detection limit makes unavoidable; it is an upper reference, not a reachable "
+              "target, since an identifier must estimate the other components' amounts that it knows.", ""]
     lines += ["#### Real spectra (becquerel samples)", "", "| file | what | calibration | method | named (score) |",
               "|---|---|---|---|---|"]
     lines += [f"| {r['file']} | {r['what']} | {r['calibration']} | {r['method']} | {r['named']} |" for r in sections["real"]]

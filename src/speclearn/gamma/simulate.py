@@ -185,8 +185,8 @@ def simulate_nuclides(detector="nai", n: int = 100, *, seed: int = 0, nuclides: 
     `oracle`: also the column `oracle_labels`, the labels an identifier reaches that knows every
     spectrum's expected counts except the amount of the nuclide it tests: that amount fitted to the
     counts (Poisson maximum likelihood, the nuclide's own expected spectrum as template; unit amount for
-    the nuclides not in the spectrum), then the label's own rule (`detectable`) at the fitted amount. It
-    bounds what the label definition lets any identifier reach, near the detection limit included."""
+    the nuclides not in the spectrum), then the label's own rule (`detectable`) at the fitted amount: an
+    upper reference for identifiers, which must estimate the other components' amounts it knows."""
     detector = get_detector(detector)
     nuclides = tuple(nuclides or NUCLIDES)
     unknown = [x for x in nuclides if x not in DECAY_LINES]
