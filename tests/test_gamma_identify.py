@@ -55,6 +55,38 @@ def test_training_starts_from_a_fitted_identifier_with_the_same_grid():
         MLPIdentifier(**{**small, "hidden": 8}).fit(sim.spectra, sim.truth["labels"], init=plain)
 
 
+def test_line_significance_finds_a_peak_where_it_is_and_nowhere_else():
+    from speclearn.core.spectra import Spectra
+    from speclearn.gamma.learned import LINE_WINDOWS, line_significance
+    axis = np.arange(0.5, 3000.0, 1.0)
+    flat = np.full((1, axis.size), 100.0)
+    peak = flat + 4000.0 * np.exp(-0.5 * ((axis - 662.0) / 2.0) ** 2) / (2.0 * np.sqrt(2 * np.pi))
+    z = line_significance(Spectra(peak, axis, axis_kind="energy", axis_unit="keV"), np.array([662.0, 1500.0, 0.0]))
+    assert z.shape == (1, 3, len(LINE_WINDOWS))
+    assert z[0, 0, 1] > 20 and z[0, 0, 1] > z[0, 0, 3]  # the window near the peak's width sees it best
+    assert np.all(np.abs(z[0, 1]) < 3) and np.all(z[0, 2] == 0)  # no peak; no line
+    assert np.all(np.abs(line_significance(Spectra(flat, axis, axis_kind="energy", axis_unit="keV"),
+                                           np.array([662.0]))) < 1e-9)
+
+
+def test_line_check_rescores_the_background_saves_and_is_dropped_by_a_refit(tmp_path):
+    sim = simulate_nuclides("nai", 40, seed=4, counts=(1e4, 1e5))
+    small = {"n_bins": 64, "hidden": 16, "epochs": 1, "batch_size": 8}
+    model = MLPIdentifier(**small).fit(sim.spectra, sim.truth["labels"])
+    plain = model.decision_function(sim.spectra)
+    model.fit_line_check(sim.spectra, sim.truth["labels"], epochs=2, seed=1)
+    checked = model.decision_function(sim.spectra)
+    natural = ["K-40", "Th-232", "U-238"]
+    assert checked.shape == plain.shape and not np.allclose(checked[natural], plain[natural])
+    np.testing.assert_array_equal(checked.drop(columns=natural), plain.drop(columns=natural))  # sources: the MLP's
+    again = MLPIdentifier.load(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(again.decision_function(sim.spectra), checked, rtol=1e-6)
+    np.testing.assert_array_equal(again.line_energies_, model.line_energies_)
+    assert model.line_energies_[model.nuclides_.index("Cs-137"), 0] == pytest.approx(661.657)
+    model.fit(sim.spectra, sim.truth["labels"])
+    assert model.check_ is None
+
+
 #: sources none of the real sample files holds (none of their lines is a peak in any of them)
 ABSENT = {"Am-241", "Ba-133", "Co-57", "Eu-152", "I-131", "Ir-192", "Mn-54", "Tc-99m", "U-235", "Y-88"}
 

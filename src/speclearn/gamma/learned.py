@@ -3,6 +3,8 @@
 Spectra from any detector are rebinned from their energy calibration onto one grid uniform in
 sqrt(E) (30-3000 keV); the input is the square root of each bin's share of the counts plus
 log10(total counts). Trained on simulated mixtures across detectors (`simulate_training_set`).
+An optional line check (`MLPIdentifier.fit_line_check`) rescores each nuclide from the MLP's scores
+and the significance of the nuclide's strongest lines in the spectrum's own channels.
 """
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from torch import nn
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import energy_axis, model_input, sqrt_grid
-from speclearn.gamma.lines import DECAY_LINES
+from speclearn.gamma.grid import energy_axis, energy_spectra, model_input, sqrt_grid
+from speclearn.gamma.lines import DECAY_LINES, NATURAL, decay_lines
 from speclearn.gamma.peaksearch import long_table
+from speclearn.gamma.response import bin_edges
 from speclearn.models import SavedModel, SpectralEstimator, load
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
@@ -42,6 +45,50 @@ def _widened(state: dict, net: nn.Module) -> dict:
         if name.endswith("weight"):
             out[name][:, value.shape[1]:] = 0.0
         out[name][tuple(slice(0, n) for n in value.shape)] = value
+    return out
+
+
+def _check_net(n_in: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(n_in, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 1))
+
+
+#: half-widths (keV at 662 keV, growing as sqrt(E)) of the windows in which `line_significance` counts a
+#: line: about one FWHM of HPGe, LaBr3, NaI and a poor NaI
+LINE_WINDOWS = (1.5, 5.0, 20.0, 50.0)
+
+
+def strongest_lines(nuclide: str, k: int = 3) -> np.ndarray:
+    """Energies (keV) of the nuclide's `k` lines with the most detected photons (yield x E^-0.8) in
+    40-3000 keV, padded with zeros (no line)."""
+    lines = decay_lines(nuclide)
+    lines = lines[(lines[:, 0] > 40.0) & (lines[:, 0] < 3000.0)]
+    order = np.argsort(lines[:, 1] * (lines[:, 0] / 661.657) ** -0.8)[::-1][:k]
+    return np.concatenate([lines[order, 0], np.zeros(k - len(order))])
+
+
+def line_significance(spectra: Spectra, energies: np.ndarray) -> np.ndarray:
+    """(spectra, energies, `LINE_WINDOWS`) net counts of a peak at each energy over the continuum of
+    the side bands (1.5-3 half-widths away), in standard deviations; 0 where the bands leave the range
+    (and for energy 0: no line)."""
+    spectra = energy_spectra(spectra)
+    edges = bin_edges(spectra.axis)
+    X = spectra.values()
+    cumulative = np.concatenate([np.zeros((len(X), 1)), np.cumsum(X, axis=1)], axis=1)
+
+    def below(e):  # counts below energies e (m,), linear inside a channel
+        e = np.clip(e, edges[0], edges[-1])
+        i = np.clip(np.searchsorted(edges, e, side="right"), 1, len(edges) - 1)
+        f = (e - edges[i - 1]) / (edges[i] - edges[i - 1])
+        return cumulative[:, i - 1] * (1 - f) + cumulative[:, i] * f
+
+    e = np.asarray(energies, dtype=float)
+    out = np.zeros((len(X), e.size, len(LINE_WINDOWS)))
+    for k, width in enumerate(LINE_WINDOWS):
+        w = width * np.sqrt(np.maximum(e, 1.0) / 661.657)
+        peak = below(e + w) - below(e - w)
+        continuum = (below(e - 1.5 * w) - below(e - 3 * w) + below(e + 3 * w) - below(e + 1.5 * w)) * 2 / 3
+        inside = (e - 3 * w > edges[0]) & (e + 3 * w < edges[-1])
+        out[:, :, k] = np.where(inside, (peak - continuum) / np.sqrt(peak + continuum + 1.0), 0.0)
     return out
 
 
@@ -94,6 +141,7 @@ class MLPIdentifier(SpectralEstimator):
         if len(X) != len(y):
             raise InputError(f"{len(X)} spectra but {len(y)} label rows")
         torch.manual_seed(self.seed)
+        self.check_ = None  # a line check belongs to the MLP it was trained on
         self.net_ = _net(X.shape[1], len(self.nuclides_), self.hidden, self.dropout)
         if init is not None:
             if list(init.nuclides_) != list(self.nuclides_) or len(init.grid_) != len(self.grid_):
@@ -110,13 +158,63 @@ class MLPIdentifier(SpectralEstimator):
                               description="nuclide identifier")
         return self
 
-    def decision_function(self, spectra: Spectra) -> pd.DataFrame:
-        """(spectra x nuclides) sigmoid scores."""
+    def _mlp_scores(self, spectra: Spectra) -> np.ndarray:
         if not hasattr(self, "net_"):
             raise InputError("the identifier is not fitted")
-        X = self._features(spectra)
         self.net_.eval()
-        proba = predict_batches(lambda b: torch.sigmoid(self.net_(b)), X)
+        return predict_batches(lambda b: torch.sigmoid(self.net_(b)), self._features(spectra))
+
+    def _check_inputs(self, spectra: Spectra, scores: np.ndarray) -> np.ndarray:
+        """(spectra x nuclides, features) rows of the line check: the nuclide's MLP logit, the signed
+        log significance of its strongest lines in each window, log10(total counts), the nuclide
+        (one-hot) and every nuclide's squashed logit (what else the MLP sees)."""
+        n, m = scores.shape
+        logit = np.log(np.clip(scores, 1e-6, 1.0) / np.clip(1.0 - scores, 1e-6, 1.0))
+        z = line_significance(spectra, self.line_energies_.ravel()).reshape(n, m, -1)
+        total = np.log10(np.maximum(energy_spectra(spectra).values().sum(axis=1), 1.0)) - 4.0
+        parts = [logit[:, :, None] / 4.0, np.sign(z) * np.log1p(np.abs(z)),
+                 np.broadcast_to(total[:, None, None], (n, m, 1)), np.broadcast_to(np.eye(m), (n, m, m)),
+                 np.broadcast_to(np.tanh(logit / 4.0)[:, None, :], (n, m, m))]
+        return np.concatenate(parts, axis=2).reshape(n * m, -1).astype(np.float32)
+
+    def fit_line_check(self, spectra: Spectra | list[Spectra], labels, *, nuclides: tuple[str, ...] = NATURAL,
+                       epochs: int = 20, seed: int = 0) -> "MLPIdentifier":
+        """Train the line check on labelled spectra the MLP was not trained on: a second network that
+        rescores `nuclides` (default: the natural background) from the MLP's scores and the
+        significance of each nuclide's strongest lines (`strongest_lines`, `LINE_WINDOWS`) in the
+        spectrum's own channels; it learns from every nuclide's rows. Per-nuclide thresholds are
+        reset (0.5 until chosen again)."""
+        unknown = sorted(set(nuclides) - set(self.nuclides_))
+        if unknown:
+            raise InputError(f"the identifier does not know {', '.join(unknown)}")
+        parts = spectra if isinstance(spectra, list) else [spectra]
+        self.line_energies_ = np.stack([strongest_lines(name) for name in self.nuclides_])
+        X = torch.as_tensor(np.vstack([self._check_inputs(s, self._mlp_scores(s)) for s in parts]))
+        y = torch.as_tensor(label_matrix(list(labels), self.nuclides_).reshape(-1, 1))
+        if len(X) != len(y):
+            raise InputError(f"{len(X) // len(self.nuclides_)} spectra but {len(y) // len(self.nuclides_)} label rows")
+        torch.manual_seed(seed)
+        self.check_ = _check_net(X.shape[1])
+        self.checked_ = [name for name in self.nuclides_ if name in nuclides]
+        val = np.random.default_rng(seed).random(len(X) // len(self.nuclides_)) < 0.1
+        val = np.repeat(val, len(self.nuclides_))
+        config = TrainingConfig(epochs=epochs, batch_size=512, learning_rate=2e-3, weight_decay=1e-5, patience=5,
+                                seed=seed, progress=self.progress)
+        self.check_history_ = train(self.check_, _bce, [X[~val], y[~val]], [X[val], y[val]], config,
+                                    description="line check")
+        self.thresholds_ = None
+        return self
+
+    def decision_function(self, spectra: Spectra) -> pd.DataFrame:
+        """(spectra x nuclides) scores: the MLP's sigmoids, those of the line check's nuclides rescored
+        by it when the identifier has one."""
+        proba = self._mlp_scores(spectra)
+        if getattr(self, "check_", None) is not None:
+            self.check_.eval()
+            columns = [self.nuclides_.index(name) for name in self.checked_]
+            rows = self._check_inputs(spectra, proba).reshape(proba.shape + (-1,))[:, columns]
+            checked = predict_batches(lambda b: torch.sigmoid(self.check_(b)), rows.reshape(-1, rows.shape[2]))
+            proba[:, columns] = checked.reshape(len(proba), len(columns))
         return pd.DataFrame(proba, index=spectra.meta.index, columns=self.nuclides_)
 
     def decision_thresholds(self) -> dict[str, float]:
@@ -134,15 +232,31 @@ class MLPIdentifier(SpectralEstimator):
         extra = dict(getattr(self, "extra_", None) or {})
         if getattr(self, "thresholds_", None):
             extra["nuclide_thresholds"] = dict(self.thresholds_)
-        return {"targets": list(self.nuclides_), "extra": extra, "arrays": module_arrays(self.net_)}
+        if getattr(self, "check_", None) is not None:
+            extra["line_check_nuclides"] = list(self.checked_)
+        arrays = module_arrays(self.net_)
+        if getattr(self, "check_", None) is not None:
+            arrays |= module_arrays(self.check_, "check.") | {"line_energies": self.line_energies_}
+        return {"targets": list(self.nuclides_), "extra": extra, "arrays": arrays}
 
     def _restore_saved(self, model: SavedModel) -> None:
         self.grid_ = np.asarray(model.axis["values"], dtype=float)
         self.nuclides_ = list(model.targets)
         self.net_ = load_module_arrays(_net(len(self.grid_) + 1, len(self.nuclides_), self.hidden, self.dropout),
                                        model.arrays)
+        self.check_ = None
+        if "line_energies" in model.arrays:
+            self.line_energies_ = np.asarray(model.arrays["line_energies"], dtype=float)
+            n = len(self.nuclides_)
+            if self.line_energies_.shape[0] != n:
+                raise InputError(f"the model's line table has {self.line_energies_.shape[0]} rows for {n} nuclides")
+            self.check_ = load_module_arrays(_check_net(2 * n + 2 + self.line_energies_.shape[1] * len(LINE_WINDOWS)),
+                                             model.arrays, "check.")
         self.extra_ = dict(model.extra)
         self.thresholds_ = self.extra_.pop("nuclide_thresholds", None)
+        self.checked_ = self.extra_.pop("line_check_nuclides", [])
+        if self.check_ is not None and not set(self.checked_) <= set(self.nuclides_):
+            raise InputError("the model's line check names nuclides it does not know")
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "MLPIdentifier":
