@@ -50,7 +50,7 @@ SCALES = {
              "patience": 2, "detector_scans": 2, "train_snr": (10.0, 150.0)},
     "quick": {"align_scans": 12, "train": 3000, "test": 30, "snrs": (15.0, 40.0, 120.0), "epochs": 20,
               "supervised_epochs": 100, "patience": 25, "detector_scans": 12, "train_snr": (10.0, 150.0)},
-    "full": {"align_scans": 40, "train": 10000, "test": 100, "out_of_range_test": 400,
+    "full": {"align_scans": 40, "train": 10000, "test": 400,
              "snrs": (15.0, 40.0, 120.0), "epochs": 60, "supervised_epochs": 200, "patience": 30,
              "detector_scans": 40, "train_snr": (10.0, 150.0)},
 }
@@ -137,8 +137,7 @@ def _quantification(basis, scale: dict, seed: int) -> tuple[list[dict], list[dic
     for snr in OUT_OF_RANGE_SNRS:
         cases[f"out of range (x1.3-1.6), SNR {snr:g}"] = {"snr": (snr, snr), "concentration_factor": (1.3, 1.6)}
     for k, (case, knobs) in enumerate(cases.items()):
-        n = scale.get("out_of_range_test", scale["test"]) if "concentration_factor" in knobs else scale["test"]
-        sim = simulate_mrs(n, seed=seed + 31 + k, basis=basis,
+        sim = simulate_mrs(scale["test"], seed=seed + 31 + k, basis=basis,
                            config=MRSSimConfig(transients=1, corrupted_fraction=0.0, **knobs))
         data = eddy_current_correction(sim.spectra, sim.water)
         truth = _truth(sim)
