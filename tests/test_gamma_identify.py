@@ -109,7 +109,7 @@ def test_shipped_model_names_the_background_of_the_real_spectra(shipped):
         assert not found & (ABSENT | {"Cs-137", "Co-60", "Na-22"})
     assert shipped.extra_["recipe"].startswith("speclearn.gamma.pretrain")
     assert shipped.extra_["background_only_share"] > 0 and shipped.threshold is None
-    assert shipped.extra_["natural_uranium"] and shipped.extra_["radon_daughters_retained"][0] < 1
+    assert shipped.extra_["started_from"]["natural_uranium"] and shipped.extra_["radon_daughters_retained"][0] < 1
 
 
 def test_benchmark_reruns_only_the_sections_asked_for(tmp_path):

@@ -23,16 +23,21 @@ def energy_axis(grid: np.ndarray) -> dict:
     return {"kind": "energy", "unit": "keV", "values": np.asarray(grid, dtype=float).tolist()}
 
 
+def counts_below(counts: np.ndarray, axis: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    """(spectra, energies) counts of the `axis` channels below each energy (linear inside a channel,
+    clipped to the axis' range)."""
+    counts = np.atleast_2d(np.asarray(counts, dtype=float))
+    edges = bin_edges(axis)
+    cum = np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(counts, axis=1)], axis=1)
+    e = np.clip(energies, edges[0], edges[-1])
+    idx = np.clip(np.searchsorted(edges, e, side="right"), 1, len(edges) - 1)
+    frac = (e - edges[idx - 1]) / (edges[idx] - edges[idx - 1])
+    return cum[:, idx - 1] * (1 - frac) + cum[:, idx] * frac
+
+
 def rebin(counts: np.ndarray, axis_in: np.ndarray, axis_out: np.ndarray) -> np.ndarray:
     """Counts on `axis_in` channels redistributed onto `axis_out` channels (total preserved inside the range)."""
-    counts = np.atleast_2d(np.asarray(counts, dtype=float))
-    a, b = bin_edges(axis_in), bin_edges(axis_out)
-    cum = np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(counts, axis=1)], axis=1)
-    b = np.clip(b, a[0], a[-1])
-    idx = np.clip(np.searchsorted(a, b, side="right"), 1, len(a) - 1)
-    frac = (b - a[idx - 1]) / (a[idx] - a[idx - 1])
-    at_b = cum[:, idx - 1] * (1 - frac) + cum[:, idx] * frac
-    return np.diff(at_b, axis=1)
+    return np.diff(counts_below(counts, axis_in, bin_edges(axis_out)), axis=1)
 
 
 def energy_spectra(spectra: Spectra) -> Spectra:

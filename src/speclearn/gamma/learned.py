@@ -3,8 +3,9 @@
 Spectra from any detector are rebinned from their energy calibration onto one grid uniform in
 sqrt(E) (30-3000 keV); the input is the square root of each bin's share of the counts plus
 log10(total counts). Trained on simulated mixtures across detectors (`simulate_training_set`).
-An optional line check (`MLPIdentifier.fit_line_check`) rescores each nuclide from the MLP's scores
-and the significance of the nuclide's strongest lines in the spectrum's own channels.
+An optional line check (`MLPIdentifier.fit_line_check`) rescores chosen nuclides (the natural
+background by default) from the MLP's scores and the significance of their strongest lines in the
+spectrum's own channels.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torch import nn
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
-from speclearn.gamma.grid import energy_axis, energy_spectra, model_input, sqrt_grid
+from speclearn.gamma.grid import counts_below, energy_axis, energy_spectra, model_input, sqrt_grid
 from speclearn.gamma.lines import DECAY_LINES, NATURAL, decay_lines
 from speclearn.gamma.peaksearch import long_table
 from speclearn.gamma.response import bin_edges
@@ -72,21 +73,14 @@ def line_significance(spectra: Spectra, energies: np.ndarray) -> np.ndarray:
     (and for energy 0: no line)."""
     spectra = energy_spectra(spectra)
     edges = bin_edges(spectra.axis)
-    X = spectra.values()
-    cumulative = np.concatenate([np.zeros((len(X), 1)), np.cumsum(X, axis=1)], axis=1)
-
-    def below(e):  # counts below energies e (m,), linear inside a channel
-        e = np.clip(e, edges[0], edges[-1])
-        i = np.clip(np.searchsorted(edges, e, side="right"), 1, len(edges) - 1)
-        f = (e - edges[i - 1]) / (edges[i] - edges[i - 1])
-        return cumulative[:, i - 1] * (1 - f) + cumulative[:, i] * f
-
     e = np.asarray(energies, dtype=float)
-    out = np.zeros((len(X), e.size, len(LINE_WINDOWS)))
+    out = np.zeros((spectra.n_spectra, e.size, len(LINE_WINDOWS)))
     for k, width in enumerate(LINE_WINDOWS):
         w = width * np.sqrt(np.maximum(e, 1.0) / 661.657)
-        peak = below(e + w) - below(e - w)
-        continuum = (below(e - 1.5 * w) - below(e - 3 * w) + below(e + 3 * w) - below(e + 1.5 * w)) * 2 / 3
+        ends = np.concatenate([e + f * w for f in (-3.0, -1.5, -1.0, 1.0, 1.5, 3.0)])
+        b = counts_below(spectra.values(), spectra.axis, ends).reshape(-1, 6, e.size)
+        peak = b[:, 3] - b[:, 2]
+        continuum = (b[:, 1] - b[:, 0] + b[:, 5] - b[:, 4]) * 2 / 3  # side bands 1.5-3 half-widths away
         inside = (e - 3 * w > edges[0]) & (e + 3 * w < edges[-1])
         out[:, :, k] = np.where(inside, (peak - continuum) / np.sqrt(peak + continuum + 1.0), 0.0)
     return out
@@ -232,10 +226,9 @@ class MLPIdentifier(SpectralEstimator):
         extra = dict(getattr(self, "extra_", None) or {})
         if getattr(self, "thresholds_", None):
             extra["nuclide_thresholds"] = dict(self.thresholds_)
-        if getattr(self, "check_", None) is not None:
-            extra["line_check_nuclides"] = list(self.checked_)
         arrays = module_arrays(self.net_)
         if getattr(self, "check_", None) is not None:
+            extra["line_check_nuclides"] = list(self.checked_)
             arrays |= module_arrays(self.check_, "check.") | {"line_energies": self.line_energies_}
         return {"targets": list(self.nuclides_), "extra": extra, "arrays": arrays}
 
@@ -250,8 +243,10 @@ class MLPIdentifier(SpectralEstimator):
             n = len(self.nuclides_)
             if self.line_energies_.shape[0] != n:
                 raise InputError(f"the model's line table has {self.line_energies_.shape[0]} rows for {n} nuclides")
-            self.check_ = load_module_arrays(_check_net(2 * n + 2 + self.line_energies_.shape[1] * len(LINE_WINDOWS)),
-                                             model.arrays, "check.")
+            if "check.0.weight" not in model.arrays:
+                raise InputError("the model has a line table but no line-check weights")
+            self.check_ = load_module_arrays(_check_net(model.arrays["check.0.weight"].shape[1]), model.arrays,
+                                             "check.")
         self.extra_ = dict(model.extra)
         self.thresholds_ = self.extra_.pop("nuclide_thresholds", None)
         self.checked_ = self.extra_.pop("line_check_nuclides", [])

@@ -82,7 +82,6 @@ def train_line_check(out: str | Path, *, init: str | Path, n_per_detector: int =
     model.thresholds_ = validation_thresholds(model, seed=validation_seed, **simulation)
     history = model.check_history_
     model.extra_ = {"recipe": "speclearn.gamma.pretrain.train_line_check", "n_per_detector": n_per_detector,
-                    "natural_uranium": model.extra_.get("natural_uranium"),
                     "seed": seed, "background_only_share": background_only, "random_scatter_shapes": scatter_shapes,
                     "radon_daughters_retained": list(radon), "epochs_run": len(history.train_loss),
                     "best_epoch": history.best_epoch, "val_loss": min(history.val_loss),
