@@ -99,13 +99,14 @@ class SplitConformal:
         """The score quantile for each prediction (one per column, or per Mondrian share)."""
         if self.bins <= 1:
             return conformal_quantile(self.scores_, level)[None, :]
+        # scores_ are sorted by share, then score: each share's scores are one run per column
+        counts = np.stack([np.sum(self.bin_of_ == share, axis=0) for share in range(self.bins)])
+        starts = np.cumsum(counts, axis=0) - counts
+        rank = np.ceil((counts + 1) * level).astype(int)
+        rows = np.clip(starts + rank - 1, 0, len(self.scores_) - 1)
+        table = np.where(rank <= counts, np.take_along_axis(self.scores_, rows, axis=0), np.inf)
         wanted = self._bin(self._spread(p, sigma))
-        q = np.empty(wanted.shape)
-        for k in range(self.scores_.shape[1]):
-            for share in np.unique(wanted[:, k]):
-                scores = self.scores_[self.bin_of_[:, k] == share, k]
-                q[wanted[:, k] == share, k] = conformal_quantile(scores[:, None], level)[0]
-        return q
+        return np.take_along_axis(table, wanted, axis=0)
 
     def interval(self, p: np.ndarray, level: float, sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) arrays shaped like the predictions p."""

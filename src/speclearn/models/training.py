@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -181,6 +182,8 @@ def predict_batches(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, *
     modules: the networks `fn` uses; they move to `device` for the call and back to the CPU after.
     """
     device = torch.device(device)
+    # only networks elsewhere move: .to() walks every tensor, a fifth of a small network's call
+    modules = [m for m in modules if any(t.device != device for t in itertools.chain(m.parameters(), m.buffers()))]
     for module in modules:
         module.to(device)
     try:

@@ -219,7 +219,8 @@ class LinearCombinationFit(BaseEstimator):
         stack = lambda z: np.concatenate([z.real, z.imag], axis=-1)  # noqa: E731  (..., L) -> (..., 2L)
 
         basis = self.basis_fid_.astype(np.complex64)  # single precision: half the FFT time of the steps
-        weights = np.stack([2j * np.pi * t, -t, -t ** 2])  # d/d(shift, Lorentzian, squared Gaussian) of the FID
+        # d/d(shift, Lorentzian, squared Gaussian) of the FID
+        weights = np.stack([2j * np.pi * t, -t, -t ** 2]).astype(np.complex64)
 
         def design(th):
             f = np.exp(-th[:, 1:2] * t - th[:, 2:3] * t ** 2 + 2j * np.pi * th[:, 0:1] * t).astype(np.complex64)
@@ -255,7 +256,7 @@ class LinearCombinationFit(BaseEstimator):
         for _ in range(iterations):
             variance = cost / dof
             combined = (coef[:, None, :m].astype(np.complex64) @ fids)[:, 0]
-            derivs = -stack(self._windowed(combined[:, None] * weights))  # (n, 3, 2L)
+            derivs = -stack(scipy.fft.fft(combined[:, None] * weights, axis=-1)[..., self.fft_index_])  # (n, 3, 2L)
             J = np.concatenate([derivs, stack(-1j * target[:, None]), stack(-1j * offset * target[:, None])],
                                axis=1).transpose(0, 2, 1)
             # project J onto the complement of the linear columns
@@ -300,7 +301,7 @@ class LinearCombinationFit(BaseEstimator):
         complex_baseline = self.baseline_[:self.ppm_.size] + 1j * self.baseline_[self.ppm_.size:]
         inner = spectra @ a + complex_baseline @ b
         combined = a @ fids
-        derivatives = [self._windowed(combined * w) for w in (2j * np.pi * t, -t, -2 * theta[2] * t ** 2)]
+        derivatives = list(self._windowed(combined * np.stack([2j * np.pi * t, -t, -2 * theta[2] * t ** 2])))
         derivatives += [1j * inner, 1j * offset * inner]
         phase = self._phase(theta)[:, None]
         J = self._stack(np.hstack([spectra, complex_baseline, np.stack(derivatives, axis=1)]) * phase)

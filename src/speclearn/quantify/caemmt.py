@@ -48,6 +48,7 @@ from speclearn.preprocessing.resampling import bin_channels
 from speclearn.quantify.peaks import peak_targets
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
+from speclearn.core.threads import single_threaded_blas
 from speclearn.physics.icpms import ion_pattern
 from speclearn.quantify.physics import (PeakModel, WeightedGrams, check_analytes, fit_peak_shape, group_fit,
                                         instrument_from, log_mass, reference_group, shape_design, template_matrix)
@@ -199,6 +200,7 @@ class CAEMMT(Quantifier):
             return self.lambda_struct
         return 0.1 if self.architecture_ == "seed" else 0.0
 
+    @single_threaded_blas  # 0.86 against 1.07 ms per spectrum with BLAS on both cores (200 spectra, 6641 channels)
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         if self.architecture_ == "seed":
             return (bin_channels(X, self.downsample_) / self.input_scale_).astype(np.float32)
