@@ -94,6 +94,23 @@ def test_use_device_moves_torch_models_and_refuses_cuda_for_cpu_only_ones():
             use_device(TorchLike(), "cuda")
 
 
+def test_predict_batches_leaves_networks_already_on_the_device_in_place(monkeypatch):
+    from speclearn.models.training import predict_batches
+
+    net = torch.nn.Linear(3, 2)
+    X = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+
+    def moved(*args, **kwargs):
+        raise AssertionError("a network already on the CPU was moved")
+
+    monkeypatch.setattr(net, "to", moved)
+    monkeypatch.setattr(net, "cpu", moved)
+    out = predict_batches(lambda b: net(b), X, batch_size=128, modules=[net])
+    with torch.no_grad():
+        expected = net(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
 def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, spectra, monkeypatch):
     """With torch reporting CUDA, every command of a CPU-only method (train and predict) still runs with the
     default --device auto (torch models would be sent to the faked GPU, so they are checked per estimator in

@@ -297,7 +297,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    result = {"scale": scale, "seed": seed, "settings": [],
+    result = {"scale": scale, "seed": seed, "settings": [], "started_unix": time.time(),
               "cpu": f"{os.cpu_count()} CPU cores, torch threads {__import__('torch').get_num_threads()}",
               "contention": "shared machine: other helpers' jobs ran at the same time, timings are upper bounds"}
     for name, config in settings().items():
@@ -306,6 +306,7 @@ def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, methods
         result["settings"].append(run_setting(name, config, SCALES[scales[name]], seed, out_dir, methods))
         result["settings"][-1]["scale"]["name"] = scales[name]
         result["wall_seconds"] = time.perf_counter() - start
+        result["finished_unix"] = time.time()
         if only:
             (out_dir / "parts").mkdir(exist_ok=True)
             _write(result, out_dir / "parts", f"icpms_quantification_{only}")
@@ -321,8 +322,15 @@ def merge_results(out_dir: Path) -> dict:
     parts = [json.loads(path.read_text()) for path in files if path.exists()]
     if not parts:
         raise FileNotFoundError(f"no parts/icpms_quantification_<setting>.json in {out_dir}")
+    spans = sorted((p["started_unix"], p["finished_unix"]) for p in parts if "started_unix" in p)
+    if len(spans) < len(parts):
+        how = "as separate processes"
+    elif any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])):
+        how = "as parallel processes (overlapping in time)"
+    else:
+        how = "one after another"
     result = {**parts[0], "settings": [s for p in parts for s in p["settings"]],
               "wall_seconds": max(p["wall_seconds"] for p in parts),
-              "contention": parts[0]["contention"] + f"; the {len(parts)} settings ran as parallel processes"}
+              "contention": parts[0]["contention"] + f"; the {len(parts)} settings ran {how}"}
     _write(result, out_dir, "icpms_quantification")
     return result
