@@ -140,8 +140,8 @@ class DLQuantifier(SpectralEstimator):
                  calibration_fraction: float = 0.2, water_removal: bool = False,
                  patience: int = 15, max_seconds: float | None = None, refine: int = 4, nuisance_prior: bool = True,
                  seed: int = 0):
-        # refine: at most 4 Levenberg-Marquardt steps; 6 gave the same errors (400 spectra at SNR 15, 40, 120:
-        # mean absolute error differences <= 0.07 points, paired p >= 0.11) and took ~1 ms more per spectrum
+        # refine: at most 4 Levenberg-Marquardt steps; 6 gave the same errors and took ~1 ms more per spectrum
+        # (docs/notes/mrs_speed.md)
         store_params(self, locals())
 
     def _input(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
