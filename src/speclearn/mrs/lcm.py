@@ -194,8 +194,9 @@ class LinearCombinationFit(BaseEstimator):
                 "residual": residual}
 
     def _windowed(self, fids: np.ndarray) -> np.ndarray:
-        """Window of the spectra of FIDs (..., points)."""
-        return np.fft.fft(fids, axis=-1)[..., self.fft_index_]
+        """Window of the spectra of FIDs (..., points); scipy's FFT keeps single precision (numpy's
+        is 5x slower on complex64) and matches numpy's bit for bit on complex128."""
+        return scipy.fft.fft(fids, axis=-1)[..., self.fft_index_]
 
     def _gauss_newton(self, y: np.ndarray, theta: np.ndarray, iterations: int,
                       prior_sd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +226,7 @@ class LinearCombinationFit(BaseEstimator):
         def design(th):
             f = np.exp(-th[:, 1:2] * t - th[:, 2:3] * t ** 2 + 2j * np.pi * th[:, 0:1] * t).astype(np.complex64)
             fids = basis[None] * f[:, None]
-            columns = np.concatenate([stack(scipy.fft.fft(fids, axis=-1)[..., self.fft_index_]).transpose(0, 2, 1),
+            columns = np.concatenate([stack(self._windowed(fids)).transpose(0, 2, 1),
                                       np.broadcast_to(self.baseline_, (len(th),) + self.baseline_.shape)], axis=2)
             target = y * np.exp(-1j * (th[:, 3:4] + th[:, 4:5] * offset))
             return fids, columns, target
@@ -256,7 +257,7 @@ class LinearCombinationFit(BaseEstimator):
         for _ in range(iterations):
             variance = cost / dof
             combined = (coef[:, None, :m].astype(np.complex64) @ fids)[:, 0]
-            derivs = -stack(scipy.fft.fft(combined[:, None] * weights, axis=-1)[..., self.fft_index_])  # (n, 3, 2L)
+            derivs = -stack(self._windowed(combined[:, None] * weights))  # (n, 3, 2L)
             J = np.concatenate([derivs, stack(-1j * target[:, None]), stack(-1j * offset * target[:, None])],
                                axis=1).transpose(0, 2, 1)
             # project J onto the complement of the linear columns
