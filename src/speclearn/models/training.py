@@ -200,8 +200,10 @@ def predict_batches(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, *
 
 
 def _on(module: torch.nn.Module, device: torch.device) -> bool:
-    """Whether every weight and buffer of `module` is on `device`."""
-    return all(t.device == device for t in itertools.chain(module.parameters(), module.buffers()))
+    """Whether `module` is on `device`, judged by its first weight or buffer (`.to()` moves them all;
+    walking every tensor cost 0.1 ms a call)."""
+    first = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return first is None or first.device == device
 
 
 def module_arrays(module: torch.nn.Module, prefix: str = "net.") -> dict[str, np.ndarray]:

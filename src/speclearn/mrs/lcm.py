@@ -34,6 +34,8 @@ from speclearn.mrs.simulate import METABOLITE_RELAXATION, WATER_CONCENTRATION, W
 NONLINEAR = ("shift_hz", "lorentzian", "gaussian", "phase0", "phase1")
 #: Levenberg-Marquardt stops once no step exceeds these (Hz, 1/s, 1/s^2 of the squared Gaussian, rad, rad/ppm)
 STEP_TOLERANCE = np.array([0.01, 0.05, 1.0, 1e-3, 1e-3])
+#: ... or once its next step would lower the chi-square by less than this (moving the parameters by < 0.1 sd)
+MIN_CHI2_DROP = 0.01
 LIPIDS = (0.9, 1.3)
 LIPID_FWHM_HZ = (12.0, 30.0)
 
@@ -184,10 +186,14 @@ class LinearCombinationFit(BaseEstimator):
                                x_scale=[1.0, 5.0, 5.0, 0.1, 0.01], diff_step=1e-4, max_nfev=self.max_nfev)
         return self._result(result.x, y)
 
-    def _result(self, theta: np.ndarray, y: np.ndarray) -> dict:
-        """Amplitudes (NNLS), baseline, CRLB covariance at the nonlinear parameters `theta`."""
-        fids = self._basis_fids(theta)
-        spectra = self._windowed(fids).T  # (window, m)
+    def _result(self, theta: np.ndarray, y: np.ndarray, fids: np.ndarray | None = None,
+                spectra: np.ndarray | None = None) -> dict:
+        """Amplitudes (NNLS), baseline, CRLB covariance at the nonlinear parameters `theta` (`fids`, `spectra`:
+        its basis FIDs and their windowed spectra (m, window), when the refinement steps have them)."""
+        if fids is None:
+            fids = self._basis_fids(theta)
+            spectra = self._windowed(fids)
+        spectra = spectra.T  # (window, m)
         a, b, residual = self._solve(theta, y, spectra)
         covariance, sigma2 = self._crlb(theta, fids, spectra, a, b, residual)
         return {"theta": theta, "amplitudes": a, "baseline": b, "covariance": covariance, "sigma2": sigma2,
@@ -202,10 +208,12 @@ class LinearCombinationFit(BaseEstimator):
                       prior_sd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Levenberg-Marquardt on the nonlinear parameters of many spectra at once (rows of y, theta),
         amplitudes and baseline by unconstrained least squares under each step (variable projection,
-        Kaufman's Jacobian); analytic derivatives of the basis spectra; at most `iterations` steps, fewer
-        once every step is below `STEP_TOLERANCE`. prior_sd (5,): a Gaussian prior on the parameters
+        Kaufman's Jacobian); analytic derivatives of the basis spectra; at most `iterations` steps, a
+        spectrum's last once its step is below `STEP_TOLERANCE` or promises to lower its chi-square by
+        less than `MIN_CHI2_DROP`. prior_sd (5,): a Gaussian prior on the parameters
         centred on the start (sd in the parameters of the steps: the Gaussian squared), weighed
-        against the residual by its variance (MAP). Returns (theta, residual cost)."""
+        against the residual by its variance (MAP). Returns (theta, residual cost, basis FIDs (n, m, points) in
+        single precision at theta, their windowed spectra (n, m, window))."""
         theta = squared_gaussian(theta)  # the Gaussian enters as its square: no dead gradient at 0
         centre = theta.copy()
         weight = np.zeros(5) if prior_sd is None else 1.0 / np.asarray(prior_sd, float) ** 2
@@ -223,13 +231,14 @@ class LinearCombinationFit(BaseEstimator):
         # d/d(shift, Lorentzian, squared Gaussian) of the FID
         weights = np.stack([2j * np.pi * t, -t, -t ** 2]).astype(np.complex64)
 
-        def design(th):
+        def design(th, spectra):
             f = np.exp(-th[:, 1:2] * t - th[:, 2:3] * t ** 2 + 2j * np.pi * th[:, 0:1] * t).astype(np.complex64)
             fids = basis[None] * f[:, None]
-            columns = np.concatenate([stack(self._windowed(fids)).transpose(0, 2, 1),
+            windowed = self._windowed(fids)
+            columns = np.concatenate([stack(windowed).transpose(0, 2, 1),
                                       np.broadcast_to(self.baseline_, (len(th),) + self.baseline_.shape)], axis=2)
-            target = y * np.exp(-1j * (th[:, 3:4] + th[:, 4:5] * offset))
-            return fids, columns, target
+            target = spectra * np.exp(-1j * (th[:, 3:4] + th[:, 4:5] * offset))
+            return fids, windowed, columns, target
 
         def solve(columns, target):
             """Least squares, then again without the basis spectra that came out negative (one
@@ -248,12 +257,13 @@ class LinearCombinationFit(BaseEstimator):
             columns = columns * keep[:, None, :]
             return coef, stack(target) - np.einsum("npk,nk->np", columns, coef), kept, scale, columns
 
-        fids, columns, target = design(theta)
+        fids, windowed, columns, target = design(theta, y)
         coef, residual, gram, scale, columns = solve(columns, target)
         cost = np.sum(residual ** 2, axis=1)
         damping = np.full(len(y), 1e-3)
+        done = np.zeros(len(y), bool)
         dof = max(residual.shape[1] - columns.shape[2] - 5, 1)
-        penalty = lambda th, variance: variance * np.sum(weight * (th - centre) ** 2, axis=1)  # noqa: E731
+        penalty = lambda th, variance, centre: variance * np.sum(weight * (th - centre) ** 2, axis=1)  # noqa: E731
         for _ in range(iterations):
             variance = cost / dof
             combined = (coef[:, None, :m].astype(np.complex64) @ fids)[:, 0]
@@ -267,32 +277,48 @@ class LinearCombinationFit(BaseEstimator):
             g = np.einsum("npk,np->nk", J, residual) + variance[:, None] * weight * (theta - centre)
             diag = np.maximum(np.einsum("nii->ni", H), 1e-30)
             step = -np.linalg.solve(H + damping[:, None, None] * diag[:, :, None] * np.eye(5), g[..., None])[..., 0]
-            if np.all(np.abs(step) <= STEP_TOLERANCE):
+            # a spectrum is done once its step is tiny or would lower its chi-square by < MIN_CHI2_DROP
+            done |= np.all(np.abs(step) <= STEP_TOLERANCE, axis=1) | (-np.sum(g * step, axis=1) < MIN_CHI2_DROP * variance)
+            go = np.flatnonzero(~done)
+            if go.size == 0:
                 break
-            trial = np.clip(theta + step, lower, upper)
-            t_fids, t_columns, t_target = design(trial)
+            trial = np.clip(theta[go] + step[go], lower[go], upper[go])
+            t_fids, t_windowed, t_columns, t_target = design(trial, y[go])
             t_coef, t_residual, t_gram, t_scale, t_columns = solve(t_columns, t_target)
             t_cost = np.sum(t_residual ** 2, axis=1)
-            better = t_cost + penalty(trial, variance) < cost + penalty(theta, variance)
-            damping = np.where(better, damping * 0.3, damping * 10)
-            if better.all():
-                theta, cost, fids, columns, target = trial, t_cost, t_fids, t_columns, t_target
+            better = t_cost + penalty(trial, variance[go], centre[go]) < cost[go] + penalty(theta[go], variance[go], centre[go])
+            damping[go] = np.where(better, damping[go] * 0.3, damping[go] * 10)
+            if better.all() and go.size == len(y):
+                theta, cost, fids, windowed, columns, target = trial, t_cost, t_fids, t_windowed, t_columns, t_target
                 coef, residual, gram, scale = t_coef, t_residual, t_gram, t_scale
             else:
-                theta[better], cost[better] = trial[better], t_cost[better]
-                fids[better], columns[better], target[better] = t_fids[better], t_columns[better], t_target[better]
-                coef[better], residual[better] = t_coef[better], t_residual[better]
-                gram[better], scale[better] = t_gram[better], t_scale[better]
+                rows = go[better]
+                theta[rows], cost[rows] = trial[better], t_cost[better]
+                fids[rows], windowed[rows] = t_fids[better], t_windowed[better]
+                columns[rows], target[rows] = t_columns[better], t_target[better]
+                coef[rows], residual[rows] = t_coef[better], t_residual[better]
+                gram[rows], scale[rows] = t_gram[better], t_scale[better]
         # (phase0 + pi, -amplitudes) fits as well: keep the solution with mostly positive amplitudes
         theta[np.sum(coef[:, :m] * scale[:, :m], axis=1) < 0, 3] += np.pi
         theta[:, 2] = np.sqrt(theta[:, 2])
-        return theta, cost
+        return theta, cost, fids, windowed
 
-    def _levenberg_marquardt(self, y: np.ndarray, theta: np.ndarray, iterations: int,
-                             prior_sd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """`_gauss_newton` in blocks of 64 spectra."""
-        ends = [self._gauss_newton(y[k:k + 64], theta[k:k + 64], iterations, prior_sd) for k in range(0, len(y), 64)]
-        return np.vstack([e[0] for e in ends]), np.concatenate([e[1] for e in ends])
+    def _refined_results(self, y: np.ndarray, starts: np.ndarray, iterations: int,
+                         prior_sd: np.ndarray | None) -> list[dict]:
+        """`_result` of each spectrum (rows of y) at the end of `_gauss_newton` from starts[0]; a later
+        start (a fallback, no prior) is refined too for the spectra whose end point fits worse than
+        that start does unrefined, and the better end point is kept."""
+        theta, cost, fids, windowed = self._gauss_newton(y, starts[0], iterations, prior_sd)
+        best = np.zeros(len(y), int)
+        for k, fallback in enumerate(starts[1:], start=1):
+            redo = np.flatnonzero(cost > self._gauss_newton(y, fallback, 0)[1])
+            if redo.size:
+                end, end_cost, end_fids, end_windowed = self._gauss_newton(y[redo], fallback[redo], iterations)
+                better = end_cost < cost[redo]
+                rows = redo[better]
+                theta[rows], cost[rows], best[rows] = end[better], end_cost[better], k
+                fids[rows], windowed[rows] = end_fids[better], end_windowed[better]
+        return [self._result(theta[i], row, fids[i], windowed[i]) | {"start": int(best[i])} for i, row in enumerate(y)]
 
     def _crlb(self, theta, fids, spectra, a, b, residual) -> tuple[np.ndarray, float]:
         """Covariance (Fisher inverse) of the amplitudes, and the noise variance; analytic Jacobian of
@@ -340,15 +366,8 @@ class LinearCombinationFit(BaseEstimator):
             initial = initial[None] if initial.ndim == 2 else initial
             if initial.shape[1:] != (data.n, len(NONLINEAR)):
                 raise InputError(f"initial parameters of shape {initial.shape}; expected ({data.n}, {len(NONLINEAR)})")
-            theta, cost = self._levenberg_marquardt(y, initial[0], iterations, prior_sd)
-            best = np.zeros(data.n, int)
-            for k, fallback in enumerate(initial[1:], start=1):
-                redo = np.flatnonzero(cost > self._levenberg_marquardt(y, fallback, 0)[1])
-                if redo.size:
-                    end, end_cost = self._levenberg_marquardt(y[redo], fallback[redo], iterations)
-                    better = end_cost < cost[redo]
-                    theta[redo[better]], cost[redo[better]], best[redo[better]] = end[better], end_cost[better], k
-            self.results_ = [self._result(theta[i], row) | {"start": int(best[i])} for i, row in enumerate(y)]
+            self.results_ = [result for k in range(0, data.n, 64)  # blocks of 64 spectra
+                             for result in self._refined_results(y[k:k + 64], initial[:, k:k + 64], iterations, prior_sd)]
         self.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
         self.ids_ = list(data.ids)
         return self
