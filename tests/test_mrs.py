@@ -112,6 +112,33 @@ def test_bad_inputs_name_file_and_problem(tmp_path):
         MRSData(np.full((1, 32), np.nan, complex), 2.5e-4, 123.2)
 
 
+def test_headerless_text_basis_and_spectra_take_the_acquisition_from_the_command_line(tmp_path, basis, small):
+    """A folder of plain real/imag text files (as the ISMRM 2016 challenge distributes its basis) and a
+    headerless text spectrum: refused with the option to give, and with --dwell-time and
+    --central-frequency fitted exactly as the shipped basis fits the same spectrum from an NPZ."""
+    folder = tmp_path / "basis"
+    folder.mkdir()
+    for name, fid in zip(basis.names, basis.fid):
+        np.savetxt(folder / f"{name}.txt", np.column_stack([fid.real, fid.imag]))
+    with pytest.raises(InputError, match="Ace.txt.*--dwell-time"):
+        load_basis(folder)
+    loaded = load_basis(folder, dwell_time_s=basis.dwell_time_s, central_frequency_mhz=basis.central_frequency_mhz)
+    assert loaded.names == basis.names
+    np.testing.assert_allclose(loaded.fid, basis.fid, atol=1e-6)
+
+    scan = small.spectra.select([0])
+    np.savetxt(tmp_path / "scan.txt", np.column_stack([scan.fid[0].real, scan.fid[0].imag]))
+    write_mrs(scan, tmp_path / "scan.npz")
+    command = ["mrs", "fit", "--spectra", str(tmp_path / "scan.txt"), "--basis", str(folder), "--out",
+               str(tmp_path / "text.csv")]
+    assert main(command) == 2 and not (tmp_path / "text.csv").exists()
+    acquisition = ["--dwell-time", repr(basis.dwell_time_s), "--central-frequency", repr(basis.central_frequency_mhz)]
+    assert main(command + acquisition) == 0
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "scan.npz"), "--out", str(tmp_path / "npz.csv")]) == 0
+    text, npz = (pd.read_csv(tmp_path / name).drop(columns="id") for name in ("text.csv", "npz.csv"))
+    pd.testing.assert_frame_equal(text, npz, rtol=1e-4, atol=1e-6)
+
+
 # --- simulator ----------------------------------------------------------------------------------
 def test_simulator_truth(basis):
     sim = simulate_mrs(4, seed=0, basis=basis, config=MRSSimConfig(transients=4, snr=(30.0, 30.0), shift_hz=1e-9,

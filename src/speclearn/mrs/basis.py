@@ -80,10 +80,11 @@ def shipped_basis_path() -> Path:
     return Path(str(resources.files("speclearn.mrs") / "data" / "basis_ismrm2016" / "basis.npz"))
 
 
-def load_basis(path: str | Path | None = None) -> Basis:
+def load_basis(path: str | Path | None = None, *, dwell_time_s: float | None = None,
+               central_frequency_mhz: float | None = None, te_ms: float | None = None) -> Basis:
     """The shipped ISMRM 2016 basis (None), an `.npz` (names, fid, dwell_time_s, central_frequency_mhz),
-    an LCModel `.BASIS` file, or a folder of FSL-MRS `.json` files or text files with '# dwell_time_s = '
-    headers."""
+    an LCModel `.BASIS` file, or a folder of FSL-MRS `.json` files or text files (real, imag columns;
+    '# dwell_time_s = ...' style headers, else the keywords give the acquisition)."""
     path = shipped_basis_path() if path is None else Path(path)
     if not path.exists():
         raise InputError("basis not found", file=path)
@@ -99,7 +100,8 @@ def load_basis(path: str | Path | None = None) -> Basis:
                 fid, dwell, freq, name = _read_fsl_json(file)
             else:
                 from speclearn.mrs.io import read_text
-                data = read_text(file)
+                data = read_text(file, dwell_time_s=dwell_time_s, central_frequency_mhz=central_frequency_mhz,
+                                 te_ms=te_ms)
                 fid, dwell, freq, name, te = data.fid[0], data.dwell_time_s, data.central_frequency_mhz, file.stem, data.te_ms
             names.append(name)
             fids.append(fid)

@@ -20,10 +20,18 @@ app = typer.Typer(no_args_is_help=True, help="Magnetic resonance spectroscopy: a
 
 MRSIn = Annotated[Path, typer.Option("--spectra", help="MRS file: complex .npz, NIfTI-MRS (.nii/.nii.gz), "
                                                         "LCModel .RAW/.H2O, jMRUI or plain text (real/imag).")]
-BasisOption = Annotated[Path | None, typer.Option("--basis", help="Basis set: .npz or folder of FSL-MRS .json / "
-                                                                  "text files (default: the shipped ISMRM 2016 set).")]
+BasisOption = Annotated[Path | None, typer.Option("--basis", help="Basis set: .npz, LCModel .BASIS or a folder of "
+                                                                  "FSL-MRS .json / text files (default: the shipped "
+                                                                  "ISMRM 2016 set).")]
 WaterOption = Annotated[Path | None, typer.Option("--water", help="Water reference (mM output by the ISMRM 2016 "
                                                                   "challenge convention; else ratios to tCr).")]
+DwellTimeOption = Annotated[float | None, typer.Option("--dwell-time", help="Dwell time (s) of inputs and text basis "
+                                                                            "files that do not state it (plain text, "
+                                                                            "LCModel .RAW).")]
+FrequencyOption = Annotated[float | None, typer.Option("--central-frequency", help="Central frequency (MHz) of inputs "
+                                                                                  "and text basis files that do not "
+                                                                                  "state it.")]
+EchoTimeOption = Annotated[float | None, typer.Option("--te", help="Echo time (ms) of inputs that do not state it.")]
 ALIGN_METHODS = ("auto", "cnn", "registration")
 
 
@@ -166,9 +174,14 @@ def denoise_mrs(denoiser, data):
     return data.with_fid(to_fid(spectrum))
 
 
-def _read(path: Path):
+def acquisition(dwell_time: float | None, central_frequency: float | None, te: float | None) -> dict:
+    """The reader keywords of --dwell-time, --central-frequency and --te."""
+    return {"dwell_time_s": dwell_time, "central_frequency_mhz": central_frequency, "te_ms": te}
+
+
+def _read(path: Path, given: dict):
     from speclearn.mrs.io import read_mrs
-    return read_mrs(path)
+    return read_mrs(path, **given)
 
 
 def write_concentrations(table: pd.DataFrame, unit: str, path: Path, info: dict, *, overwrite: bool) -> None:
@@ -185,11 +198,12 @@ def align(spectra: MRSIn, out: OutOption,
           method: Annotated[str, typer.Option(help="auto (CNN + registration), cnn or registration.")] = "auto",
           shifts: Annotated[Path | None, typer.Option("--shifts", help="CSV of the estimated offsets per transient "
                                                                        "(id, scan, shift_hz, phase_deg).")] = None,
+          dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
           overwrite: OverwriteOption = False) -> None:
     """Frequency/phase-align the transients of each scan; write the aligned FIDs (.npz or NIfTI-MRS)."""
     from speclearn.mrs.io import write_mrs
     check_output(out, overwrite=overwrite, inputs=[spectra])
-    data = _read(spectra)
+    data = _read(spectra, acquisition(dwell_time, central_frequency, te))
     aligned, shift, phase, used = align_transients(data, method)
     write_mrs(aligned, out, overwrite=overwrite)
     if shifts is not None:
@@ -203,6 +217,7 @@ def align(spectra: MRSIn, out: OutOption,
 def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisOption = None,
         ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", metavar="", help="Eddy-current correction from the water "
                                                                  "reference.")] = True,
+        dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
         report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
     rejected and averaged per scan first)."""
@@ -211,13 +226,14 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
     from speclearn.mrs.preprocess import eddy_current_correction
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, water, out])
-    data = prepare(_read(spectra))
+    given = acquisition(dwell_time, central_frequency, te)
+    data = prepare(_read(spectra, given))
     reference = None
     if water is not None:
-        reference = prepare(_read(water), align=False, reject=None)
+        reference = prepare(_read(water, given), align=False, reject=None)
         if ecc:
             data = eddy_current_correction(data, reference)
-    model = LinearCombinationFit().fit(data, load_basis(basis))
+    model = LinearCombinationFit().fit(data, load_basis(basis, **given))
     table, unit = model.concentrations(reference)
     write_concentrations(table, unit, out, {"method": "linear-combination fit (variable projection) + CRLB",
                                             "sd": "Cramer-Rao lower bound", "params": model.get_params(),
@@ -238,22 +254,24 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                                                            "regressing the amplitudes; needs --targets).")] = "varpro",
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
-                  water: WaterOption = None, seed: SeedOption = 0, report: ReportOption = None, quiet: QuietOption = False,
-                  overwrite: OverwriteOption = False) -> None:
+                  water: WaterOption = None, seed: SeedOption = 0, dwell_time: DwellTimeOption = None,
+                  central_frequency: FrequencyOption = None, te: EchoTimeOption = None, report: ReportOption = None,
+                  quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra (eddy-current
     corrected with --water, which also puts varpro's conformal calibration in mM)."""
     from speclearn.mrs.basis import load_basis
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite)
     check_report(report, overwrite=overwrite, inputs=[spectra, basis, targets, out])
-    data = prepare(_read(spectra))
+    given = acquisition(dwell_time, central_frequency, te)
+    data = prepare(_read(spectra, given))
     table = read_table_csv(targets) if targets is not None else None
-    reference = prepare(_read(water), align=False, reject=None) if water is not None else None
+    reference = prepare(_read(water, given), align=False, reject=None) if water is not None else None
     if reference is not None:
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
     model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed).fit(
-        data, load_basis(basis), table, water=reference)
+        data, load_basis(basis, **given), table, water=reference)
     model.save(out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
     write_report(report, "mrs train", inputs={"spectra": spectra, "basis": basis, "targets": targets, "method": method,
@@ -267,6 +285,7 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
                                                                 "(adds <name>_lo/_hi).")] = None,
             ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
                                                                      "reference.")] = True,
+            dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
             report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
     spread, or CRLB for varpro models)."""
@@ -275,8 +294,9 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out, water])
     quantifier = load(model, DLQuantifier)
-    data = prepare(_read(spectra))
-    reference = prepare(_read(water), align=False, reject=None) if water is not None else None
+    given = acquisition(dwell_time, central_frequency, te)
+    data = prepare(_read(spectra, given))
+    reference = prepare(_read(water, given), align=False, reject=None) if water is not None else None
     if reference is not None and ecc:
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
@@ -304,7 +324,8 @@ def denoise(spectra: MRSIn, out: OutOption,
                                                                        "transients are the replicates.")] = None,
             epochs: Annotated[int, typer.Option(help="Training epochs of the network.")] = 200,
             max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
-            seed: SeedOption = 0, report: ReportOption = None, quiet: QuietOption = False,
+            seed: SeedOption = 0, dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None,
+            te: EchoTimeOption = None, report: ReportOption = None, quiet: QuietOption = False,
             overwrite: OverwriteOption = False) -> None:
     """Denoise few-average spectra: align the transients (registration), leave outliers out, average the
     first --averages of each scan and denoise the 0-4.4 ppm part of its spectrum (real and imaginary parts
@@ -313,12 +334,13 @@ def denoise(spectra: MRSIn, out: OutOption,
     from speclearn.mrs.io import write_mrs
     check_output(out, overwrite=overwrite, inputs=[spectra, train])
     check_report(report, overwrite=overwrite, inputs=[spectra, train, out])
-    data = _clean_transients(_read(spectra))
+    given = acquisition(dwell_time, central_frequency, te)
+    data = _clean_transients(_read(spectra, given))
     k = averages if averages is not None else int(pd.Series(data.scans).value_counts().min())
     if train is None:
         training = data
     else:
-        training = _clean_transients(_read(train))
+        training = _clean_transients(_read(train, given))
         training.check_acquisition(data.acquisition(), what=f"--spectra {spectra.name}")
     few = block_averages(data, k, first=True)
     denoiser = fit_few_average_denoiser(training, k, method, seed=seed, epochs=epochs, max_seconds=max_seconds)
@@ -341,13 +363,14 @@ def _clean_transients(data, reject: float = 3.0):
 @app.command("qa")
 def qa(spectra: MRSIn, out: OutOption,
        threshold: Annotated[float, typer.Option(help="Robust z-score above which the classical check flags.")] = 3.0,
+       dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
        report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Flag corrupted transients (motion, ghosts): CNN detector where it matches the data, else robust z."""
     from speclearn.mrs.artifacts import TransientDetector
     from speclearn.mrs.preprocess import transient_outlier_scores
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, out])
-    data = _read(spectra)
+    data = _read(spectra, acquisition(dwell_time, central_frequency, te))
     aligned = align_transients(data, "registration")[0]
     z = transient_outlier_scores(aligned)
     table = pd.DataFrame({"scan": data.scans, "outlier_z": z, "classical_flag": z > threshold},
@@ -373,6 +396,7 @@ def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.
              snr: Annotated[str, typer.Option(help="SNR of the averaged spectrum (NAA height / noise sd): "
                                                    "a number or LOW:HIGH.")] = "20:60",
              corrupted: Annotated[float, typer.Option(help="Share of corrupted transients.")] = 0.1,
+             dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
              overwrite: OverwriteOption = False) -> None:
     """Simulate MRS scans into the folder OUT: transients.npz, spectra.npz (oracle average), clean.npz,
     water.npz, concentrations.csv (mM), scans.csv, offsets.csv (per-transient truth), simulation.json."""
@@ -384,7 +408,8 @@ def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.
     except ValueError:
         raise InputError(f"--snr must be a number or LOW:HIGH, got {snr!r}") from None
     config = MRSSimConfig(transients=transients, snr=snr_range, corrupted_fraction=corrupted)
-    simulation = simulate_mrs(n, seed=seed, basis=load_basis(basis), config=config)
+    simulation = simulate_mrs(n, seed=seed, basis=load_basis(basis, **acquisition(dwell_time, central_frequency, te)),
+                              config=config)
     simulation.write(out, overwrite=overwrite)
     say(f"wrote {n} scans x {transients} transients to {out}")
 

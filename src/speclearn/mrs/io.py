@@ -217,9 +217,10 @@ def read_lcmodel_raw(path: Path, *, dwell_time_s: float | None = None, central_f
     frequency = _number(values, ("HZPPPM",), path) or central_frequency_mhz
     if dwell is None:
         raise InputError("no dwell time: LCModel .RAW does not store one; add DELTAT=<seconds> to $SEQPAR "
-                         "or give dwell_time_s", file=path)
+                         "or give it (command line: --dwell-time)", file=path)
     if frequency is None:
-        raise InputError("no HZPPPM (central frequency in MHz) in $SEQPAR", file=path)
+        raise InputError("no HZPPPM (central frequency in MHz) in $SEQPAR; add it or give it (command line: "
+                         "--central-frequency)", file=path)
     fid = flat[0::2] + 1j * flat[1::2]
     points = int(_number(values, ("NUNFIL",), path) or fid.size)
     if fid.size % points:
@@ -310,7 +311,8 @@ def read_text(path: Path, *, dwell_time_s: float | None = None, central_frequenc
         raise InputError("every row needs the same even number of columns (real, imag pairs)", file=path)
     for key in ("dwell_time_s", "central_frequency_mhz"):
         if given[key] is None:
-            raise InputError(f"no {key}: add a '# {key} = ...' header line", file=path)
+            raise InputError(f"no {key}: add a '# {key} = ...' header line or give it (command line: "
+                             f"--{key.rsplit('_', 1)[0].replace('_', '-')})", file=path)
     table = np.array(rows)
     fid = (table[:, 0::2] + 1j * table[:, 1::2]).T
     return MRSData(fid, given["dwell_time_s"], given["central_frequency_mhz"], given["te_ms"],
