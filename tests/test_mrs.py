@@ -139,6 +139,61 @@ def test_headerless_text_basis_and_spectra_take_the_acquisition_from_the_command
     pd.testing.assert_frame_equal(text, npz, rtol=1e-4, atol=1e-6)
 
 
+def _coil_scan(sim, scan: int, sensitivities: np.ndarray, noise_sd: float, seed: int = 0):
+    """Uncombined single-voxel data of one simulated scan: each coil sees sensitivity x the (nearly
+    noise-free) transients and the water reference, plus its own noise; rows as NIfTI-MRS flattens
+    (DIM_COIL fastest, then DIM_DYN)."""
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(np.asarray(sim.transients.scans) == sim.transients.scan_names()[scan])
+    transients, water = sim.transients.fid[rows], sim.water.fid[scan]
+    c = len(sensitivities)
+
+    def noise(shape):
+        return noise_sd / np.sqrt(2) * (rng.normal(size=shape) + 1j * rng.normal(size=shape))
+    fid = sensitivities[:, None, None] * transients[None] + noise((c,) + transients.shape)
+    common = dict(dwell_time_s=sim.transients.dwell_time_s, central_frequency_mhz=sim.transients.central_frequency_mhz,
+                  te_ms=30.0)
+    data = MRSData(fid.transpose(1, 0, 2).reshape(len(rows) * c, -1), dims=[("DIM_COIL", c), ("DIM_DYN", len(rows))],
+                   **common)
+    reference = MRSData(sensitivities[:, None] * water[None] + noise((c, water.size)), dims=[("DIM_COIL", c)], **common)
+    return data, reference
+
+
+def test_coils_are_combined_with_the_water_references_weights(tmp_path, basis):
+    """Uncombined coils (DIM_COIL) of very different sensitivity: `mrs fit` combines them (S/N^2 weights
+    from the water reference, the same for both) before aligning and averaging the transients, and
+    recovers the concentrations; treated as transients they were off by ~60 % (outlier rejection drops
+    the strongest coils, the water reference's coils cancel)."""
+    from speclearn.mrs.preprocess import coil_weights, combine_coils
+    sim = simulate_mrs(1, seed=3, basis=basis, config=MRSSimConfig(transients=4, snr=(3000.0, 3000.0), **QUIET))
+    sensitivities = np.array([1.0, 0.5, 0.2, 0.05]) * np.exp(1j * np.array([0.3, 2.0, -1.2, 2.8]))
+    noise_sd = float(sim.scans["noise_sd_time"].iloc[0]) * 3000 / 60
+    data, reference = _coil_scan(sim, 0, sensitivities, noise_sd)
+    weights = coil_weights(np.stack([reference.fid]), data.fid.reshape(4, len(sensitivities), -1))
+    ideal = sensitivities.conj()  # conj(a) / sigma^2 with equal noise; the estimated sigma^2 scatter by ~6 %
+    np.testing.assert_allclose(weights / weights[0], ideal / ideal[0], rtol=0.15, atol=0.01)
+    combined, water = combine_coils(data, reference)
+    assert combined.n == 4 and combined.dims == [("DIM_DYN", 4)] and water.n == 1 and water.dims == []
+    assert combine_coils(combined)[0] is combined  # nothing left to combine
+
+    write_mrs(data, tmp_path / "scan.nii.gz")
+    write_mrs(reference, tmp_path / "water.nii.gz")
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "scan.nii.gz"), "--water", str(tmp_path / "water.nii.gz"),
+                 "--out", str(tmp_path / "c.csv")]) == 0
+    table = pd.read_csv(tmp_path / "c.csv", index_col="id")
+    assert len(table) == 1
+    for name in ("NAA", "tCr", "tCho"):
+        truth = combine({k: sim.concentrations[k].to_numpy() for k in sim.concentrations})[name][0]
+        assert table[name].iloc[0] == pytest.approx(truth, rel=0.1), name
+
+
+def test_edited_acquisitions_are_refused(tmp_path):
+    data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
+    write_mrs(data, tmp_path / "mega.nii.gz")
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "mega.nii.gz"), "--out", str(tmp_path / "c.csv")]) == 2
+    assert not (tmp_path / "c.csv").exists()
+
+
 # --- simulator ----------------------------------------------------------------------------------
 def test_simulator_truth(basis):
     sim = simulate_mrs(4, seed=0, basis=basis, config=MRSSimConfig(transients=4, snr=(30.0, 30.0), shift_hz=1e-9,

@@ -179,9 +179,12 @@ def acquisition(dwell_time: float | None, central_frequency: float | None, te: f
     return {"dwell_time_s": dwell_time, "central_frequency_mhz": central_frequency, "te_ms": te}
 
 
-def _read(path: Path, given: dict):
+def _read(path: Path, given: dict, water: Path | None = None):
+    """(data, water reference or None) read with the --dwell-time ... keywords, coils combined
+    (`combine_coils`: the reference's weights for both when it has coils)."""
     from speclearn.mrs.io import read_mrs
-    return read_mrs(path, **given)
+    from speclearn.mrs.preprocess import combine_coils
+    return combine_coils(read_mrs(path, **given), None if water is None else read_mrs(water, **given))
 
 
 def write_concentrations(table: pd.DataFrame, unit: str, path: Path, info: dict, *, overwrite: bool) -> None:
@@ -203,7 +206,7 @@ def align(spectra: MRSIn, out: OutOption,
     """Frequency/phase-align the transients of each scan; write the aligned FIDs (.npz or NIfTI-MRS)."""
     from speclearn.mrs.io import write_mrs
     check_output(out, overwrite=overwrite, inputs=[spectra])
-    data = _read(spectra, acquisition(dwell_time, central_frequency, te))
+    data = _read(spectra, acquisition(dwell_time, central_frequency, te))[0]
     aligned, shift, phase, used = align_transients(data, method)
     write_mrs(aligned, out, overwrite=overwrite)
     if shifts is not None:
@@ -227,10 +230,10 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, water, out])
     given = acquisition(dwell_time, central_frequency, te)
-    data = prepare(_read(spectra, given))
-    reference = None
-    if water is not None:
-        reference = prepare(_read(water, given), align=False, reject=None)
+    data, reference = _read(spectra, given, water)
+    data = prepare(data)
+    if reference is not None:
+        reference = prepare(reference, align=False, reject=None)
         if ecc:
             data = eddy_current_correction(data, reference)
     model = LinearCombinationFit().fit(data, load_basis(basis, **given))
@@ -264,9 +267,10 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
     check_output(out, overwrite=overwrite)
     check_report(report, overwrite=overwrite, inputs=[spectra, basis, targets, out])
     given = acquisition(dwell_time, central_frequency, te)
-    data = prepare(_read(spectra, given))
+    data, reference = _read(spectra, given, water)
+    data = prepare(data)
     table = read_table_csv(targets) if targets is not None else None
-    reference = prepare(_read(water, given), align=False, reject=None) if water is not None else None
+    reference = prepare(reference, align=False, reject=None) if reference is not None else None
     if reference is not None:
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
@@ -294,9 +298,9 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out, water])
     quantifier = load(model, DLQuantifier)
-    given = acquisition(dwell_time, central_frequency, te)
-    data = prepare(_read(spectra, given))
-    reference = prepare(_read(water, given), align=False, reject=None) if water is not None else None
+    data, reference = _read(spectra, acquisition(dwell_time, central_frequency, te), water)
+    data = prepare(data)
+    reference = prepare(reference, align=False, reject=None) if reference is not None else None
     if reference is not None and ecc:
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
@@ -335,12 +339,12 @@ def denoise(spectra: MRSIn, out: OutOption,
     check_output(out, overwrite=overwrite, inputs=[spectra, train])
     check_report(report, overwrite=overwrite, inputs=[spectra, train, out])
     given = acquisition(dwell_time, central_frequency, te)
-    data = _clean_transients(_read(spectra, given))
+    data = _clean_transients(_read(spectra, given)[0])
     k = averages if averages is not None else int(pd.Series(data.scans).value_counts().min())
     if train is None:
         training = data
     else:
-        training = _clean_transients(_read(train, given))
+        training = _clean_transients(_read(train, given)[0])
         training.check_acquisition(data.acquisition(), what=f"--spectra {spectra.name}")
     few = block_averages(data, k, first=True)
     denoiser = fit_few_average_denoiser(training, k, method, seed=seed, epochs=epochs, max_seconds=max_seconds)
@@ -370,7 +374,7 @@ def qa(spectra: MRSIn, out: OutOption,
     from speclearn.mrs.preprocess import transient_outlier_scores
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, out])
-    data = _read(spectra, acquisition(dwell_time, central_frequency, te))
+    data = _read(spectra, acquisition(dwell_time, central_frequency, te))[0]
     aligned = align_transients(data, "registration")[0]
     z = transient_outlier_scores(aligned)
     table = pd.DataFrame({"scan": data.scans, "outlier_z": z, "classical_flag": z > threshold},

@@ -1,4 +1,5 @@
-"""Classical MRS preprocessing: HLSVD water removal, eddy-current correction, outlier-transient scores."""
+"""Classical MRS preprocessing: coil combination, HLSVD water removal, eddy-current correction,
+outlier-transient scores."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,68 @@ from scipy.linalg import eigh, hankel, lstsq
 from speclearn.core.errors import InputError
 from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
+
+
+#: NIfTI-MRS dimensions whose rows are not repeats of one signal, so neither averaged nor combined here
+UNSUPPORTED_DIMS = ("DIM_EDIT", "DIM_ISIS", "DIM_INDIRECT_0", "DIM_INDIRECT_1", "DIM_INDIRECT_2")
+
+
+def _coil_blocks(data: MRSData) -> tuple[np.ndarray, list[tuple[str, int]]] | None:
+    """(fid as (other rows, coils, points), the other dimensions) when `data` has a DIM_COIL dimension."""
+    tags = [tag.upper() for tag, _ in data.dims]
+    unsupported = [tag for tag in tags if tag in UNSUPPORTED_DIMS]
+    if unsupported:
+        raise InputError(f"{', '.join(unsupported)} dimension (edited, ISIS or multi-dimensional acquisitions) is not "
+                         "supported: give one sub-spectrum per file", file=data.source)
+    sizes = [size for _, size in data.dims]
+    if "DIM_COIL" not in tags or int(np.prod(sizes)) != data.n:
+        return None
+    # rows are the dimensions flattened with the first fastest: C order over the reversed sizes
+    cube = np.moveaxis(data.fid.reshape(*reversed(sizes), data.points), len(sizes) - 1 - tags.index("DIM_COIL"), -2)
+    return cube.reshape(-1, cube.shape[-2], data.points), [d for d, tag in zip(data.dims, tags) if tag != "DIM_COIL"]
+
+
+def coil_weights(blocks: np.ndarray, noise: np.ndarray | None = None, head: int = 8) -> np.ndarray:
+    """Complex weights (coils,) of signal-to-noise-squared coil combination from repeats (rows, coils,
+    points) of one signal: the conjugate of each coil's signal at t ~ 0 (mean of its first `head`
+    points, averaged over the repeats) over its noise variance, measured in the outer fifth of the
+    spectral band (far from water and every metabolite) of `noise`, repeats (rows, coils, points) of
+    water-suppressed data (None: the same noise in every coil; a water reference's own band edges hold
+    the tails of its water line). Scaled so that the combined FID has the root-sum-of-squares amplitude
+    of the coils' signals."""
+    amplitude = blocks[:, :, :head].mean(axis=(0, 2))
+    variance = np.ones(blocks.shape[1])
+    if noise is not None:
+        spectra = np.fft.fft(noise, axis=2)  # unshifted: the band's two edges meet mid-array
+        points = spectra.shape[2]
+        edge = spectra[:, :, points // 2 - points // 10:points // 2 + points // 10]
+        variance = np.mean(np.abs(edge) ** 2, axis=(0, 2)) / points
+        variance = np.maximum(variance, 1e-30 * max(variance.max(), 1e-300))
+    snr2 = np.abs(amplitude) ** 2 / variance
+    return amplitude.conj() / variance * (np.linalg.norm(amplitude) / max(snr2.sum(), 1e-300))
+
+
+def _combined(data: MRSData, blocks: np.ndarray, dims: list[tuple[str, int]], weights: np.ndarray) -> MRSData:
+    fid = np.einsum("rcp,c->rp", blocks, weights)
+    scan = data.scans[0]
+    ids = [scan] if len(fid) == 1 else [f"{scan}_{k}" for k in range(len(fid))]
+    return data.with_fid(fid, ids=ids, scans=[scan] * len(fid), dims=dims)
+
+
+def combine_coils(data: MRSData, reference: MRSData | None = None) -> tuple[MRSData, MRSData | None]:
+    """Combine the DIM_COIL dimension of single-voxel data and its water reference (no-op without one)
+    with the same weights (`coil_weights`), so water scaling is unchanged by the combination: the coils'
+    signal from the reference when it has coils (its SNR is far higher), their noise from the data."""
+    blocks = _coil_blocks(data)
+    ref_blocks = None if reference is None else _coil_blocks(reference)
+    if blocks is None and ref_blocks is None:
+        return data, reference
+    if blocks is not None and ref_blocks is not None and blocks[0].shape[1] != ref_blocks[0].shape[1]:
+        raise InputError(f"{blocks[0].shape[1]} coils in the data but {ref_blocks[0].shape[1]} in the water "
+                         "reference", file=reference.source)
+    weights = coil_weights((ref_blocks or blocks)[0], None if blocks is None else blocks[0])
+    return (data if blocks is None else _combined(data, *blocks, weights),
+            reference if ref_blocks is None else _combined(reference, *ref_blocks, weights))
 
 
 def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
