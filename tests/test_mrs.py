@@ -187,6 +187,14 @@ def test_coils_are_combined_with_the_water_references_weights(tmp_path, basis):
         assert table[name].iloc[0] == pytest.approx(truth, rel=0.1), name
 
 
+def test_coil_benchmark_section(tmp_path):
+    from speclearn.mrs.benchmark import run_benchmark
+    result = run_benchmark(tmp_path, scale="quick", sections=("coils",))
+    rows = {r["method"]: r for r in result["rows"]}
+    assert rows["combine_coils"]["median_of_medians_pct"] < 0.5 * rows["none (coils as transients)"]["median_of_medians_pct"]
+    assert "combine_coils" in (tmp_path / "mrs_coils.md").read_text() and (tmp_path / "mrs_coils.json").exists()
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

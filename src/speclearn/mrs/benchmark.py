@@ -34,12 +34,13 @@ from speclearn.metrics import best_times
 from speclearn.mrs.align_cnn import CNNAligner
 from speclearn.mrs.artifacts import TransientDetector, aligned_simulation
 from speclearn.mrs.basis import MAIN, combine, load_basis
-from speclearn.mrs.cli import DENOISE_METHODS, block_averages, denoise_mrs, fit_few_average_denoiser, load_shipped
-from speclearn.mrs.data import ppm_slice, shift_phase
+from speclearn.mrs.cli import (DENOISE_METHODS, block_averages, denoise_mrs, fit_few_average_denoiser, load_shipped,
+                               prepare)
+from speclearn.mrs.data import MRSData, ppm_slice, shift_phase
 from speclearn.mrs.evaluation import (median_abs_percent_error, offset_crlb, regression_slope, residual_spread,
                                       training_mean_bias_test)
 from speclearn.mrs.lcm import LinearCombinationFit
-from speclearn.mrs.preprocess import eddy_current_correction, transient_outlier_scores
+from speclearn.mrs.preprocess import combine_coils, eddy_current_correction, transient_outlier_scores
 from speclearn.mrs.quantifier import DLQuantifier
 from speclearn.mrs.registration import AUTO_SEARCH_HZ, SpectralRegistration, register
 from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
@@ -67,7 +68,11 @@ DENOISE_SCALES = {
 OUT_OF_RANGE_SNRS = (40.0, 120.0)
 #: metabolites of the denoising section
 DENOISE_METABOLITES = ("NAA", "tCr", "tCho", "Glu", "Ins")
-SECTIONS = ("main", "denoising")
+SECTIONS = ("main", "denoising", "coils")
+#: coil section: scans per scale; coil sensitivities (magnitudes; phases drawn per scan); SNR of one unit coil
+COIL_SCANS = {"quick": 10, "full": 30}
+COIL_SENSITIVITIES = (1.0, 0.8, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02)
+COIL_UNIT_SNR = 30.0
 ALIGN_CASES = {"moderate (SNR 40, drift sd 3 Hz / 10 deg)": {"snr": (40.0, 40.0), "drift_hz": 3.0, "drift_phase_deg": 10.0},
                "large offsets (sd 15 Hz / 90 deg)": {"snr": (40.0, 40.0), "drift_hz": 15.0, "drift_phase_deg": 90.0}}
 
@@ -331,21 +336,96 @@ def _denoising_summary(rows: list[dict]) -> dict:
     return out
 
 
+def _coils(basis, scans: int, seed: int) -> tuple[list[dict], dict]:
+    """Uncombined 8-coil scans (16 transients, sensitivities `COIL_SENSITIVITIES` with random phases, the
+    same noise in every coil) quantified by the LCM after three combinations: `combine_coils`, the true
+    sensitivities (S/N^2 weights: the best linear combination) and none (coils treated as transients)."""
+    rng = np.random.default_rng(seed + 91)
+    sim = simulate_mrs(scans, seed=seed + 92, basis=basis,
+                       config=MRSSimConfig(transients=16, snr=(3000.0, 3000.0), corrupted_fraction=0.0))
+    magnitudes = np.array(COIL_SENSITIVITIES)
+    coils = magnitudes.size
+    noise_sd = sim.scans["noise_sd_time"].to_numpy() * 3000.0 / COIL_UNIT_SNR
+    errors = {"combine_coils": [], "true sensitivities": [], "none (coils as transients)": []}
+    for k, name in enumerate(sim.transients.scan_names()):
+        rows = np.flatnonzero(np.asarray(sim.transients.scans) == name)
+        transients, water = sim.transients.fid[rows], sim.water.fid[k]
+        a = magnitudes * np.exp(2j * np.pi * rng.random(coils))
+
+        def noise(shape):
+            return noise_sd[k] / np.sqrt(2) * (rng.normal(size=shape) + 1j * rng.normal(size=shape))
+        fid = (a[:, None, None] * transients[None] + noise((coils,) + transients.shape)).transpose(1, 0, 2)
+        common = dict(dwell_time_s=sim.transients.dwell_time_s, te_ms=30.0,
+                      central_frequency_mhz=sim.transients.central_frequency_mhz)
+        data = MRSData(fid.reshape(len(rows) * coils, -1), dims=[("DIM_COIL", coils), ("DIM_DYN", len(rows))],
+                       scans=[name] * (len(rows) * coils), **common)
+        reference = MRSData(a[:, None] * water[None] + noise((coils, water.size)), dims=[("DIM_COIL", coils)],
+                            scans=[name] * coils, **common)
+        best = a.conj() / np.sum(np.abs(a) ** 2)
+        pairs = {"combine_coils": combine_coils(data, reference),
+                 "true sensitivities": (data.with_fid(np.einsum("tcp,c->tp", fid, best), dims=[], ids=None, scans=[name] * len(rows)),
+                                        reference.with_fid((best @ reference.fid)[None], dims=[], ids=None,
+                                                           scans=[name])),
+                 "none (coils as transients)": (data.with_fid(data.fid, dims=[]), reference.with_fid(reference.fid, dims=[]))}
+        truth = _truth(sim)
+        for method, (spectra, water_ref) in pairs.items():
+            spectra, water_ref = prepare(spectra), prepare(water_ref, align=False, reject=None)
+            table = LinearCombinationFit().fit(eddy_current_correction(spectra, water_ref), basis).concentrations(water_ref)[0]
+            errors[method].append([abs(table[m].iloc[0] / truth[m][k] - 1) * 100 for m in MAIN])
+    rows = []
+    for method, e in errors.items():
+        e = np.array(e)
+        medians = np.median(e, axis=0)
+        row = {"method": method, "scans": scans, **{f"{m}_error_pct": v for m, v in zip(MAIN, medians)},
+               "median_of_medians_pct": float(np.median(medians))}
+        if method != "combine_coils":
+            difference = (np.array(errors["combine_coils"]) - e).ravel()
+            row |= {"combine_coils_minus_this_mean_pct": float(difference.mean()),
+                    "wilcoxon_p": float(stats.wilcoxon(difference).pvalue)}
+        rows.append(row)
+    return rows, {"scans": scans, "transients": 16, "coils": coils, "sensitivities": list(COIL_SENSITIVITIES),
+                  "unit_coil_snr": COIL_UNIT_SNR}
+
+
+def _run_coils(out_dir: Path, scale: str, seed: int) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wall = time.perf_counter()
+    rows, settings = _coils(load_basis(), COIL_SCANS[scale], seed)
+    result = {"scale": scale, "settings": settings, "machine": _machine(), "wall_seconds": time.perf_counter() - wall,
+              "rows": rows}
+    write_result(out_dir / "mrs_coils.json", result)
+    ours, best = rows[0], rows[1]
+    lines = [f"# MRS: combining uncombined coils ({scale} scale, {result['machine']}, wall {result['wall_seconds']:.0f} s)",
+             "", f"Simulated scans ({settings['scans']} scans x {settings['transients']} transients, ISMRM 2016 basis, "
+             f"3 T), each seen by {settings['coils']} coils of sensitivities {settings['sensitivities']} (random "
+             f"phases) with the same noise, SNR {COIL_UNIT_SNR:g} in a unit-sensitivity coil; water reference with "
+             "the same coils. Median absolute % error of the linear-combination fit (eddy-current corrected, "
+             "water-scaled mM) after: `combine_coils` (what every `mrs` command does), the combination with the "
+             "true sensitivities (the best one), and none (the coils treated as transients: aligned, outliers "
+             "rejected, averaged). Paired columns: `combine_coils` minus the row's method over every (scan, "
+             "metabolite) pair, Wilcoxon signed-rank p.", "", _table(rows), "",
+             f"`combine_coils` vs the true sensitivities: median of the medians {ours['median_of_medians_pct']:.2f} "
+             f"vs {best['median_of_medians_pct']:.2f} % (paired p {best['wilcoxon_p']:.2g})."]
+    (out_dir / "mrs_coils.md").write_text("\n".join(lines) + "\n")
+    return result
+
+
 def run_benchmark(out_dir: Path, *, scale: str = "quick", seed: int = 0, sections=SECTIONS) -> dict:
-    """sections: "main" (alignment, quantification, detection, speed -> mrs.json/.md) and/or
-    "denoising" (few-average denoising -> mrs_denoising.json/.md). Returns the main result (with the
-    denoising result under "denoising") or, alone, the denoising result."""
+    """sections: "main" (alignment, quantification, detection, speed -> mrs.json/.md), "denoising"
+    (few-average denoising -> mrs_denoising.json/.md), "coils" (coil combination -> mrs_coils.json/.md).
+    Returns the main result with the others under their names, or the one section's result."""
     from threadpoolctl import threadpool_limits
     unknown = set(sections) - set(SECTIONS)
     if unknown or not sections:
         raise ValueError(f"sections must be among {SECTIONS}, got {sections}")
+    runs = {"main": _run, "denoising": _run_denoising, "coils": _run_coils}
     torch.set_num_threads(1)
     with threadpool_limits(1):  # BLAS and torch threads spinning against each other slow both down
-        denoising = _run_denoising(out_dir, scale, seed) if "denoising" in sections else None
-        if "main" not in sections:
-            return denoising
-        result = _run(out_dir, scale, seed)
-        return result | ({"denoising": denoising} if denoising else {})
+        results = {section: runs[section](out_dir, scale, seed) for section in sections}
+    if "main" in results:
+        return results.pop("main") | results
+    return next(iter(results.values())) if len(results) == 1 else results
 
 
 def _run_denoising(out_dir: Path, scale: str, seed: int) -> dict:
