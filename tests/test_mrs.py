@@ -195,6 +195,21 @@ def test_coil_benchmark_section(tmp_path):
     assert "combine_coils" in (tmp_path / "mrs_coils.md").read_text() and (tmp_path / "mrs_coils.json").exists()
 
 
+def test_data_of_the_opposite_sign_convention_are_conjugated(tmp_path, small, capsys):
+    """Conjugated FIDs (the other sign convention) fitted as they were gave every metabolite ~0 mM;
+    now they and their water reference are turned back, said once, and fit as the originals do."""
+    for name, data in (("s", small.spectra), ("w", small.water)):
+        write_mrs(data, tmp_path / f"{name}.npz")
+        write_mrs(data.with_fid(data.fid.conj()), tmp_path / f"{name}_conj.npz")
+    for suffix in ("", "_conj"):
+        assert main(["mrs", "fit", "--spectra", str(tmp_path / f"s{suffix}.npz"), "--water",
+                     str(tmp_path / f"w{suffix}.npz"), "--out", str(tmp_path / f"c{suffix}.csv")]) == 0
+    assert "opposite sign convention" in capsys.readouterr().err
+    original, turned = (pd.read_csv(tmp_path / f"c{suffix}.csv") for suffix in ("", "_conj"))
+    pd.testing.assert_frame_equal(original, turned)
+    assert (original["NAA"] > 1).all()
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

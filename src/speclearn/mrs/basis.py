@@ -2,8 +2,8 @@
 folder of text/FSL-MRS JSON files.
 
 A basis FID of metabolite m at 1 mM is `Basis.fid[m]`; the spectrum convention is `mrs.data`'s
-(NAA at 2.01 ppm). A basis whose peaks land outside 0-4.5 ppm under that convention (the other
-sign convention, as the ISMRM text files) is conjugated on loading.
+(NAA at 2.01 ppm). A basis whose peaks land on the far side of 4.65 ppm under that convention (the
+other sign convention, as the ISMRM text files) is conjugated on loading (`mrs.data.mirrored`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from speclearn.core.errors import InputError
-from speclearn.mrs.data import MRSData, ppm_axis, to_spectrum
+from speclearn.mrs.data import MRSData, mirrored
 
 #: metabolites added up into the totals usually reported
 COMBINED = {"tNAA": ("NAA", "NAAG"), "tCr": ("Cr", "PCr"), "tCho": ("GPC", "PCho"), "Glx": ("Glu", "Gln")}
@@ -65,15 +65,6 @@ class Basis:
         fid = np.stack([np.interp(t, t_basis, f.real, right=0) + 1j * np.interp(t, t_basis, f.imag, right=0)
                         for f in self.fid])
         return replace(self, fid=fid, dwell_time_s=data.dwell_time_s)
-
-
-def _orient(fid: np.ndarray, dwell: float, frequency: float) -> np.ndarray:
-    """Conjugate FIDs whose strongest peaks fall outside 0-4.5 ppm under our convention."""
-    ppm = ppm_axis(fid.shape[1], dwell, frequency)
-    power = np.abs(to_spectrum(fid)).sum(axis=0)
-    inside = (ppm > 0) & (ppm < 4.5)
-    mirrored = (ppm > 2 * 4.65 - 4.5) & (ppm < 2 * 4.65)
-    return fid.conj() if power[mirrored].sum() > power[inside].sum() else fid
 
 
 def shipped_basis_path() -> Path:
@@ -127,7 +118,8 @@ def load_basis(path: str | Path | None = None, *, dwell_time_s: float | None = N
         raise InputError("basis must be a folder, an .npz or an LCModel .BASIS file", file=path)
     if len(set(names)) != len(names):
         raise InputError("duplicate metabolite names in the basis", file=path)
-    fid = _orient(np.asarray(fid, dtype=np.complex128), dwell, frequency)
+    fid = np.asarray(fid, dtype=np.complex128)
+    fid = fid.conj() if mirrored(fid, dwell, frequency) else fid
     return Basis(names, fid, dwell, frequency, te, source=str(path))
 
 

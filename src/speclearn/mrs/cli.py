@@ -181,10 +181,16 @@ def acquisition(dwell_time: float | None, central_frequency: float | None, te: f
 
 def _read(path: Path, given: dict, water: Path | None = None):
     """(data, water reference or None) read with the --dwell-time ... keywords, coils combined
-    (`combine_coils`: the reference's weights for both when it has coils)."""
+    (`combine_coils`: the reference's weights for both when it has coils), conjugated when they follow
+    the opposite sign convention (`conjugate_mirrored`)."""
     from speclearn.mrs.io import read_mrs
-    from speclearn.mrs.preprocess import combine_coils
-    return combine_coils(read_mrs(path, **given), None if water is None else read_mrs(water, **given))
+    from speclearn.mrs.preprocess import combine_coils, conjugate_mirrored
+    data, reference = combine_coils(read_mrs(path, **given), None if water is None else read_mrs(water, **given))
+    data, reference, conjugated = conjugate_mirrored(data, reference)
+    if conjugated:
+        say(f"{path.name}: peaks on the far side of 4.65 ppm (the opposite sign convention): conjugated"
+            + (" with the water reference" if reference is not None else ""))
+    return data, reference
 
 
 def write_concentrations(table: pd.DataFrame, unit: str, path: Path, info: dict, *, overwrite: bool) -> None:

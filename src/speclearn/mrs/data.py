@@ -44,6 +44,17 @@ def ppm_slice(ppm: np.ndarray, low: float, high: float) -> slice:
     return slice(int(inside[0]), int(inside[-1]) + 1)
 
 
+def mirrored(fid: np.ndarray, dwell_time_s: float, central_frequency_mhz: float, *, margin: float = 1.0) -> bool:
+    """Whether the peaks of FIDs (rows, averaged) sit on the far side of 4.65 ppm under this module's
+    convention (data of the opposite sign convention): the averaged spectrum's highest point in
+    5.1-9.1 ppm exceeds `margin` x its highest in 0.2-4.2 ppm (residual water, 4.2-5.1, left out)."""
+    ppm = ppm_axis(fid.shape[-1], dwell_time_s, central_frequency_mhz)
+    spectrum = np.abs(to_spectrum(np.atleast_2d(fid).mean(axis=0)))
+    inside = spectrum[(ppm > 0.2) & (ppm < 4.2)]
+    outside = spectrum[(ppm > 2 * WATER_PPM - 4.2) & (ppm < 2 * WATER_PPM - 0.2)]
+    return bool(inside.size and outside.size and outside.max() > margin * inside.max())
+
+
 def shift_phase(fid: np.ndarray, dwell_time_s: float, shift_hz: np.ndarray | float,
                 phase_deg: np.ndarray | float = 0.0) -> np.ndarray:
     """FIDs multiplied by exp(i(2 pi f t + phi)): move peaks by `shift_hz`, rotate by `phase_deg`."""

@@ -7,7 +7,7 @@ from scipy.linalg import eigh, hankel, lstsq
 
 from speclearn.core.errors import InputError
 from speclearn.core.threads import single_threaded_blas
-from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
+from speclearn.mrs.data import WATER_PPM, MRSData, mirrored, ppm_slice
 
 
 #: NIfTI-MRS dimensions whose rows are not repeats of one signal, so neither averaged nor combined here
@@ -70,6 +70,16 @@ def combine_coils(data: MRSData, reference: MRSData | None = None) -> tuple[MRSD
     weights = coil_weights((ref_blocks or blocks)[0], None if blocks is None else blocks[0])
     return (data if blocks is None else _combined(data, *blocks, weights),
             reference if ref_blocks is None else _combined(reference, *ref_blocks, weights))
+
+
+def conjugate_mirrored(data: MRSData, reference: MRSData | None = None, *,
+                       margin: float = 2.0) -> tuple[MRSData, MRSData | None, bool]:
+    """(data, reference, whether they were conjugated): data of the opposite sign convention (its
+    highest peak on the far side of 4.65 ppm, `margin` x the highest on the metabolites' side:
+    `mrs.data.mirrored`) conjugated, with its water reference."""
+    if not mirrored(data.fid, data.dwell_time_s, data.central_frequency_mhz, margin=margin):
+        return data, reference, False
+    return data.with_fid(data.fid.conj()), None if reference is None else reference.with_fid(reference.fid.conj()), True
 
 
 def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
