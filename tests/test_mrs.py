@@ -210,6 +210,17 @@ def test_data_of_the_opposite_sign_convention_are_conjugated(tmp_path, small, ca
     assert (original["NAA"] > 1).all()
 
 
+def test_basis_of_another_field_or_echo_time(tmp_path, basis, small, capsys):
+    """Another field strength is refused even at the basis's own dwell time and point count (it was
+    let through there); another echo time fits with a warning."""
+    seven_tesla = small.spectra.with_fid(small.spectra.fid, central_frequency_mhz=297.2)
+    with pytest.raises(InputError, match="another field strength"):
+        basis.matched(seven_tesla)
+    write_mrs(small.spectra.with_fid(small.spectra.fid, te_ms=144.0), tmp_path / "te144.npz")
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "te144.npz"), "--out", str(tmp_path / "c.csv")]) == 0
+    assert "TE 30 ms, the data were acquired at TE 144 ms" in capsys.readouterr().err
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

@@ -51,12 +51,12 @@ class Basis:
 
     def matched(self, data: MRSData) -> "Basis":
         """This basis sampled on `data`'s time grid (linear interpolation of the FIDs; zero beyond)."""
-        same_dwell = abs(self.dwell_time_s - data.dwell_time_s) <= 1e-9 * data.dwell_time_s
-        if same_dwell and self.points == data.points:
-            return self
         if abs(self.central_frequency_mhz - data.central_frequency_mhz) > 0.01 * data.central_frequency_mhz:
             raise InputError(f"basis is for {self.central_frequency_mhz:g} MHz, data at "
                              f"{data.central_frequency_mhz:g} MHz (another field strength)", file=self.source)
+        same_dwell = abs(self.dwell_time_s - data.dwell_time_s) <= 1e-9 * data.dwell_time_s
+        if same_dwell and self.points == data.points:
+            return self
         if data.dwell_time_s < self.dwell_time_s * (1 - 1e-9):
             raise InputError(f"data bandwidth {data.bandwidth_hz:g} Hz exceeds the basis's "
                              f"{1 / self.dwell_time_s:g} Hz", file=self.source)

@@ -193,6 +193,21 @@ def _read(path: Path, given: dict, water: Path | None = None):
     return data, reference
 
 
+def _warn_echo_time(expected: float | None, data, what: str) -> None:
+    """A console warning when `data` were acquired at another echo time than `what` is for (> 5 ms apart)."""
+    if expected is not None and data.te_ms is not None and abs(expected - data.te_ms) > 5:
+        say(f"[yellow]warning:[/] {what} is for TE {expected:g} ms, the data were acquired at TE {data.te_ms:g} ms: "
+            "J-coupled metabolites (Glu, Gln, GABA, lactate ...) will be misfitted")
+
+
+def _basis(path: Path | None, given: dict, data):
+    """`load_basis` (the shipped set for None), with a warning when its echo time is not the data's."""
+    from speclearn.mrs.basis import load_basis
+    basis = load_basis(path, **given)
+    _warn_echo_time(basis.te_ms, data, "the basis")
+    return basis
+
+
 def write_concentrations(table: pd.DataFrame, unit: str, path: Path, info: dict, *, overwrite: bool) -> None:
     """CONC.csv plus CONC.json sidecar (units, method ...)."""
     sidecar = path.with_suffix(".json")
@@ -230,7 +245,6 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
         report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
     rejected and averaged per scan first)."""
-    from speclearn.mrs.basis import load_basis
     from speclearn.mrs.lcm import LinearCombinationFit
     from speclearn.mrs.preprocess import eddy_current_correction
     check_output(out, overwrite=overwrite, inputs=[spectra])
@@ -242,7 +256,7 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
         reference = prepare(reference, align=False, reject=None)
         if ecc:
             data = eddy_current_correction(data, reference)
-    model = LinearCombinationFit().fit(data, load_basis(basis, **given))
+    model = LinearCombinationFit().fit(data, _basis(basis, given, data))
     table, unit = model.concentrations(reference)
     write_concentrations(table, unit, out, {"method": "linear-combination fit (variable projection) + CRLB",
                                             "sd": "Cramer-Rao lower bound", "params": model.get_params(),
@@ -268,7 +282,6 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                   quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra (eddy-current
     corrected with --water, which also puts varpro's conformal calibration in mM)."""
-    from speclearn.mrs.basis import load_basis
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite)
     check_report(report, overwrite=overwrite, inputs=[spectra, basis, targets, out])
@@ -281,7 +294,7 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
     model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed).fit(
-        data, load_basis(basis, **given), table, water=reference)
+        data, _basis(basis, given, data), table, water=reference)
     model.save(out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
     write_report(report, "mrs train", inputs={"spectra": spectra, "basis": basis, "targets": targets, "method": method,
@@ -306,6 +319,7 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
     quantifier = load(model, DLQuantifier)
     data, reference = _read(spectra, acquisition(dwell_time, central_frequency, te), water)
     data = prepare(data)
+    _warn_echo_time(quantifier.axis_.get("te_ms"), data, "the model")
     reference = prepare(reference, align=False, reject=None) if reference is not None else None
     if reference is not None and ecc:
         from speclearn.mrs.preprocess import eddy_current_correction
