@@ -221,6 +221,21 @@ def test_basis_of_another_field_or_echo_time(tmp_path, basis, small, capsys):
     assert "TE 30 ms, the data were acquired at TE 144 ms" in capsys.readouterr().err
 
 
+def test_simulate_like_another_acquisition_and_inspect(tmp_path, small, capsys):
+    """`simulate mrs --like FILE` simulates on FILE's grid (here 2000 Hz, 1024 points), so `mrs train`
+    can learn for data not acquired like the basis; `inspect` describes MRS files."""
+    slow = small.spectra.with_fid(small.spectra.fid[:, ::2][:, :1024], dwell_time_s=2 * small.spectra.dwell_time_s)
+    write_mrs(slow, tmp_path / "slow.nii.gz")
+    assert main(["simulate", "mrs", "--like", str(tmp_path / "slow.nii.gz"), "--n", "2", "--transients", "2",
+                 "--out", str(tmp_path / "sim")]) == 0
+    simulated = read_mrs(tmp_path / "sim" / "spectra.npz")
+    assert simulated.points == 1024 and simulated.dwell_time_s == pytest.approx(5e-4)
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "slow.nii.gz")]) == 0
+    out = capsys.readouterr().out
+    assert "3 x 1024 points" in out and "2000 Hz" in out and "TE 30 ms" in out
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

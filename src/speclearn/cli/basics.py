@@ -19,6 +19,8 @@ def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file
     is invalid."""
     if file.is_dir() and (file / "config.json").exists():
         return _inspect_model(file)
+    if _is_mrs(file):
+        return _inspect_mrs(file)
     spectra = read_spectra(file, axis=axis)
     flat = spectra.flat()
     if spectra.is_lazy:
@@ -40,6 +42,34 @@ def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file
         typer.echo(f"metadata:  {', '.join(map(str, spectra.meta.columns))}")
     if nan:
         raise InputError(f"{int(nan)} values are NaN or infinite", file=file)
+
+
+def _is_mrs(file: Path) -> bool:
+    """An MRS file (`speclearn.mrs.io`): NIfTI-MRS, LCModel, text, or an NPZ holding `fid`."""
+    from speclearn.mrs.io import READABLE, suffix_of
+    suffix = suffix_of(file)
+    if suffix != ".npz":
+        return suffix in READABLE and file.is_file()
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            return "fid" in archive.files
+    except (OSError, ValueError):
+        return False  # read_spectra names the problem
+
+
+def _inspect_mrs(file: Path) -> None:
+    from speclearn.mrs.io import read_mrs
+    data = read_mrs(file)
+    dims = ", ".join(f"{tag} {size}" for tag, size in data.dims) or "no NIfTI-MRS dimensions"
+    scans = data.scan_names()
+    typer.echo(f"file:      {file}")
+    typer.echo(f"layout:    MRS FIDs, {data.n} x {data.points} points ({dims}), {len(scans)} scan(s)")
+    typer.echo(f"acquired:  dwell {1e3 * data.dwell_time_s:g} ms ({data.bandwidth_hz:g} Hz), "
+               f"{data.central_frequency_mhz:g} MHz ({data.central_frequency_mhz / 42.577:.2f} T), "
+               f"TE {'unknown' if data.te_ms is None else f'{data.te_ms:g} ms'}")
+    typer.echo(f"|FID|:     max {np.abs(data.fid).max():.6g}")
+    shown = ", ".join(data.ids[:5]) + (f", ... ({data.n} ids)" if data.n > 5 else "")
+    typer.echo(f"ids:       {shown}")
 
 
 def _inspect_model(folder: Path) -> None:

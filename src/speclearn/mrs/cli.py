@@ -420,6 +420,9 @@ def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.
              snr: Annotated[str, typer.Option(help="SNR of the averaged spectrum (NAA height / noise sd): "
                                                    "a number or LOW:HIGH.")] = "20:60",
              corrupted: Annotated[float, typer.Option(help="Share of corrupted transients.")] = 0.1,
+             like: Annotated[Path | None, typer.Option("--like", help="MRS file whose dwell time and point count the "
+                                                                      "simulation takes (the basis resampled to them), "
+                                                                      "e.g. to train `mrs train` for real data.")] = None,
              dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
              overwrite: OverwriteOption = False) -> None:
     """Simulate MRS scans into the folder OUT: transients.npz, spectra.npz (oracle average), clean.npz,
@@ -432,8 +435,12 @@ def simulate(out: OutOption, basis: BasisOption = None, n: Annotated[int, typer.
     except ValueError:
         raise InputError(f"--snr must be a number or LOW:HIGH, got {snr!r}") from None
     config = MRSSimConfig(transients=transients, snr=snr_range, corrupted_fraction=corrupted)
-    simulation = simulate_mrs(n, seed=seed, basis=load_basis(basis, **acquisition(dwell_time, central_frequency, te)),
-                              config=config)
+    given = acquisition(dwell_time, central_frequency, te)
+    basis_set = load_basis(basis, **given)
+    if like is not None:
+        basis_set = basis_set.matched(_read(like, given)[0])
+    simulation = simulate_mrs(n, seed=seed, basis=basis_set, config=config)
     simulation.write(out, overwrite=overwrite)
-    say(f"wrote {n} scans x {transients} transients to {out}")
+    say(f"wrote {n} scans x {transients} transients ({basis_set.points} points, {1 / basis_set.dwell_time_s:g} Hz) "
+        f"to {out}")
 
