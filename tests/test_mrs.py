@@ -236,6 +236,19 @@ def test_simulate_like_another_acquisition_and_inspect(tmp_path, small, capsys):
     assert "3 x 1024 points" in out and "2000 Hz" in out and "TE 30 ms" in out
 
 
+def test_lcm_finds_frequency_offsets_beyond_its_shift_bound(basis, small):
+    """Without a water reference to correct it, a 45 Hz (0.37 ppm) offset put the water outside the
+    HLSVD band and the start outside +-15 Hz: the fit gave NaN ratios. The water band now follows the
+    water peak, and a poor fit retries from a wide search of the shift (+-0.5 ppm)."""
+    reference = LinearCombinationFit().fit(small.spectra, basis).concentrations()[0]
+    for offset in (45.0, -45.0):
+        moved = small.spectra.with_fid(shift_phase(small.spectra.fid, small.spectra.dwell_time_s, offset, 0.0))
+        model = LinearCombinationFit().fit(moved, basis)
+        table = model.concentrations()[0]
+        np.testing.assert_allclose(model.nuisance()["shift_hz"], offset + small.scans["shift_hz"], atol=3.0)
+        np.testing.assert_allclose(table["tNAA"], reference["tNAA"], rtol=0.05)
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 from scipy.linalg import cho_factor, cho_solve
+from scipy.ndimage import uniform_filter1d
 from scipy.optimize import least_squares, nnls
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
-from speclearn.mrs.basis import COMBINED, Basis
+from speclearn.mrs.basis import COMBINED, MACROMOLECULES, Basis
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_axis, ppm_slice
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.simulate import METABOLITE_RELAXATION, WATER_CONCENTRATION, WATER_PROTONS
@@ -45,6 +46,14 @@ def squared_gaussian(theta: np.ndarray) -> np.ndarray:
     out = np.array(theta, float)
     out[:, 2] = out[:, 2] ** 2
     return out
+
+
+def _sharp(magnitude: np.ndarray, hz_per_point: float, width_hz: float = 30.0) -> np.ndarray:
+    """Magnitude spectra (..., points) less their running mean over `width_hz`: the narrow peaks, without
+    the broad baseline, macromolecules and water tails that would steer a cross-correlation."""
+    k = max(int(width_hz / hz_per_point) | 1, 3)
+    smooth = uniform_filter1d(magnitude, k, axis=-1, mode="nearest")
+    return np.maximum(magnitude - smooth, 0.0)
 
 
 def lipid_lines(data: MRSData) -> tuple[list[str], np.ndarray]:
@@ -105,8 +114,10 @@ class LinearCombinationFit(BaseEstimator):
     """Fit each spectrum as a combination of basis spectra (see the module docstring)."""
 
     def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.2), baseline_order: int = 3,
-                 max_shift_hz: float = 15.0, max_nfev: int = 60, lipids: bool = True,
+                 max_shift_hz: float = 15.0, shift_search_ppm: float = 0.5, max_nfev: int = 60, lipids: bool = True,
                  water_removal: bool = True):
+        """max_shift_hz: how far the fit may move the shift from its start; shift_search_ppm: how far
+        the start's cross-correlation search looks (0.5 ppm: 62 Hz at 3 T)."""
         store_params(self, locals())
 
     # --- model pieces ----------------------------------------------------------------------
@@ -124,6 +135,7 @@ class LinearCombinationFit(BaseEstimator):
         self.fft_index_ = np.fft.fftshift(np.arange(data.points))[self.window_]  # window of the unshifted FFT
         self.ppm_ = ppm[self.window_]
         self.dwell_ = data.dwell_time_s
+        self.hz_per_ppm_ = data.central_frequency_mhz
         x = np.linspace(-1, 1, self.ppm_.size)
         legendre = np.polynomial.legendre.legvander(x, self.baseline_order)
         zeros = np.zeros_like(legendre)
@@ -162,29 +174,45 @@ class LinearCombinationFit(BaseEstimator):
         b = np.linalg.lstsq(self.baseline_, target - A @ a, rcond=None)[0]
         return a, b, target - A @ a - self.baseline_ @ b
 
-    def _initial(self, y: np.ndarray) -> np.ndarray:
-        """Shift from the cross-correlation of magnitude spectra, phase0 from a coarse grid."""
+    def _shift_candidates(self, y: np.ndarray) -> list[float]:
+        """Shifts (Hz) that line up the magnitude of spectrum `y` (the fit window) with the summed basis
+        spectrum's: first the best within +-`max_shift_hz`; then the three best matches of their
+        narrow peaks (`_sharp`; macromolecules and lipids left out) within +-`shift_search_ppm`, for
+        offsets the first cannot reach."""
         theta = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
-        reference = np.abs(self._basis_spectra(theta).sum(axis=1))
         hz_per_point = 1.0 / (self.dwell_ * self.t_.size)
-        lags = np.arange(-int(self.max_shift_hz / hz_per_point), int(self.max_shift_hz / hz_per_point) + 1)
-        magnitude = np.abs(y)
-        score = [np.dot(np.roll(reference, k), magnitude) for k in lags]
-        theta[0] = lags[int(np.argmax(score))] * hz_per_point
-        costs = []
-        for phase in np.deg2rad(np.arange(0, 360, 30)):
-            theta[3] = phase
-            costs.append(np.sum(self._solve(theta, y)[2] ** 2))
-        theta[3] = np.deg2rad(30 * int(np.argmin(costs)))
-        return theta
+        near = np.arange(-int(self.max_shift_hz / hz_per_point), int(self.max_shift_hz / hz_per_point) + 1)
+        window = np.abs(self._basis_spectra(theta).sum(axis=1))
+        candidates = [float(near[np.argmax([np.dot(np.roll(window, k), np.abs(y)) for k in near])] * hz_per_point)]
+        fids = self._basis_fids(theta)[:len(self.basis_fid_)]
+        metabolites = [k for k, name in enumerate(self.names_[:len(fids)]) if name not in MACROMOLECULES]
+        band = _sharp(np.abs(np.fft.fftshift(np.fft.fft(fids[metabolites].sum(axis=0)))), hz_per_point)
+        reach = int(max(self.max_shift_hz, self.shift_search_ppm * self.hz_per_ppm_) / hz_per_point)
+        start, stop = self.window_.start, self.window_.stop  # the window is a slice of the whole band
+        lags = np.arange(-reach, reach + 1)
+        lags = lags[(start - lags >= 0) & (stop - lags <= band.size)]
+        score = np.stack([band[start - k:stop - k] for k in lags]) @ _sharp(np.abs(y), hz_per_point)
+        peaks = [i for i in range(len(lags)) if score[i] >= score[max(i - 1, 0)] and score[i] >= score[min(i + 1, len(lags) - 1)]]
+        candidates += [float(lags[i] * hz_per_point) for i in sorted(peaks, key=lambda i: -score[i])[:3]]
+        return list(dict.fromkeys(candidates))
 
-    def _fit_one(self, y: np.ndarray) -> dict:
-        theta0 = self._initial(y)
+    def _fit_from(self, y: np.ndarray, shift: float):
+        """`least_squares` from `shift` and the best phase0 of a 30-degree grid there."""
+        starts = [np.array([shift, 10.0, 20.0, phase, 0.0]) for phase in np.deg2rad(np.arange(0, 360, 30))]
+        theta0 = min(starts, key=lambda theta: np.sum(self._solve(theta, y)[2] ** 2))
         lower = [theta0[0] - self.max_shift_hz, 0.0, 0.0, theta0[3] - 2 * np.pi, -np.deg2rad(20)]
         upper = [theta0[0] + self.max_shift_hz, 200.0, 200.0, theta0[3] + 2 * np.pi, np.deg2rad(20)]
-        result = least_squares(lambda th: self._solve(th, y)[2], theta0, bounds=(lower, upper),
-                               x_scale=[1.0, 5.0, 5.0, 0.1, 0.01], diff_step=1e-4, max_nfev=self.max_nfev)
-        return self._result(result.x, y)
+        return least_squares(lambda th: self._solve(th, y)[2], theta0, bounds=(lower, upper),
+                             x_scale=[1.0, 5.0, 5.0, 0.1, 0.01], diff_step=1e-4, max_nfev=self.max_nfev)
+
+    def _fit_one(self, y: np.ndarray, noise_variance: float) -> dict:
+        """Fit from the narrow search's shift; where the residual is still over twice the noise (a
+        frequency offset beyond `max_shift_hz`), from the wide search's shifts too, keeping the best fit."""
+        narrow, *wide = self._shift_candidates(y)
+        best = self._fit_from(y, narrow)
+        if best.cost / y.size > 2 * noise_variance:  # cost: half the squared residual of 2 x window values
+            best = min([best] + [self._fit_from(y, shift) for shift in wide], key=lambda fit: fit.cost)
+        return self._result(best.x, y)
 
     def _result(self, theta: np.ndarray, y: np.ndarray, fids: np.ndarray | None = None,
                 spectra: np.ndarray | None = None) -> dict:
@@ -360,7 +388,10 @@ class LinearCombinationFit(BaseEstimator):
             data = hlsvd_water_removal(data)
         y = data.spectrum()[:, self.window_]
         if initial is None:
-            self.results_ = [self._fit_one(row) for row in y]
+            spectra = data.spectrum()
+            edges = np.concatenate([spectra[:, :data.points // 10], spectra[:, -(data.points // 10):]], axis=1)
+            noise = np.mean(np.abs(edges) ** 2, axis=1) / 2  # per real value, far from every peak
+            self.results_ = [self._fit_one(row, variance) for row, variance in zip(y, noise)]
         else:
             initial = np.asarray(initial, float)
             initial = initial[None] if initial.ndim == 2 else initial

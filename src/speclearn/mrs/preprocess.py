@@ -101,22 +101,31 @@ def hlsvd_components(fid: np.ndarray, dwell_time_s: float, *, rank: int = 20,
     return poles, amplitudes
 
 
+#: where the water peak is looked for: up to 0.4 ppm below 4.65 (the metabolites reach ~4.1 ppm) and 0.55 above
+WATER_SEARCH_PPM = (4.25, 5.2)
+
+
 @single_threaded_blas
 def hlsvd_water_removal(data: MRSData, ppm_range: tuple[float, float] = (4.5, 4.8), *, rank: int = 20,
                         min_ratio: float = 1.0) -> MRSData:
     """Subtract the HLSVD components whose frequency lies in `ppm_range` (residual water), in the
-    spectra whose peak there exceeds `min_ratio` x their NAA peak (elsewhere the few-component model
-    would take metabolite signal with it)."""
+    spectra whose highest point in `WATER_SEARCH_PPM` exceeds `min_ratio` x their NAA peak (elsewhere
+    the few-component model would take metabolite signal with it). Where that water peak lies outside
+    `ppm_range` (a frequency offset), the band is its +-0.15 ppm instead."""
     n = np.arange(data.points)
     out = data.fid.copy()
     ppm, spectra = data.ppm(), np.abs(data.spectrum())
-    water = spectra[:, ppm_slice(ppm, *ppm_range)].max(axis=1)
+    near = ppm_slice(ppm, *WATER_SEARCH_PPM)
+    water = spectra[:, near].max(axis=1)
     naa = spectra[:, ppm_slice(ppm, 1.9, 2.1)].max(axis=1)
     for k in np.flatnonzero(water > min_ratio * naa):
         fid = data.fid[k]
         poles, amplitudes = hlsvd_components(fid, data.dwell_time_s, rank=rank)
         pole_ppm = WATER_PPM + np.angle(poles) / (2 * np.pi * data.dwell_time_s) / data.central_frequency_mhz
-        chosen = (pole_ppm >= ppm_range[0]) & (pole_ppm <= ppm_range[1]) & (np.abs(poles) < 1)
+        # a water peak outside the band (the scan's frequency is off) moves the band with it
+        peak = ppm[near][np.argmax(spectra[k, near])]
+        low, high = ppm_range if ppm_range[0] <= peak <= ppm_range[1] else (peak - 0.15, peak + 0.15)
+        chosen = (pole_ppm >= low) & (pole_ppm <= high) & (np.abs(poles) < 1)
         if chosen.any():
             out[k] -= np.exp(np.outer(n, np.log(poles[chosen]))) @ amplitudes[chosen]
     return data.with_fid(out)
