@@ -363,14 +363,16 @@ def _coils(basis, scans: int, seed: int) -> tuple[list[dict], dict]:
                             scans=[name] * coils, **common)
         best = a.conj() / np.sum(np.abs(a) ** 2)
         pairs = {"combine_coils": combine_coils(data, reference),
-                 "true sensitivities": (data.with_fid(np.einsum("tcp,c->tp", fid, best), dims=[], ids=None, scans=[name] * len(rows)),
-                                        reference.with_fid((best @ reference.fid)[None], dims=[], ids=None,
-                                                           scans=[name])),
-                 "none (coils as transients)": (data.with_fid(data.fid, dims=[]), reference.with_fid(reference.fid, dims=[]))}
+                 "true sensitivities": (
+                     data.with_fid(np.einsum("tcp,c->tp", fid, best), dims=[], ids=None, scans=[name] * len(rows)),
+                     reference.with_fid((best @ reference.fid)[None], dims=[], ids=None, scans=[name])),
+                 "none (coils as transients)": (data.with_fid(data.fid, dims=[]),
+                                                reference.with_fid(reference.fid, dims=[]))}
         truth = _truth(sim)
         for method, (spectra, water_ref) in pairs.items():
             spectra, water_ref = prepare(spectra), prepare(water_ref, align=False, reject=None)
-            table = LinearCombinationFit().fit(eddy_current_correction(spectra, water_ref), basis).concentrations(water_ref)[0]
+            model = LinearCombinationFit().fit(eddy_current_correction(spectra, water_ref), basis)
+            table = model.concentrations(water_ref)[0]
             errors[method].append([abs(table[m].iloc[0] / truth[m][k] - 1) * 100 for m in MAIN])
     rows = []
     for method, e in errors.items():

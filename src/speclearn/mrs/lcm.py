@@ -192,8 +192,9 @@ class LinearCombinationFit(BaseEstimator):
         lags = np.arange(-reach, reach + 1)
         lags = lags[(start - lags >= 0) & (stop - lags <= band.size)]
         score = np.stack([band[start - k:stop - k] for k in lags]) @ _sharp(np.abs(y), hz_per_point)
-        peaks = [i for i in range(len(lags)) if score[i] >= score[max(i - 1, 0)] and score[i] >= score[min(i + 1, len(lags) - 1)]]
-        candidates += [float(lags[i] * hz_per_point) for i in sorted(peaks, key=lambda i: -score[i])[:3]]
+        padded = np.pad(score, 1, mode="edge")
+        peaks = np.flatnonzero((score >= padded[:-2]) & (score >= padded[2:]))  # local maxima
+        candidates += [float(lags[i] * hz_per_point) for i in peaks[np.argsort(-score[peaks])][:3]]
         return list(dict.fromkeys(candidates))
 
     def _fit_from(self, y: np.ndarray, shift: float):
