@@ -333,10 +333,12 @@ class LinearCombinationFit(BaseEstimator):
         return theta, cost, fids, windowed
 
     def _refined_results(self, y: np.ndarray, starts: np.ndarray, iterations: int,
-                         prior_sd: np.ndarray | None) -> list[dict]:
+                         prior_sd: np.ndarray | None, noise: np.ndarray) -> list[dict]:
         """`_result` of each spectrum (rows of y) at the end of `_gauss_newton` from starts[0]; a later
         start (a fallback, no prior) is refined too for the spectra whose end point fits worse than
-        that start does unrefined, and the better end point is kept."""
+        that start does unrefined, and the better end point is kept. Where the residual is still over
+        twice the `noise` variance (a frequency offset beyond both starts' reach?), the wide search's
+        shifts (`_shift_candidates`) start refinements too, kept where they halve the residual."""
         theta, cost, fids, windowed = self._gauss_newton(y, starts[0], iterations, prior_sd)
         best = np.zeros(len(y), int)
         for k, fallback in enumerate(starts[1:], start=1):
@@ -347,6 +349,13 @@ class LinearCombinationFit(BaseEstimator):
                 rows = redo[better]
                 theta[rows], cost[rows], best[rows] = end[better], end_cost[better], k
                 fids[rows], windowed[rows] = end_fids[better], end_windowed[better]
+        for i in np.flatnonzero(cost / (2 * y.shape[1]) > 2 * noise):  # cost: squared residual of 2 x window values
+            for shift in self._shift_candidates(y[i])[1:]:
+                start = min(([shift, 10.0, 20.0, phase, 0.0] for phase in np.deg2rad(np.arange(0, 360, 30))),
+                            key=lambda theta: np.sum(self._solve(np.array(theta), y[i])[2] ** 2))
+                end, end_cost, end_fids, end_windowed = self._gauss_newton(y[i:i + 1], np.array([start]), iterations)
+                if end_cost[0] < 0.5 * cost[i]:  # a far better fit, not a shifted basis fitting artefacts
+                    theta[i], cost[i], best[i], fids[i], windowed[i] = end[0], end_cost[0], len(starts), end_fids[0], end_windowed[0]
         return [self._result(theta[i], row, fids[i], windowed[i]) | {"start": int(best[i])} for i, row in enumerate(y)]
 
     def _crlb(self, theta, fids, spectra, a, b, residual) -> tuple[np.ndarray, float]:
@@ -382,16 +391,18 @@ class LinearCombinationFit(BaseEstimator):
         phase1 rad/ppm), e.g. from a network, or (starts, n, 5): then `iterations` batched
         Levenberg-Marquardt steps from the first start replace the per-spectrum search and
         `least_squares`; a later start (a fallback) is refined too for the spectra whose refined fit
-        is still worse than the fallback's unrefined one, and the better end point is kept."""
+        is still worse than the fallback's unrefined one, and the better end point is kept; a fit
+        still far off (`_refined_results`) is retried from the wide shift search. Each result's
+        "start": the index of the start it ended from, len(starts) for the wide search."""
         self._setup(basis, data)
         start = time.perf_counter()
         if self.water_removal:
             data = hlsvd_water_removal(data)
-        y = data.spectrum()[:, self.window_]
+        spectra = data.spectrum()
+        y = spectra[:, self.window_]
+        edges = np.concatenate([spectra[:, :data.points // 10], spectra[:, -(data.points // 10):]], axis=1)
+        noise = np.mean(np.abs(edges) ** 2, axis=1) / 2  # per real value, far from every peak
         if initial is None:
-            spectra = data.spectrum()
-            edges = np.concatenate([spectra[:, :data.points // 10], spectra[:, -(data.points // 10):]], axis=1)
-            noise = np.mean(np.abs(edges) ** 2, axis=1) / 2  # per real value, far from every peak
             self.results_ = [self._fit_one(row, variance) for row, variance in zip(y, noise)]
         else:
             initial = np.asarray(initial, float)
@@ -399,7 +410,8 @@ class LinearCombinationFit(BaseEstimator):
             if initial.shape[1:] != (data.n, len(NONLINEAR)):
                 raise InputError(f"initial parameters of shape {initial.shape}; expected ({data.n}, {len(NONLINEAR)})")
             self.results_ = [result for k in range(0, data.n, 64)  # blocks of 64 spectra
-                             for result in self._refined_results(y[k:k + 64], initial[:, k:k + 64], iterations, prior_sd)]
+                             for result in self._refined_results(y[k:k + 64], initial[:, k:k + 64], iterations,
+                                                                 prior_sd, noise[k:k + 64])]
         self.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
         self.ids_ = list(data.ids)
         return self
