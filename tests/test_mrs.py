@@ -15,7 +15,7 @@ from speclearn.mrs.evaluation import offset_crlb, regression_slope
 from speclearn.mrs.io import read_mrs, write_jmrui, write_mrs, write_text
 from speclearn.mrs.lcm import LinearCombinationFit
 from speclearn.mrs.registration import SpectralRegistration, register
-from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+from speclearn.mrs.simulate import MRSSimConfig, coil_scan, simulate_mrs
 
 QUIET = dict(eddy_rad=0.0, water_residual=(0.0, 0.0), lipid_fraction=0.0, baseline=0.0, corrupted_fraction=0.0)
 
@@ -139,26 +139,6 @@ def test_headerless_text_basis_and_spectra_take_the_acquisition_from_the_command
     pd.testing.assert_frame_equal(text, npz, rtol=1e-4, atol=1e-6)
 
 
-def _coil_scan(sim, scan: int, sensitivities: np.ndarray, noise_sd: float, seed: int = 0):
-    """Uncombined single-voxel data of one simulated scan: each coil sees sensitivity x the (nearly
-    noise-free) transients and the water reference, plus its own noise; rows as NIfTI-MRS flattens
-    (DIM_COIL fastest, then DIM_DYN)."""
-    rng = np.random.default_rng(seed)
-    rows = np.flatnonzero(np.asarray(sim.transients.scans) == sim.transients.scan_names()[scan])
-    transients, water = sim.transients.fid[rows], sim.water.fid[scan]
-    c = len(sensitivities)
-
-    def noise(shape):
-        return noise_sd / np.sqrt(2) * (rng.normal(size=shape) + 1j * rng.normal(size=shape))
-    fid = sensitivities[:, None, None] * transients[None] + noise((c,) + transients.shape)
-    common = dict(dwell_time_s=sim.transients.dwell_time_s, central_frequency_mhz=sim.transients.central_frequency_mhz,
-                  te_ms=30.0)
-    data = MRSData(fid.transpose(1, 0, 2).reshape(len(rows) * c, -1), dims=[("DIM_COIL", c), ("DIM_DYN", len(rows))],
-                   **common)
-    reference = MRSData(sensitivities[:, None] * water[None] + noise((c, water.size)), dims=[("DIM_COIL", c)], **common)
-    return data, reference
-
-
 def test_coils_are_combined_with_the_water_references_weights(tmp_path, basis):
     """Uncombined coils (DIM_COIL) of very different sensitivity: `mrs fit` combines them (S/N^2 weights
     from the water reference, the same for both) before aligning and averaging the transients, and
@@ -168,7 +148,7 @@ def test_coils_are_combined_with_the_water_references_weights(tmp_path, basis):
     sim = simulate_mrs(1, seed=3, basis=basis, config=MRSSimConfig(transients=4, snr=(3000.0, 3000.0), **QUIET))
     sensitivities = np.array([1.0, 0.5, 0.2, 0.05]) * np.exp(1j * np.array([0.3, 2.0, -1.2, 2.8]))
     noise_sd = float(sim.scans["noise_sd_time"].iloc[0]) * 3000 / 60
-    data, reference = _coil_scan(sim, 0, sensitivities, noise_sd)
+    data, reference = coil_scan(sim, 0, sensitivities, noise_sd, np.random.default_rng(0))
     weights = coil_weights(np.stack([reference.fid]), data.fid.reshape(4, len(sensitivities), -1))
     ideal = sensitivities.conj()  # conj(a) / sigma^2 with equal noise; the estimated sigma^2 scatter by ~6 %
     np.testing.assert_allclose(weights / weights[0], ideal / ideal[0], rtol=0.15, atol=0.01)

@@ -36,14 +36,14 @@ from speclearn.mrs.artifacts import TransientDetector, aligned_simulation
 from speclearn.mrs.basis import MAIN, combine, load_basis
 from speclearn.mrs.cli import (DENOISE_METHODS, block_averages, denoise_mrs, fit_few_average_denoiser, load_shipped,
                                prepare)
-from speclearn.mrs.data import MRSData, ppm_slice, shift_phase
+from speclearn.mrs.data import ppm_slice, shift_phase
 from speclearn.mrs.evaluation import (median_abs_percent_error, offset_crlb, regression_slope, residual_spread,
                                       training_mean_bias_test)
 from speclearn.mrs.lcm import LinearCombinationFit
 from speclearn.mrs.preprocess import combine_coils, eddy_current_correction, transient_outlier_scores
 from speclearn.mrs.quantifier import DLQuantifier
 from speclearn.mrs.registration import AUTO_SEARCH_HZ, SpectralRegistration, register
-from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+from speclearn.mrs.simulate import MRSSimConfig, coil_scan, simulate_mrs
 from speclearn.io.atomic import write_result
 
 SCALES = {
@@ -348,23 +348,13 @@ def _coils(basis, scans: int, seed: int) -> tuple[list[dict], dict]:
     noise_sd = sim.scans["noise_sd_time"].to_numpy() * 3000.0 / COIL_UNIT_SNR
     errors = {"combine_coils": [], "true sensitivities": [], "none (coils as transients)": []}
     for k, name in enumerate(sim.transients.scan_names()):
-        rows = np.flatnonzero(np.asarray(sim.transients.scans) == name)
-        transients, water = sim.transients.fid[rows], sim.water.fid[k]
         a = magnitudes * np.exp(2j * np.pi * rng.random(coils))
-
-        def noise(shape):
-            return noise_sd[k] / np.sqrt(2) * (rng.normal(size=shape) + 1j * rng.normal(size=shape))
-        fid = (a[:, None, None] * transients[None] + noise((coils,) + transients.shape)).transpose(1, 0, 2)
-        common = dict(dwell_time_s=sim.transients.dwell_time_s, te_ms=30.0,
-                      central_frequency_mhz=sim.transients.central_frequency_mhz)
-        data = MRSData(fid.reshape(len(rows) * coils, -1), dims=[("DIM_COIL", coils), ("DIM_DYN", len(rows))],
-                       scans=[name] * (len(rows) * coils), **common)
-        reference = MRSData(a[:, None] * water[None] + noise((coils, water.size)), dims=[("DIM_COIL", coils)],
-                            scans=[name] * coils, **common)
+        data, reference = coil_scan(sim, k, a, noise_sd[k], rng)
+        fid = data.fid.reshape(-1, coils, data.points)  # (transients, coils, points)
         best = a.conj() / np.sum(np.abs(a) ** 2)
         pairs = {"combine_coils": combine_coils(data, reference),
                  "true sensitivities": (
-                     data.with_fid(np.einsum("tcp,c->tp", fid, best), dims=[], ids=None, scans=[name] * len(rows)),
+                     data.with_fid(np.einsum("tcp,c->tp", fid, best), dims=[], ids=None, scans=[name] * len(fid)),
                      reference.with_fid((best @ reference.fid)[None], dims=[], ids=None, scans=[name])),
                  "none (coils as transients)": (data.with_fid(data.fid, dims=[]),
                                                 reference.with_fid(reference.fid, dims=[]))}

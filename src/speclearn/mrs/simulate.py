@@ -246,3 +246,25 @@ def simulate_mrs(n: int, *, seed: int = 0, basis: Basis | None = None,
         clean=MRSData(clean, ids=scan_ids, scans=scan_ids, **common),
         water=MRSData(water, ids=scan_ids, scans=scan_ids, **common),
         concentrations=concentrations, scans=scans, truth=truth, config=config)
+
+
+def coil_scan(simulation: MRSSimulation, scan: int, sensitivities: np.ndarray, noise_sd: float,
+              rng: np.random.Generator) -> tuple[MRSData, MRSData]:
+    """Scan `scan` of `simulation` as uncombined coils (transients, water reference): coil c sees
+    sensitivities[c] (complex) x the simulated transients and water reference plus its own complex
+    Gaussian noise of sd `noise_sd` per time point (simulate at a high SNR so that this noise is all
+    there is); rows flattened as NIfTI-MRS does (DIM_COIL fastest, then DIM_DYN)."""
+    transients = simulation.transients
+    name = transients.scan_names()[scan]
+    rows = np.flatnonzero(np.asarray(transients.scans) == name)
+    coils = len(sensitivities)
+
+    def noise(shape):
+        return noise_sd / np.sqrt(2) * (rng.normal(size=shape) + 1j * rng.normal(size=shape))
+    fid = sensitivities[:, None, None] * transients.fid[rows][None] + noise((coils, len(rows), transients.points))
+    water = sensitivities[:, None] * simulation.water.fid[scan][None] + noise((coils, transients.points))
+    common = dict(dwell_time_s=transients.dwell_time_s, central_frequency_mhz=transients.central_frequency_mhz,
+                  te_ms=transients.te_ms)
+    return (MRSData(fid.transpose(1, 0, 2).reshape(len(rows) * coils, -1), scans=[name] * (len(rows) * coils),
+                    dims=[("DIM_COIL", coils), ("DIM_DYN", len(rows))], **common),
+            MRSData(water, scans=[name] * coils, dims=[("DIM_COIL", coils)], **common))
