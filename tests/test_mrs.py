@@ -229,6 +229,15 @@ def test_lcm_finds_frequency_offsets_beyond_its_shift_bound(basis, small):
         np.testing.assert_allclose(table["tNAA"], reference["tNAA"], rtol=0.05)
 
 
+def test_ratios_without_creatine_are_flagged(tmp_path, basis, capsys):
+    rng = np.random.default_rng(0)
+    naa_only = basis.fid[basis.index("NAA")] * 10 + 0.01 * (rng.normal(size=basis.points) + 1j * rng.normal(size=basis.points))
+    write_mrs(MRSData(naa_only[None], basis.dwell_time_s, basis.central_frequency_mhz, 30.0, ids=["naa"]),
+              tmp_path / "naa.npz")
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "naa.npz"), "--out", str(tmp_path / "c.csv")]) == 0
+    assert "creatine below twice its CRLB in 1 spectra (naa)" in capsys.readouterr().err
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

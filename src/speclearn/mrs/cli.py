@@ -258,6 +258,13 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
             data = eddy_current_correction(data, reference)
     model = LinearCombinationFit().fit(data, _basis(basis, given, data))
     table, unit = model.concentrations(reference)
+    if unit == "ratio to tCr":
+        values, crlb = model.amplitude_table()
+        weak = values.index[~(values["tCr"] > 2 * crlb["tCr"])]  # creatine not told from noise: ratios meaningless
+        if weak.size:
+            say(f"[yellow]warning:[/] creatine below twice its CRLB in {len(weak)} spectra "
+                f"({', '.join(map(str, weak[:5]))}{' ...' if len(weak) > 5 else ''}): their ratios to tCr are "
+                "not meaningful; a water reference gives mM instead")
     write_concentrations(table, unit, out, {"method": "linear-combination fit (variable projection) + CRLB",
                                             "sd": "Cramer-Rao lower bound", "params": model.get_params(),
                                             "seconds_per_spectrum": model.seconds_per_spectrum_,
