@@ -235,7 +235,7 @@ def test_ratios_without_creatine_are_flagged(tmp_path, basis, capsys):
     write_mrs(MRSData(naa_only[None], basis.dwell_time_s, basis.central_frequency_mhz, 30.0, ids=["naa"]),
               tmp_path / "naa.npz")
     assert main(["mrs", "fit", "--spectra", str(tmp_path / "naa.npz"), "--out", str(tmp_path / "c.csv")]) == 0
-    assert "creatine below twice its CRLB in 1 spectra (naa)" in capsys.readouterr().err
+    assert "creatine below twice its uncertainty in 1 spectra (naa)" in capsys.readouterr().err
 
 
 def test_edited_acquisitions_are_refused(tmp_path):

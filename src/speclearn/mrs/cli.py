@@ -200,6 +200,15 @@ def _warn_echo_time(expected: float | None, data, what: str) -> None:
             "J-coupled metabolites (Glu, Gln, GABA, lactate ...) will be misfitted")
 
 
+def _warn_weak_creatine(tcr: pd.Series, sd: pd.Series) -> None:
+    """A console warning naming the spectra whose creatine is below twice its sd: ratios to it mean nothing."""
+    weak = tcr.index[~(tcr > 2 * sd)]
+    if weak.size:
+        say(f"[yellow]warning:[/] creatine below twice its uncertainty in {len(weak)} spectra "
+            f"({', '.join(map(str, weak[:5]))}{' ...' if len(weak) > 5 else ''}): their ratios to tCr are not "
+            "meaningful; a water reference gives mM instead")
+
+
 def _basis(path: Path | None, given: dict, data):
     """`load_basis` (the shipped set for None), with a warning when its echo time is not the data's."""
     from speclearn.mrs.basis import load_basis
@@ -260,11 +269,7 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
     table, unit = model.concentrations(reference)
     if unit == "ratio to tCr":
         values, crlb = model.amplitude_table()
-        weak = values.index[~(values["tCr"] > 2 * crlb["tCr"])]  # creatine not told from noise: ratios meaningless
-        if weak.size:
-            say(f"[yellow]warning:[/] creatine below twice its CRLB in {len(weak)} spectra "
-                f"({', '.join(map(str, weak[:5]))}{' ...' if len(weak) > 5 else ''}): their ratios to tCr are "
-                "not meaningful; a water reference gives mM instead")
+        _warn_weak_creatine(values["tCr"], crlb["tCr"])
     write_concentrations(table, unit, out, {"method": "linear-combination fit (variable projection) + CRLB",
                                             "sd": "Cramer-Rao lower bound", "params": model.get_params(),
                                             "seconds_per_spectrum": model.seconds_per_spectrum_,
@@ -332,6 +337,8 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
     table, unit = quantifier.predict(data, water=reference, interval=interval)
+    if unit == "ratio to tCr":
+        _warn_weak_creatine(table["tCr"], table["tCr_sd"])
     write_concentrations(table, unit, out, {"method": f"DL quantifier ({quantifier.method})", "model": str(model),
                                             "sd": ("CRLB" if quantifier.method == "varpro" else "MC dropout")
                                             + (", conformally calibrated" if quantifier.conformal_ else
