@@ -238,6 +238,19 @@ def test_ratios_without_creatine_are_flagged(tmp_path, basis, capsys):
     assert "creatine below twice its uncertainty in 1 spectra (naa)" in capsys.readouterr().err
 
 
+def test_other_nuclei_are_refused(tmp_path):
+    import nibabel
+    write_mrs(_data(2), tmp_path / "h.nii.gz")
+    image = nibabel.load(str(tmp_path / "h.nii.gz"))
+    extension = image.header.extensions[0]
+    info = json.loads(extension.get_content().decode().rstrip("\x00")) | {"ResonantNucleus": ["31P"]}
+    image.header.extensions.clear()
+    image.header.extensions.append(nibabel.nifti1.Nifti1Extension(extension.get_code(), json.dumps(info).encode()))
+    nibabel.save(image, str(tmp_path / "p.nii.gz"))
+    with pytest.raises(InputError, match="p.nii.gz.*31P"):
+        read_mrs(tmp_path / "p.nii.gz")
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

@@ -117,6 +117,10 @@ def read_nifti_mrs(path: Path) -> MRSData:
                 raise InputError(f"NIfTI-MRS header extension is not valid JSON ({err})", file=path) from None
     if "SpectrometerFrequency" not in info:
         raise InputError("no NIfTI-MRS header extension with SpectrometerFrequency (not NIfTI-MRS?)", file=path)
+    nucleus = info.get("ResonantNucleus", ["1H"])
+    nucleus = str(nucleus[0] if isinstance(nucleus, list) and nucleus else nucleus)
+    if nucleus.upper() != "1H":
+        raise InputError(f"resonant nucleus {nucleus}: speclearn's MRS handles 1H spectra only", file=path)
     data = np.asanyarray(image.dataobj)
     if not np.iscomplexobj(data):
         raise InputError(f"NIfTI-MRS data must be complex, got {data.dtype}", file=path)
