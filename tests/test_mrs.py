@@ -63,10 +63,11 @@ def test_first_order_phase_turns_the_spectrum_without_wrapping_the_fid():
     assert abs(change - (10.0 + 3.0 * (ppm - 4.65))) < 1.0
 
 
-def test_nifti_keeps_dimension_tags(tmp_path):
+@pytest.mark.parametrize("name", ["c.nii.gz", "c.npz"])
+def test_dimension_tags_survive_a_round_trip(tmp_path, name):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_COIL", 2), ("DIM_DYN", 2)])
-    write_mrs(data, tmp_path / "c.nii.gz")
-    back = read_mrs(tmp_path / "c.nii.gz")
+    write_mrs(data, tmp_path / name)
+    back = read_mrs(tmp_path / name)
     assert back.dims == [("DIM_COIL", 2), ("DIM_DYN", 2)]
     np.testing.assert_allclose(back.fid, data.fid, rtol=1e-6, atol=1e-6)
 

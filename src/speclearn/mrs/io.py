@@ -77,17 +77,23 @@ def read_npz(path: Path) -> MRSData:
         te = float(archive["te_ms"]) if "te_ms" in archive and np.isfinite(archive["te_ms"]) else None
         ids = [str(i) for i in archive["ids"]] if "ids" in archive else None
         scans = [str(i) for i in archive["scans"]] if "scans" in archive else None
+        dims = []
+        if "dim_tags" in archive and "dim_sizes" in archive:  # NIfTI-MRS dimensions (DIM_COIL, DIM_DYN ...)
+            dims = [(str(t), int(n)) for t, n in zip(archive["dim_tags"], archive["dim_sizes"])]
+            if int(np.prod([n for _, n in dims])) != len(fid):
+                raise InputError(f"dim_sizes {[n for _, n in dims]} do not multiply to the {len(fid)} FIDs", file=path)
         return MRSData(fid, float(archive["dwell_time_s"]), float(archive["central_frequency_mhz"]), te,
-                       ids=ids, scans=scans, source=str(path))
+                       ids=ids, scans=scans, dims=dims, source=str(path))
 
 
 def write_npz(data: MRSData, path: Path, *, overwrite: bool = False) -> Path:
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as handle:
+            dims = {"dim_tags": np.array([t for t, _ in data.dims]), "dim_sizes": np.array([n for _, n in data.dims])}
             np.savez_compressed(handle, fid=data.fid.astype(np.complex64), dwell_time_s=data.dwell_time_s,
                                 central_frequency_mhz=data.central_frequency_mhz,
                                 te_ms=np.nan if data.te_ms is None else data.te_ms,
-                                ids=np.array(data.ids), scans=np.array(data.scans))
+                                ids=np.array(data.ids), scans=np.array(data.scans), **(dims if data.dims else {}))
     return path
 
 
