@@ -252,6 +252,14 @@ def test_other_nuclei_are_refused(tmp_path):
         read_mrs(tmp_path / "p.nii.gz")
 
 
+def test_scanner_raw_files_point_to_spec2nii(tmp_path):
+    (tmp_path / "svs.rda").write_text(">>> Begin of header <<<\n")
+    (tmp_path / "meas.dat").write_bytes(b"\x00\x01" * 64)  # binary: Siemens TWIX, not a text .dat
+    for name, command in (("svs.rda", "`rda`"), ("meas.dat", "`twix -e image`")):
+        with pytest.raises(InputError, match=f"{name}.*spec2nii.*{command}"):
+            read_mrs(tmp_path / name)
+
+
 def test_edited_acquisitions_are_refused(tmp_path):
     data = MRSData(_data(4).fid, 2.5e-4, 123.2, dims=[("DIM_DYN", 2), ("DIM_EDIT", 2)])
     write_mrs(data, tmp_path / "mega.nii.gz")

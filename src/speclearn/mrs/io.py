@@ -19,6 +19,11 @@ from speclearn.mrs.data import MRSData
 
 READABLE = (".npz", ".nii", ".nii.gz", ".raw", ".h2o", ".txt", ".dat", ".mrui.txt")
 WRITABLE = (".npz", ".nii", ".nii.gz")
+#: scanner formats read by spec2nii (the community converter to NIfTI-MRS), and its subcommand for each
+VENDOR = {".rda": "Siemens RDA", ".spar": "Philips SPAR/SDAT", ".sdat": "Philips SPAR/SDAT", ".7": "GE P-file",
+          ".data": "Philips DATA/LIST", ".list": "Philips DATA/LIST"}
+VENDOR_COMMAND = {".rda": "rda", ".spar": "philips", ".sdat": "philips", ".7": "ge", ".data": "philips_dl",
+                  ".list": "philips_dl"}
 NIFTI_MRS_ECODE = 44
 
 
@@ -40,6 +45,10 @@ def read_mrs(path: str | Path, *, dwell_time_s: float | None = None, central_fre
             return read_nifti_mrs(path)
         if suffix in (".raw", ".h2o"):
             return read_lcmodel_raw(path, **given)
+        if suffix in VENDOR or (suffix == ".dat" and b"\0" in path.read_bytes()[:4096]):  # .dat: Siemens TWIX
+            raise InputError(f"{VENDOR.get(suffix, 'Siemens TWIX')} raw data: convert it to NIfTI-MRS with spec2nii "
+                             f"(pip install spec2nii; its `{VENDOR_COMMAND.get(suffix, 'twix -e image')}` subcommand), "
+                             "then give the .nii.gz", file=path)
         if suffix in (".txt", ".dat"):
             with open(path, errors="replace") as handle:
                 head = handle.read(200)
