@@ -252,6 +252,19 @@ def test_other_nuclei_are_refused(tmp_path):
         read_mrs(tmp_path / "p.nii.gz")
 
 
+def test_nifti_dwell_time_in_the_headers_time_unit(tmp_path):
+    import nibabel
+    write_mrs(_data(1), tmp_path / "s.nii.gz")
+    image = nibabel.load(str(tmp_path / "s.nii.gz"))
+    assert image.header.get_xyzt_units() == ("mm", "sec")
+    pixdim = image.header["pixdim"]
+    pixdim[4] = 0.25  # the same dwell time, in milliseconds
+    image.header["pixdim"] = pixdim
+    image.header.set_xyzt_units("mm", "msec")
+    nibabel.save(image, str(tmp_path / "ms.nii.gz"))
+    assert read_mrs(tmp_path / "ms.nii.gz").dwell_time_s == pytest.approx(2.5e-4)
+
+
 def test_scanner_raw_files_point_to_spec2nii(tmp_path):
     (tmp_path / "svs.rda").write_text(">>> Begin of header <<<\n")
     (tmp_path / "meas.dat").write_bytes(b"\x00\x01" * 64)  # binary: Siemens TWIX, not a text .dat

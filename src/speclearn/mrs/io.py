@@ -143,7 +143,8 @@ def read_nifti_mrs(path: Path) -> MRSData:
         raise InputError(f"NIfTI-MRS data must have at least 4 dimensions, got shape {data.shape}", file=path)
     if int(np.prod(data.shape[:3])) != 1:
         raise InputError(f"only single-voxel NIfTI-MRS is supported, got {data.shape[:3]} voxels", file=path)
-    dwell = float(header["pixdim"][4])
+    # NIfTI-MRS keeps the dwell time in pixdim[4], in the header's time unit (seconds unless it says otherwise)
+    dwell = float(header["pixdim"][4]) * {"msec": 1e-3, "usec": 1e-6}.get(header.get_xyzt_units()[1], 1.0)
     frequency = info["SpectrometerFrequency"]
     frequency = float(frequency[0] if isinstance(frequency, list) else frequency)
     echo = info.get("EchoTime")
@@ -175,6 +176,7 @@ def write_nifti_mrs(data: MRSData, path: Path, *, overwrite: bool = False) -> Pa
     pixdim = header["pixdim"]
     pixdim[4] = data.dwell_time_s
     header["pixdim"] = pixdim
+    header.set_xyzt_units("mm", "sec")
     header.set_intent(0, name="mrs_v0_9")
     info: dict[str, Any] = {"SpectrometerFrequency": [data.central_frequency_mhz], "ResonantNucleus": ["1H"]}
     if data.te_ms is not None:
