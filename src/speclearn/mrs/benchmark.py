@@ -347,6 +347,7 @@ def _coils(basis, scans: int, seed: int) -> tuple[list[dict], dict]:
     coils = magnitudes.size
     noise_sd = sim.scans["noise_sd_time"].to_numpy() * 3000.0 / COIL_UNIT_SNR
     errors = {"combine_coils": [], "true sensitivities": [], "none (coils as transients)": []}
+    truth = _truth(sim)
     for k, name in enumerate(sim.transients.scan_names()):
         a = magnitudes * np.exp(2j * np.pi * rng.random(coils))
         data, reference = coil_scan(sim, k, a, noise_sd[k], rng)
@@ -358,7 +359,6 @@ def _coils(basis, scans: int, seed: int) -> tuple[list[dict], dict]:
                      reference.with_fid((best @ reference.fid)[None], dims=[], ids=None, scans=[name])),
                  "none (coils as transients)": (data.with_fid(data.fid, dims=[]),
                                                 reference.with_fid(reference.fid, dims=[]))}
-        truth = _truth(sim)
         for method, (spectra, water_ref) in pairs.items():
             spectra, water_ref = prepare(spectra), prepare(water_ref, align=False, reject=None)
             model = LinearCombinationFit().fit(eddy_current_correction(spectra, water_ref), basis)

@@ -44,6 +44,14 @@ def ppm_slice(ppm: np.ndarray, low: float, high: float) -> slice:
     return slice(int(inside[0]), int(inside[-1]) + 1)
 
 
+def edge_noise_power(fid: np.ndarray) -> np.ndarray:
+    """Mean |spectrum|^2 per FID (rows of `fid`) over the outer fifth of the band, far from water and
+    every metabolite: the noise power per spectral point (/ points: the time-domain noise variance)."""
+    spectra = np.fft.fft(fid, axis=-1)  # unshifted: the band's two edges meet mid-array
+    points = spectra.shape[-1]
+    return np.mean(np.abs(spectra[..., points // 2 - points // 10:points // 2 + points // 10]) ** 2, axis=-1)
+
+
 def mirrored(fid: np.ndarray, dwell_time_s: float, central_frequency_mhz: float, *, margin: float = 1.0) -> bool:
     """Whether the peaks of FIDs (rows, averaged) sit on the far side of 4.65 ppm under this module's
     convention (data of the opposite sign convention): the averaged spectrum's highest point in

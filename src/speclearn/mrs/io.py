@@ -19,11 +19,11 @@ from speclearn.mrs.data import MRSData
 
 READABLE = (".npz", ".nii", ".nii.gz", ".raw", ".h2o", ".txt", ".dat", ".mrui.txt")
 WRITABLE = (".npz", ".nii", ".nii.gz")
-#: scanner formats read by spec2nii (the community converter to NIfTI-MRS), and its subcommand for each
-VENDOR = {".rda": "Siemens RDA", ".spar": "Philips SPAR/SDAT", ".sdat": "Philips SPAR/SDAT", ".7": "GE P-file",
-          ".data": "Philips DATA/LIST", ".list": "Philips DATA/LIST"}
-VENDOR_COMMAND = {".rda": "rda", ".spar": "philips", ".sdat": "philips", ".7": "ge", ".data": "philips_dl",
-                  ".list": "philips_dl"}
+#: scanner formats read by spec2nii (the community converter to NIfTI-MRS): (name, its spec2nii subcommand)
+VENDOR = {".rda": ("Siemens RDA", "rda"), ".spar": ("Philips SPAR/SDAT", "philips"),
+          ".sdat": ("Philips SPAR/SDAT", "philips"), ".7": ("GE P-file", "ge"),
+          ".data": ("Philips DATA/LIST", "philips_dl"), ".list": ("Philips DATA/LIST", "philips_dl"),
+          ".dat": ("Siemens TWIX", "twix -e image")}
 NIFTI_MRS_ECODE = 44
 
 
@@ -45,10 +45,10 @@ def read_mrs(path: str | Path, *, dwell_time_s: float | None = None, central_fre
             return read_nifti_mrs(path)
         if suffix in (".raw", ".h2o"):
             return read_lcmodel_raw(path, **given)
-        if suffix in VENDOR or (suffix == ".dat" and b"\0" in path.read_bytes()[:4096]):  # .dat: Siemens TWIX
-            raise InputError(f"{VENDOR.get(suffix, 'Siemens TWIX')} raw data: convert it to NIfTI-MRS with spec2nii "
-                             f"(pip install spec2nii; its `{VENDOR_COMMAND.get(suffix, 'twix -e image')}` subcommand), "
-                             "then give the .nii.gz", file=path)
+        if suffix in VENDOR and (suffix != ".dat" or b"\0" in path.read_bytes()[:4096]):  # a text .dat is text
+            name, command = VENDOR[suffix]
+            raise InputError(f"{name} raw data: convert it to NIfTI-MRS with spec2nii (pip install spec2nii; its "
+                             f"`{command}` subcommand), then give the .nii.gz", file=path)
         if suffix in (".txt", ".dat"):
             with open(path, errors="replace") as handle:
                 head = handle.read(200)

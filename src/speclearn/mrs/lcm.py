@@ -28,7 +28,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.core.threads import single_threaded_blas
 from speclearn.mrs.basis import COMBINED, MACROMOLECULES, Basis
-from speclearn.mrs.data import WATER_PPM, MRSData, ppm_axis, ppm_slice
+from speclearn.mrs.data import WATER_PPM, MRSData, edge_noise_power, ppm_axis, ppm_slice
 from speclearn.mrs.preprocess import hlsvd_water_removal
 from speclearn.mrs.simulate import METABOLITE_RELAXATION, WATER_CONCENTRATION, WATER_PROTONS
 
@@ -177,16 +177,16 @@ class LinearCombinationFit(BaseEstimator):
     def _shift_candidates(self, y: np.ndarray) -> list[float]:
         """Shifts (Hz) that line up the magnitude of spectrum `y` (the fit window) with the summed basis
         spectrum's: first the best within +-`max_shift_hz`; then the three best matches of their
-        narrow peaks (`_sharp`; macromolecules and lipids left out) within +-`shift_search_ppm`, for
-        offsets the first cannot reach."""
+        narrow peaks (`_sharp`; the macromolecules left out) within +-`shift_search_ppm`, for offsets
+        the first cannot reach."""
         theta = np.array([0.0, 10.0, 20.0, 0.0, 0.0])
         hz_per_point = 1.0 / (self.dwell_ * self.t_.size)
         near = np.arange(-int(self.max_shift_hz / hz_per_point), int(self.max_shift_hz / hz_per_point) + 1)
         window = np.abs(self._basis_spectra(theta).sum(axis=1))
         candidates = [float(near[np.argmax([np.dot(np.roll(window, k), np.abs(y)) for k in near])] * hz_per_point)]
-        fids = self._basis_fids(theta)[:len(self.basis_fid_)]
-        metabolites = [k for k, name in enumerate(self.names_[:len(fids)]) if name not in MACROMOLECULES]
-        band = _sharp(np.abs(np.fft.fftshift(np.fft.fft(fids[metabolites].sum(axis=0)))), hz_per_point)
+        narrow_lines = [k for k, name in enumerate(self.names_) if name not in MACROMOLECULES]
+        fids = self._basis_fids(theta)[narrow_lines].sum(axis=0)
+        band = _sharp(np.abs(np.fft.fftshift(np.fft.fft(fids))), hz_per_point)
         reach = int(max(self.max_shift_hz, self.shift_search_ppm * self.hz_per_ppm_) / hz_per_point)
         start, stop = self.window_.start, self.window_.stop  # the window is a slice of the whole band
         lags = np.arange(-reach, reach + 1)
@@ -197,22 +197,34 @@ class LinearCombinationFit(BaseEstimator):
         candidates += [float(lags[i] * hz_per_point) for i in peaks[np.argsort(-score[peaks])][:3]]
         return list(dict.fromkeys(candidates))
 
-    def _fit_from(self, y: np.ndarray, shift: float):
-        """`least_squares` from `shift` and the best phase0 of a 30-degree grid there."""
+    def _phase_start(self, y: np.ndarray, shift: float) -> np.ndarray:
+        """Start (n=5) at `shift` with the phase0 of a 30-degree grid that fits spectrum `y` best."""
         starts = [np.array([shift, 10.0, 20.0, phase, 0.0]) for phase in np.deg2rad(np.arange(0, 360, 30))]
-        theta0 = min(starts, key=lambda theta: np.sum(self._solve(theta, y)[2] ** 2))
+        return min(starts, key=lambda theta: np.sum(self._solve(theta, y)[2] ** 2))
+
+    @staticmethod
+    def _far_off(squared_residual: np.ndarray | float, window: int, noise: np.ndarray | float) -> np.ndarray | bool:
+        """Whether a fit's squared residual (over the 2 x `window` real values) is over twice the noise
+        variance per value: a frequency offset beyond the starts' reach, for the wide shift search."""
+        return squared_residual / (2 * window) > 2 * noise
+
+    def _fit_from(self, y: np.ndarray, shift: float):
+        """`least_squares` from `_phase_start`."""
+        theta0 = self._phase_start(y, shift)
         lower = [theta0[0] - self.max_shift_hz, 0.0, 0.0, theta0[3] - 2 * np.pi, -np.deg2rad(20)]
         upper = [theta0[0] + self.max_shift_hz, 200.0, 200.0, theta0[3] + 2 * np.pi, np.deg2rad(20)]
         return least_squares(lambda th: self._solve(th, y)[2], theta0, bounds=(lower, upper),
                              x_scale=[1.0, 5.0, 5.0, 0.1, 0.01], diff_step=1e-4, max_nfev=self.max_nfev)
 
     def _fit_one(self, y: np.ndarray, noise_variance: float) -> dict:
-        """Fit from the narrow search's shift; where the residual is still over twice the noise (a
-        frequency offset beyond `max_shift_hz`), from the wide search's shifts too, keeping the best fit."""
+        """Fit from the narrow search's shift; where that fit is `_far_off`, from the wide search's
+        shifts too, keeping one that halves the residual (not a shifted basis fitting artefacts)."""
         narrow, *wide = self._shift_candidates(y)
-        best = self._fit_from(y, narrow)
-        if best.cost / y.size > 2 * noise_variance:  # cost: half the squared residual of 2 x window values
-            best = min([best] + [self._fit_from(y, shift) for shift in wide], key=lambda fit: fit.cost)
+        best = self._fit_from(y, narrow)  # .cost: half the squared residual
+        if self._far_off(2 * best.cost, y.size, noise_variance):
+            for shift in wide:
+                fit = self._fit_from(y, shift)
+                best = fit if fit.cost < 0.5 * best.cost else best
         return self._result(best.x, y)
 
     def _result(self, theta: np.ndarray, y: np.ndarray, fids: np.ndarray | None = None,
@@ -336,9 +348,9 @@ class LinearCombinationFit(BaseEstimator):
                          prior_sd: np.ndarray | None, noise: np.ndarray) -> list[dict]:
         """`_result` of each spectrum (rows of y) at the end of `_gauss_newton` from starts[0]; a later
         start (a fallback, no prior) is refined too for the spectra whose end point fits worse than
-        that start does unrefined, and the better end point is kept. Where the residual is still over
-        twice the `noise` variance (a frequency offset beyond both starts' reach?), the wide search's
-        shifts (`_shift_candidates`) start refinements too, kept where they halve the residual."""
+        that start does unrefined, and the better end point is kept. Where the end point is still
+        `_far_off` (`noise`: the variance per value), the wide search's shifts (`_shift_candidates`)
+        start refinements too, kept where they halve the residual."""
         theta, cost, fids, windowed = self._gauss_newton(y, starts[0], iterations, prior_sd)
         best = np.zeros(len(y), int)
         for k, fallback in enumerate(starts[1:], start=1):
@@ -349,11 +361,10 @@ class LinearCombinationFit(BaseEstimator):
                 rows = redo[better]
                 theta[rows], cost[rows], best[rows] = end[better], end_cost[better], k
                 fids[rows], windowed[rows] = end_fids[better], end_windowed[better]
-        for i in np.flatnonzero(cost / (2 * y.shape[1]) > 2 * noise):  # cost: squared residual of 2 x window values
+        for i in np.flatnonzero(self._far_off(cost, y.shape[1], noise)):
             for shift in self._shift_candidates(y[i])[1:]:
-                start = min(([shift, 10.0, 20.0, phase, 0.0] for phase in np.deg2rad(np.arange(0, 360, 30))),
-                            key=lambda theta: np.sum(self._solve(np.array(theta), y[i])[2] ** 2))
-                end, end_cost, end_fids, end_windowed = self._gauss_newton(y[i:i + 1], np.array([start]), iterations)
+                start = self._phase_start(y[i], shift)[None]
+                end, end_cost, end_fids, end_windowed = self._gauss_newton(y[i:i + 1], start, iterations)
                 if end_cost[0] < 0.5 * cost[i]:  # a far better fit, not a shifted basis fitting artefacts
                     theta[i], cost[i], best[i], fids[i], windowed[i] = end[0], end_cost[0], len(starts), end_fids[0], end_windowed[0]
         return [self._result(theta[i], row, fids[i], windowed[i]) | {"start": int(best[i])} for i, row in enumerate(y)]
@@ -398,10 +409,8 @@ class LinearCombinationFit(BaseEstimator):
         start = time.perf_counter()
         if self.water_removal:
             data = hlsvd_water_removal(data)
-        spectra = data.spectrum()
-        y = spectra[:, self.window_]
-        edges = np.concatenate([spectra[:, :data.points // 10], spectra[:, -(data.points // 10):]], axis=1)
-        noise = np.mean(np.abs(edges) ** 2, axis=1) / 2  # per real value, far from every peak
+        y = data.spectrum()[:, self.window_]
+        noise = edge_noise_power(data.fid) / 2  # variance per real value of a spectral point
         if initial is None:
             self.results_ = [self._fit_one(row, variance) for row, variance in zip(y, noise)]
         else:

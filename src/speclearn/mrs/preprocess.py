@@ -7,7 +7,7 @@ from scipy.linalg import eigh, hankel, lstsq
 
 from speclearn.core.errors import InputError
 from speclearn.core.threads import single_threaded_blas
-from speclearn.mrs.data import WATER_PPM, MRSData, mirrored, ppm_slice
+from speclearn.mrs.data import WATER_PPM, MRSData, edge_noise_power, mirrored, ppm_slice
 
 
 #: NIfTI-MRS dimensions whose rows are not repeats of one signal, so neither averaged nor combined here
@@ -40,10 +40,7 @@ def coil_weights(blocks: np.ndarray, noise: np.ndarray | None = None, head: int 
     amplitude = blocks[:, :, :head].mean(axis=(0, 2))
     variance = np.ones(blocks.shape[1])
     if noise is not None:
-        spectra = np.fft.fft(noise, axis=2)  # unshifted: the band's two edges meet mid-array
-        points = spectra.shape[2]
-        edge = spectra[:, :, points // 2 - points // 10:points // 2 + points // 10]
-        variance = np.mean(np.abs(edge) ** 2, axis=(0, 2)) / points
+        variance = edge_noise_power(noise).mean(axis=0) / noise.shape[2]
         variance = np.maximum(variance, 1e-30 * max(variance.max(), 1e-300))
     snr2 = np.abs(amplitude) ** 2 / variance
     return amplitude.conj() / variance * (np.linalg.norm(amplitude) / max(snr2.sum(), 1e-300))
