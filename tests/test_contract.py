@@ -279,6 +279,54 @@ class TestEstimatorContract:
             with pytest.raises(InputError, match="CPU"):
                 use_device(estimator, "cuda")
 
+    def test_torch_models_train_and_predict_on_their_device(self, model_type, monkeypatch):
+        """With `auto` meaning a GPU, training and prediction run there and no tensor is left behind on the CPU."""
+        if "device" not in MODEL_TYPES[model_type]().get_params():
+            pytest.skip("computes on the CPU")
+        trained, _, spectra, kwargs = _fitted(model_type)  # on the CPU
+        _on_fake_gpu(monkeypatch)
+        recipe, parts = RECIPES[model_type], RECIPES[model_type].data()
+        estimator = MODEL_TYPES[model_type](**{**recipe.params, "device": "auto"})
+        _ran_on_fake_gpu(lambda: estimator.fit(*parts[0], **(parts[3] if len(parts) > 3 else {})))
+        _ran_on_fake_gpu(lambda: _output(model_type, trained.set_params(device="auto"), spectra, kwargs),
+                         required=model_type not in CPU_OUTPUTS)
+
+
+#: torch models whose output in these recipes is computed on the CPU by design
+CPU_OUTPUTS = {"gamma.revae": "the generator draws its random numbers on the CPU",
+               "transfer.vae-mlp": "on few pairs the prior's linear map stands in for the network"}
+
+
+def _on_fake_gpu(monkeypatch) -> None:
+    """Make `auto` and `cuda` resolve to torch's meta device, a stand-in GPU: its tensors have shapes but no
+    data, so a computation mixing in a CPU tensor fails with 'not on the expected device', as on a GPU,
+    and reading a result back fails with 'meta tensors' (where a GPU would hand back numbers)."""
+    import sys
+
+    from speclearn.models import device as device_module
+    original = device_module.resolve_device
+
+    def fake(name: str = "auto") -> torch.device:
+        if name not in device_module.DEVICES:
+            return original(name)
+        return torch.device("cpu" if name == "cpu" else "meta")
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("speclearn") and getattr(module, "resolve_device", None) is original:
+            monkeypatch.setattr(module, "resolve_device", fake)
+
+
+def _ran_on_fake_gpu(call: Callable[[], Any], *, required: bool = True) -> None:
+    """`call` reached the point of reading a result back from the fake GPU (`required`: it must get there;
+    else it may also finish on the CPU) and never mixed devices."""
+    try:
+        call()
+    except (RuntimeError, NotImplementedError) as error:
+        text = str(error)
+        assert not any(m in text for m in ("expected device", "same device")), text
+        assert "meta" in text, text
+        return
+    assert not required, "ran on the CPU although a GPU was present"
+
 
 def test_shipped_models_with_the_older_type_names_load_through_the_one_front_door():
     from importlib import resources
@@ -308,7 +356,7 @@ def mrs_data():
 
 def _fit_mrs(model_type: str, basis, sim, seed: int = 0):
     params, _ = MRS_RECIPES[model_type]
-    model = MODEL_TYPES[model_type](**params, seed=seed)
+    model = methods("mrs")[model_type.split(".", 1)[1]](**params, seed=seed)
     return model.fit(sim.spectra, basis, sim.concentrations) if model_type == "mrs.dl-quantifier" else model.fit(basis)
 
 
@@ -329,4 +377,14 @@ def test_mrs_estimators_meet_the_contract(model_type, mrs_data, tmp_path, monkey
     with pytest.raises(InputError, match="dwell time"):
         output(model, data.with_fid(data.fid, dwell_time_s=2 * data.dwell_time_s))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert use_device(model, "auto") is model
+    from speclearn.models import resolve_device
+    assert use_device(model, "auto") is model and resolve_device(model.get_params()["device"]).type == "cuda"
+
+
+@pytest.mark.parametrize("model_type", sorted(MRS_RECIPES))
+def test_mrs_estimators_train_and_predict_on_their_device(model_type, mrs_data, monkeypatch):
+    basis, sim = mrs_data
+    trained = _fit_mrs(model_type, basis, sim)  # on the CPU
+    _on_fake_gpu(monkeypatch)
+    _ran_on_fake_gpu(lambda: _fit_mrs(model_type, basis, sim))
+    _ran_on_fake_gpu(lambda: MRS_RECIPES[model_type][1](trained.set_params(device="auto"), sim.spectra))

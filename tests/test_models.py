@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,6 +132,10 @@ def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, sp
     ]
     for args in trained:
         assert cli(*args)[0] == 0
+    from speclearn.mrs.io import write_mrs
+    from speclearn.mrs.simulate import MRSSimConfig, simulate_mrs
+    write_mrs(simulate_mrs(1, seed=1, config=MRSSimConfig(transients=4)).transients, tmp_path / "scan.npz")
+    nai = Path(__file__).parent / "data" / "gamma" / "nai_detector.spe"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     runs = [
         ("quantify", "predict", "--model", tmp_path / "q", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "q.csv"),
@@ -141,6 +146,9 @@ def test_device_auto_never_breaks_cpu_methods_on_a_gpu_machine(cli, tmp_path, sp
         ("transfer", "train", "--targets", tmp_path / "s.csv", "--spectra", tmp_path / "s.csv", "--method", "pls",
          "--baseline-window", "5", "--out", tmp_path / "tr"),
         ("transfer", "predict", "--model", tmp_path / "tr", "--spectra", tmp_path / "s.csv", "--out", tmp_path / "tr.csv"),
+        ("gamma", "identify", "--spectra", nai, "--method", "peaks", "--out", tmp_path / "g.csv"),
+        ("mrs", "fit", "--spectra", tmp_path / "scan.npz", "--out", tmp_path / "m.csv"),
+        ("mrs", "align", "--spectra", tmp_path / "scan.npz", "--method", "registration", "--out", tmp_path / "a.npz"),
     ]
     for args in runs:
         code, _, err = cli(*args)

@@ -19,30 +19,31 @@ from speclearn.models.selection import DEFAULT_BUDGET_S, Candidate, Ranking, fol
 MATERIAL_METHODS = ("cnn", "cnn-scratch", "plsda", "svm", "rf", "knn")
 
 
-def _material_model(name: str, *, epochs: int, seed: int):
+def _material_model(name: str, *, epochs: int, seed: int, device: str):
     from speclearn.gamma.materials_cnn import ClassicalMaterialClassifier, MaterialCNN
     if name.startswith("cnn"):
-        return MaterialCNN(pretrain=name == "cnn", epochs=epochs, seed=seed)
+        return MaterialCNN(pretrain=name == "cnn", epochs=epochs, seed=seed, device=device)
     return ClassicalMaterialClassifier(name, seed=seed)
 
 
 def select_material_classifier(spectra: Spectra, labels, *, epochs: int = 60, seed: int = 0,
                                budget_s: float = DEFAULT_BUDGET_S, methods: tuple[str, ...] = MATERIAL_METHODS,
-                               features: dict[str, np.ndarray] | None = None) -> tuple[object, Ranking]:
+                               features: dict[str, np.ndarray] | None = None,
+                               device: str = "auto") -> tuple[object, Ranking]:
     """(winner refitted on all spectra, ranking) among `methods`; `features`: pretrained CNN weights
-    to reuse (else they are learnt once here when "cnn" is a candidate)."""
+    to reuse (else they are learnt once here when "cnn" is a candidate); `device`: the CNNs'."""
     from speclearn.gamma.grid import sqrt_grid
     from speclearn.gamma.materials_cnn import GRID, MaterialCNN
     labels = pd.Series(list(labels), dtype=str)
     if features is None and "cnn" in methods:
-        base = MaterialCNN(seed=seed)
+        base = MaterialCNN(seed=seed, device=device)
         base.grid_ = sqrt_grid(*GRID)
         features = base.pretrained_features()
     ids = np.asarray(spectra.ids)
     y = labels.to_numpy()
 
     def evaluate(candidate: Candidate, train: np.ndarray, test: np.ndarray):
-        model = _material_model(candidate.name, epochs=epochs, seed=seed)
+        model = _material_model(candidate.name, epochs=epochs, seed=seed, device=device)
         extra = {"features": features} if candidate.name == "cnn" else {}
         model.fit(spectra.select(list(ids[train])), y[train], **extra)
         predicted = model.predict(spectra.select(list(ids[test])))["label"].to_numpy()
@@ -51,21 +52,21 @@ def select_material_classifier(spectra: Spectra, labels, *, epochs: int = 60, se
     splits = folds(len(y), classes=y, n_splits=5, seed=seed)
     ranking = rank([Candidate(m, {"method": m}) for m in methods], evaluate, splits,
                    metric="error rate", budget_s=budget_s)
-    winner = _material_model(ranking.winner, epochs=epochs, seed=seed)
+    winner = _material_model(ranking.winner, epochs=epochs, seed=seed, device=device)
     winner.fit(spectra, y, **({"features": features} if ranking.winner == "cnn" else {}))
     _attach(winner, ranking)
     return winner, ranking
 
 
 def select_composition(spectra: Spectra, targets: pd.DataFrame, *, epochs: int = 150, seed: int = 0,
-                       budget_s: float = DEFAULT_BUDGET_S) -> tuple[object, Ranking]:
-    """(winner refitted on all spectra, ranking) among the autoencoder and NNLS."""
+                       budget_s: float = DEFAULT_BUDGET_S, device: str = "auto") -> tuple[object, Ranking]:
+    """(winner refitted on all spectra, ranking) among the autoencoder (on `device`) and NNLS."""
     from speclearn.gamma.composition import composition_types
     types = composition_types()
     ids = np.asarray(spectra.ids)
 
     def make(name: str):
-        return types[name](epochs=epochs, seed=seed) if name == "ae" else types[name]()
+        return types[name](epochs=epochs, seed=seed, device=device) if name == "ae" else types[name]()
 
     def evaluate(candidate: Candidate, train: np.ndarray, test: np.ndarray):
         model = make(candidate.name).fit(spectra.select(list(ids[train])), targets.iloc[train])

@@ -78,7 +78,7 @@ def identification(config: dict, seed: int) -> list[dict]:
     from speclearn.gamma.learned import MLPIdentifier, label_matrix
     from speclearn.gamma.peaksearch import PeakSearchIdentifier
     from speclearn.gamma.simulate import simulate_nuclides
-    model = MLPIdentifier.load()
+    model = MLPIdentifier.load().set_params(device="cpu")
     methods = {SHIPPED: model, "mlp alone (shipped, no line check)": mlp_alone(model),
                "peak search": PeakSearchIdentifier().fit()}
     rows = []
@@ -114,7 +114,7 @@ def real_spectra() -> list[dict]:
                                                      "Na-22's 1274.9 keV)",
              "nai_detector.spe": "NaI background (expected: K-40, Tl-208/Th-232, Bi-214/U-238)",
              "sim_spec.spe": "simulated CsI background (expected: K-40, Th-232, U-238)"}
-    model, peaks = MLPIdentifier.load(), PeakSearchIdentifier().fit()
+    model, peaks = MLPIdentifier.load().set_params(device="cpu"), PeakSearchIdentifier().fit()
     rows = []
     for name, what in files.items():
         spectra = read_spe(REAL / name)
@@ -140,7 +140,7 @@ def classification(config: dict, seed: int) -> list[dict]:
     rows = []
     t0 = time.perf_counter()
     base = MaterialCNN(pretrain_n=config["pretrain_n"], pretrain_epochs=config["pretrain_epochs"],
-                       epochs=config["epochs"], seed=seed)
+                       epochs=config["epochs"], seed=seed, device="cpu")
     base.grid_ = sqrt_grid(*GRID)
     features = base.pretrained_features()
     pretrain_seconds = time.perf_counter() - t0
@@ -149,9 +149,10 @@ def classification(config: dict, seed: int) -> list[dict]:
         test = simulate_materials("nai", config["test_per_material"] * n_classes, seed=seed + 200 + repeat, **MEASURED)
         truth = test.truth["material"].to_numpy()
         y = small.truth["material"]
-        methods = {"cnn pretrained + fine-tuned": (MaterialCNN(epochs=config["epochs"], seed=seed + repeat),
+        methods = {"cnn pretrained + fine-tuned": (MaterialCNN(epochs=config["epochs"], seed=seed + repeat, device="cpu"),
                                                    {"features": features}),
-                   "cnn small set only": (MaterialCNN(pretrain=False, epochs=config["epochs"], seed=seed + repeat), {})}
+                   "cnn small set only": (MaterialCNN(pretrain=False, epochs=config["epochs"], seed=seed + repeat,
+                                                                  device="cpu"), {})}
         methods.update({m: (ClassicalMaterialClassifier(m, seed=seed), {}) for m in ("plsda", "svm", "rf", "knn")})
         for name, (method, extra) in methods.items():
             t1 = time.perf_counter()
@@ -198,7 +199,7 @@ def _measured_generator(nominal, measured, labels, config: dict, seed: int, k: i
     `k` spectra per material generated in the measured domain (grid counts), their labels and their
     rank within their material (the first j of each: `rank < j`)."""
     from speclearn.gamma.generate import ReVAEGenerator
-    model = ReVAEGenerator(epochs=config["gen_epochs"], seed=seed).fit(
+    model = ReVAEGenerator(epochs=config["gen_epochs"], seed=seed, device="cpu").fit(
         _grid_spectra(nominal.spectra, measured), list(nominal.truth["material"]) + list(labels),
         domains=["simulated"] * nominal.spectra.n_spectra + ["measured"] * len(labels))
     generated, truth = model.generate(list(model.classes_), k, seed=seed + 1, domain="measured")
@@ -256,7 +257,7 @@ def generation(config: dict, seed: int) -> list[dict]:
     test = simulate_materials("nai", config["test_per_material"] * len(MATERIALS), seed=seed + 401)
     truth = test.truth["material"]
     t0 = time.perf_counter()
-    model = ReVAEGenerator(epochs=config["gen_epochs"], seed=seed).fit(real.spectra, real.truth["material"])
+    model = ReVAEGenerator(epochs=config["gen_epochs"], seed=seed, device="cpu").fit(real.spectra, real.truth["material"])
     generated, gen_truth = model.generate(list(model.classes_), k, seed=seed + 402)
     fit_s = time.perf_counter() - t0
     for method in CLASSICAL:
@@ -307,7 +308,7 @@ def composition(config: dict, seed: int) -> list[dict]:
     from speclearn.gamma.simulate import simulate_materials
     t0 = time.perf_counter()
     spectra, truth = _randomised_training_set(config["ae_train"], seed + 300)
-    ae = AEComposition(epochs=config["ae_epochs"], seed=seed).fit(spectra, truth[list(ELEMENTS)])
+    ae = AEComposition(epochs=config["ae_epochs"], seed=seed, device="cpu").fit(spectra, truth[list(ELEMENTS)])
     train_seconds = time.perf_counter() - t0
     nnls = NNLSComposition().fit()
     columns = ["H", "C", "N", "O", "Cl"]

@@ -7,8 +7,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from speclearn.cli.common import (OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption, SpectraOption,
-                                  check_report, say, write_report)
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption,
+                                  SpectraOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import check_output, read_table_csv, write_table_csv
 
@@ -63,6 +63,7 @@ def identify_command(
     method: Annotated[str, typer.Option("--method", help="learned (the model) or peaks (peak search + line library).")] = "learned",
     threshold: Annotated[float | None, typer.Option("--threshold", help="Report nuclides scoring at least this.")] = None,
     calibration: CalibrationOption = None,
+    device: DeviceOption = "auto",
     report: ReportOption = None,
     quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
@@ -70,13 +71,14 @@ def identify_command(
     """Name the nuclides in each spectrum: id, nuclide, score (one row per nuclide found)."""
     from speclearn.gamma.learned import MLPIdentifier
     from speclearn.gamma.peaksearch import PeakSearchIdentifier
+    from speclearn.models import use_device
 
     if method not in ("learned", "peaks"):
         raise InputError(f"unknown --method {method!r}; choose learned or peaks")
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     data = load_gamma_spectra(spectra, calibration)
-    identifier = PeakSearchIdentifier().fit() if method == "peaks" else MLPIdentifier.load(model)
+    identifier = use_device(PeakSearchIdentifier().fit() if method == "peaks" else MLPIdentifier.load(model), device)
     if threshold is not None:
         identifier.set_params(threshold=threshold)
     table = identifier.predict(data)
@@ -100,6 +102,7 @@ def train_command(
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (networks).")] = 40,
     calibration: CalibrationOption = None,
     seed: SeedOption = 0,
+    device: DeviceOption = "auto",
     report: ReportOption = None,
     quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
@@ -114,14 +117,14 @@ def train_command(
     check_report(report, overwrite=overwrite, inputs=[spectra, labels or targets, out])
     data = load_gamma_spectra(spectra, calibration)
     composition = _train(data, out, labels=labels, targets=targets, method=method, epochs=epochs, seed=seed,
-                         overwrite=overwrite)
+                         device=device, overwrite=overwrite)
     parity = None if report is None or composition is None else (composition[0], composition[1].predict(data))
     write_report(report, "gamma train", inputs={"spectra": spectra, "targets": labels or targets, "method": method,
                                                 "epochs": epochs, "seed": seed}, spectra=data, model=out, parity=parity)
 
 
 def _train(data, out: Path, *, labels: Path | None, targets: Path | None, method: str, epochs: int, seed: int,
-           overwrite: bool) -> tuple[pd.DataFrame, object] | None:
+           device: str, overwrite: bool) -> tuple[pd.DataFrame, object] | None:
     """Fit and save the model `gamma train` asked for; a composition model is returned with its targets."""
     from speclearn.io import align_table
     if targets is not None:
@@ -133,12 +136,12 @@ def _train(data, out: Path, *, labels: Path | None, targets: Path | None, method
         if method == "auto":
             from speclearn.gamma.auto import select_composition
             from speclearn.models.selection import show
-            estimator, ranking = select_composition(data, table, epochs=epochs, seed=seed)
+            estimator, ranking = select_composition(data, table, epochs=epochs, seed=seed, device=device)
             show(ranking)
             name = ranking.winner
         else:
             name = method
-            estimator = types[name](epochs=epochs, seed=seed) if name == "ae" else types[name]()
+            estimator = types[name](epochs=epochs, seed=seed, device=device) if name == "ae" else types[name]()
             estimator.fit(data, table)
         estimator.save(out, overwrite=overwrite)
         say(f"wrote {name} composition model ({', '.join(table.columns)}) to {out}")
@@ -148,7 +151,8 @@ def _train(data, out: Path, *, labels: Path | None, targets: Path | None, method
         from speclearn.gamma.learned import MLPIdentifier
         if method not in ("auto", "mlp"):
             raise InputError("nuclide labels train the mlp identifier: --method auto or mlp")
-        identifier = MLPIdentifier(epochs=epochs, seed=seed, progress=True).fit(data, table["labels"].fillna(""))
+        identifier = MLPIdentifier(epochs=epochs, seed=seed, progress=True, device=device).fit(
+            data, table["labels"].fillna(""))
         identifier.save(out, overwrite=overwrite)
         say(f"wrote nuclide identifier ({len(identifier.nuclides_)} nuclides, {data.n_spectra} spectra) to {out}")
         return None
@@ -157,19 +161,21 @@ def _train(data, out: Path, *, labels: Path | None, targets: Path | None, method
         raise InputError("labels need a `labels` (nuclides) or `label` (material) column", file=labels)
     if method == "revae":
         from speclearn.gamma.generate import ReVAEGenerator
-        generator = ReVAEGenerator(epochs=epochs, seed=seed, progress=True).fit(data, table[column].astype(str))
+        generator = ReVAEGenerator(epochs=epochs, seed=seed, progress=True, device=device).fit(
+            data, table[column].astype(str))
         generator.save(out, overwrite=overwrite)
         say(f"wrote ReVAE generator ({len(generator.classes_)} materials) to {out}")
         return None
     if method == "auto":
         from speclearn.gamma.auto import select_material_classifier
         from speclearn.models.selection import show
-        classifier, ranking = select_material_classifier(data, table[column].astype(str), epochs=epochs, seed=seed)
+        classifier, ranking = select_material_classifier(data, table[column].astype(str), epochs=epochs, seed=seed,
+                                                         device=device)
         show(ranking)
         method = ranking.winner
     else:
         from speclearn.gamma.materials_cnn import material_classifier
-        classifier = material_classifier(method, epochs=epochs, seed=seed)
+        classifier = material_classifier(method, epochs=epochs, seed=seed, device=device)
         classifier.fit(data, table[column].astype(str))
     classifier.save(out, overwrite=overwrite)
     say(f"wrote {method} material classifier ({len(classifier.classes_)} classes) to {out}")
@@ -182,6 +188,7 @@ def predict_command(
     spectra: SpectraOption,
     out: OutOption,
     calibration: CalibrationOption = None,
+    device: DeviceOption = "auto",
     report: ReportOption = None,
     quiet: QuietOption = False,
     overwrite: OverwriteOption = False,
@@ -190,12 +197,12 @@ def predict_command(
     from speclearn.gamma.composition import AEComposition, NNLSComposition
     from speclearn.gamma.learned import MLPIdentifier
     from speclearn.gamma.materials_cnn import as_material_classifier
-    from speclearn.models import load
+    from speclearn.models import load, use_device
 
     check_output(out, overwrite=overwrite, inputs=[spectra, model])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out])
     data = load_gamma_spectra(spectra, calibration)
-    estimator = load(model)
+    estimator = use_device(load(model), device)
     if isinstance(estimator, MLPIdentifier):
         table = estimator.predict(data).set_index("id")
     elif isinstance(estimator, (AEComposition, NNLSComposition)):

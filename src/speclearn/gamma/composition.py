@@ -25,7 +25,7 @@ from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.lines import ELEMENTS
 from speclearn.gamma.materials_cnn import GRID
-from speclearn.models import SavedModel, SpectralEstimator
+from speclearn.models import SavedModel, SpectralEstimator, resolve_device
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
 
@@ -133,7 +133,7 @@ class AEComposition(SpectralEstimator):
 
     def __init__(self, detector: str = "nai", hidden: int = 256, epochs: int = 150, learning_rate: float = 1e-3,
                  batch_size: int = 64, fraction_weight: float = 10.0, max_seconds: float | None = None,
-                 seed: int = 0, progress: bool = False):
+                 seed: int = 0, progress: bool = False, device: str = "auto"):
         store_params(self, locals())
 
     def _features(self, spectra: Spectra) -> np.ndarray:
@@ -163,7 +163,8 @@ class AEComposition(SpectralEstimator):
 
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 patience=20, max_seconds=self.max_seconds, seed=self.seed, progress=self.progress)
-        self.history_ = train(self.net_, loss, [X, Y], None, config, description="composition autoencoder")
+        self.history_ = train(self.net_, loss, [X, Y], None, config, device=resolve_device(self.device),
+                              description="composition autoencoder")
         return self
 
     def predict(self, spectra: Spectra) -> pd.DataFrame:
@@ -171,7 +172,8 @@ class AEComposition(SpectralEstimator):
         if not hasattr(self, "net_"):
             raise InputError("the composition autoencoder is not fitted")
         X = self._features(spectra)
-        fractions = predict_batches(lambda b: self.net_.encode(b)[0], X)
+        fractions = predict_batches(lambda b: self.net_.encode(b)[0], X, device=resolve_device(self.device),
+                                    modules=(self.net_,))
         return pd.DataFrame(fractions, index=spectra.meta.index, columns=list(ELEMENTS))
 
     def _saved_parts(self) -> dict:

@@ -27,7 +27,7 @@ from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
 from speclearn.gamma.materials_cnn import GRID
-from speclearn.models import SavedModel, SpectralEstimator
+from speclearn.models import SavedModel, SpectralEstimator, resolve_device
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
 
 #: the reconstruction counts as a multinomial of this many counts (tempered: the latents stay informative)
@@ -92,7 +92,8 @@ class ReVAEGenerator(SpectralEstimator):
     system, method = "gamma", "revae"
 
     def __init__(self, free: int = 4, hidden: int = 256, epochs: int = 300, learning_rate: float = 1e-3,
-                 batch_size: int = 64, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
+                 batch_size: int = 64, max_seconds: float | None = None, seed: int = 0, progress: bool = False,
+                 device: str = "auto"):
         store_params(self, locals())
 
     def fit(self, spectra: Spectra, labels, *, domains=None) -> "ReVAEGenerator":
@@ -121,7 +122,9 @@ class ReVAEGenerator(SpectralEstimator):
                                 patience=self.epochs, max_seconds=self.max_seconds, seed=self.seed,
                                 progress=self.progress)
         d = self._domain_matrix(domains.tolist() if len(domains) else [None] * len(X))
-        self.history_ = train(self.net_, _loss, [X, torch.as_tensor(y), d], None, config, description="ReVAE")
+        self.history_ = train(self.net_, _loss, [X, torch.as_tensor(y), d], None, config,
+                              device=resolve_device(self.device), description="ReVAE")
+        self.net_.cpu()  # generation draws on the CPU (its seeded torch.Generator)
         return self
 
     def _domain_matrix(self, domains: list) -> torch.Tensor:

@@ -23,7 +23,7 @@ from speclearn.gamma.grid import counts_below, energy_axis, energy_spectra, mode
 from speclearn.gamma.lines import DECAY_LINES, NATURAL, decay_lines
 from speclearn.gamma.peaksearch import long_table
 from speclearn.gamma.response import bin_edges
-from speclearn.models import SavedModel, SpectralEstimator, load
+from speclearn.models import SavedModel, SpectralEstimator, load, resolve_device
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
 DEFAULT_MODEL = Path(__file__).parent / "default_model"
@@ -114,7 +114,7 @@ class MLPIdentifier(SpectralEstimator):
     def __init__(self, n_bins: int = 1024, hidden: int = 512, dropout: float = 0.2, epochs: int = 40,
                  learning_rate: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-5,
                  threshold: float | None = None, max_seconds: float | None = None, seed: int = 0,
-                 progress: bool = False):
+                 progress: bool = False, device: str = "auto"):
         store_params(self, locals())
 
     def _features(self, spectra: Spectra | list[Spectra]) -> np.ndarray:
@@ -149,14 +149,15 @@ class MLPIdentifier(SpectralEstimator):
                                 weight_decay=self.weight_decay, patience=8, max_seconds=self.max_seconds,
                                 seed=self.seed, progress=self.progress)
         self.history_ = train(self.net_, _bce, [X[~val], y[~val]], [X[val], y[val]], config,
-                              description="nuclide identifier")
+                              device=resolve_device(self.device), description="nuclide identifier")
         return self
 
     def _mlp_scores(self, spectra: Spectra) -> np.ndarray:
         if not hasattr(self, "net_"):
             raise InputError("the identifier is not fitted")
         self.net_.eval()
-        return predict_batches(lambda b: torch.sigmoid(self.net_(b)), self._features(spectra))
+        return predict_batches(lambda b: torch.sigmoid(self.net_(b)), self._features(spectra),
+                               device=resolve_device(self.device), modules=(self.net_,))
 
     def _check_inputs(self, spectra: Spectra, scores: np.ndarray) -> np.ndarray:
         """(spectra x nuclides, features) rows of the line check: the nuclide's MLP logit, the signed
@@ -195,7 +196,7 @@ class MLPIdentifier(SpectralEstimator):
         config = TrainingConfig(epochs=epochs, batch_size=512, learning_rate=2e-3, weight_decay=1e-5, patience=5,
                                 seed=seed, progress=self.progress)
         self.check_history_ = train(self.check_, _bce, [X[~val], y[~val]], [X[val], y[val]], config,
-                                    description="line check")
+                                    device=resolve_device(self.device), description="line check")
         self.thresholds_ = None
         return self
 
@@ -207,7 +208,8 @@ class MLPIdentifier(SpectralEstimator):
             self.check_.eval()
             columns = [self.nuclides_.index(name) for name in self.checked_]
             rows = self._check_inputs(spectra, proba).reshape(proba.shape + (-1,))[:, columns]
-            checked = predict_batches(lambda b: torch.sigmoid(self.check_(b)), rows.reshape(-1, rows.shape[2]))
+            checked = predict_batches(lambda b: torch.sigmoid(self.check_(b)), rows.reshape(-1, rows.shape[2]),
+                                      device=resolve_device(self.device), modules=(self.check_,))
             proba[:, columns] = checked.reshape(len(proba), len(columns))
         return pd.DataFrame(proba, index=spectra.meta.index, columns=self.nuclides_)
 

@@ -24,7 +24,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.gamma.grid import energy_axis, energy_spectra, rebin, sqrt_grid
-from speclearn.models import SavedModel, SpectralEstimator
+from speclearn.models import SavedModel, SpectralEstimator, resolve_device
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 
 GRID = (150.0, 11000.0, 512)
@@ -82,7 +82,8 @@ class MaterialCNN(SpectralEstimator):
 
     def __init__(self, pretrain: bool = True, pretrain_n: int = 1800, pretrain_epochs: int = 30,
                  detector: str = "nai", randomise: bool = True, epochs: int = 60, width: int = 16, learning_rate: float = 1e-3,
-                 batch_size: int = 32, max_seconds: float | None = None, seed: int = 0, progress: bool = False):
+                 batch_size: int = 32, max_seconds: float | None = None, seed: int = 0, progress: bool = False,
+                 device: str = "auto"):
         store_params(self, locals())
 
     def _config(self, epochs: int, lr: float, seed: int) -> TrainingConfig:
@@ -105,7 +106,7 @@ class MaterialCNN(SpectralEstimator):
         net.mean.copy_(X.mean(0))
         net.scale.copy_((X - X.mean(0)).std())
         train(net, _ce, [X, y], None, self._config(self.pretrain_epochs, self.learning_rate, self.seed + 1),
-              description="pretraining")
+              device=resolve_device(self.device), description="pretraining")
         return {**module_arrays(net), "classes": classes.astype(str)}
 
     def fit(self, spectra: Spectra, labels, *, features: dict[str, np.ndarray] | None = None) -> "MaterialCNN":
@@ -137,6 +138,7 @@ class MaterialCNN(SpectralEstimator):
             self.net_.mean.copy_(X.mean(0))
             self.net_.scale.copy_((X - X.mean(0)).std())
         self.history_ = train(self.net_, _ce, [X, y], None, self._config(self.epochs, lr, self.seed),
+                              device=resolve_device(self.device),
                               description="fine-tuning" if self.pretrain else "training")
         return self
 
@@ -145,7 +147,8 @@ class MaterialCNN(SpectralEstimator):
             raise InputError("the material classifier is not fitted")
         self.net_.eval()
         X = material_features(spectra, self.grid_)
-        return predict_batches(lambda b: torch.softmax(self.net_(b), dim=1), X)
+        return predict_batches(lambda b: torch.softmax(self.net_(b), dim=1), X, device=resolve_device(self.device),
+                               modules=(self.net_,))
 
     def predict(self, spectra: Spectra) -> pd.DataFrame:
         """Per id: label and probability."""
@@ -192,10 +195,10 @@ class ClassicalMaterialClassifier(BaseEstimator):
         return self.estimator_.save(directory, overwrite=overwrite)
 
 
-def material_classifier(method: str, *, epochs: int = 60, seed: int = 0):
-    """cnn (MaterialCNN with pretraining) or a classical baseline: plsda, svm, rf, knn."""
+def material_classifier(method: str, *, epochs: int = 60, seed: int = 0, device: str = "auto"):
+    """cnn (MaterialCNN with pretraining, on `device`) or a classical baseline: plsda, svm, rf, knn."""
     if method == "cnn":
-        return MaterialCNN(epochs=epochs, seed=seed, progress=True)
+        return MaterialCNN(epochs=epochs, seed=seed, progress=True, device=device)
     return ClassicalMaterialClassifier(method, seed=seed)
 
 

@@ -45,10 +45,11 @@ class TrainingHistory:
     best_epoch: int = -1
     seconds: float = 0.0
     stopped: str = "epochs"
+    device: str = "cpu"  # where the network was trained
 
     def as_dict(self) -> dict:
         return {"train_loss": self.train_loss, "val_loss": self.val_loss, "best_epoch": self.best_epoch,
-                "seconds": self.seconds, "stopped": self.stopped}
+                "seconds": self.seconds, "stopped": self.stopped, "device": self.device}
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -109,7 +110,7 @@ def train(module: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Sequence[
     else:
         optimizer = torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     n = len(train_data[0])
-    history = TrainingHistory()
+    history = TrainingHistory(device=str(device))
     best, best_state, waited = math.inf, None, 0
     start = time.perf_counter()
     with progress_bars.bar(description, enabled=config.progress and rank == 0, unit="epochs",

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from speclearn.core.params import store_params
+from speclearn.models.device import resolve_device
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
@@ -50,7 +51,8 @@ class CNNAligner(SpectralEstimator):
 
     def __init__(self, max_shift_hz: float = 40.0, ppm_range: tuple[float, float] = (0.0, 4.4),
                  snr: tuple[float, float] = (4.0, 40.0), n_scans: int = 600, augment: int = 10, epochs: int = 40,
-                 learning_rate: float = 2e-3, batch_size: int = 128, max_seconds: float | None = None, seed: int = 0):
+                 learning_rate: float = 2e-3, batch_size: int = 128, max_seconds: float | None = None, seed: int = 0,
+                 device: str = "auto"):
         store_params(self, locals())
 
     def fit(self, basis: Basis | None = None) -> "CNNAligner":
@@ -69,14 +71,14 @@ class CNNAligner(SpectralEstimator):
                                 patience=8, max_seconds=self.max_seconds, seed=self.seed, progress=False)
         self.history_ = train(self.net_, lambda net, b: torch.mean((net(b[0]) - b[1]) ** 2),
                               [t[n_val:] for t in tensors], [t[:n_val] for t in tensors], config,
-                              description="CNN aligner")
+                              device=resolve_device(self.device), description="CNN aligner")
         return self
 
     def estimate(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
         """Absolute offsets (Hz, deg) per row; `shift_phase(fid, -shift, -phase)` aligns."""
         data.check_acquisition(self.axis_, what="the CNN aligner")
         x, _ = window_input(data, self.ppm_range)
-        out = predict_batches(self.net_, x, modules=[self.net_])
+        out = predict_batches(self.net_, x, device=resolve_device(self.device), modules=[self.net_])
         return out[:, 0] * self.max_shift_hz, np.rad2deg(np.arctan2(out[:, 2], out[:, 1]))
 
     def _saved_parts(self) -> dict:

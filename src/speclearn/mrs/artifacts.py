@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from speclearn.core.params import store_params
+from speclearn.models.device import resolve_device
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
 from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
@@ -54,7 +55,7 @@ class TransientDetector(SpectralEstimator):
 
     def __init__(self, ppm_range: tuple[float, float] = (0.2, 4.6), n_scans: int = 300, target_fpr: float = 0.03,
                  epochs: int = 30, learning_rate: float = 2e-3, batch_size: int = 128,
-                 max_seconds: float | None = None, seed: int = 0):
+                 max_seconds: float | None = None, seed: int = 0, device: str = "auto"):
         store_params(self, locals())
 
     def fit(self, basis: Basis | None = None) -> "TransientDetector":
@@ -73,9 +74,10 @@ class TransientDetector(SpectralEstimator):
         weight = torch.tensor((1 - positive) / max(positive, 1e-3))
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 patience=8, max_seconds=self.max_seconds, seed=self.seed, progress=False)
-        loss = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+        device = resolve_device(self.device)
+        loss = torch.nn.BCEWithLogitsLoss(pos_weight=weight).to(device)
         self.history_ = train(self.net_, lambda net, b: loss(net(b[0]), b[1]), [t[~held] for t in tensors],
-                              [t[held] for t in tensors], config, description="transient detector")
+                              [t[held] for t in tensors], config, device=device, description="transient detector")
         scores = self._scores(x[held])
         clean_scores = np.sort(scores[~corrupted[held]])
         k = min(int(np.ceil((1 - self.target_fpr) * clean_scores.size)), clean_scores.size - 1)
@@ -83,7 +85,8 @@ class TransientDetector(SpectralEstimator):
         return self
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-predict_batches(self.net_, x, modules=[self.net_])[:, 0]))
+        logits = predict_batches(self.net_, x, device=resolve_device(self.device), modules=[self.net_])
+        return 1 / (1 + np.exp(-logits[:, 0]))
 
     def score(self, data: MRSData) -> np.ndarray:
         """P(corrupted) per transient of aligned data."""

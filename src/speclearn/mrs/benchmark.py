@@ -129,12 +129,12 @@ def _quantification(basis, scale: dict, seed: int) -> tuple[list[dict], list[dic
                              config=MRSSimConfig(transients=1, corrupted_fraction=0.0, snr=scale["train_snr"]))
     train_data = eddy_current_correction(train_sim.spectra, train_sim.water)
     start = time.perf_counter()
-    dl = DLQuantifier(method="varpro", epochs=scale["epochs"], patience=scale["patience"], seed=seed).fit(
-        train_data, basis, train_sim.concentrations, water=train_sim.water)
+    dl = DLQuantifier(method="varpro", epochs=scale["epochs"], patience=scale["patience"], seed=seed,
+                      device="cpu").fit(train_data, basis, train_sim.concentrations, water=train_sim.water)
     dl_train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     supervised = DLQuantifier(method="supervised", epochs=scale["supervised_epochs"], patience=scale["patience"],
-                              seed=seed).fit(train_data, basis, train_sim.concentrations)
+                              seed=seed, device="cpu").fit(train_data, basis, train_sim.concentrations)
     supervised_seconds = time.perf_counter() - start
     train_truth = _truth(train_sim)
     rows, slope_rows, paired = [], [], []
@@ -289,7 +289,7 @@ def _denoising(basis, scale: dict, seed: int) -> tuple[list[dict], list[dict]]:
         for method in DENOISE_METHODS[:-1]:
             start = time.perf_counter()
             denoisers[(k, method)] = model = fit_few_average_denoiser(
-                train, k, method, seed=seed, epochs=scale["epochs"])
+                train, k, method, seed=seed, epochs=scale["epochs"], device="cpu")
             training.append({"averages": k, "method": method, "scale": label,
                              "training_spectra": 2 * scale["train"] * (scale["transients"] // k),
                              "savgol_window": model.window_, "epochs_run": len(model.history_["train_loss"]),
@@ -440,8 +440,10 @@ def _run(out_dir: Path, scale: str, seed: int) -> dict:
     config = SCALES[scale]
     basis = load_basis()
     wall = time.perf_counter()
-    aligner = load_shipped("aligner", CNNAligner) or CNNAligner(n_scans=300, augment=8, epochs=20, seed=seed).fit(basis)
-    detector = load_shipped("detector", TransientDetector) or TransientDetector(n_scans=100, epochs=15, seed=seed).fit(basis)
+    aligner = load_shipped("aligner", CNNAligner, "cpu") or CNNAligner(n_scans=300, augment=8, epochs=20, seed=seed,
+                                                                          device="cpu").fit(basis)
+    detector = load_shipped("detector", TransientDetector, "cpu") or TransientDetector(n_scans=100, epochs=15, seed=seed,
+                                                                                   device="cpu").fit(basis)
     start = time.perf_counter()
     alignment = _alignment(basis, config, seed, aligner)
     align_seconds = time.perf_counter() - start

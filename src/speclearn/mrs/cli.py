@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import (OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption, check_report, say,
-                                  write_report)
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption,
+                                  check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import atomic_path, check_output, read_table_csv, write_table_csv
 
@@ -39,14 +39,14 @@ def shipped_model(name: str) -> Path:
     return Path(str(resources.files("speclearn.mrs") / "data" / "models" / name))
 
 
-def load_shipped(name: str, cls):
-    """A pretrained model shipped with the package, or None when it is absent."""
-    from speclearn.models import load
+def load_shipped(name: str, cls, device: str = "auto"):
+    """A pretrained model shipped with the package (on `device`), or None when it is absent."""
+    from speclearn.models import load, use_device
     path = shipped_model(name)
-    return load(path, cls) if (path / "config.json").exists() else None
+    return use_device(load(path, cls), device) if (path / "config.json").exists() else None
 
 
-def align_transients(data, method: str = "auto"):
+def align_transients(data, method: str = "auto", device: str = "auto"):
     """(aligned data, shift Hz, phase deg, method used). auto: CNN then registration refinement (with a
     +-20 Hz correlation search around the CNN's estimate) when the shipped CNN matches the acquisition,
     else registration with a +-30 Hz coarse search."""
@@ -57,7 +57,7 @@ def align_transients(data, method: str = "auto"):
         raise InputError(f"--method must be one of {', '.join(ALIGN_METHODS)}, got {method!r}")
     cnn = None
     if method in ("auto", "cnn"):
-        cnn = load_shipped("aligner", CNNAligner)
+        cnn = load_shipped("aligner", CNNAligner, device)
         if cnn is None and method == "cnn":
             raise InputError("no CNN aligner is shipped with this installation; use --method registration")
         if cnn is not None:
@@ -134,7 +134,7 @@ def _parts(data):
 
 
 def fit_few_average_denoiser(train, averages: int, method: str = "noise2noise", *, seed: int = 0, epochs: int = 200,
-                             max_seconds: float | None = None):
+                             max_seconds: float | None = None, device: str = "auto"):
     """A denoiser for averages of `averages` transients, trained on the aligned transients `train`.
 
     Per training scan the averages of disjoint blocks of `averages` transients are replicates of one
@@ -156,7 +156,7 @@ def fit_few_average_denoiser(train, averages: int, method: str = "noise2noise", 
                              f"{counts.max() * averages} usable transients (give --train or lower --averages)",
                              file=train.source)
     parts, _ = _parts(blocks)
-    params = {"seed": seed, "epochs": 0 if method == "savgol" else epochs, "max_seconds": max_seconds}
+    params = {"seed": seed, "epochs": 0 if method == "savgol" else epochs, "max_seconds": max_seconds, "device": device}
     if method == "blindspot":
         return methods("denoise")["blindspot"](**params).fit(parts)
     return methods("denoise")["noise2noise"](**params).fit(parts, groups=parts.meta["group"].to_numpy())
@@ -232,12 +232,12 @@ def align(spectra: MRSIn, out: OutOption,
           shifts: Annotated[Path | None, typer.Option("--shifts", help="CSV of the estimated offsets per transient "
                                                                        "(id, scan, shift_hz, phase_deg).")] = None,
           dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
-          overwrite: OverwriteOption = False) -> None:
+          device: DeviceOption = "auto", overwrite: OverwriteOption = False) -> None:
     """Frequency/phase-align the transients of each scan; write the aligned FIDs (.npz or NIfTI-MRS)."""
     from speclearn.mrs.io import write_mrs
     check_output(out, overwrite=overwrite, inputs=[spectra])
     data = _read(spectra, acquisition(dwell_time, central_frequency, te))[0]
-    aligned, shift, phase, used = align_transients(data, method)
+    aligned, shift, phase, used = align_transients(data, method, device)
     write_mrs(aligned, out, overwrite=overwrite)
     if shifts is not None:
         table = pd.DataFrame({"scan": data.scans, "shift_hz": shift, "phase_deg": phase},
@@ -290,8 +290,8 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
                   epochs: Annotated[int, typer.Option(help="Training epochs.")] = 80,
                   max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
                   water: WaterOption = None, seed: SeedOption = 0, dwell_time: DwellTimeOption = None,
-                  central_frequency: FrequencyOption = None, te: EchoTimeOption = None, report: ReportOption = None,
-                  quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+                  central_frequency: FrequencyOption = None, te: EchoTimeOption = None, device: DeviceOption = "auto",
+                  report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Train the DL quantifier (CNN encoder + basis-model decoder) on averaged spectra (eddy-current
     corrected with --water, which also puts varpro's conformal calibration in mM)."""
     from speclearn.mrs.quantifier import DLQuantifier
@@ -305,7 +305,7 @@ def train_command(spectra: MRSIn, out: OutOption, basis: BasisOption = None,
     if reference is not None:
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
-    model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed).fit(
+    model = DLQuantifier(method=method, epochs=epochs, max_seconds=max_seconds, seed=seed, device=device).fit(
         data, _basis(basis, given, data), table, water=reference)
     model.save(out, overwrite=overwrite)
     say(f"trained the {method} MRS quantifier on {data.n} spectra ({model.history_.stopped}) -> {out}")
@@ -321,14 +321,15 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
             ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
                                                                      "reference.")] = True,
             dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
-            report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+            device: DeviceOption = "auto", report: ReportOption = None, quiet: QuietOption = False,
+            overwrite: OverwriteOption = False) -> None:
     """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
     spread, or CRLB for varpro models)."""
-    from speclearn.models import load
+    from speclearn.models import load, use_device
     from speclearn.mrs.quantifier import DLQuantifier
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, model, out, water])
-    quantifier = load(model, DLQuantifier)
+    quantifier = use_device(load(model, DLQuantifier), device)
     data, reference = _read(spectra, acquisition(dwell_time, central_frequency, te), water)
     data = prepare(data)
     _warn_echo_time(quantifier.axis_.get("te_ms"), data, "the model")
@@ -363,8 +364,8 @@ def denoise(spectra: MRSIn, out: OutOption,
             epochs: Annotated[int, typer.Option(help="Training epochs of the network.")] = 200,
             max_seconds: Annotated[float | None, typer.Option(help="Stop training after this long.")] = None,
             seed: SeedOption = 0, dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None,
-            te: EchoTimeOption = None, report: ReportOption = None, quiet: QuietOption = False,
-            overwrite: OverwriteOption = False) -> None:
+            te: EchoTimeOption = None, device: DeviceOption = "auto", report: ReportOption = None,
+            quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Denoise few-average spectra: align the transients (registration), leave outliers out, average the
     first --averages of each scan and denoise the 0-4.4 ppm part of its spectrum (real and imaginary parts
     as separate spectra); writes one FID per scan (.npz or NIfTI-MRS) for `mrs fit`. The fit's CRLBs
@@ -381,7 +382,8 @@ def denoise(spectra: MRSIn, out: OutOption,
         training = _clean_transients(_read(train, given)[0])
         training.check_acquisition(data.acquisition(), what=f"--spectra {spectra.name}")
     few = block_averages(data, k, first=True)
-    denoiser = fit_few_average_denoiser(training, k, method, seed=seed, epochs=epochs, max_seconds=max_seconds)
+    denoiser = fit_few_average_denoiser(training, k, method, seed=seed, epochs=epochs, max_seconds=max_seconds,
+                                        device=device)
     result = denoise_mrs(denoiser, few)
     write_mrs(result, out, overwrite=overwrite)
     trained = "" if denoiser is None else f", trained on {len(training.scan_names())} scans"
@@ -402,7 +404,8 @@ def _clean_transients(data, reject: float = 3.0):
 def qa(spectra: MRSIn, out: OutOption,
        threshold: Annotated[float, typer.Option(help="Robust z-score above which the classical check flags.")] = 3.0,
        dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
-       report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+       device: DeviceOption = "auto", report: ReportOption = None, quiet: QuietOption = False,
+       overwrite: OverwriteOption = False) -> None:
     """Flag corrupted transients (motion, ghosts): CNN detector where it matches the data, else robust z."""
     from speclearn.mrs.artifacts import TransientDetector
     from speclearn.mrs.preprocess import transient_outlier_scores
@@ -413,7 +416,7 @@ def qa(spectra: MRSIn, out: OutOption,
     z = transient_outlier_scores(aligned)
     table = pd.DataFrame({"scan": data.scans, "outlier_z": z, "classical_flag": z > threshold},
                          index=pd.Index(data.ids, name="id"))
-    detector = load_shipped("detector", TransientDetector)
+    detector = load_shipped("detector", TransientDetector, device)
     try:
         if detector is None:
             raise InputError("no shipped detector")

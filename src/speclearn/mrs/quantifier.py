@@ -36,9 +36,10 @@ from torch import nn
 
 from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
+from speclearn.models.device import resolve_device
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.persistence import SavedModel
-from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, train
+from speclearn.models.training import TrainingConfig, load_module_arrays, module_arrays, predict_batches, train
 from speclearn.mrs.basis import COMBINED, Basis, combine
 from speclearn.mrs.data import WATER_PPM, MRSData, ppm_slice
 from speclearn.mrs.lcm import LinearCombinationFit, lipid_lines, squared_gaussian, water_scale
@@ -96,7 +97,7 @@ class PhysicsDecoder(nn.Module):
         scaled = design / norms
         y = torch.cat([x[:, 0], x[:, 1]], dim=1)[..., None]
         gram = scaled.transpose(1, 2) @ scaled
-        eye = torch.eye(gram.shape[-1], dtype=gram.dtype)[None]
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)[None]
         coef = torch.linalg.solve(gram + 1e-6 * eye, scaled.transpose(1, 2) @ y)
         fitted = (scaled @ coef)[..., 0]
         amplitudes = (coef[..., 0] / norms[:, 0])[:, :columns.shape[2]]
@@ -116,7 +117,7 @@ class QuantifierNet(nn.Module):
         """shift (Hz), Lorentzian (1/s), Gaussian (1/s), cos/sin phase0, phase1 (rad/ppm) from the head."""
         raw = out[:, self.n_basis:self.n_basis + N_NUISANCE]
         return torch.cat([20 * torch.tanh(raw[:, 0:1]), 60 * torch.sigmoid(raw[:, 1:2]),
-                          80 * torch.sigmoid(raw[:, 2:3]), raw[:, 3:5] + torch.tensor([[1.0, 0.0]]),
+                          80 * torch.sigmoid(raw[:, 2:3]), raw[:, 3:5] + raw.new_tensor([[1.0, 0.0]]),
                           0.35 * torch.tanh(raw[:, 5:6])], dim=1)
 
     def amplitudes(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +140,7 @@ class DLQuantifier(SpectralEstimator):
                  learning_rate: float = 1e-3, batch_size: int = 64, dropout: float = 0.1, mc_samples: int = 20,
                  calibration_fraction: float = 0.2, water_removal: bool = False,
                  patience: int = 15, max_seconds: float | None = None, refine: int = 4, nuisance_prior: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, device: str = "auto"):
         # refine: at most 4 Levenberg-Marquardt steps; 6 gave the same errors and took ~1 ms more per spectrum
         # (docs/notes/mrs_speed.md)
         store_params(self, locals())
@@ -194,7 +195,9 @@ class DLQuantifier(SpectralEstimator):
         self.net_ = self._build(basis, data)
         mean = y[fit_rows].mean(axis=0) if targets is not None else np.abs(x).mean() * np.ones(len(self.names_))
         self.net_.amplitude_scale.copy_(torch.tensor(np.maximum(mean, 1e-6), dtype=torch.float32))
-        weight = torch.tensor(np.where(mean > 0, 1.0 / np.maximum(mean, 1e-6), 0.0), dtype=torch.float32)
+        device = resolve_device(self.device)
+        weight = torch.tensor(np.where(mean > 0, 1.0 / np.maximum(mean, 1e-6), 0.0), dtype=torch.float32,
+                              device=device)
 
         def loss_fn(net, batch):
             if net.varpro:  # residual of the least-squares fit under the predicted nuisance
@@ -210,7 +213,8 @@ class DLQuantifier(SpectralEstimator):
         config = TrainingConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 patience=self.patience, max_seconds=self.max_seconds, seed=self.seed, progress=False)
         self.history_ = train(self.net_, loss_fn, [t[fit_rows] for t in tensors], [t[val] for t in tensors], config,
-                              description="DL quantifier")
+                              device=device, description="DL quantifier")
+        self.net_.cpu()
         self.conformal_ = None
         self.nuisance_bias_, self.prior_sd_ = np.zeros(len(DEFAULT_START)), None
         if self.method == "varpro" and self.nuisance_prior and len(val) >= MIN_PRIOR_SPECTRA:
@@ -232,22 +236,22 @@ class DLQuantifier(SpectralEstimator):
 
     def _amplitudes(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """MC-dropout mean and sd of the normalised amplitudes."""
-        net = self.net_
-        with torch.no_grad():
-            tensor = torch.from_numpy(x)
-            if self.mc_samples > 1 and self.dropout > 0:
-                enable_dropout(net)
-                # dropout only acts in the head: run the convolutional features once
-                features = net.encoder.features(tensor)
-                draws = []
-                for _ in range(self.mc_samples):
-                    draws.append(net.amplitudes(net.encoder.head(features), tensor).numpy())
+        net = self.net_.to(resolve_device(self.device))
+        try:
+            with torch.no_grad():
+                tensor = torch.from_numpy(x).to(net.amplitude_scale.device)
+                if self.mc_samples > 1 and self.dropout > 0:
+                    enable_dropout(net)
+                    # dropout only acts in the head: run the convolutional features once
+                    features = net.encoder.features(tensor)
+                    draws = np.stack([net.amplitudes(net.encoder.head(features), tensor).cpu().numpy()
+                                      for _ in range(self.mc_samples)])
+                    return draws.mean(axis=0), draws.std(axis=0)
                 net.eval()
-                draws = np.stack(draws)
-                return draws.mean(axis=0), draws.std(axis=0)
-            net.eval()
-            mean = net(tensor).numpy()
-            return mean, np.zeros_like(mean)
+                mean = net(tensor).cpu().numpy()
+                return mean, np.zeros_like(mean)
+        finally:
+            net.eval().cpu()
 
     def _nuisance_prior(self, data: MRSData) -> tuple[np.ndarray, np.ndarray]:
         """(median, robust sd) of the network's nuisance minus the refined fit's on held-out spectra, in the
@@ -265,8 +269,8 @@ class DLQuantifier(SpectralEstimator):
         fallback start of `LinearCombinationFit.fit`)."""
         x = self._input(data)[0]
         self.net_.eval()
-        with torch.no_grad():
-            nuisance = self.net_.nuisance(self.net_.encoder(torch.from_numpy(x))).numpy().astype(float)
+        nuisance = predict_batches(lambda b: self.net_.nuisance(self.net_.encoder(b)), x, batch_size=max(len(x), 1),
+                                   device=resolve_device(self.device), modules=(self.net_,)).astype(float)
         theta = np.column_stack([nuisance[:, :3], np.arctan2(nuisance[:, 4], nuisance[:, 3]), nuisance[:, 5]])
         theta = squared_gaussian(theta) - self.nuisance_bias_
         theta[:, 1:3] = np.maximum(theta[:, 1:3], 0.0)

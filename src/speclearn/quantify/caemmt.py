@@ -457,8 +457,11 @@ class CAEMMT(Quantifier):
         return self.peaks_.centre(mz), sigma * FWHM_PER_SIGMA, fraction / (sigma * SQRT_2PI), -1.0
 
     # --- prediction ----------------------------------------------------------------------------------
+    def _on_device(self, fn, X: np.ndarray) -> np.ndarray:
+        return predict_batches(fn, self._inputs(X), device=resolve_device(self.device), modules=(self.net_,))
+
     def _outputs(self, X: np.ndarray, index: int) -> np.ndarray:
-        return predict_batches(lambda b: self.net_(b)[index], self._inputs(X), batch_size=256)
+        return self._on_device(lambda b: self.net_(b)[index], X)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         out = self._outputs(X, 1).astype(float)
@@ -487,12 +490,12 @@ class CAEMMT(Quantifier):
         def peaks_of(batch):
             _, _, shape, amounts = self.net_(batch)
             return self._physics_peaks(self.net_, shape, amounts).flatten(1)
-        return predict_batches(peaks_of, self._inputs(X)).reshape(len(X), -1, 3).astype(float)
+        return self._on_device(peaks_of, X).reshape(len(X), -1, 3).astype(float)
 
     def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
         if self.architecture_ == "seed" or not self.extra_["use_standard"]:
             return None
-        amounts = predict_batches(lambda b: self.net_.amounts(b)[0], self._inputs(X))
+        amounts = self._on_device(lambda b: self.net_.amounts(b)[0], X)
         return amounts[:, len(self.targets_)].astype(float) / float(self.net_.reference)
 
     # --- persistence ---------------------------------------------------------------------------------

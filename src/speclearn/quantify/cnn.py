@@ -71,7 +71,7 @@ class CNNRegressor(Quantifier):
         self.net_ = self.net_.cpu().eval()
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        return predict_batches(self.net_, self._inputs(X)) * self.y_std_ + self.y_mean_
+        return predict_batches(self.net_, self._inputs(X), device=resolve_device(self.device), modules=(self.net_,)) * self.y_std_ + self.y_mean_
 
     _ARRAYS = ("x_mean_", "x_std_", "y_mean_", "y_std_")
 

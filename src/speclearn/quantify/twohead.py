@@ -128,7 +128,8 @@ class TwoHeadQuantifier(Quantifier):
 
     # --- prediction ----------------------------------------------------------------------------------
     def _predict(self, X: np.ndarray, P: np.ndarray | None = None) -> np.ndarray:
-        return predict_batches(self.net_, self._inputs(self.physics_.amounts(X), P)).astype(float)
+        return predict_batches(self.net_, self._inputs(self.physics_.amounts(X), P), device=resolve_device(self.device),
+                               modules=(self.net_,)).astype(float)
 
     def internal_standard_recovery(self, X: np.ndarray) -> np.ndarray | None:
         return self.physics_.internal_standard_recovery(X)
