@@ -171,7 +171,7 @@ def qa_benchmark(s: dict, seed: int, out_dir: Path) -> dict:
 
     config = icpms_config(s["channels"])
     reference = simulate_icpms(s["n_reference"], seed=seed + 10, config=config)
-    qa, qa_seconds = timed(lambda: RunQA(epochs=s["qa_epochs"], seed=seed).fit(reference.spectra))
+    qa, qa_seconds = timed(lambda: RunQA(epochs=s["qa_epochs"], seed=seed, device="cpu").fit(reference.spectra))
     start = time.perf_counter()
     in_control = simulate_icpms(s["n_reference"], seed=seed + 11, config=config)
     gru = SequenceDetector(seed=seed).fit(qa.sequence_features(in_control.spectra))

@@ -31,7 +31,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.params import store_params
 from speclearn.core.spectra import Spectra
 from speclearn.models import (SavedModel, SpectralEstimator, TrainingConfig, load_module_arrays, module_arrays,
-                              predict_batches, train)
+                              predict_batches, resolve_device, train)
 from speclearn.preprocessing.resampling import bin_channels
 from speclearn.trust.charts import ewma_chart
 
@@ -99,7 +99,7 @@ class RunQA(SpectralEstimator):
     def __init__(self, internal_standard: str = "In", n_features: int = 256, n_components: int = 8,
                  latent: int = 8, epochs: int = 150, z_limit: float = 6.0,
                  recovery_range: tuple[float, float] = (0.7, 1.25), ewma_lambda: float = 0.2, ewma_limit: float = 3.5,
-                 spike_window: int = 7, seed: int = 0, progress: bool = False):
+                 spike_window: int = 7, seed: int = 0, progress: bool = False, device: str = "auto"):
         store_params(self, locals())
 
     # --- per-spectrum statistics -------------------------------------------------------------
@@ -118,11 +118,14 @@ class RunQA(SpectralEstimator):
         signal = sum(X[:, lo:hi].sum(axis=1) for lo, hi in self.windows_)
         return signal / self.is_reference_
 
+    def _reconstruct(self, features: np.ndarray) -> np.ndarray:
+        return predict_batches(self.net_, features, device=resolve_device(self.device), modules=(self.net_,))
+
     def _statistics(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Raw statistics per spectrum (larger = more unusual), plus helpers for the reasons."""
         f = self._features(X)
         scores = self.pca_.transform(f)
-        recon = predict_batches(self.net_, f)
+        recon = self._reconstruct(f)
         residual = (f - recon) / self.residual_sd_
         spike, spike_at = self._spike(X)
         out = {"recon": ((f - recon) ** 2).mean(axis=1), "ood": ((scores / self.latent_sd_) ** 2).sum(axis=1),
@@ -166,10 +169,9 @@ class RunQA(SpectralEstimator):
         tensors = lambda F: [torch.from_numpy(F.astype(np.float32))]  # noqa: E731
         config = TrainingConfig.of(self, batch_size=32, learning_rate=1e-3, patience=20)
         self.history_ = train(net, _mse_loss, tensors(train_features), tensors(self._features(X[hold])), config,
-                              description="QA autoencoder").as_dict()
+                              device=resolve_device(self.device), description="QA autoencoder").as_dict()
         self.net_ = net.cpu().eval()
-        self.residual_sd_ = np.ones(train_features.shape[1])
-        self.residual_sd_ = np.maximum((train_features - predict_batches(self.net_, train_features)).std(axis=0), 0.05)
+        self.residual_sd_ = np.maximum((train_features - self._reconstruct(train_features)).std(axis=0), 0.05)
         axis = reference.axis
         self.windows_ = internal_standard_windows(self.internal_standard, axis, 0.5) \
             if self.internal_standard and reference.axis_kind == "mz" else []
