@@ -16,6 +16,9 @@ def test_inspect_reports_shape_axis_values(cli, tmp_path, spectra):
     code, out, _ = cli("inspect", path)
     assert code == 0
     assert "12 x 64" in out and "wavelength 200 .. 300 nm" in out and "NaN/inf:   0" in out and "s00" in out
+    assert cli("inspect", "--spectra", path)[1] == out  # spelled like every other command's input
+    code, _, err = cli("inspect")
+    assert code == 2 and "give one file" in err
 
 
 def test_inspect_lazy_cube(cli, tmp_path):

@@ -14,9 +14,15 @@ from speclearn.core.errors import InputError
 from speclearn.io import align_table, read_spectra, read_table_csv, write_spectra
 
 
-def inspect(file: Annotated[Path, typer.Argument(help="Any readable spectra file.")], axis: AxisOption = None) -> None:
+def inspect(file: Annotated[Path | None, typer.Argument(help="Any readable spectra file, or a model folder.")] = None,
+            spectra: Annotated[Path | None, typer.Option("--spectra", help="The same as FILE, spelled like every "
+                                                                           "other command's input.")] = None,
+            axis: AxisOption = None) -> None:
     """Print what to know first about a spectra file or a model folder; exit 2 with a precise message if it
     is invalid."""
+    if (file is None) == (spectra is None):
+        raise InputError("give one file to inspect: speclearn inspect FILE (or --spectra FILE)")
+    file = file or spectra
     if file.is_dir() and (file / "config.json").exists():
         return _inspect_model(file)
     if _is_mrs(file):
