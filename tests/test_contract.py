@@ -388,3 +388,8 @@ def test_mrs_estimators_train_and_predict_on_their_device(model_type, mrs_data, 
     _on_fake_gpu(monkeypatch)
     _ran_on_fake_gpu(lambda: _fit_mrs(model_type, basis, sim))
     _ran_on_fake_gpu(lambda: MRS_RECIPES[model_type][1](trained.set_params(device="auto"), sim.spectra))
+    if model_type == "mrs.dl-quantifier":  # its other method: amplitudes from the network, MC-dropout draws
+        supervised = trained.set_params(device="cpu", method="supervised", calibration_fraction=0.0)
+        _ran_on_fake_gpu(lambda: supervised.set_params(device="auto").fit(sim.spectra, basis, sim.concentrations))
+        supervised.set_params(device="cpu").fit(sim.spectra, basis, sim.concentrations)
+        _ran_on_fake_gpu(lambda: supervised.set_params(device="auto").predict(sim.spectra))
