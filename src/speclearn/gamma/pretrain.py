@@ -30,6 +30,13 @@ import torch
 from speclearn.gamma.learned import DETECTORS, MLPIdentifier, simulate_training_set, validation_thresholds
 
 
+def _machine(device: str) -> str:
+    """Where a network was trained: the device, then the host."""
+    where = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "CPU"
+    return (f"{where} ({platform.machine()} host, {os.cpu_count()} cores, shared), {platform.system()}, "
+            f"torch {torch.__version__}")
+
+
 def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: int = 60, seed: int = 0,
                         hidden: int = 768, learning_rate: float = 1e-3,
                         background_only: float = 0.0, scatter_shapes: bool = False,
@@ -53,8 +60,7 @@ def train_default_model(out: str | Path, *, n_per_detector: int = 6000, epochs: 
               "labels": "detectable nuclides (Currie limit)",
               "epochs_run": len(model.history_.train_loss), "best_epoch": model.history_.best_epoch,
               "val_loss": min(model.history_.val_loss), "torch_threads": torch.get_num_threads(),
-              "machine": f"{platform.machine()} CPU ({os.cpu_count()} cores, shared), {platform.system()}, "
-                         f"torch {torch.__version__}",
+              "machine": _machine(model.history_.device),
               "started_from": dict(start_from.extra_) if start_from is not None else None}
     if validation_seed is not None:
         model.thresholds_ = validation_thresholds(model, seed=validation_seed, **simulation)
@@ -88,8 +94,7 @@ def train_line_check(out: str | Path, *, init: str | Path, n_per_detector: int =
                     "thresholds": f"per nuclide, chosen on validation mixtures (seeds from {validation_seed})",
                     "mlp_thresholds": mlp_thresholds,
                     "torch_threads": torch.get_num_threads(),
-                    "machine": f"{platform.machine()} CPU ({os.cpu_count()} cores, shared), {platform.system()}, "
-                               f"torch {torch.__version__}",
+                    "machine": _machine(history.device),
                     "seconds": round(time.perf_counter() - start, 1),
                     "cpu_seconds": round(time.process_time() - cpu_start, 1), "started_from": dict(model.extra_)}
     return model.save(out, overwrite=overwrite)
