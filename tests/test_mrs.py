@@ -434,3 +434,60 @@ def test_model_refuses_other_acquisition(tmp_path, capsys):
     assert main(["mrs", "predict", "--model", str(tmp_path / "m"), "--spectra", str(tmp_path / "other.npz"),
                  "--out", str(tmp_path / "c.csv")]) == 2
     assert "dwell time" in capsys.readouterr().err
+
+
+def _write_mrsi(path, fid: np.ndarray, data: MRSData, tags: list[str]) -> None:
+    """A NIfTI-MRS spectroscopic image: fid (x, y, z, points, *higher dimensions)."""
+    import nibabel as nib
+    image = nib.Nifti2Image(fid.astype(np.complex64), np.eye(4))
+    pixdim = image.header["pixdim"]
+    pixdim[4] = data.dwell_time_s
+    image.header["pixdim"] = pixdim
+    image.header.set_xyzt_units("mm", "sec")
+    info = {"SpectrometerFrequency": [data.central_frequency_mhz], "ResonantNucleus": ["1H"], "EchoTime": 0.03}
+    info |= {f"dim_{5 + i}": tag for i, tag in enumerate(tags)}
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(info).encode()))
+    nib.save(image, str(path))
+
+
+def test_spectroscopic_imaging_one_row_per_voxel_and_fits_spread_over_a_cluster(tmp_path, basis):
+    """A 2 x 2 x 1 MRSI grid with 2 transients per voxel: every voxel is a scan (`<file>_x<i>_y<j>_z<k>`),
+    `mrs fit` writes one row per voxel, the same as fitting those spectra from an NPZ, and
+    `--scheduler local:2` gives the same table; an MRSI with uncombined coils is refused."""
+    sim = simulate_mrs(4, seed=6, basis=basis, config=MRSSimConfig(transients=2, snr=(60.0, 60.0)))
+    transients = sim.transients.fid.reshape(4, 2, -1)  # scan-major
+    grid = np.zeros((2, 2, 1, transients.shape[2], 2), complex)
+    for v, (i, j) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):  # NIfTI voxel order: x fastest
+        grid[i, j, 0] = transients[v].T
+    _write_mrsi(tmp_path / "mrsi.nii.gz", grid, sim.transients, ["DIM_DYN"])
+    data = read_mrs(tmp_path / "mrsi.nii.gz")
+    assert data.scan_names() == ["mrsi_x0_y0_z0", "mrsi_x1_y0_z0", "mrsi_x0_y1_z0", "mrsi_x1_y1_z0"]
+    assert data.ids[:2] == ["mrsi_x0_y0_z0_0", "mrsi_x0_y0_z0_1"] and data.dims == []
+    np.testing.assert_allclose(data.fid, transients.reshape(8, -1), rtol=1e-6, atol=1e-6 * np.abs(transients).max())
+
+    write_mrs(data, tmp_path / "same.npz")
+    out = {name: tmp_path / f"{name}.csv" for name in ("mrsi", "npz", "cluster")}
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "mrsi.nii.gz"), "--out", str(out["mrsi"])]) == 0
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "same.npz"), "--out", str(out["npz"])]) == 0
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "mrsi.nii.gz"), "--scheduler", "local:2",
+                 "--out", str(out["cluster"])]) == 0
+    tables = {name: pd.read_csv(path, index_col="id") for name, path in out.items()}
+    assert list(tables["mrsi"].index) == data.scan_names()
+    pd.testing.assert_frame_equal(tables["cluster"], tables["mrsi"])
+    pd.testing.assert_frame_equal(tables["npz"], tables["mrsi"])
+
+    water = np.zeros((2, 2, 1, transients.shape[2]), complex)  # a water reference on the same grid
+    for v, (i, j) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):
+        water[i, j, 0] = sim.water.fid[v]
+    _write_mrsi(tmp_path / "water.nii.gz", water, sim.water, [])
+    write_mrs(read_mrs(tmp_path / "water.nii.gz"), tmp_path / "water.npz")
+    for name, spectra, reference in (("mrsi_mm", "mrsi.nii.gz", "water.nii.gz"), ("npz_mm", "same.npz", "water.npz")):
+        assert main(["mrs", "fit", "--spectra", str(tmp_path / spectra), "--water", str(tmp_path / reference),
+                     "--out", str(tmp_path / f"{name}.csv")]) == 0
+    in_mm = {name: pd.read_csv(tmp_path / f"{name}.csv", index_col="id") for name in ("mrsi_mm", "npz_mm")}
+    pd.testing.assert_frame_equal(in_mm["mrsi_mm"], in_mm["npz_mm"])
+    truth = combine({k: sim.concentrations[k].to_numpy() for k in sim.concentrations})["tNAA"]
+    np.testing.assert_allclose(in_mm["mrsi_mm"]["tNAA"], truth, rtol=0.15)  # voxel by voxel, in mM
+
+    _write_mrsi(tmp_path / "coils.nii.gz", np.stack([grid, grid], axis=-1), sim.transients, ["DIM_DYN", "DIM_COIL"])
+    assert main(["mrs", "fit", "--spectra", str(tmp_path / "coils.nii.gz"), "--out", str(tmp_path / "c.csv")]) == 2

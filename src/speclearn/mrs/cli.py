@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SeedOption,
-                                  check_report, say, write_report)
+from speclearn.cli.common import (DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption, SchedulerOption,
+                                  SeedOption, check_report, say, write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import atomic_path, check_output, read_table_csv, write_table_csv
 
@@ -251,10 +251,13 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
         ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", metavar="", help="Eddy-current correction from the water "
                                                                  "reference.")] = True,
         dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
-        report: ReportOption = None, quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
+        scheduler: SchedulerOption = None, report: ReportOption = None, quiet: QuietOption = False,
+        overwrite: OverwriteOption = False) -> None:
     """Classical linear-combination fit with Cramer-Rao lower bounds (transients are aligned, outliers
-    rejected and averaged per scan first)."""
-    from speclearn.mrs.lcm import LinearCombinationFit
+    rejected and averaged per scan first). Spectroscopic imaging: one row per voxel; --scheduler spreads
+    the fits over a dask cluster."""
+    from speclearn.distributed import scheduler as dask_scheduler
+    from speclearn.mrs.lcm import LinearCombinationFit, fit_on_cluster
     from speclearn.mrs.preprocess import eddy_current_correction
     check_output(out, overwrite=overwrite, inputs=[spectra])
     check_report(report, overwrite=overwrite, inputs=[spectra, water, out])
@@ -265,7 +268,10 @@ def fit(spectra: MRSIn, out: OutOption, water: WaterOption = None, basis: BasisO
         reference = prepare(reference, align=False, reject=None)
         if ecc:
             data = eddy_current_correction(data, reference)
-    model = LinearCombinationFit().fit(data, _basis(basis, given, data))
+    basis_set = _basis(basis, given, data)
+    with dask_scheduler(scheduler) as client:
+        model = LinearCombinationFit()
+        model = model.fit(data, basis_set) if client is None else fit_on_cluster(model, data, basis_set, client)
     table, unit = model.concentrations(reference)
     if unit == "ratio to tCr":
         values, crlb = model.amplitude_table()

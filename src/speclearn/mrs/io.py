@@ -116,7 +116,9 @@ def _nibabel():
 
 
 def read_nifti_mrs(path: Path) -> MRSData:
-    """Single-voxel NIfTI-MRS: rows are the flattened higher dimensions (DIM_DYN, DIM_COIL ...)."""
+    """NIfTI-MRS: rows are the flattened higher dimensions (DIM_DYN, DIM_COIL ...). Spectroscopic imaging
+    (more than one voxel): every voxel is a scan named `<file>_x<i>_y<j>_z<k>`, its rows its transients;
+    its coils must be combined already."""
     nib = _nibabel()
     try:
         image = nib.load(str(path))
@@ -141,8 +143,6 @@ def read_nifti_mrs(path: Path) -> MRSData:
         raise InputError(f"NIfTI-MRS data must be complex, got {data.dtype}", file=path)
     if data.ndim < 4:
         raise InputError(f"NIfTI-MRS data must have at least 4 dimensions, got shape {data.shape}", file=path)
-    if int(np.prod(data.shape[:3])) != 1:
-        raise InputError(f"only single-voxel NIfTI-MRS is supported, got {data.shape[:3]} voxels", file=path)
     # NIfTI-MRS keeps the dwell time in pixdim[4], in the header's time unit (seconds unless it says otherwise)
     dwell = float(header["pixdim"][4]) * {"msec": 1e-3, "usec": 1e-6}.get(header.get_xyzt_units()[1], 1.0)
     frequency = info["SpectrometerFrequency"]
@@ -150,12 +150,19 @@ def read_nifti_mrs(path: Path) -> MRSData:
     echo = info.get("EchoTime")
     extra = data.shape[4:]
     dims = [(str(info.get(f"dim_{5 + i}", f"DIM_{5 + i}")), int(size)) for i, size in enumerate(extra)]
-    points = data.shape[3]
-    # rows: higher dimensions flattened in Fortran order (dim 5 fastest), like NIfTI storage
-    fid = data.reshape(points, -1, order="F").T if extra else data.reshape(1, points)
-    stem = path.name.split(".")[0]
-    ids = [f"{stem}_{i}" for i in range(fid.shape[0])] if fid.shape[0] > 1 else [stem]
-    scans = [stem] * fid.shape[0]
+    points, stem = data.shape[3], path.name.split(".")[0]
+    # rows: higher dimensions flattened in Fortran order (dim 5 fastest), like NIfTI storage; voxels outermost
+    per_voxel = int(np.prod(extra))
+    fid = np.moveaxis(data.reshape(-1, points, per_voxel, order="F"), 1, 2).reshape(-1, points)
+    voxels = [stem]
+    if data.shape[:3] != (1, 1, 1):
+        if any(tag.upper() == "DIM_COIL" for tag, _ in dims):
+            raise InputError("spectroscopic imaging with uncombined coils (DIM_COIL) is not supported: combine "
+                             "the coils first (e.g. FSL-MRS `fsl_mrs_proc coilcombine`)", file=path)
+        voxels = [f"{stem}_x{i}_y{j}_z{k}" for k, j, i in np.ndindex(*reversed(data.shape[:3]))]
+        dims = []  # a voxel's rows are its transients: the layout is not written back
+    ids = [f"{v}_{t}" if per_voxel > 1 else v for v in voxels for t in range(per_voxel)]
+    scans = [v for v in voxels for _ in range(per_voxel)]
     if len(info.get("speclearn_ids", [])) == fid.shape[0] == len(info.get("speclearn_scans", [])):
         ids, scans = info["speclearn_ids"], info["speclearn_scans"]  # written by speclearn: several scans
     return MRSData(fid, dwell, frequency, None if echo is None else 1000 * float(echo), ids=ids,

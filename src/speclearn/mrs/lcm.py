@@ -110,6 +110,23 @@ def water_scale(water: MRSData, *, water_concentration: float = WATER_CONCENTRAT
     return water_concentration * relaxation / (water_area(water) / WATER_PROTONS)
 
 
+def fit_on_cluster(model: "LinearCombinationFit", data: MRSData, basis: Basis, client, *,
+                   block: int = 8) -> "LinearCombinationFit":
+    """`model.fit(data, basis)` as tasks of `block` spectra on the workers of a dask.distributed `client`
+    (`speclearn.distributed.scheduler`): the same results, since every spectrum is fitted on its own;
+    `seconds_per_spectrum_` is the wall time over the spectra."""
+    from sklearn.base import clone
+    start = time.perf_counter()
+    shared = client.scatter(basis, broadcast=True)
+    rows = [data.select(np.arange(k, min(k + block, data.n))) for k in range(0, data.n, block)]
+    parts = client.gather(client.map(lambda part, b: clone(model).fit(part, b), rows, b=shared, pure=False))
+    model = parts[0]
+    model.results_ = [result for part in parts for result in part.results_]
+    model.ids_ = [i for part in parts for i in part.ids_]
+    model.seconds_per_spectrum_ = (time.perf_counter() - start) / max(data.n, 1)
+    return model
+
+
 class LinearCombinationFit(BaseEstimator):
     """Fit each spectrum as a combination of basis spectra (see the module docstring)."""
 
