@@ -163,3 +163,14 @@ def test_markdown_table_fills_templates_and_functions_per_row():
 
     lines = markdown_table([{"a": 1.234, "b": "x"}, {"a": 2, "b": "y"}], {"A": "{a:.1f}", "B too": lambda r: r["b"] + "!"})
     assert lines == ["| A | B too |", "|---|---|", "| 1.2 | x! |", "| 2.0 | y! |"]
+
+
+def test_reads_the_csv_pandas_writes_for_a_frame_indexed_by_id(tmp_path):
+    """`DataFrame.to_csv` leaves the index's header cell empty: read as the id column (leading zeros kept)."""
+    from speclearn.io import read_table_csv
+    frame = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], index=["007", "b"], columns=["400.5", "401.5"])
+    frame.to_csv(tmp_path / "s.csv")
+    spectra = read_spectra(tmp_path / "s.csv")
+    assert spectra.ids == ["007", "b"] and list(spectra.axis) == [400.5, 401.5]
+    pd.DataFrame({"label": ["x", "y"]}, index=["007", "b"]).to_csv(tmp_path / "t.csv")
+    assert read_table_csv(tmp_path / "t.csv").index.tolist() == ["007", "b"]

@@ -302,5 +302,5 @@ class Spectra:
                              f"on {kind} ({unit or 'no unit'})", file=self.source)
         if kind == "channel" and self.axis_kind == "channel" and np.array_equal(expected, np.arange(expected.size)):
             import warnings
-            warnings.warn(f"neither these spectra nor {what} carry an axis (channel numbers only), so only the "
-                          "channel count could be checked", UserWarning, stacklevel=2)
+            warnings.warn("spectra and model carry no axis (channel numbers only): only the channel count was "
+                          "checked; give the axis in the CSV header or a .axis.json sidecar", UserWarning, stacklevel=2)

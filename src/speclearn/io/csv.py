@@ -57,7 +57,7 @@ def _header(path: Path, line: bytes) -> list[str]:
                                  "comma-delimited CSV with '.' decimals: export it again that way",
                                  file=path, row="header")
     cells = [c.strip() for c in next(csv.reader([text]))]
-    if cells[0].lower() != "id":
+    if cells[0].lower() not in ("id", ""):  # empty: pandas' `to_csv` of a frame indexed by id
         raise InputError(f"first header cell must be 'id', found {shorten(cells[0])}", file=path, column=1)
     if len(cells) < 2:
         raise InputError("header has no column after 'id'", file=path)
@@ -176,7 +176,7 @@ def read_table_csv(path: str | Path, *, numeric: bool = False, columns: list[str
     if numeric:
         frame = _parse_numeric(path, text, header)
     else:
-        frame = pd.read_csv(io.BytesIO(text), header=0, index_col=0, dtype={header[0]: str})
+        frame = pd.read_csv(io.BytesIO(text), header=0, index_col=0, dtype={header[0] or "Unnamed: 0": str})
         frame.index = frame.index.astype(str).str.strip().rename("id")
         dup = frame.index.duplicated()
         if dup.any():
