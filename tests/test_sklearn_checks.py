@@ -65,7 +65,7 @@ FEW_CHANNELS = ("check_estimators_overwrite_params", "check_estimators_fit_retur
 FEW_CHANNELS_CLASSIFIER = ("check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train",
                            "check_estimators_unfitted")
 NEGATIVE_TARGETS = ("check_n_features_in_after_fitting", "check_regressors_train", "check_regressor_data_not_an_array",
-                    "check_regressors_no_decision_function", "check_supervised_y_2d")
+                    "check_regressors_no_decision_function", "check_regressor_multioutput")
 
 
 SMOOTHING = ("check_n_features_in_after_fitting", "check_fit_score_takes_y", "check_dont_overwrite_parameters",
@@ -87,8 +87,6 @@ def expected_failures(adapter) -> dict[str, str]:
         failures |= dict.fromkeys(FEW_CHANNELS_CLASSIFIER, "toy data with 2 features")
     if system == "quantify":
         failures |= dict.fromkeys(NEGATIVE_TARGETS, "negative targets; concentrations cannot be negative")
-        if adapter.estimator.method == "rf":  # its y_2d check happens to draw no negative target
-            failures.pop("check_supervised_y_2d")
     if adapter.estimator.model_type() == "quantify.bss":
         failures["check_methods_subset_invariance"] = "NMF's transform solves all rows to one joint tolerance"
     if adapter.estimator.model_type() == "denoise.siamese":

@@ -48,6 +48,11 @@ class ArrayRegressor(RegressorMixin, _SpectraAdapter):
     """A quantifier as a regressor: `fit(X, y)` / `predict(X)`, y (n,) or (n, targets). A transfer model
     too: X the secondary instrument's spectra, y the paired primary spectra (n, primary channels)."""
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y (n, targets): one column per target
+        return tags
+
     def fit(self, X, y):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True)
         self.single_target_ = np.ndim(y) == 1

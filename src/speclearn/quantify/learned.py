@@ -2,6 +2,7 @@
 optional log target transform, persistence of the fitted estimator through skops."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,11 @@ class SklearnQuantifier(Quantifier):
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> None:
         self.bin_ = max(1, int(np.ceil(X.shape[1] / self.max_features)))
         self.floor_ = relative_loss_floor(Y)
-        features = self._features(X)
-        self.estimator_ = self._estimator(*features.shape).fit(features, self._forward(Y))
+        features, target = self._features(X), self._forward(Y)
+        with warnings.catch_warnings():  # PLS components beyond what a few spectra support: the search drops them
+            warnings.filterwarnings("ignore", message="y residual is constant")
+            self.estimator_ = self._estimator(*features.shape).fit(features, target[:, 0] if target.shape[1] == 1
+                                                                   else target)
 
     def _forward(self, Y: np.ndarray) -> np.ndarray:
         return np.log1p(Y / self.floor_) if self.log_targets else Y
