@@ -89,6 +89,7 @@ class SpectralClassifier(SpectralEstimator):
         processed, self.pipeline_ = preprocess(spectra.compute(), self._preprocessing())
         self.axis_ = spectra.axis_spec()
         self._fit_arrays(processed.values(), y)
+        self.learn_domain(spectra)
         return self
 
     def _preprocessing(self) -> list[dict[str, Any]]:

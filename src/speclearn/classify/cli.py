@@ -4,10 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
+import pandas as pd
 import typer
 
 from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
-                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, warn_outside_domain,
+                                  write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_table_csv
 
@@ -83,8 +86,14 @@ def predict_command(
     check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, model])
     classifier = use_device(load(model, SpectralClassifier), device)
     data = read_spectra(spectra, expect=classifier.axis_)
+    def predict_block(block, rows: slice) -> pd.DataFrame:
+        distance = classifier.domain_distance(block)
+        return classifier.predict(block).assign(_distance=np.nan if distance is None else distance)
+
     with cluster(scheduler):
-        table = predict_table(data, lambda block, rows: classifier.predict(block))
+        table = predict_table(data, predict_block)
+    distance = table.pop("_distance").to_numpy()
+    warn_outside_domain(None if np.isnan(distance).all() else distance, data.ids)
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} predictions to {out}")
     write_report(report, "classify predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "gamma": "speclearn.gamma.benchmark",
     "mrs": "speclearn.mrs.benchmark",
     "scale": "speclearn.distributed",
+    "domain": "speclearn.trust.domain_benchmark",
 }
 
 

@@ -95,3 +95,17 @@ def upgrade_argv(argv: list[str]) -> list[str]:
         print("speclearn: deprecated: " + "; ".join(f"{old} is now {new}" for old, new in changed)
               + " (the old spelling will be removed)", file=sys.stderr)
     return [system, *rest]
+
+
+def warn_outside_domain(distance, ids, *, where: str = "") -> None:
+    """A warning line naming the spectra outside a model's training spectra: `distance` per spectrum
+    (`SpectralEstimator.domain_distance`, None for a model without a domain), `where` they are written."""
+    import numpy as np
+
+    from speclearn.models.domain import OUTSIDE
+    if distance is None or not (np.asarray(distance) > OUTSIDE).any():
+        return
+    rows = np.flatnonzero(np.asarray(distance) > OUTSIDE)
+    say(f"[yellow]warning:[/] {len(rows)} of {len(ids)} spectra are unlike the training spectra (first: "
+        f"{ids[rows[0]]}, {distance[rows[0]]:.3g}x the spread the training spectra reach): another instrument, "
+        f"preprocessing or sample type? Their predictions are extrapolations, not covered by any interval{where}")

@@ -12,10 +12,12 @@ import importlib
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 from sklearn.base import BaseEstimator
 
 from speclearn.core.errors import InputError
 from speclearn.core.spectra import Spectra
+from speclearn.models.domain import TrainingDomain
 from speclearn.models.persistence import SavedModel, load_model, read_model_type, save_model
 
 #: model type (`system.method`) -> class; filled as the system packages are imported
@@ -37,6 +39,8 @@ RENAMED = {**{old: f"classify.{old}" for old in ("cnn", "knn", "svm", "rf", "pls
            "gamma-composition-nnls": "gamma.composition-nnls"}
 
 E = TypeVar("E", bound="SpectralEstimator")
+#: prefix of the training domain's arrays in a model's weights
+DOMAIN = "domain."
 
 
 class SpectralEstimator(BaseEstimator):
@@ -71,6 +75,17 @@ class SpectralEstimator(BaseEstimator):
             raise InputError(f"this {self.method} model is not fitted yet")
         spectra.check_axis_matches(self.axis_, what=f"the {self.method} model")
 
+    # --- applicability domain -------------------------------------------------------------
+    def learn_domain(self, spectra: Spectra) -> None:
+        """Keep a `TrainingDomain` of the training spectra (from 3 spectra on), for `domain_distance`."""
+        self.domain_ = TrainingDomain().fit(spectra.values()) if spectra.n_spectra >= 3 else None
+
+    def domain_distance(self, spectra: Spectra) -> np.ndarray | None:
+        """How unlike the training spectra each spectrum is (`TrainingDomain.distance`: above
+        `models.domain.OUTSIDE` it is outside them); None for a model without a domain."""
+        domain = getattr(self, "domain_", None)
+        return None if domain is None else domain.distance(spectra.values())
+
     # --- persistence ---------------------------------------------------------------------
     def _saved_parts(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -83,6 +98,9 @@ class SpectralEstimator(BaseEstimator):
         if not hasattr(self, "axis_"):
             raise InputError(f"this {self.method} model is not fitted yet; nothing to save")
         parts = self._saved_parts()
+        if getattr(self, "domain_", None) is not None:
+            parts["arrays"] = {**parts.get("arrays", {}),
+                               **{f"{DOMAIN}{k}": v for k, v in self.domain_.arrays().items()}}
         if getattr(self, "selection_", None):
             parts["extra"] = {**parts.get("extra", {}), "selection": self.selection_}
         return SavedModel(model_type=self.model_type(), params=self.get_params(), axis=self.axis_, **parts)
@@ -98,6 +116,8 @@ class SpectralEstimator(BaseEstimator):
         estimator.axis_ = saved.axis
         estimator.selection_ = saved.extra.get("selection")
         estimator.path_ = saved.path
+        domain = {k[len(DOMAIN):]: v for k, v in saved.arrays.items() if k.startswith(DOMAIN)}
+        estimator.domain_ = TrainingDomain.from_arrays(domain) if domain else None
         estimator._restore_saved(saved)
         return estimator
 

@@ -121,6 +121,7 @@ class Quantifier(SpectralEstimator):
         context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks,
                              params=None if params is None else check_params(params, spectra))
         self._fit(spectra.values().astype(float), targets.to_numpy(float), context)
+        self.learn_domain(spectra)
         return self
 
     def predict(self, spectra: Spectra, params: pd.DataFrame | None = None) -> pd.DataFrame:

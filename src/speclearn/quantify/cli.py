@@ -9,12 +9,15 @@ import pandas as pd
 import typer
 
 from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
-                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, warn_outside_domain,
+                                  write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, read_table_csv, write_spectra, write_table_csv
 
 RECOVERY = "internal_standard_recovery"
 UNEXPLAINED_MZ, UNEXPLAINED_SIGNIFICANCE = "unexplained_peak_mz", "unexplained_peak_z"
+#: flags column: distance from the training spectra (`models.domain`; above 3 a spectrum is unlike them)
+TRAINING_DISTANCE = "training_distance"
 app = typer.Typer(no_args_is_help=True, help="Quantify analytes from spectra: CAEM-MT and classical baselines.")
 
 
@@ -266,12 +269,14 @@ def predict(
         recovery = quantifier.internal_standard_recovery(values)
         fitted = quantifier.reconstruct(values) if flags is not None else None
         mz, z = (np.nan, np.nan) if fitted is None else unexplained_peaks(values, fitted, block.axis)
+        distance = quantifier.domain_distance(block)
         return table.assign(**{RECOVERY: np.nan if recovery is None else recovery, UNEXPLAINED_MZ: mz,
-                               UNEXPLAINED_SIGNIFICANCE: z})
+                               UNEXPLAINED_SIGNIFICANCE: z, TRAINING_DISTANCE: np.nan if distance is None else distance})
 
     with cluster(scheduler):
         measured = predict_table(data, predict_block)
     recovery = measured.pop(RECOVERY).to_numpy()
+    distance = measured.pop(TRAINING_DISTANCE).to_numpy()
     unexplained = pd.DataFrame({name: measured.pop(name) for name in (UNEXPLAINED_MZ, UNEXPLAINED_SIGNIFICANCE)})
     unexplained.loc[~(unexplained[UNEXPLAINED_SIGNIFICANCE] > UNEXPLAINED_Z), UNEXPLAINED_MZ] = np.nan
     X = data.values().astype(float) if reconstructed or peaks_out else None
@@ -285,12 +290,16 @@ def predict(
     table = flag_results(measured, getattr(quantifier, "limits_", None))
     table[RECOVERY] = recovery
     table["dilution"] = dilution
+    table[TRAINING_DISTANCE] = distance
     table = table.join(unexplained)
     found = unexplained[UNEXPLAINED_MZ].dropna()
     if len(found):
         say(f"[yellow]warning:[/] {len(found)} of {data.n_spectra} spectra hold a peak the model does not explain "
             f"(first: {found.index[0]} at m/z {found.iloc[0]:.2f}): an interference or element it does not "
             f"know; see {UNEXPLAINED_MZ} in {flags}")
+    warn_outside_domain(None if np.isnan(distance).all() else distance, data.ids,
+                        where=f"; see {TRAINING_DISTANCE} in {flags}" if flags is not None else
+                        f" (--flags FILE writes each spectrum's {TRAINING_DISTANCE})")
     result = measured * dilution[:, None]
     if interval is not None:
         from speclearn.quantify.intervals import add_intervals
