@@ -63,3 +63,17 @@ def test_benchmark_keeps_false_alarms_rare_and_flags_other_instruments(tmp_path)
     assert result["summary"]["max_false_alarm_share"] <= 0.05
     assert result["summary"]["median_share_flagged_other"] >= 0.9
     assert (tmp_path / "domain.md").read_text().startswith("# Training domain")
+
+
+def test_denoise_predict_warns_before_denoising_unlike_spectra(cli, tmp_path):
+    train = datasets.load_fermentation_train()[0]
+    train.to_csv(tmp_path / "train.csv")
+    datasets.load_fermentation_test()[0].iloc[:30].to_csv(tmp_path / "raw.csv")
+    assert cli("denoise", "train", "--spectra", tmp_path / "train.csv", "--method", "classical",
+               "--out", tmp_path / "dn")[0] == 0
+    code, _, err = cli("denoise", "predict", "--model", tmp_path / "dn", "--spectra", tmp_path / "train.csv",
+                       "--out", tmp_path / "same.csv")
+    assert code == 0 and "unlike the training spectra" not in err
+    code, _, err = cli("denoise", "predict", "--model", tmp_path / "dn", "--spectra", tmp_path / "raw.csv",
+                       "--out", tmp_path / "out.csv")
+    assert code == 0 and "30 of 30 spectra are unlike the training spectra" in " ".join(err.split())

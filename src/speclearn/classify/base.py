@@ -89,7 +89,7 @@ class SpectralClassifier(SpectralEstimator):
         processed, self.pipeline_ = preprocess(spectra.compute(), self._preprocessing())
         self.axis_ = spectra.axis_spec()
         self._fit_arrays(processed.values(), y)
-        self.learn_domain(spectra)
+        self.learn_domain(spectra.values())
         return self
 
     def _preprocessing(self) -> list[dict[str, Any]]:

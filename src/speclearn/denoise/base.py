@@ -65,6 +65,7 @@ class Denoiser(SpectralEstimator):
             codes = group_codes(groups, n_spectra=len(X), minimum=3 if self.needs_groups else 1)
         self.axis_ = spectra.axis_spec()
         self._fit(X, groups=codes, clean=clean_values)
+        self.learn_domain(X)
         return self
 
     def transform(self, spectra: Spectra) -> Spectra:

@@ -76,9 +76,9 @@ class SpectralEstimator(BaseEstimator):
         spectra.check_axis_matches(self.axis_, what=f"the {self.method} model")
 
     # --- applicability domain -------------------------------------------------------------
-    def learn_domain(self, spectra: Spectra) -> None:
-        """Keep a `TrainingDomain` of the training spectra (from 3 spectra on), for `domain_distance`."""
-        self.domain_ = TrainingDomain().fit(spectra.values()) if spectra.n_spectra >= 3 else None
+    def learn_domain(self, X: np.ndarray) -> None:
+        """Keep a `TrainingDomain` of the training spectra X (n, channels; from 3 on), for `domain_distance`."""
+        self.domain_ = TrainingDomain().fit(X) if len(X) >= 3 else None
 
     def domain_distance(self, spectra: Spectra) -> np.ndarray | None:
         """How unlike the training spectra each spectrum is (`TrainingDomain.distance`: above

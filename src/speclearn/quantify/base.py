@@ -120,8 +120,9 @@ class Quantifier(SpectralEstimator):
         self.param_columns_ = None if params is None else [str(c) for c in params.columns]
         context = FitContext(spectra=spectra, clean=align_clean(clean, spectra), peaks=peaks,
                              params=None if params is None else check_params(params, spectra))
-        self._fit(spectra.values().astype(float), targets.to_numpy(float), context)
-        self.learn_domain(spectra)
+        X = spectra.values().astype(float)
+        self._fit(X, targets.to_numpy(float), context)
+        self.learn_domain(X)
         return self
 
     def predict(self, spectra: Spectra, params: pd.DataFrame | None = None) -> pd.DataFrame:
