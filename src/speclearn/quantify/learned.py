@@ -29,8 +29,11 @@ class SklearnQuantifier(Quantifier):
         self.bin_ = max(1, int(np.ceil(X.shape[1] / self.max_features)))
         self.floor_ = relative_loss_floor(Y)
         features, target = self._features(X), self._forward(Y)
-        with warnings.catch_warnings():  # PLS components beyond what a few spectra support: the search drops them
+        with warnings.catch_warnings():
+            # PLS components beyond what a few spectra support (the search drops them); the BSS's NMF at its
+            # iteration cap (`max_iter`, chosen for speed)
             warnings.filterwarnings("ignore", message="y residual is constant")
+            warnings.filterwarnings("ignore", message="Maximum number of iterations")
             self.estimator_ = self._estimator(*features.shape).fit(features, target[:, 0] if target.shape[1] == 1
                                                                    else target)
 
