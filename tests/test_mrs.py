@@ -475,6 +475,14 @@ def test_spectroscopic_imaging_one_row_per_voxel_and_fits_spread_over_a_cluster(
     assert list(tables["mrsi"].index) == data.scan_names()
     pd.testing.assert_frame_equal(tables["cluster"], tables["mrsi"])
     pd.testing.assert_frame_equal(tables["npz"], tables["mrsi"])
+    assert main(["mrs", "train", "--spectra", str(tmp_path / "mrsi.nii.gz"), "--epochs", "1",
+                 "--out", str(tmp_path / "dl")]) == 0
+    for name, extra in (("dl", []), ("dl_cluster", ["--scheduler", "local:2"])):
+        assert main(["mrs", "predict", "--model", str(tmp_path / "dl"), "--spectra", str(tmp_path / "mrsi.nii.gz"),
+                     "--out", str(tmp_path / f"{name}.csv"), *extra]) == 0
+    predicted = {name: pd.read_csv(tmp_path / f"{name}.csv", index_col="id") for name in ("dl", "dl_cluster")}
+    assert list(predicted["dl"].index) == data.scan_names()
+    pd.testing.assert_frame_equal(predicted["dl_cluster"], predicted["dl"])
 
     water = np.zeros((2, 2, 1, transients.shape[2]), complex)  # a water reference on the same grid
     for v, (i, j) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):

@@ -327,8 +327,8 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
             ecc: Annotated[bool, typer.Option("--ecc/--no-ecc", help="Eddy-current correction from the water "
                                                                      "reference.")] = True,
             dwell_time: DwellTimeOption = None, central_frequency: FrequencyOption = None, te: EchoTimeOption = None,
-            device: DeviceOption = "auto", report: ReportOption = None, quiet: QuietOption = False,
-            overwrite: OverwriteOption = False) -> None:
+            device: DeviceOption = "auto", scheduler: SchedulerOption = None, report: ReportOption = None,
+            quiet: QuietOption = False, overwrite: OverwriteOption = False) -> None:
     """Metabolite concentrations from the DL quantifier (sd columns: conformally calibrated MC-dropout
     spread, or CRLB for varpro models)."""
     from speclearn.models import load, use_device
@@ -343,7 +343,10 @@ def predict(model: Annotated[Path, typer.Option("--model", help="Model folder fr
     if reference is not None and ecc:
         from speclearn.mrs.preprocess import eddy_current_correction
         data = eddy_current_correction(data, reference)
-    table, unit = quantifier.predict(data, water=reference, interval=interval)
+    from speclearn.distributed import scheduler as dask_scheduler
+    with dask_scheduler(scheduler) as client:
+        table, unit = quantifier.predict(data, water=reference, interval=interval) if client is None else \
+            quantifier.predict_on_cluster(data, client, water=reference, interval=interval)
     if unit == "ratio to tCr":
         _warn_weak_creatine(table["tCr"], table["tCr_sd"])
     write_concentrations(table, unit, out, {"method": f"DL quantifier ({quantifier.method})", "model": str(model),

@@ -175,6 +175,10 @@ class MRSData:
         return replace(self, fid=self.fid[rows], ids=[self.ids[i] for i in rows],
                        scans=[self.scans[i] for i in rows], dims=[])
 
+    def blocks(self, size: int) -> list["MRSData"]:
+        """Consecutive rows, `size` at a time (tasks for a cluster)."""
+        return [self.select(np.arange(k, min(k + size, self.n))) for k in range(0, self.n, size)]
+
     def scan_names(self) -> list[str]:
         """Scans in order of first appearance."""
         return list(dict.fromkeys(self.scans))

@@ -118,8 +118,8 @@ def fit_on_cluster(model: "LinearCombinationFit", data: MRSData, basis: Basis, c
     from sklearn.base import clone
     start = time.perf_counter()
     shared = client.scatter(basis, broadcast=True)
-    rows = [data.select(np.arange(k, min(k + block, data.n))) for k in range(0, data.n, block)]
-    parts = client.gather(client.map(lambda part, b: clone(model).fit(part, b), rows, b=shared, pure=False))
+    parts = client.gather(client.map(lambda part, b: clone(model).fit(part, b), data.blocks(block), b=shared,
+                                     pure=False))
     model = parts[0]
     model.results_ = [result for part in parts for result in part.results_]
     model.ids_ = [i for part in parts for i in part.ids_]

@@ -319,6 +319,17 @@ class DLQuantifier(SpectralEstimator):
                                  lo=None if lo is None else lo * scale[:, None],
                                  hi=None if hi is None else hi * scale[:, None])
 
+    def predict_on_cluster(self, data: MRSData, client, *, water: MRSData | None = None,
+                           interval: float | None = None, block: int = 64) -> tuple[pd.DataFrame, str]:
+        """`predict` as tasks of `block` spectra (and their water references) on the workers of a
+        dask.distributed `client`: the same table, since every spectrum is refined on its own."""
+        parts = data.blocks(block)
+        references = water.blocks(block) if water is not None and water.n == data.n else [water] * len(parts)
+        model = client.scatter(self, broadcast=True)
+        tables = client.gather(client.map(lambda part, reference, m: m.predict(part, water=reference, interval=interval),
+                                          parts, references, m=model, pure=False))
+        return pd.concat([table for table, _ in tables]), tables[0][1]
+
     def _saved_parts(self) -> dict:
         extra = {"history": self.history_.as_dict(), "names": self.names_,
                  "nuisance_bias": self.nuisance_bias_.tolist(),
