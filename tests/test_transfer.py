@@ -211,6 +211,8 @@ def test_cli_train_add_secondary_apply(cli, data, tmp_path):
     code, _, err = cli("transfer", "predict", "--model", tmp_path / "m2", "--spectra", st_csv, "--name",
                        "secondary", "--out", tmp_path / "hat.csv")
     assert code == 0, err
+    # says which baseline step a model of the primary must share (the one it was trained with)
+    assert "baseline: {method: rolling_min, window: 15, sigma: 5}" in " ".join(err.split())
     predicted = read_spectra(tmp_path / "hat.csv")
     np.testing.assert_allclose(predicted.axis, PRIMARY_AXIS)
     assert predicted.ids == data["test"][1].ids

@@ -125,6 +125,10 @@ def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved
     with cluster(scheduler):
         predicted = map_spectra(data, lambda block: fitted.predict(block, name))
         write_spectra(predicted, out, overwrite=overwrite)
-        say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()})")
+        baseline = fitted.primary_pipe_.named_steps["baseline"]
+        say(f"wrote {out}: {predicted.n_spectra} spectra on the primary axis ({predicted.describe_axis()}), with the "
+            f"primary's baseline removed: a model of the primary must be trained on primary spectra without theirs "
+            f"(speclearn preprocess --pipeline with the step  baseline: {{method: {baseline.method}, window: "
+            f"{baseline.window}, sigma: {baseline.sigma:g}}})")
         write_report(report, "transfer predict", inputs={"model": model, "spectra": spectra, "name": name},
                      spectra=data, output=predicted, model=model)
