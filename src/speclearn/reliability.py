@@ -115,6 +115,99 @@ SIDECAR_MUTATIONS = {
 }
 
 
+#: MRS FIDs of the suite: one scan of 4 transients, 2048 points at 4000 Hz, 3 T (what the shipped basis fits)
+MRS_POINTS, MRS_DWELL, MRS_MHZ = 2048, 2.5e-4, 123.2
+
+
+def _mrs_fid(rows: int = 4) -> np.ndarray:
+    t = np.arange(MRS_POINTS) * MRS_DWELL
+    rng = np.random.default_rng(0)
+    lines = sum(a * np.exp(2j * np.pi * (ppm - 4.65) * MRS_MHZ * t - t / 0.08) for a, ppm in ((3, 2.01), (2, 3.03)))
+    return lines[None] + 0.05 * (rng.normal(size=(rows, MRS_POINTS)) + 1j * rng.normal(size=(rows, MRS_POINTS)))
+
+
+def _mrs_mutations() -> dict[str, tuple[str, Callable[[Path], None]]]:
+    """name -> (suffix, writer of a malformed MRS file at the given path)."""
+    good = dict(fid=_mrs_fid(), dwell_time_s=MRS_DWELL, central_frequency_mhz=MRS_MHZ, te_ms=30.0)
+
+    def npz(**changes):
+        arrays = {k: v for k, v in {**good, **changes}.items() if v is not None}
+        return lambda p: np.savez(p, **arrays)
+
+    def text(body: str):
+        return lambda p: p.write_text(f"# dwell_time_s = {MRS_DWELL}\n# central_frequency_mhz = {MRS_MHZ}\n" + body)
+
+    fid = good["fid"]
+    rows = "\n".join(f"{z.real:.6g} {z.imag:.6g}" for z in fid[0])
+    return {
+        "mrs npz without fid": (".npz", npz(fid=None, data=fid)),
+        "mrs npz real fid": (".npz", npz(fid=fid.real)),
+        "mrs npz 8-point fid": (".npz", npz(fid=fid[:, :8])),
+        "mrs npz 3-D fid": (".npz", npz(fid=fid[None])),
+        "mrs npz nan in fid": (".npz", npz(fid=np.where(np.eye(4, MRS_POINTS) > 0, np.nan, fid))),
+        "mrs npz no dwell time": (".npz", npz(dwell_time_s=None)),
+        "mrs npz zero dwell time": (".npz", npz(dwell_time_s=0.0)),
+        "mrs npz dwell time in ms": (".npz", npz(dwell_time_s=0.25)),
+        "mrs npz text dwell time": (".npz", npz(dwell_time_s=np.array("fast"))),
+        "mrs npz nan frequency": (".npz", npz(central_frequency_mhz=np.nan)),
+        "mrs npz 7 T frequency": (".npz", npz(central_frequency_mhz=298.0)),
+        "mrs npz text echo time": (".npz", npz(te_ms=np.array("long"))),
+        "mrs npz duplicate ids": (".npz", npz(ids=np.array(["a", "a", "b", "c"]))),
+        "mrs npz 3 ids for 4 fids": (".npz", npz(ids=np.array(["a", "b", "c"]))),
+        "mrs npz edited dimension": (".npz", npz(dim_tags=np.array(["DIM_EDIT"]), dim_sizes=np.array([4]))),
+        "mrs npz dims not matching": (".npz", npz(dim_tags=np.array(["DIM_COIL"]), dim_sizes=np.array([7]))),
+        "mrs npz object array (pickle)": (".npz", lambda p: np.savez(p, **{**good, "fid": np.array([{"a": 1}], dtype=object)})),
+        "mrs npz truncated": (".npz", lambda p: (npz()(p), p.write_bytes(p.read_bytes()[:300]))),
+        "mrs npz not a zip": (".npz", lambda p: p.write_bytes(b"PK\x03\x04 not really")),
+        "mrs text one column": (".txt", text("\n".join(f"{z.real:.6g}" for z in fid[0]))),
+        "mrs text a word": (".txt", text(rows.replace("\n", "\nabc def\n", 1))),
+        "mrs text 10 rows": (".txt", text("\n".join(rows.splitlines()[:10]))),
+        "mrs text no dwell time": (".txt", lambda p: p.write_text(rows)),
+        "mrs text empty": (".txt", lambda p: p.write_text("")),
+        "mrs nifti garbage": (".nii.gz", lambda p: p.write_bytes(b"\x1f\x8b garbage")),
+        "mrs raw without header": (".RAW", lambda p: p.write_text(rows)),
+        "mrs twix binary": (".dat", lambda p: p.write_bytes(b"\x00\x01" * 64)),
+        "mrs folder": (".npz", lambda p: p.mkdir()),
+        "mrs unknown suffix": (".xyz", npz()),
+    }
+
+
+def _spe_text(counts: np.ndarray | None = None, calibration: str = "0.0 3.0 0.0", data: str | None = None) -> str:
+    """An ORTEC .Spe gamma spectrum: 1024 channels, a K-40 line at 1461 keV over a falling continuum."""
+    if counts is None:
+        channel = np.arange(1024)
+        counts = np.round(2000 * np.exp(-channel / 150) + 400 * np.exp(-0.5 * ((channel - 487) / 8) ** 2) + 5)
+    body = data if data is not None else f"0 {len(counts) - 1}\n" + "\n".join(f"{c:g}" for c in counts)
+    return (f"$SPEC_ID:\nsuite\n$DATE_MEA:\n01/01/2024 00:00:00\n$MEAS_TIM:\n600 600\n$DATA:\n{body}\n"
+            f"$MCA_CAL:\n3\n{calibration} keV\n")
+
+
+def _gamma_mutations() -> dict[str, tuple[str, Callable[[Path], None]]]:
+    """name -> (suffix, writer of a malformed gamma spectrum file at the given path)."""
+    good = _spe_text()
+    lines = good.splitlines()
+    first = lines.index("$DATA:") + 2  # the first count
+
+    def edit(row: int, value: str):
+        return lambda p: p.write_text("\n".join(lines[:first + row] + [value] + lines[first + row + 1:]) + "\n")
+    return {
+        "spe without $DATA": (".spe", lambda p: p.write_text(good.replace("$DATA:", "$NOTES:"))),
+        "spe text count": (".spe", edit(10, "abc")),
+        "spe negative count": (".spe", edit(10, "-5")),
+        "spe nan count": (".spe", edit(10, "nan")),
+        "spe fewer counts than its range": (".spe", lambda p: p.write_text(_spe_text(data="0 1023\n1\n2\n3"))),
+        "spe 1e9-channel range": (".spe", lambda p: p.write_text(_spe_text(data="0 999999999\n1\n2"))),
+        "spe zero-gain calibration": (".spe", lambda p: p.write_text(_spe_text(calibration="0 0 0"))),
+        "spe falling calibration": (".spe", lambda p: p.write_text(_spe_text(calibration="3000 -3 0"))),
+        "spe text calibration": (".spe", lambda p: p.write_text(_spe_text(calibration="zero three"))),
+        "spe all zero counts": (".spe", lambda p: p.write_text(_spe_text(np.zeros(1024)))),
+        "spe empty": (".spe", lambda p: p.write_text("")),
+        "spe binary": (".spe", lambda p: p.write_bytes(bytes(range(256)) * 4)),
+        "n42 not xml": (".n42", lambda p: p.write_text("<RadInstrumentData><Spectrum>")),
+        "cnf garbage": (".cnf", lambda p: p.write_bytes(b"\x00" * 100)),
+    }
+
+
 # --- corruptions of the other files ------------------------------------------------------------------
 def _write_npy(path: Path, array) -> None:
     with open(path, "wb") as handle:
@@ -308,6 +401,10 @@ class Workspace:
         (good / "labels.csv").write_text(_table("label", ["a", "b", "c"] * (N // 3)))
         (good / "groups.csv").write_text(_table("group", [f"g{i // 3}" for i in range(N)]))
         np.save(good / "cube.npy", np.abs(_values()).reshape(3, 4, CHANNELS))
+        (good / "gamma.spe").write_text(_spe_text())
+        np.savez(good / "scan.npz", fid=_mrs_fid(), dwell_time_s=MRS_DWELL, central_frequency_mhz=MRS_MHZ, te_ms=30.0)
+        np.savez(good / "water.npz", fid=300 * _mrs_fid(1), dwell_time_s=MRS_DWELL, central_frequency_mhz=MRS_MHZ,
+                 te_ms=30.0)
         (good / "reference.csv").write_text(_spectra_text(np.vstack([_values(0), _values(1)]),
                                                           ids=[f"r{i:02d}" for i in range(2 * N)]))
         (good / "reference.csv.axis.json").write_text(json.dumps({"kind": "wavelength", "unit": "nm"}))
@@ -374,6 +471,17 @@ def _commands(folder: Path) -> dict[str, dict[str, object]]:
                                               p["spectra"], "--out", f / "out.csv"]},
         "qa predict": {"spectra": f / "spectra.csv", "model": f / "qa",
                "args": lambda p: ["qa", "predict", "--model", p["model"], "--spectra", p["spectra"], "--out", f / "flags.csv"]},
+        "mrs fit": {"mrs": f / "scan.npz", "water": f / "water.npz",
+                    "args": lambda p: ["mrs", "fit", "--spectra", p["mrs"], "--water", p["water"], "--out", f / "conc.csv"]},
+        "mrs align": {"mrs": f / "scan.npz",
+                      "args": lambda p: ["mrs", "align", "--spectra", p["mrs"], "--out", f / "aligned.npz"]},
+        "mrs qa": {"mrs": f / "scan.npz",
+                   "args": lambda p: ["mrs", "qa", "--spectra", p["mrs"], "--out", f / "flags.csv"]},
+        "gamma identify": {"gamma": f / "gamma.spe",
+                           "args": lambda p: ["gamma", "identify", "--spectra", p["gamma"], "--out", f / "ids.csv"]},
+        "gamma identify --method peaks": {"gamma": f / "gamma.spe",
+                                          "args": lambda p: ["gamma", "identify", "--spectra", p["gamma"], "--method",
+                                                             "peaks", "--out", f / "ids.csv"]},
         "unmix train": {"cube": f / "cube.npy",
                   "args": lambda p: ["unmix", "train", "--spectra", p["cube"], "--components", "2", "--method", "nmf",
                                      "--out", f / "unmix_out"]},
@@ -394,6 +502,10 @@ def all_cases() -> list[Case]:
                 names = [n for n, (suffix, _) in _array_mutations().items() if suffix != ".csv"]
             elif slot in ("targets", "labels"):
                 names = list(_table_mutations("x", [0] * N))
+            elif slot in ("mrs", "water"):
+                names = list(_mrs_mutations())
+            elif slot == "gamma":
+                names = list(_gamma_mutations())
             else:
                 names = list(_model_mutations())
             cases += [Case(command, slot, name) for name in names]
@@ -406,6 +518,12 @@ def _corrupt(case: Case, folder: Path, paths: dict[str, Path]) -> Path:
     if case.slot == "model":
         _model_mutations()[case.corruption](slot_path)
         return slot_path
+    if case.slot in ("mrs", "water", "gamma"):
+        suffix, write = (_gamma_mutations() if case.slot == "gamma" else _mrs_mutations())[case.corruption]
+        target = folder / f"bad_{case.slot}{suffix}"
+        write(target)
+        paths[case.slot] = target
+        return target
     if case.corruption in _array_mutations():
         suffix, write = _array_mutations()[case.corruption]
         target = folder / f"bad_{case.slot}{suffix}"
@@ -501,7 +619,8 @@ def run_benchmark(out_dir: Path, *, scale: str = "full", seed: int = 0) -> dict:
     rows = "\n".join(f"| {c} | {t} | {h} |" for c, (t, h) in sorted(by_command.items()))
     md = (f"## Reliability (malformed and hostile inputs; scale {scale})\n\n"
           f"Scale: {summary['tried']} cases (command x input x corruption: CSV text mutations, array files, "
-          f"tables, model folders incl. hostile skops payloads), {N} spectra x {CHANNELS} channels each, "
+          f"tables, MRS and gamma files, model folders incl. hostile skops payloads), {N} spectra x {CHANNELS} channels each "
+          f"(MRS: {MRS_POINTS}-point FIDs), "
           f"wall {summary['wall_s']} s on 2 shared CPU cores.\n\n"
           "A case holds when the command exits 0 or 2, a failure is one stderr line naming the corrupted file, "
           "no traceback, no failure left to the last-resort handler, no code from a model folder runs, and every "

@@ -52,6 +52,8 @@ def inspect(file: Annotated[Path | None, typer.Argument(help="Any readable spect
 
 def _is_mrs(file: Path) -> bool:
     """An MRS file (`speclearn.mrs.io`): NIfTI-MRS, LCModel, text, or an NPZ holding `fid`."""
+    import zipfile
+
     from speclearn.mrs.io import READABLE, suffix_of
     suffix = suffix_of(file)
     if suffix != ".npz":
@@ -59,7 +61,7 @@ def _is_mrs(file: Path) -> bool:
     try:
         with np.load(file, allow_pickle=False) as archive:
             return "fid" in archive.files
-    except (OSError, ValueError):
+    except (OSError, ValueError, zipfile.BadZipFile):
         return False  # read_spectra names the problem
 
 

@@ -52,8 +52,9 @@ class Basis:
     def matched(self, data: MRSData) -> "Basis":
         """This basis sampled on `data`'s time grid (linear interpolation of the FIDs; zero beyond)."""
         if abs(self.central_frequency_mhz - data.central_frequency_mhz) > 0.01 * data.central_frequency_mhz:
-            raise InputError(f"basis is for {self.central_frequency_mhz:g} MHz, data at "
-                             f"{data.central_frequency_mhz:g} MHz (another field strength)", file=self.source)
+            raise InputError(f"data at {data.central_frequency_mhz:g} MHz, but the basis "
+                             f"{Path(self.source or 'given').name} is for {self.central_frequency_mhz:g} MHz (another "
+                             "field strength): give a basis for it (--basis)", file=data.source)
         same_dwell = abs(self.dwell_time_s - data.dwell_time_s) <= 1e-9 * data.dwell_time_s
         if same_dwell and self.points == data.points:
             return self

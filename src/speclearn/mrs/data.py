@@ -130,8 +130,9 @@ class MRSData:
             value = getattr(self, name)
             if value is None or not np.isfinite(value) or value <= 0:
                 raise InputError(f"{name} must be a positive number, got {value}", file=self.source)
-        if not 1e-7 < self.dwell_time_s < 1.0:
-            raise InputError(f"dwell time {self.dwell_time_s} s is implausible (give seconds)", file=self.source)
+        if not 1e-7 < self.dwell_time_s < 5e-3:
+            raise InputError(f"dwell time {self.dwell_time_s:g} s is implausible for MRS (a {1 / self.dwell_time_s:.3g} "
+                             "Hz band; scanners sample 1-10 kHz): give seconds", file=self.source)
         n = fid.shape[0]
         ids = [f"s{i:0{len(str(max(n - 1, 0)))}d}" for i in range(n)] if self.ids is None else [str(i) for i in self.ids]
         scans = ["scan"] * n if self.scans is None else [str(s) for s in self.scans]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,19 @@ def write_mrs(data: MRSData, path: str | Path, *, overwrite: bool = False) -> Pa
 
 
 # --- complex NPZ ----------------------------------------------------------------------------
+def _npz_number(archive, key: str, path: Path) -> float:
+    try:
+        return float(np.asarray(archive[key]).item())
+    except (TypeError, ValueError):
+        raise InputError(f"{key} must be one number, got {str(archive[key])[:30]!r}", file=path) from None
+
+
 def read_npz(path: Path) -> MRSData:
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise InputError(f"not a readable NPZ archive ({str(err)[:60]})", file=path) from None
+    with archive:
         missing = [k for k in ("fid", "dwell_time_s", "central_frequency_mhz") if k not in archive]
         if missing:
             raise InputError(f"MRS NPZ lacks {', '.join(missing)} (needs fid, dwell_time_s, "
@@ -83,7 +95,8 @@ def read_npz(path: Path) -> MRSData:
         fid = archive["fid"]
         if not np.iscomplexobj(fid):
             raise InputError(f"fid must be complex, got {fid.dtype}", file=path)
-        te = float(archive["te_ms"]) if "te_ms" in archive and np.isfinite(archive["te_ms"]) else None
+        te = _npz_number(archive, "te_ms", path) if "te_ms" in archive else None
+        te = te if te is not None and np.isfinite(te) else None
         ids = [str(i) for i in archive["ids"]] if "ids" in archive else None
         scans = [str(i) for i in archive["scans"]] if "scans" in archive else None
         dims = []
@@ -91,8 +104,8 @@ def read_npz(path: Path) -> MRSData:
             dims = [(str(t), int(n)) for t, n in zip(archive["dim_tags"], archive["dim_sizes"])]
             if int(np.prod([n for _, n in dims])) != len(fid):
                 raise InputError(f"dim_sizes {[n for _, n in dims]} do not multiply to the {len(fid)} FIDs", file=path)
-        return MRSData(fid, float(archive["dwell_time_s"]), float(archive["central_frequency_mhz"]), te,
-                       ids=ids, scans=scans, dims=dims, source=str(path))
+        dwell, frequency = (_npz_number(archive, key, path) for key in ("dwell_time_s", "central_frequency_mhz"))
+        return MRSData(fid, dwell, frequency, te, ids=ids, scans=scans, dims=dims, source=str(path))
 
 
 def write_npz(data: MRSData, path: Path, *, overwrite: bool = False) -> Path:
