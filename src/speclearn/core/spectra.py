@@ -258,6 +258,11 @@ class Spectra:
             raise InputError(f"id {missing!r} is not among the spectra", file=self.source)
         return replace(self, intensity=self.flat()[position], meta=self.meta.iloc[position])
 
+    def evenly(self, at_most: int) -> "Spectra":
+        """At most `at_most` of the spectra, evenly spaced (itself when it has no more)."""
+        step = -(-self.n_spectra // at_most)
+        return self if step == 1 else self.select(list(self.ids_at(slice(None, None, step))))
+
     def compute(self) -> "Spectra":
         """A copy held in memory (numpy)."""
         return self if not self.is_lazy else self._replace(intensity=self.intensity.compute())

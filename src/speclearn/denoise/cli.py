@@ -15,8 +15,6 @@ from speclearn.io import read_spectra, write_spectra
 app = typer.Typer(no_args_is_help=True, help="Denoise spectra: SpectroscopyNet (weak labels), supervised, classical.")
 
 METHODS = ("auto", "noise2noise", "blindspot", "siamese", "supervised", "classical")
-#: at most this many spectra (evenly spaced) are compared with the training spectra before denoising
-DOMAIN_SAMPLE = 5000
 
 
 def read_groups(path: Path, spectra, minimum: int = 3) -> list[str]:
@@ -107,10 +105,10 @@ def predict_command(
     check_outputs(out, noise, report=report, overwrite=overwrite, inputs=[spectra, model])
     estimator = use_device(load(model, Denoiser), device)
     data = read_spectra(spectra, expect=estimator.axis_)
-    step = -(-data.n_spectra // DOMAIN_SAMPLE)  # every step-th spectrum is compared with the training spectra
-    sample = data if step == 1 else data.select(list(data.ids_at(slice(None, None, step))))
+    from speclearn.models.domain import SAMPLE
+    sample = data.evenly(SAMPLE)
     warn_outside_domain(estimator.domain_distance(sample), sample.ids,
-                        where="" if step == 1 else f" (every {step}th spectrum checked)")
+                        where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)")
     with cluster(scheduler):
         cleaned = map_spectra(data, estimator.transform)
         write_spectra(cleaned, out, overwrite=overwrite)

@@ -25,6 +25,8 @@ EXPLAINED = 0.999
 #: distance (in units of the training spectra's held-out 95th percentile) above which a spectrum is outside
 OUTSIDE = 3.0
 FOLDS = 5
+#: at most this many spectra of a large input (evenly spaced, `Spectra.evenly`) are compared with the domain
+SAMPLE = 5000
 
 
 def _components(Z: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:

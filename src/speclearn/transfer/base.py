@@ -18,6 +18,7 @@ from speclearn.core.errors import InputError
 from speclearn.core.memory import iter_blocks
 from speclearn.core.spectra import Spectra
 from speclearn.models import SavedModel
+from speclearn.models import domain
 from speclearn.models.estimator import SpectralEstimator
 from speclearn.models.selection import holdout
 from speclearn.transfer import data
@@ -60,6 +61,7 @@ class TransferModel(SpectralEstimator):
                  (self.primary_pipe_, validation[0]), (self.secondary_pipes_[name], validation[1])], Path(spool))
             self._fit_scaled(Xs, Xp, Xs_val, Xp_val, name=name)
             del Xp, Xs, Xp_val, Xs_val
+        self.learn_domain(secondary.evenly(domain.SAMPLE).values())  # of the first secondary only
         self.fit_seconds_ = time.perf_counter() - start
         return self
 

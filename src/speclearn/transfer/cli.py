@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
-                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, write_report)
+                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, warn_outside_domain,
+                                  write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_spectra
 
@@ -122,6 +123,11 @@ def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved
     data = read_spectra(spectra)
     name = fitted.resolve_secondary(secondary)
     data.check_axis_matches(fitted.secondary_axes_[name], what=f"the model's secondary {name!r}")
+    if name == fitted.secondaries[0]:  # the training domain is the first secondary's
+        from speclearn.models.domain import SAMPLE
+        sample = data.evenly(SAMPLE)
+        warn_outside_domain(fitted.domain_distance(sample), sample.ids,
+                            where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)")
     with cluster(scheduler):
         predicted = map_spectra(data, lambda block: fitted.predict(block, name))
         write_spectra(predicted, out, overwrite=overwrite)
