@@ -47,6 +47,8 @@ def test_quantify_predict_warns_and_writes_the_distance(cli, tmp_path):
     test.to_csv(tmp_path / "test.csv")
     assert cli("quantify", "train", "--spectra", tmp_path / "train.csv", "--targets", tmp_path / "glucose.csv",
                "--method", "pls", "--out", tmp_path / "model")[0] == 0
+    code, out, _ = cli("inspect", tmp_path / "model")
+    assert code == 0 and "domain:    training spectra kept as" in out
     code, _, err = cli("quantify", "predict", "--model", tmp_path / "model", "--spectra", tmp_path / "train.csv",
                        "--out", tmp_path / "same.csv", "--flags", tmp_path / "same_flags.csv")
     assert code == 0 and "unlike the training spectra" not in err

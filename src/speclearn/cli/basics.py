@@ -93,6 +93,11 @@ def _inspect_model(folder: Path) -> None:
     axis = model.axis.get("values", [])
     if len(axis):
         typer.echo(f"axis:      {len(axis)} channels, {axis[0]:g} .. {axis[-1]:g} {model.axis.get('unit') or ''}")
+    if "domain.components" in model.arrays:
+        from speclearn.models.domain import OUTSIDE
+        components = len(model.arrays["domain.components"])
+        typer.echo(f"domain:    training spectra kept as {components} principal components; predict warns on spectra "
+                   f"over {OUTSIDE:g}x their spread")
     if KEY in model.extra:
         show(model.extra[KEY], stdout=True)
 
