@@ -93,7 +93,8 @@ def predict_command(
     with cluster(scheduler):
         table = predict_table(data, predict_block)
     distance = table.pop("_distance").to_numpy()
-    warn_outside_domain(None if np.isnan(distance).all() else distance, data.ids)
+    warn_outside_domain(None if np.isnan(distance).all() else distance, data.ids,
+                        consequence="their classes are guesses among the trained ones (a class never trained on?)")
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} predictions to {out}")
     write_report(report, "classify predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,

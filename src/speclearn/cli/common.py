@@ -97,9 +97,11 @@ def upgrade_argv(argv: list[str]) -> list[str]:
     return [system, *rest]
 
 
-def warn_outside_domain(distance, ids, *, where: str = "") -> None:
+def warn_outside_domain(distance, ids, *, where: str = "",
+                        consequence: str = "their predictions are extrapolations, not covered by any interval") -> None:
     """A warning line naming the spectra outside a model's training spectra: `distance` per spectrum
-    (`SpectralEstimator.domain_distance`, None for a model without a domain), `where` they are written."""
+    (`SpectralEstimator.domain_distance`, None for a model without a domain), what that means for the
+    command's output, `where` the distances are written."""
     import numpy as np
 
     from speclearn.models.domain import OUTSIDE
@@ -108,4 +110,4 @@ def warn_outside_domain(distance, ids, *, where: str = "") -> None:
     rows = np.flatnonzero(np.asarray(distance) > OUTSIDE)
     say(f"[yellow]warning:[/] {len(rows)} of {len(ids)} spectra are unlike the training spectra (first: "
         f"{ids[rows[0]]}, {distance[rows[0]]:.3g}x the spread the training spectra reach): another instrument, "
-        f"preprocessing or sample type? Their predictions are extrapolations, not covered by any interval{where}")
+        f"preprocessing or sample type? {consequence[:1].upper()}{consequence[1:]}{where}")

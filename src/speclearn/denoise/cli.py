@@ -108,7 +108,8 @@ def predict_command(
     from speclearn.models.domain import SAMPLE
     sample = data.evenly(SAMPLE)
     warn_outside_domain(estimator.domain_distance(sample), sample.ids,
-                        where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)")
+                        where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)",
+                        consequence="the denoiser learned other spectra and may distort these")
     with cluster(scheduler):
         cleaned = map_spectra(data, estimator.transform)
         write_spectra(cleaned, out, overwrite=overwrite)

@@ -127,7 +127,9 @@ def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved
         from speclearn.models.domain import SAMPLE
         sample = data.evenly(SAMPLE)
         warn_outside_domain(fitted.domain_distance(sample), sample.ids,
-                            where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)")
+                            where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)",
+                            consequence="the transfer learned another secondary's spectra: its output is an "
+                                        "extrapolation")
     with cluster(scheduler):
         predicted = map_spectra(data, lambda block: fitted.predict(block, name))
         write_spectra(predicted, out, overwrite=overwrite)
