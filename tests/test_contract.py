@@ -225,7 +225,7 @@ class TestEstimatorContract:
         assert type(again) is type(estimator) and again.get_params() == estimator.get_params()
         np.testing.assert_allclose(_output(model_type, again, spectra, kwargs),
                                    _output(model_type, estimator, spectra, kwargs), rtol=1e-6, atol=1e-9)
-        if isinstance(spectra, Spectra) and getattr(estimator, "domain_", None) is not None:  # quantify, classify
+        if isinstance(spectra, Spectra) and getattr(estimator, "domain_", None) is not None:  # quantify, classify, denoise, transfer
             np.testing.assert_array_equal(again.domain_distance(spectra), estimator.domain_distance(spectra))
         files = {p.name for p in (tmp_path / "m").iterdir()}
         assert files <= {"config.json", "weights.safetensors", ".speclearn-output.json"} | {

@@ -4,12 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
 from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
-                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, warn_outside_domain,
+                                  SchedulerOption, SeedOption, SpectraOption, check_domain, check_outputs, say,
                                   write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_table_csv
@@ -86,15 +84,10 @@ def predict_command(
     check_outputs(out, report=report, overwrite=overwrite, inputs=[spectra, model])
     classifier = use_device(load(model, SpectralClassifier), device)
     data = read_spectra(spectra, expect=classifier.axis_)
-    def predict_block(block, rows: slice) -> pd.DataFrame:
-        distance = classifier.domain_distance(block)
-        return classifier.predict(block).assign(_distance=np.nan if distance is None else distance)
-
+    check_domain(classifier, data,
+                 consequence="their classes are guesses among the trained ones (a class never trained on?)")
     with cluster(scheduler):
-        table = predict_table(data, predict_block)
-    distance = table.pop("_distance").to_numpy()
-    warn_outside_domain(None if np.isnan(distance).all() else distance, data.ids,
-                        consequence="their classes are guesses among the trained ones (a class never trained on?)")
+        table = predict_table(data, lambda block, rows: classifier.predict(block))
     write_table_csv(table, out, overwrite=overwrite)
     say(f"wrote {len(table)} predictions to {out}")
     write_report(report, "classify predict", inputs={"model": model, "spectra": spectra}, spectra=data, table=table,

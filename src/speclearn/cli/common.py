@@ -100,14 +100,24 @@ def upgrade_argv(argv: list[str]) -> list[str]:
 def warn_outside_domain(distance, ids, *, where: str = "",
                         consequence: str = "their predictions are extrapolations, not covered by any interval") -> None:
     """A warning line naming the spectra outside a model's training spectra: `distance` per spectrum
-    (`SpectralEstimator.domain_distance`, None for a model without a domain), what that means for the
-    command's output, `where` the distances are written."""
+    (`SpectralEstimator.domain_distance`; None or NaN for a model without a domain), what that means for
+    the command's output, `where` the distances are written."""
     import numpy as np
 
     from speclearn.models.domain import OUTSIDE
-    if distance is None or not (np.asarray(distance) > OUTSIDE).any():
+    if distance is None:
         return
-    rows = np.flatnonzero(np.asarray(distance) > OUTSIDE)
+    rows = np.flatnonzero(np.asarray(distance, float) > OUTSIDE)
+    if not rows.size:
+        return
     say(f"[yellow]warning:[/] {len(rows)} of {len(ids)} spectra are unlike the training spectra (first: "
         f"{ids[rows[0]]}, {distance[rows[0]]:.3g}x the spread the training spectra reach): another instrument, "
         f"preprocessing or sample type? {consequence[:1].upper()}{consequence[1:]}{where}")
+
+
+def check_domain(model, spectra, *, consequence: str) -> None:
+    """`warn_outside_domain` for at most `models.domain.SAMPLE` evenly spaced spectra of the input."""
+    from speclearn.models.domain import SAMPLE
+    sample = spectra.evenly(SAMPLE)
+    warn_outside_domain(model.domain_distance(sample), sample.ids, consequence=consequence,
+                        where="" if sample is spectra else f" ({sample.n_spectra} of {spectra.n_spectra} checked)")

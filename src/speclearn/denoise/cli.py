@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
-                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, warn_outside_domain,
+                                  SchedulerOption, SeedOption, SpectraOption, check_domain, check_outputs, say,
                                   write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_spectra
@@ -105,11 +105,7 @@ def predict_command(
     check_outputs(out, noise, report=report, overwrite=overwrite, inputs=[spectra, model])
     estimator = use_device(load(model, Denoiser), device)
     data = read_spectra(spectra, expect=estimator.axis_)
-    from speclearn.models.domain import SAMPLE
-    sample = data.evenly(SAMPLE)
-    warn_outside_domain(estimator.domain_distance(sample), sample.ids,
-                        where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)",
-                        consequence="the denoiser learned other spectra and may distort these")
+    check_domain(estimator, data, consequence="the denoiser learned other spectra and may distort these")
     with cluster(scheduler):
         cleaned = map_spectra(data, estimator.transform)
         write_spectra(cleaned, out, overwrite=overwrite)

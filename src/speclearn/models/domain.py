@@ -5,7 +5,7 @@ same axis, however unlike its training spectra; its intervals, calibrated on tho
 cover such extrapolations. `TrainingDomain` is a principal-component model of the training spectra:
 binned to at most `MAX_CHANNELS` channels, log1p of counts (spectra with hardly a negative value spanning
 over three decades, e.g. ICP-MS, gamma, EDX), centred, one overall scale, up to `MAX_COMPONENTS` components for
-99.9 % of the variance, fitted on at most `MAX_SPECTRA` of them. A new spectrum's distance is the
+99.9 % of the variance, fitted on at most `MAX_SPECTRA` of them (evenly spaced). A new spectrum's distance is the
 larger of its residual off the components (Q) and its Hotelling T^2 inside them, each divided by the
 95th percentile of the training spectra's own values with the spectrum left out of the component model
 (k-fold: a training spectrum counts as new); a distance above `OUTSIDE` flags it.
@@ -53,10 +53,8 @@ class TrainingDomain:
         X = np.add.reduceat(np.asarray(X, float), self.edges_, axis=1)
         return np.log1p(np.maximum(X, 0.0)) if self.log_ else X
 
-    def fit(self, X: np.ndarray, *, seed: int = 0) -> "TrainingDomain":
-        X = np.asarray(X, float)
-        if len(X) > MAX_SPECTRA:
-            X = X[np.sort(np.random.default_rng(seed).choice(len(X), MAX_SPECTRA, replace=False))]
+    def fit(self, X: np.ndarray) -> "TrainingDomain":
+        X = np.asarray(X, float)[::-(-len(X) // MAX_SPECTRA)]  # at most MAX_SPECTRA, evenly spaced
         self.edges_ = np.unique(np.linspace(0, X.shape[1], min(MAX_CHANNELS, X.shape[1]) + 1).astype(int))[:-1]
         positive = X[X > 0]  # counts: (nearly) non-negative, over three decades
         self.log_ = bool(positive.size and np.percentile(X, 1) >= -1e-3 * X.max()

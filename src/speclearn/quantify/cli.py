@@ -297,7 +297,7 @@ def predict(
         say(f"[yellow]warning:[/] {len(found)} of {data.n_spectra} spectra hold a peak the model does not explain "
             f"(first: {found.index[0]} at m/z {found.iloc[0]:.2f}): an interference or element it does not "
             f"know; see {UNEXPLAINED_MZ} in {flags}")
-    warn_outside_domain(None if np.isnan(distance).all() else distance, data.ids,
+    warn_outside_domain(distance, data.ids,
                         where=f"; see {TRAINING_DISTANCE} in {flags}" if flags is not None else
                         f" (--flags FILE writes each spectrum's {TRAINING_DISTANCE})")
     result = measured * dilution[:, None]

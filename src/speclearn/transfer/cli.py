@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from speclearn.cli.common import (BudgetOption, DeviceOption, OutOption, OverwriteOption, QuietOption, ReportOption,
-                                  SchedulerOption, SeedOption, SpectraOption, check_outputs, say, warn_outside_domain,
+                                  SchedulerOption, SeedOption, SpectraOption, check_domain, check_outputs, say,
                                   write_report)
 from speclearn.core.errors import InputError
 from speclearn.io import read_spectra, write_spectra
@@ -124,12 +124,8 @@ def predict_command(model: Annotated[Path, typer.Option("--model", help="A saved
     name = fitted.resolve_secondary(secondary)
     data.check_axis_matches(fitted.secondary_axes_[name], what=f"the model's secondary {name!r}")
     if name == fitted.secondaries[0]:  # the training domain is the first secondary's
-        from speclearn.models.domain import SAMPLE
-        sample = data.evenly(SAMPLE)
-        warn_outside_domain(fitted.domain_distance(sample), sample.ids,
-                            where="" if sample is data else f" ({sample.n_spectra} of {data.n_spectra} checked)",
-                            consequence="the transfer learned another secondary's spectra: its output is an "
-                                        "extrapolation")
+        check_domain(fitted, data,
+                     consequence="the transfer learned another secondary's spectra: its output is an extrapolation")
     with cluster(scheduler):
         predicted = map_spectra(data, lambda block: fitted.predict(block, name))
         write_spectra(predicted, out, overwrite=overwrite)
